@@ -1,0 +1,436 @@
+//! Binary frame decoders (`docs/PROTOCOL.md` §2.1): the one-shot
+//! [`decode_slice`] and the streaming [`Decoder`].
+
+use crate::error::DECODE_ERRORS;
+use crate::frame::{Header, HEADER_LEN, MAGIC, MAX_OVERHEAD, TRAILER_LEN};
+use crate::{DecodeError, Error, Flags, Kind, Message};
+
+/// What [`decode_slice`] found at the start of a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status<'a> {
+    /// A whole, valid frame, borrowed from the buffer. `consumed` counts
+    /// the frame and any garbage before it.
+    Complete {
+        /// The frame.
+        message: Message<'a>,
+        /// Bytes of the buffer used, garbage before the frame included.
+        consumed: usize,
+    },
+    /// Nothing can be decided yet. The first `skipped` bytes are garbage
+    /// and can be dropped now; at least `needed` more bytes must follow the
+    /// buffer before anything changes.
+    Partial {
+        /// Leading garbage bytes, safe to drop.
+        skipped: usize,
+        /// More bytes needed at the least (a hint, never 0).
+        needed: usize,
+    },
+}
+
+/// A refused frame from [`decode_slice`]: the error, and how many bytes to
+/// drop before decoding again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SliceError {
+    /// What was wrong, with the frame's id when its header was trusted.
+    pub error: DecodeError,
+    /// Bytes to drop, garbage before the frame included. For a frame refused
+    /// on its header (`too-large` …) this can exceed the buffer: drop the
+    /// rest from the bytes that follow.
+    pub consumed: u64,
+}
+
+/// One step of the decoder over a buffer, with what the counters need.
+enum Step<'a> {
+    Frame(Message<'a>, usize),
+    Partial(usize),
+    /// Error, bytes of the frame to drop (1 for a bad header).
+    Refused(DecodeError, u64),
+}
+
+/// Decodes a buffer that starts at `buf[garbage]`, the first `MAGIC` byte.
+#[inline]
+fn step(buf: &[u8], max_payload: u32) -> Step<'_> {
+    let Some(head) = buf.first_chunk::<HEADER_LEN>() else {
+        return Step::Partial(HEADER_LEN - buf.len());
+    };
+    let Some(h) = Header::parse(head) else {
+        return Step::Refused(DecodeError::new(Error::HeaderChecksum, None), 1);
+    };
+    let frame_len = h.frame_len();
+    if let Err(e) = h.check(max_payload) {
+        return Step::Refused(DecodeError::new(e, Some(h.id)), frame_len);
+    }
+    let Some(frame) = usize::try_from(frame_len).ok().and_then(|n| buf.get(..n)) else {
+        let missing = frame_len.saturating_sub(buf.len() as u64);
+        return Step::Partial(usize::try_from(missing).unwrap_or(usize::MAX));
+    };
+    let kind_end = HEADER_LEN + usize::from(h.kind_len);
+    let payload_end = kind_end + (h.payload_len as usize);
+    if h.has_trailer() {
+        let (body, trailer) = frame.split_at(payload_end);
+        let stored = trailer
+            .first_chunk::<TRAILER_LEN>()
+            .map(|t| u32::from_le_bytes(*t));
+        if stored != Some(crate::crc::crc32(body)) {
+            return Step::Refused(DecodeError::new(Error::PayloadChecksum, Some(h.id)), frame_len);
+        }
+    }
+    let Ok(kind) = Kind::from_bytes(&frame[HEADER_LEN..kind_end]) else {
+        return Step::Refused(DecodeError::new(Error::InvalidKind, Some(h.id)), frame_len);
+    };
+    let message = Message {
+        kind,
+        id: h.id,
+        // Checked by `h.check`.
+        flags: Flags::from_bits(h.flags).unwrap_or(Flags::EMPTY),
+        payload: &frame[kind_end..payload_end],
+    };
+    Step::Frame(message, frame.len())
+}
+
+/// Finds the first `MAGIC` byte; everything before it is garbage.
+#[inline]
+fn garbage_len(buf: &[u8]) -> usize {
+    buf.iter().position(|&b| b == MAGIC).unwrap_or(buf.len())
+}
+
+/// Decodes the first frame of `buf`, httparse-style, for callers that
+/// manage their own buffers (datagrams, DMA buffers).
+///
+/// Garbage before the first `0xA5` is skipped. Feeding the streaming
+/// [`Decoder`] the same bytes gives the same frames and errors.
+///
+/// # Errors
+///
+/// A [`SliceError`] when the first frame is refused; drop
+/// [`SliceError::consumed`] bytes and call again.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::{decode_slice, Kind, Message, Status};
+///
+/// let mut buf = [0u8; 64];
+/// let n = msgwire::encode(&Message::new(Kind::PING, b"hi"), &mut buf)?;
+///
+/// match decode_slice(&buf[..n], 1024) {
+///     Ok(Status::Complete { message, consumed }) => {
+///         assert_eq!((message.kind.as_str(), message.payload, consumed), ("PING", &b"hi"[..], n));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(decode_slice(&buf[..3], 1024), Ok(Status::Partial { skipped: 0, needed: 11 }));
+/// # Ok::<(), msgwire::Error>(())
+/// ```
+pub fn decode_slice(buf: &[u8], max_payload: u32) -> Result<Status<'_>, SliceError> {
+    let garbage = garbage_len(buf);
+    match step(&buf[garbage..], max_payload) {
+        Step::Frame(message, len) => Ok(Status::Complete {
+            message,
+            consumed: garbage + len,
+        }),
+        Step::Partial(needed) => Ok(Status::Partial {
+            skipped: garbage,
+            needed: needed.max(1),
+        }),
+        Step::Refused(error, len) => Err(SliceError {
+            error,
+            consumed: garbage as u64 + len,
+        }),
+    }
+}
+
+/// Counters kept by the streaming decoders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Stats {
+    /// Frames (or text lines) decoded and handed out.
+    pub frames: u64,
+    /// Bytes discarded while looking for a frame: garbage between frames,
+    /// `0xA5` bytes whose header checksum failed, the rest of overlong text
+    /// lines, blank text lines.
+    pub discarded_bytes: u64,
+    /// Bytes of refused frames (including their headers) and refused text
+    /// lines that were dropped.
+    pub skipped_bytes: u64,
+    refused: [u64; DECODE_ERRORS],
+}
+
+impl Stats {
+    pub(crate) const fn new() -> Self {
+        Stats {
+            frames: 0,
+            discarded_bytes: 0,
+            skipped_bytes: 0,
+            refused: [0; DECODE_ERRORS],
+        }
+    }
+
+    /// How many frames or lines were refused with `error`. Always 0 for
+    /// encode-only errors.
+    pub fn refused(&self, error: Error) -> u64 {
+        error.stat_index().map_or(0, |i| self.refused[i])
+    }
+
+    /// Frames or lines refused for any reason.
+    pub fn refused_total(&self) -> u64 {
+        self.refused.iter().sum()
+    }
+
+    pub(crate) fn count_refused(&mut self, error: Error) {
+        if let Some(i) = error.stat_index() {
+            self.refused[i] += 1;
+        }
+    }
+}
+
+/// Streaming binary decoder with a fixed buffer of `N` bytes.
+///
+/// Read from the transport straight into [`Decoder::spare`], [`commit`]
+/// the count, then call [`Decoder::decode`] until it returns `None`. Frames
+/// are borrowed from the buffer, never copied; a frame refused on its header
+/// (too large, unknown version …) is reported at once and its bytes are
+/// dropped as they arrive, never buffered. After garbage the decoder
+/// resynchronises exactly as the protocol says.
+///
+/// The decoder never allocates and never panics. It accepts payloads of up
+/// to `N - 50` bytes by default ([`MAX_OVERHEAD`] is the
+/// header, longest kind and trailer).
+///
+/// # Cancel safety
+///
+/// All state lives in the decoder, never in a future: an async read that is
+/// dropped before it commits loses nothing that was committed.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::{Decoder, Kind, Message};
+///
+/// let mut wire = [0u8; 64];
+/// let n = msgwire::encode(&Message::new(Kind::PING, b"hello").with_id(1), &mut wire)?;
+///
+/// let mut dec = Decoder::<256>::new();
+/// for chunk in wire[..n].chunks(5) {
+///     // A real program reads from its transport into `dec.spare()`.
+///     let spare = dec.spare();
+///     spare[..chunk.len()].copy_from_slice(chunk);
+///     dec.commit(chunk.len());
+///     while let Some(event) = dec.decode() {
+///         let m = event?;
+///         assert_eq!((m.kind.as_str(), m.id, m.payload), ("PING", 1, &b"hello"[..]));
+///     }
+/// }
+/// assert_eq!(dec.stats().frames, 1);
+/// # Ok::<(), msgwire::DecodeError>(())
+/// ```
+///
+/// [`commit`]: Decoder::commit
+#[derive(Clone)]
+pub struct Decoder<const N: usize> {
+    buf: [u8; N],
+    /// Start of the bytes not yet decoded.
+    start: usize,
+    /// End of the bytes received.
+    end: usize,
+    /// Bytes of a refused frame still to drop as they arrive.
+    skip: u64,
+    /// Bytes needed beyond `end` to complete the pending frame (a hint).
+    needed: usize,
+    max_payload: u32,
+    stats: Stats,
+}
+
+impl<const N: usize> Default for Decoder<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for Decoder<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Decoder")
+            .field("capacity", &N)
+            .field("buffered", &self.buffered())
+            .field("skipping", &self.skip)
+            .field("max_payload", &self.max_payload)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl<const N: usize> Decoder<N> {
+    /// The largest payload limit a decoder of capacity `N` can hold.
+    pub const MAX_PAYLOAD: u32 = {
+        assert!(N >= MAX_OVERHEAD, "a Decoder needs at least 50 bytes");
+        let max = N - MAX_OVERHEAD;
+        if max > u32::MAX as usize {
+            u32::MAX
+        } else {
+            max as u32
+        }
+    };
+
+    /// A decoder that accepts payloads of up to `N - 50` bytes.
+    pub const fn new() -> Self {
+        Decoder {
+            buf: [0; N],
+            start: 0,
+            end: 0,
+            skip: 0,
+            needed: 0,
+            max_payload: Self::MAX_PAYLOAD,
+            stats: Stats::new(),
+        }
+    }
+
+    /// A decoder that refuses payloads longer than `max_payload`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Capacity`] when `max_payload` is more than
+    /// [`Decoder::MAX_PAYLOAD`]: such frames could not be buffered.
+    pub const fn with_max_payload(max_payload: u32) -> Result<Self, Error> {
+        if max_payload > Self::MAX_PAYLOAD {
+            return Err(Error::Capacity);
+        }
+        let mut d = Self::new();
+        d.max_payload = max_payload;
+        Ok(d)
+    }
+
+    /// The payload limit.
+    pub const fn max_payload(&self) -> u32 {
+        self.max_payload
+    }
+
+    /// The buffer's capacity, `N`.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Bytes received and not yet decoded.
+    pub const fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Bytes of a refused frame that are still to arrive and will be dropped.
+    pub const fn skipping(&self) -> u64 {
+        self.skip
+    }
+
+    /// The counters.
+    pub const fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Forgets every buffered byte and any frame being skipped; keeps the
+    /// limit and the counters.
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.skip = 0;
+        self.needed = 0;
+    }
+
+    /// Drops bytes of a refused frame that are already buffered.
+    fn drop_skipped(&mut self) {
+        if self.skip > 0 {
+            let take = self.skip.min((self.end - self.start) as u64);
+            // `take` is at most `end - start`, a usize.
+            self.start += take as usize;
+            self.skip -= take;
+            self.stats.skipped_bytes += take;
+        }
+    }
+
+    /// The free space at the end of the buffer: read into it, then
+    /// [`commit`](Decoder::commit) the count. Moves buffered bytes to the
+    /// front when that is cheap or needed for the pending frame.
+    ///
+    /// It is empty only when `N` bytes are buffered, which happens only if
+    /// the caller did not call [`Decoder::decode`] until it returned `None`.
+    pub fn spare(&mut self) -> &mut [u8] {
+        self.drop_skipped();
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0
+            && (self.end - self.start <= self.start || self.end.saturating_add(self.needed) > N)
+        {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Marks `n` bytes written into [`Decoder::spare`] as received.
+    ///
+    /// A count larger than the spare space is a caller bug; it is clamped
+    /// to the space rather than panicking (and asserted in debug builds).
+    pub fn commit(&mut self, n: usize) {
+        debug_assert!(n <= N - self.end, "commit past the spare space");
+        self.end = self.end.saturating_add(n).min(N);
+    }
+
+    /// Copies as much of `data` as fits into the buffer and returns how
+    /// many bytes were taken; bytes of a frame being skipped are taken
+    /// without copying. Call [`Decoder::decode`] until it returns `None`,
+    /// then feed the rest.
+    pub fn feed(&mut self, data: &[u8]) -> usize {
+        let mut taken = 0;
+        if self.skip > 0 && self.start == self.end {
+            let n = self.skip.min(data.len() as u64);
+            self.skip -= n;
+            self.stats.skipped_bytes += n;
+            taken = n as usize;
+        }
+        let rest = &data[taken..];
+        let spare = self.spare();
+        let n = spare.len().min(rest.len());
+        spare[..n].copy_from_slice(&rest[..n]);
+        self.end += n;
+        taken + n
+    }
+
+    /// The next event: a frame borrowed from the buffer, an error, or
+    /// `None` when more bytes are needed.
+    ///
+    /// A frame's bytes are released by the next call. An error has already
+    /// consumed the offending bytes (or will skip them as they arrive):
+    /// call again and the stream goes on.
+    pub fn decode(&mut self) -> Option<Result<Message<'_>, DecodeError>> {
+        self.drop_skipped();
+        let avail = &self.buf[self.start..self.end];
+        let garbage = garbage_len(avail);
+        self.stats.discarded_bytes += garbage as u64;
+        self.start += garbage;
+        match step(&avail[garbage..], self.max_payload) {
+            Step::Frame(message, len) => {
+                self.start += len;
+                self.needed = 0;
+                self.stats.frames += 1;
+                Some(Ok(message))
+            }
+            Step::Partial(needed) => {
+                self.needed = needed;
+                None
+            }
+            Step::Refused(error, len) => {
+                self.needed = 0;
+                self.stats.count_refused(error.error);
+                if error.error == Error::HeaderChecksum {
+                    self.stats.discarded_bytes += len;
+                    self.start += 1;
+                } else {
+                    // Field by field: `self.buf` is still borrowed here.
+                    let take = len.min((self.end - self.start) as u64);
+                    self.start += take as usize;
+                    self.skip = len - take;
+                    self.stats.skipped_bytes += take;
+                }
+                Some(Err(error))
+            }
+        }
+    }
+}

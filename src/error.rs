@@ -1,0 +1,165 @@
+//! The crate's error type and the decode error event.
+
+use core::fmt;
+
+/// Everything that can go wrong when decoding or encoding msgwire frames.
+///
+/// The decode variants are the error codes of the protocol
+/// (`docs/PROTOCOL.md` §2.1 and §3); [`Error::code`] returns the stable,
+/// machine-readable string. The encoder refuses a message with the same
+/// variant the decoder would report for it, so there is one source of truth
+/// for the limits.
+///
+/// "Need more bytes" is never an error: the decoders report it as
+/// `None` / [`Status::Partial`](crate::Status::Partial).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Error {
+    /// The 14-byte header's CRC-16 does not match (`header-checksum`).
+    HeaderChecksum,
+    /// The header's version byte is not 1 (`unsupported-version`).
+    UnsupportedVersion,
+    /// A reserved flag bit (2..=7) is set (`reserved-flags`).
+    ReservedFlags,
+    /// The kind length is 0 or more than 32 (`invalid-kind-length`).
+    InvalidKindLength,
+    /// The payload is longer than the receiver's maximum (`too-large`).
+    TooLarge,
+    /// The CRC-32 trailer does not match (`payload-checksum`).
+    PayloadChecksum,
+    /// The kind is empty, too long or has a byte outside
+    /// `A-Z a-z 0-9 _ . - /` (`invalid-kind`).
+    InvalidKind,
+    /// A text line has no `:` (`missing-separator`).
+    MissingSeparator,
+    /// A text line is longer than the maximum line length (`line-too-long`).
+    LineTooLong,
+    /// Encoding only: the output buffer is too small (`buffer-too-small`).
+    BufferTooSmall,
+    /// Encoding only: a text payload contains `\n`, or ends with `\r`, which
+    /// the text decoder would strip (`invalid-text-payload`).
+    InvalidTextPayload,
+    /// The capacity asked of a decoder is more than its buffer can hold
+    /// (`capacity`).
+    Capacity,
+}
+
+impl Error {
+    /// The stable, machine-readable code of this error, as written in the
+    /// protocol (`"header-checksum"`, `"too-large"`, …).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(msgwire::Error::TooLarge.code(), "too-large");
+    /// ```
+    pub const fn code(self) -> &'static str {
+        match self {
+            Error::HeaderChecksum => "header-checksum",
+            Error::UnsupportedVersion => "unsupported-version",
+            Error::ReservedFlags => "reserved-flags",
+            Error::InvalidKindLength => "invalid-kind-length",
+            Error::TooLarge => "too-large",
+            Error::PayloadChecksum => "payload-checksum",
+            Error::InvalidKind => "invalid-kind",
+            Error::MissingSeparator => "missing-separator",
+            Error::LineTooLong => "line-too-long",
+            Error::BufferTooSmall => "buffer-too-small",
+            Error::InvalidTextPayload => "invalid-text-payload",
+            Error::Capacity => "capacity",
+        }
+    }
+
+    /// A short sentence for people, used by `Display` after the code.
+    const fn detail(self) -> &'static str {
+        match self {
+            Error::HeaderChecksum => "header CRC-16 does not match",
+            Error::UnsupportedVersion => "frame version is not 1",
+            Error::ReservedFlags => "a reserved flag bit is set",
+            Error::InvalidKindLength => "kind length is not in 1..=32",
+            Error::TooLarge => "payload is longer than the maximum",
+            Error::PayloadChecksum => "payload CRC-32 does not match",
+            Error::InvalidKind => "kind is empty, too long or has a byte outside A-Z a-z 0-9 _ . - /",
+            Error::MissingSeparator => "text line has no ':'",
+            Error::LineTooLong => "text line is longer than the maximum",
+            Error::BufferTooSmall => "output buffer is too small",
+            Error::InvalidTextPayload => "text payload contains '\\n' or ends with '\\r'",
+            Error::Capacity => "limit is larger than the decoder's buffer allows",
+        }
+    }
+
+    /// Index of this error among the decode errors counted by the decoders'
+    /// statistics, or `None` for encode-only errors.
+    pub(crate) const fn stat_index(self) -> Option<usize> {
+        match self {
+            Error::HeaderChecksum => Some(0),
+            Error::UnsupportedVersion => Some(1),
+            Error::ReservedFlags => Some(2),
+            Error::InvalidKindLength => Some(3),
+            Error::TooLarge => Some(4),
+            Error::PayloadChecksum => Some(5),
+            Error::InvalidKind => Some(6),
+            Error::MissingSeparator => Some(7),
+            Error::LineTooLong => Some(8),
+            Error::BufferTooSmall | Error::InvalidTextPayload | Error::Capacity => None,
+        }
+    }
+}
+
+/// Number of decode error variants counted in [`Stats`](crate::Stats).
+pub(crate) const DECODE_ERRORS: usize = 9;
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.detail())
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// An error event from a decoder: what was wrong, and the frame's id when
+/// its header checksum held (so a server can answer the sender's request).
+///
+/// The offending bytes have already been consumed (or, for a frame too large
+/// to buffer, will be skipped as they arrive) when this is returned: keep
+/// decoding and the stream goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DecodeError {
+    /// What was wrong.
+    pub error: Error,
+    /// The id of the refused frame if its header was trusted, else `None`.
+    /// Always `None` in text mode, which carries no ids.
+    pub id: Option<u32>,
+}
+
+impl DecodeError {
+    pub(crate) const fn new(error: Error, id: Option<u32>) -> Self {
+        DecodeError { error, id }
+    }
+
+    /// The stable code of the error, as [`Error::code`].
+    pub const fn code(&self) -> &'static str {
+        self.error.code()
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.id {
+            Some(id) => write!(f, "{} (frame id {id})", self.error),
+            None => fmt::Display::fmt(&self.error, f),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Error {
+        e.error
+    }
+}

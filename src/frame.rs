@@ -1,0 +1,96 @@
+//! Binary frame layout (`docs/PROTOCOL.md` §2): constants, and the header
+//! checks shared by the decoder and the encoder.
+
+use crate::crc::crc16;
+use crate::message::MAX_KIND_LEN;
+use crate::{Error, Flags};
+
+/// First byte of every binary frame.
+pub const MAGIC: u8 = 0xA5;
+/// The protocol version this crate speaks.
+pub const VERSION: u8 = 1;
+/// Length of the fixed header.
+pub const HEADER_LEN: usize = 14;
+/// Length of the CRC-32 trailer present with [`Flags::CHECKSUM`].
+pub const TRAILER_LEN: usize = 4;
+/// The most bytes a frame adds to its payload: header, longest kind, trailer.
+/// A decoder for payloads up to `max` holds at most `max + MAX_OVERHEAD` bytes.
+pub const MAX_OVERHEAD: usize = HEADER_LEN + MAX_KIND_LEN + TRAILER_LEN;
+
+/// A header whose CRC-16 holds (not yet checked against the rules).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Header {
+    pub(crate) version: u8,
+    pub(crate) flags: u8,
+    pub(crate) kind_len: u8,
+    pub(crate) id: u32,
+    pub(crate) payload_len: u32,
+}
+
+impl Header {
+    /// Parses 14 header bytes; `None` when the header checksum fails.
+    #[inline]
+    pub(crate) fn parse(b: &[u8; HEADER_LEN]) -> Option<Header> {
+        let stored = u16::from_le_bytes([b[12], b[13]]);
+        if crc16(&b[..12]) != stored {
+            return None;
+        }
+        Some(Header {
+            version: b[1],
+            flags: b[2],
+            kind_len: b[3],
+            id: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+            payload_len: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
+        })
+    }
+
+    /// Whether a CRC-32 trailer follows (flag bit 0, the same in every version).
+    #[inline]
+    pub(crate) fn has_trailer(&self) -> bool {
+        self.flags & Flags::CHECKSUM.bits() != 0
+    }
+
+    /// The whole frame's length, as the trusted header states it.
+    #[inline]
+    pub(crate) fn frame_len(&self) -> u64 {
+        let trailer = if self.has_trailer() { TRAILER_LEN as u64 } else { 0 };
+        HEADER_LEN as u64 + u64::from(self.kind_len) + u64::from(self.payload_len) + trailer
+    }
+
+    /// The checks of §2.1 step 3, in the order the protocol gives.
+    #[inline]
+    pub(crate) fn check(&self, max_payload: u32) -> Result<(), Error> {
+        if self.version != VERSION {
+            return Err(Error::UnsupportedVersion);
+        }
+        Flags::from_bits(self.flags)?;
+        if self.kind_len == 0 || usize::from(self.kind_len) > MAX_KIND_LEN {
+            return Err(Error::InvalidKindLength);
+        }
+        check_payload_len(u64::from(self.payload_len), max_payload)
+    }
+}
+
+/// The payload limit, shared by the decoder (which refuses) and the encoder
+/// (which will not produce what a decoder with the same limit refuses).
+#[inline]
+pub(crate) fn check_payload_len(len: u64, max_payload: u32) -> Result<(), Error> {
+    if len > u64::from(max_payload) {
+        Err(Error::TooLarge)
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes a complete header, checksum included.
+#[inline]
+pub(crate) fn write_header(out: &mut [u8; HEADER_LEN], flags: Flags, kind_len: u8, id: u32, payload_len: u32) {
+    out[0] = MAGIC;
+    out[1] = VERSION;
+    out[2] = flags.bits();
+    out[3] = kind_len;
+    out[4..8].copy_from_slice(&id.to_le_bytes());
+    out[8..12].copy_from_slice(&payload_len.to_le_bytes());
+    let crc = crc16(&out[..12]);
+    out[12..14].copy_from_slice(&crc.to_le_bytes());
+}

@@ -1,0 +1,76 @@
+//! Asynchronous messaging over byte streams: the msgwire v1 wire format.
+//!
+//! A message has a *kind* (`PING`, `sensor/temp`), a correlation *id*,
+//! *flags* and an opaque *payload*. This crate's core encodes and decodes
+//! such messages as binary frames (a 14-byte header with its own CRC-16, an
+//! optional CRC-32 trailer) or as `KIND:DATA\n` text lines, the format of the
+//! original prototype. The wire format is specified in `docs/PROTOCOL.md`.
+//!
+//! The core is `#![no_std]` and needs no allocator: decoders own a fixed
+//! buffer of `N` bytes, hand out messages borrowed from it (no payload is
+//! copied), skip frames too large to hold as their bytes arrive, resync
+//! after garbage, and never panic on anything a peer sends.
+//!
+//! # Example
+//!
+//! ```
+//! use msgwire::{Decoder, Encoder, Error, Flags, Kind, Message};
+//!
+//! // Encode two requests, with some line noise between them.
+//! let mut wire = heapless::Vec::<u8, 256>::new();
+//! let enc = Encoder::new();
+//! enc.encode_to_vec(&Message::new(Kind::PING, b"hello").with_id(1), &mut wire)?;
+//! wire.extend_from_slice(b"noise").unwrap();
+//! let temp = Message::new(Kind::new("sensor/temp")?, b"21.5").with_id(2).with_flags(Flags::CHECKSUM);
+//! enc.encode_to_vec(&temp, &mut wire)?;
+//!
+//! // Decode them as they arrive, three bytes at a time.
+//! let mut dec = Decoder::<128>::new();
+//! let mut seen = 0;
+//! for chunk in wire.chunks(3) {
+//!     dec.feed(chunk);
+//!     while let Some(event) = dec.decode() {
+//!         match event {
+//!             Ok(m) if m.kind == "PING" => assert_eq!((m.id, m.payload), (1, &b"hello"[..])),
+//!             Ok(m) => assert_eq!((m.kind.as_str(), m.payload), ("sensor/temp", &b"21.5"[..])),
+//!             Err(e) => panic!("unexpected {e}"),
+//!         }
+//!         seen += 1;
+//!     }
+//! }
+//! assert_eq!(seen, 2);
+//! assert_eq!(dec.stats().discarded_bytes, 5);
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! # Crate features
+//!
+//! - `std` (default): links the standard library; lets `crc32fast` pick
+//!   SIMD at run time.
+//! - `fast-crc` (default): 16-slice CRC-16 table (8 KiB) and `crc32fast`
+//!   (16 KiB table, SIMD). Without it both checksums use 1-slice tables
+//!   (1.5 KiB in all), for small microcontrollers. The results are the same.
+//!
+//! With `default-features = false` the crate is the pure core: no `std`, no
+//! allocator. It builds for `thumbv6m-none-eabi`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+mod crc;
+mod decoder;
+mod encoder;
+mod error;
+pub mod frame;
+mod message;
+mod text;
+
+pub use decoder::{decode_slice, Decoder, SliceError, Stats, Status};
+pub use encoder::{encode, encoded_len, overhead, Encoder, Head};
+pub use error::{DecodeError, Error};
+pub use message::{is_kind_byte, Flags, Kind, Message, OwnedMessage, MAX_KIND_LEN};
+pub use text::{TextDecoder, TextEncoder};

@@ -1,0 +1,380 @@
+//! Messages: the validated [`Kind`], the [`Flags`], the borrowed
+//! [`Message`] view and the fixed-capacity [`OwnedMessage`].
+
+use core::fmt;
+
+use crate::Error;
+
+/// Longest kind, in bytes (`docs/PROTOCOL.md` §1).
+pub const MAX_KIND_LEN: usize = 32;
+
+/// Whether `b` may appear in a kind: `A-Z a-z 0-9 _ . - /`.
+#[inline]
+pub const fn is_kind_byte(b: u8) -> bool {
+    matches!(b, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'/')
+}
+
+/// A validated message kind: 1 to 32 bytes of `A-Z a-z 0-9 _ . - /`.
+///
+/// Case-sensitive. Holding a `Kind` proves the string is valid, so the
+/// encoders never have to check it again.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::{Error, Kind};
+///
+/// let k = Kind::new("sensor/temp")?;
+/// assert_eq!(k.as_str(), "sensor/temp");
+/// assert_eq!(Kind::new("no spaces"), Err(Error::InvalidKind));
+/// assert_eq!(Kind::PING.as_str(), "PING");
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Kind<'a>(&'a str);
+
+/// Builds a kind constant at compile time.
+const fn constant(s: &'static str) -> Kind<'static> {
+    match Kind::new(s) {
+        Ok(k) => k,
+        Err(_) => panic!("invalid kind constant"),
+    }
+}
+
+impl<'a> Kind<'a> {
+    /// `PING`: a request answered with [`Kind::PONG`] `ack`.
+    pub const PING: Kind<'static> = constant("PING");
+    /// `PONG`: the answer to [`Kind::PING`].
+    pub const PONG: Kind<'static> = constant("PONG");
+    /// `ECHO`: answered with the same kind and payload.
+    pub const ECHO: Kind<'static> = constant("ECHO");
+    /// `EXIT`: ends the conversation, with no answer.
+    pub const EXIT: Kind<'static> = constant("EXIT");
+    /// `ERROR`: a refused request; the payload is `<code>: <detail>`.
+    pub const ERROR: Kind<'static> = constant("ERROR");
+
+    /// Validates `s` as a kind.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidKind`] when `s` is empty, longer than 32 bytes or has
+    /// a byte outside `A-Z a-z 0-9 _ . - /`.
+    pub const fn new(s: &'a str) -> Result<Self, Error> {
+        if is_valid_kind(s.as_bytes()) {
+            Ok(Kind(s))
+        } else {
+            Err(Error::InvalidKind)
+        }
+    }
+
+    /// Validates raw bytes as a kind, without copying them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidKind`], as [`Kind::new`].
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
+        if !is_valid_kind(bytes) {
+            return Err(Error::InvalidKind);
+        }
+        // Every kind byte is ASCII, so this cannot fail; map it anyway
+        // rather than unwrap.
+        core::str::from_utf8(bytes)
+            .map(Kind)
+            .map_err(|_| Error::InvalidKind)
+    }
+
+    /// The kind as a string slice.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// The kind's bytes.
+    pub const fn as_bytes(&self) -> &'a [u8] {
+        self.0.as_bytes()
+    }
+
+    /// Length in bytes (1..=32).
+    #[allow(clippy::len_without_is_empty)] // a kind is never empty
+    pub const fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+const fn is_valid_kind(b: &[u8]) -> bool {
+    if b.is_empty() || b.len() > MAX_KIND_LEN {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if !is_kind_byte(b[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+impl fmt::Debug for Kind<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl fmt::Display for Kind<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl<'a> TryFrom<&'a str> for Kind<'a> {
+    type Error = Error;
+    fn try_from(s: &'a str) -> Result<Self, Error> {
+        Kind::new(s)
+    }
+}
+
+impl AsRef<str> for Kind<'_> {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+impl PartialEq<str> for Kind<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Kind<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// The flags byte of a binary frame. Only bits 0 and 1 are defined; a value
+/// of this type never has a reserved bit set.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::{Error, Flags};
+///
+/// let f = Flags::CHECKSUM | Flags::RESPONSE;
+/// assert_eq!(f.bits(), 3);
+/// assert!(f.contains(Flags::RESPONSE));
+/// assert_eq!(Flags::from_bits(0x80), Err(Error::ReservedFlags));
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Flags(u8);
+
+impl Flags {
+    /// No flag set.
+    pub const EMPTY: Flags = Flags(0);
+    /// Bit 0: a CRC-32 trailer follows the payload.
+    pub const CHECKSUM: Flags = Flags(1);
+    /// Bit 1: this frame answers the request with the same id.
+    pub const RESPONSE: Flags = Flags(2);
+    /// The bits a version-1 frame may set.
+    pub const KNOWN: u8 = 0b11;
+
+    /// Flags from a raw byte.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReservedFlags`] when any of bits 2..=7 is set.
+    pub const fn from_bits(bits: u8) -> Result<Flags, Error> {
+        if bits & !Self::KNOWN == 0 {
+            Ok(Flags(bits))
+        } else {
+            Err(Error::ReservedFlags)
+        }
+    }
+
+    /// The raw byte.
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Whether every bit of `other` is set in `self`.
+    pub const fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// `self` with the bits of `other` added.
+    pub const fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    /// `self` with the bits of `other` removed.
+    pub const fn difference(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+
+    /// Whether no flag is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl core::ops::BitOr for Flags {
+    type Output = Flags;
+    fn bitor(self, rhs: Flags) -> Flags {
+        self.union(rhs)
+    }
+}
+
+impl core::ops::BitOrAssign for Flags {
+    fn bitor_assign(&mut self, rhs: Flags) {
+        *self = self.union(rhs);
+    }
+}
+
+impl fmt::Debug for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        f.write_str("Flags(")?;
+        for (flag, name) in [(Flags::CHECKSUM, "CHECKSUM"), (Flags::RESPONSE, "RESPONSE")] {
+            if self.contains(flag) {
+                if !first {
+                    f.write_str(" | ")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        f.write_str(")")
+    }
+}
+
+/// A borrowed message: what the decoders hand out (pointing into their
+/// buffers, no copy) and what the encoders take.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::{Flags, Kind, Message};
+///
+/// let m = Message::new(Kind::PING, b"hello").with_id(7).with_flags(Flags::CHECKSUM);
+/// assert_eq!(m.kind, "PING");
+/// assert_eq!((m.id, m.payload), (7, &b"hello"[..]));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Message<'a> {
+    /// What the message is.
+    pub kind: Kind<'a>,
+    /// Correlation id; 0 means none.
+    pub id: u32,
+    /// Flag bits (binary framing only).
+    pub flags: Flags,
+    /// Opaque payload bytes.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Message<'a> {
+    /// A message with id 0 and no flags.
+    pub const fn new(kind: Kind<'a>, payload: &'a [u8]) -> Self {
+        Message {
+            kind,
+            id: 0,
+            flags: Flags::EMPTY,
+            payload,
+        }
+    }
+
+    /// The same message with another id.
+    pub const fn with_id(mut self, id: u32) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// The same message with other flags.
+    pub const fn with_flags(mut self, flags: Flags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Whether the `RESPONSE` flag is set.
+    pub const fn is_response(&self) -> bool {
+        self.flags.contains(Flags::RESPONSE)
+    }
+}
+
+/// A message that owns its bytes, in fixed-capacity `heapless` storage:
+/// keep one past the next call to a decoder, or queue it, without an
+/// allocator. `N` is the payload capacity.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::{Kind, Message, OwnedMessage};
+///
+/// let owned: OwnedMessage<16> = OwnedMessage::from_message(&Message::new(Kind::ECHO, b"hi"))?;
+/// assert_eq!(owned.as_message().payload, b"hi");
+/// # Ok::<(), msgwire::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OwnedMessage<const N: usize> {
+    kind: heapless::String<MAX_KIND_LEN>,
+    id: u32,
+    flags: Flags,
+    payload: heapless::Vec<u8, N>,
+}
+
+impl<const N: usize> OwnedMessage<N> {
+    /// Copies a borrowed message.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] when the payload is longer than `N`.
+    pub fn from_message(m: &Message<'_>) -> Result<Self, Error> {
+        let payload = heapless::Vec::from_slice(m.payload).map_err(|_| Error::TooLarge)?;
+        let mut kind = heapless::String::new();
+        // A valid kind is at most MAX_KIND_LEN bytes, so this always fits.
+        kind.push_str(m.kind.as_str())
+            .map_err(|_| Error::InvalidKind)?;
+        Ok(OwnedMessage {
+            kind,
+            id: m.id,
+            flags: m.flags,
+            payload,
+        })
+    }
+
+    /// A borrowed view of this message.
+    pub fn as_message(&self) -> Message<'_> {
+        Message {
+            // The string was copied from a valid kind.
+            kind: Kind(self.kind.as_str()),
+            id: self.id,
+            flags: self.flags,
+            payload: &self.payload,
+        }
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> Kind<'_> {
+        Kind(self.kind.as_str())
+    }
+
+    /// The id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The flags.
+    pub fn flags(&self) -> Flags {
+        self.flags
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+impl<'a, const N: usize> TryFrom<&Message<'a>> for OwnedMessage<N> {
+    type Error = Error;
+    fn try_from(m: &Message<'a>) -> Result<Self, Error> {
+        OwnedMessage::from_message(m)
+    }
+}

@@ -1,0 +1,325 @@
+//! Text framing (`docs/PROTOCOL.md` §3): `KIND:DATA\n` lines, the format of
+//! the original prototype, for humans and netcat.
+
+use crate::decoder::Stats;
+use crate::{DecodeError, Error, Kind, Message};
+
+/// Streaming decoder of `KIND:DATA\n` lines with a fixed buffer of `N`
+/// bytes; the same shape as [`Decoder`](crate::Decoder).
+///
+/// A line may hold up to `N - 1` bytes before its `\n` by default. An
+/// overlong line is reported as `line-too-long` as soon as it exceeds the
+/// limit, and the rest of it is dropped as it arrives, never buffered.
+/// Messages have id 0 and no flags. Never allocates, never panics.
+///
+/// # Cancel safety
+///
+/// All state lives in the decoder, never in a future.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::{Error, TextDecoder};
+///
+/// let mut dec = TextDecoder::<128>::new();
+/// dec.feed(b"PING:hello\r\nno separator\nEXIT:\n");
+/// let m = dec.decode().unwrap()?;
+/// assert_eq!((m.kind.as_str(), m.payload), ("PING", &b"hello"[..]));
+/// assert_eq!(dec.decode().unwrap().unwrap_err().error, Error::MissingSeparator);
+/// assert_eq!(dec.decode().unwrap()?.kind, "EXIT");
+/// assert!(dec.decode().is_none());
+/// # Ok::<(), msgwire::DecodeError>(())
+/// ```
+#[derive(Clone)]
+pub struct TextDecoder<const N: usize> {
+    buf: [u8; N],
+    start: usize,
+    end: usize,
+    /// Bytes after `start` already searched for `\n` without finding one.
+    scanned: usize,
+    /// Inside an overlong line: drop everything up to and including `\n`.
+    discarding: bool,
+    max_line: usize,
+    stats: Stats,
+}
+
+impl<const N: usize> Default for TextDecoder<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for TextDecoder<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TextDecoder")
+            .field("capacity", &N)
+            .field("buffered", &self.buffered())
+            .field("discarding", &self.discarding)
+            .field("max_line", &self.max_line)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl<const N: usize> TextDecoder<N> {
+    /// The longest line (bytes before `\n`) a decoder of capacity `N` holds.
+    pub const MAX_LINE: usize = {
+        assert!(N >= 2, "a TextDecoder needs at least 2 bytes");
+        N - 1
+    };
+
+    /// A decoder that accepts lines of up to `N - 1` bytes.
+    pub const fn new() -> Self {
+        TextDecoder {
+            buf: [0; N],
+            start: 0,
+            end: 0,
+            scanned: 0,
+            discarding: false,
+            max_line: Self::MAX_LINE,
+            stats: Stats::new(),
+        }
+    }
+
+    /// A decoder that refuses lines longer than `max_line` bytes (a `\r`
+    /// before the `\n` counts).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Capacity`] when `max_line` is more than
+    /// [`TextDecoder::MAX_LINE`].
+    pub const fn with_max_line(max_line: usize) -> Result<Self, Error> {
+        if max_line > Self::MAX_LINE {
+            return Err(Error::Capacity);
+        }
+        let mut d = Self::new();
+        d.max_line = max_line;
+        Ok(d)
+    }
+
+    /// The line limit.
+    pub const fn max_line(&self) -> usize {
+        self.max_line
+    }
+
+    /// Bytes received and not yet decoded.
+    pub const fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// The counters.
+    pub const fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Forgets every buffered byte; keeps the limit and the counters.
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+        self.scanned = 0;
+        self.discarding = false;
+    }
+
+    /// The free space at the end of the buffer; read into it, then
+    /// [`commit`](TextDecoder::commit) the count.
+    pub fn spare(&mut self) -> &mut [u8] {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.start > 0 {
+            // What is left is a partial line of at most `max_line` bytes.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Marks `n` bytes written into [`TextDecoder::spare`] as received
+    /// (clamped to the spare space; asserted in debug builds).
+    pub fn commit(&mut self, n: usize) {
+        debug_assert!(n <= N - self.end, "commit past the spare space");
+        self.end = self.end.saturating_add(n).min(N);
+    }
+
+    /// Copies as much of `data` as fits and returns how many bytes were
+    /// taken. Call [`TextDecoder::decode`] until it returns `None`, then
+    /// feed the rest.
+    pub fn feed(&mut self, data: &[u8]) -> usize {
+        let spare = self.spare();
+        let n = spare.len().min(data.len());
+        spare[..n].copy_from_slice(&data[..n]);
+        self.end += n;
+        n
+    }
+
+    /// The next event: a line's message borrowed from the buffer, an error,
+    /// or `None` when more bytes are needed. Blank lines are skipped.
+    pub fn decode(&mut self) -> Option<Result<Message<'_>, DecodeError>> {
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            if self.discarding {
+                match avail.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        self.stats.discarded_bytes += i as u64 + 1;
+                        self.start += i + 1;
+                        self.discarding = false;
+                        continue;
+                    }
+                    None => {
+                        self.stats.discarded_bytes += avail.len() as u64;
+                        self.start = self.end;
+                        return None;
+                    }
+                }
+            }
+            // A line may have `max_line` bytes, so its `\n` is within the
+            // first `max_line + 1`.
+            let window = avail.len().min(self.max_line.saturating_add(1));
+            let found = avail[self.scanned..window].iter().position(|&b| b == b'\n');
+            let Some(nl) = found.map(|i| self.scanned + i) else {
+                if avail.len() > self.max_line {
+                    // Over the limit with no `\n`: report now, drop the rest
+                    // as it arrives.
+                    self.stats.count_refused(Error::LineTooLong);
+                    self.stats.skipped_bytes += window as u64;
+                    self.start += window;
+                    self.scanned = 0;
+                    self.discarding = true;
+                    return Some(Err(DecodeError::new(Error::LineTooLong, None)));
+                }
+                self.scanned = window;
+                return None;
+            };
+            self.start += nl + 1;
+            self.scanned = 0;
+            let line = &avail[..nl];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                self.stats.discarded_bytes += nl as u64 + 1;
+                continue;
+            }
+            return Some(match parse_line(line) {
+                Ok(m) => {
+                    self.stats.frames += 1;
+                    Ok(m)
+                }
+                Err(e) => {
+                    self.stats.count_refused(e);
+                    self.stats.skipped_bytes += nl as u64 + 1;
+                    Err(DecodeError::new(e, None))
+                }
+            });
+        }
+    }
+}
+
+/// Splits a non-empty line (without its `\n` and `\r`) into kind and data.
+fn parse_line(line: &[u8]) -> Result<Message<'_>, Error> {
+    let colon = line
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(Error::MissingSeparator)?;
+    let kind = Kind::from_bytes(&line[..colon])?;
+    Ok(Message::new(kind, &line[colon + 1..]))
+}
+
+/// Encodes `KIND:DATA\n` lines, refusing what a [`TextDecoder`] with the
+/// same line limit would refuse or alter.
+///
+/// Text mode carries no id and no flags, so the encoder takes a kind and a
+/// payload only: nothing is dropped silently.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::{Error, Kind, TextEncoder};
+///
+/// let mut out = [0u8; 32];
+/// let n = TextEncoder::new().encode(Kind::PING, b"hello", &mut out)?;
+/// assert_eq!(&out[..n], b"PING:hello\n");
+/// assert_eq!(TextEncoder::new().encode(Kind::PING, b"a\nb", &mut out), Err(Error::InvalidTextPayload));
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextEncoder {
+    max_line: usize,
+}
+
+impl Default for TextEncoder {
+    fn default() -> Self {
+        TextEncoder::new()
+    }
+}
+
+impl TextEncoder {
+    /// An encoder with no line limit.
+    pub const fn new() -> Self {
+        TextEncoder {
+            max_line: usize::MAX,
+        }
+    }
+
+    /// An encoder that refuses lines (kind, `:` and payload) longer than
+    /// `max_line` bytes, like a [`TextDecoder`] with that limit.
+    pub const fn with_max_line(max_line: usize) -> Self {
+        TextEncoder { max_line }
+    }
+
+    /// The line limit.
+    pub const fn max_line(&self) -> usize {
+        self.max_line
+    }
+
+    /// The encoded length, `\n` included.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidTextPayload`] when the payload contains `\n` or ends
+    /// with `\r` (the decoder would strip it); [`Error::LineTooLong`] when
+    /// the line is over the limit.
+    pub fn encoded_len(&self, kind: Kind<'_>, payload: &[u8]) -> Result<usize, Error> {
+        if payload.contains(&b'\n') || payload.last() == Some(&b'\r') {
+            return Err(Error::InvalidTextPayload);
+        }
+        let line = (kind.len() + 1).saturating_add(payload.len());
+        if line > self.max_line {
+            return Err(Error::LineTooLong);
+        }
+        Ok(line.saturating_add(1))
+    }
+
+    /// Writes `KIND:DATA\n` at the start of `out`; returns the length.
+    ///
+    /// # Errors
+    ///
+    /// As [`TextEncoder::encoded_len`], and [`Error::BufferTooSmall`].
+    pub fn encode(&self, kind: Kind<'_>, payload: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+        let total = self.encoded_len(kind, payload)?;
+        let out = out.get_mut(..total).ok_or(Error::BufferTooSmall)?;
+        let k = kind.len();
+        out[..k].copy_from_slice(kind.as_bytes());
+        out[k] = b':';
+        out[k + 1..total - 1].copy_from_slice(payload);
+        out[total - 1] = b'\n';
+        Ok(total)
+    }
+
+    /// Appends `KIND:DATA\n` to a `heapless::Vec`; returns the length.
+    ///
+    /// # Errors
+    ///
+    /// As [`TextEncoder::encode`]; on error `out` is left as it was.
+    pub fn encode_to_vec<const M: usize>(
+        &self,
+        kind: Kind<'_>,
+        payload: &[u8],
+        out: &mut heapless::Vec<u8, M>,
+    ) -> Result<usize, Error> {
+        let total = self.encoded_len(kind, payload)?;
+        let old = out.len();
+        let new_len = old.checked_add(total).ok_or(Error::BufferTooSmall)?;
+        out.resize(new_len, 0).map_err(|_| Error::BufferTooSmall)?;
+        self.encode(kind, payload, &mut out[old..])
+    }
+}

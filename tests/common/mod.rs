@@ -1,0 +1,177 @@
+//! Shared helpers for the integration tests: the vector files, an event
+//! type that compares decoders, and drivers that feed them in chunks.
+#![allow(dead_code)]
+
+use msgwire::{decode_slice, DecodeError, Decoder, Message, Status, TextDecoder};
+use serde_json::Value;
+
+/// One decoder event in a comparable, owned form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ev {
+    Frame {
+        kind: String,
+        id: u32,
+        flags: u8,
+        payload: Vec<u8>,
+    },
+    Error(&'static str),
+}
+
+impl Ev {
+    pub fn of(event: Result<Message<'_>, DecodeError>) -> Ev {
+        match event {
+            Ok(m) => Ev::Frame {
+                kind: m.kind.as_str().to_owned(),
+                id: m.id,
+                flags: m.flags.bits(),
+                payload: m.payload.to_vec(),
+            },
+            Err(e) => Ev::Error(e.code()),
+        }
+    }
+
+    /// An event as the vector files write it.
+    pub fn from_json(v: &Value) -> Ev {
+        if let Some(f) = v.get("frame") {
+            Ev::Frame {
+                kind: f["kind"].as_str().expect("kind").to_owned(),
+                id: f["id"].as_u64().expect("id") as u32,
+                flags: f["flags"].as_u64().expect("flags") as u8,
+                payload: unhex(f["payload"].as_str().expect("payload")),
+            }
+        } else {
+            let code = v["error"].as_str().expect("error code");
+            Ev::Error(Box::leak(code.to_owned().into_boxed_str()))
+        }
+    }
+}
+
+pub fn unhex(s: &str) -> Vec<u8> {
+    assert!(s.len() % 2 == 0, "odd hex length");
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+pub fn load(name: &str) -> Vec<Value> {
+    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("vector file");
+    serde_json::from_str::<Value>(&text)
+        .expect("json")
+        .as_array()
+        .expect("array")
+        .clone()
+}
+
+/// Capacity used for binary vector decoders: every vector's max fits.
+pub const BIN_CAP: usize = 4096;
+/// Capacity used for text vector decoders.
+pub const TEXT_CAP: usize = 1024;
+
+/// Feeds `input` to a streaming binary decoder in chunks of the given sizes
+/// (cycled), reading through `spare`/`commit`, and collects the events.
+pub fn stream_events(input: &[u8], max: u32, sizes: &[usize]) -> Vec<Ev> {
+    let mut dec = Decoder::<BIN_CAP>::with_max_payload(max).expect("max fits");
+    let mut out = Vec::new();
+    let mut rest = input;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let want = sizes[i % sizes.len()].max(1);
+        i += 1;
+        let spare = dec.spare();
+        let n = want.min(rest.len()).min(spare.len());
+        assert!(n > 0, "decoder has no spare space");
+        spare[..n].copy_from_slice(&rest[..n]);
+        dec.commit(n);
+        rest = &rest[n..];
+        while let Some(ev) = dec.decode() {
+            out.push(Ev::of(ev));
+        }
+        assert!(dec.buffered() <= BIN_CAP);
+    }
+    out
+}
+
+/// The same through `feed`, which skips refused frames without copying.
+pub fn feed_events(input: &[u8], max: u32, sizes: &[usize]) -> Vec<Ev> {
+    let mut dec = Decoder::<BIN_CAP>::with_max_payload(max).expect("max fits");
+    let mut out = Vec::new();
+    let mut rest = input;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let want = sizes[i % sizes.len()].max(1).min(rest.len());
+        i += 1;
+        let mut chunk = &rest[..want];
+        rest = &rest[want..];
+        while !chunk.is_empty() {
+            let n = dec.feed(chunk);
+            chunk = &chunk[n..];
+            while let Some(ev) = dec.decode() {
+                out.push(Ev::of(ev));
+            }
+        }
+    }
+    out
+}
+
+/// Drives the one-shot decoder over the whole input.
+pub fn slice_events(input: &[u8], max: u32) -> Vec<Ev> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < input.len() {
+        match decode_slice(&input[pos..], max) {
+            Ok(Status::Complete { message, consumed }) => {
+                out.push(Ev::of(Ok(message)));
+                pos += consumed;
+            }
+            Ok(Status::Partial { .. }) => break,
+            Err(e) => {
+                out.push(Ev::of(Err(e.error)));
+                pos = pos.saturating_add(usize::try_from(e.consumed).unwrap_or(usize::MAX));
+            }
+        }
+    }
+    out
+}
+
+/// Feeds `input` to a text decoder in chunks of the given sizes (cycled).
+pub fn text_events(input: &[u8], max_line: usize, sizes: &[usize]) -> Vec<Ev> {
+    let mut dec = TextDecoder::<TEXT_CAP>::with_max_line(max_line).expect("max fits");
+    let mut out = Vec::new();
+    let mut rest = input;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let want = sizes[i % sizes.len()].max(1).min(rest.len());
+        i += 1;
+        let mut chunk = &rest[..want];
+        rest = &rest[want..];
+        while !chunk.is_empty() {
+            let n = dec.feed(chunk);
+            assert!(n > 0 || dec.buffered() > 0);
+            chunk = &chunk[n..];
+            while let Some(ev) = dec.decode() {
+                out.push(Ev::of(ev));
+            }
+        }
+    }
+    out
+}
+
+/// A small deterministic generator for split points.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    pub fn sizes(&mut self, n: usize, max: u64) -> Vec<usize> {
+        (0..n).map(|_| (self.next() % max) as usize + 1).collect()
+    }
+}
