@@ -10,7 +10,8 @@ const CRC16_SLICES: usize = 16;
 #[cfg(not(feature = "fast-crc"))]
 const CRC16_SLICES: usize = 1;
 
-static CRC16: Crc<u16, Table<CRC16_SLICES>> = Crc::<u16, Table<CRC16_SLICES>>::new(&CRC_16_IBM_3740);
+static CRC16: Crc<u16, Table<CRC16_SLICES>> =
+    Crc::<u16, Table<CRC16_SLICES>>::new(&CRC_16_IBM_3740);
 
 /// CRC-16/IBM-3740 of `bytes` (the header checksum).
 #[inline]

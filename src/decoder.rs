@@ -72,7 +72,10 @@ fn step(buf: &[u8], max_payload: u32) -> Step<'_> {
             .first_chunk::<TRAILER_LEN>()
             .map(|t| u32::from_le_bytes(*t));
         if stored != Some(crate::crc::crc32(body)) {
-            return Step::Refused(DecodeError::new(Error::PayloadChecksum, Some(h.id)), frame_len);
+            return Step::Refused(
+                DecodeError::new(Error::PayloadChecksum, Some(h.id)),
+                frame_len,
+            );
         }
     }
     let Ok(kind) = Kind::from_bytes(&frame[HEADER_LEN..kind_end]) else {
@@ -221,7 +224,7 @@ impl Stats {
 ///     }
 /// }
 /// assert_eq!(dec.stats().frames, 1);
-/// # Ok::<(), msgwire::DecodeError>(())
+/// # Ok::<(), msgwire::Error>(())
 /// ```
 ///
 /// [`commit`]: Decoder::commit

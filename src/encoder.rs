@@ -68,7 +68,11 @@ impl Encoder {
     /// fits in a `u32` and a slice (it is at most the slice's length + 50,
     /// and a slice never spans the whole address space).
     fn len_unchecked(m: &Message<'_>) -> usize {
-        let trailer = if m.flags.contains(Flags::CHECKSUM) { TRAILER_LEN } else { 0 };
+        let trailer = if m.flags.contains(Flags::CHECKSUM) {
+            TRAILER_LEN
+        } else {
+            0
+        };
         (HEADER_LEN + m.kind.len() + trailer).saturating_add(m.payload.len())
     }
 

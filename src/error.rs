@@ -79,7 +79,9 @@ impl Error {
             Error::InvalidKindLength => "kind length is not in 1..=32",
             Error::TooLarge => "payload is longer than the maximum",
             Error::PayloadChecksum => "payload CRC-32 does not match",
-            Error::InvalidKind => "kind is empty, too long or has a byte outside A-Z a-z 0-9 _ . - /",
+            Error::InvalidKind => {
+                "kind is empty, too long or has a byte outside A-Z a-z 0-9 _ . - /"
+            }
             Error::MissingSeparator => "text line has no ':'",
             Error::LineTooLong => "text line is longer than the maximum",
             Error::BufferTooSmall => "output buffer is too small",

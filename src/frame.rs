@@ -53,7 +53,11 @@ impl Header {
     /// The whole frame's length, as the trusted header states it.
     #[inline]
     pub(crate) fn frame_len(&self) -> u64 {
-        let trailer = if self.has_trailer() { TRAILER_LEN as u64 } else { 0 };
+        let trailer = if self.has_trailer() {
+            TRAILER_LEN as u64
+        } else {
+            0
+        };
         HEADER_LEN as u64 + u64::from(self.kind_len) + u64::from(self.payload_len) + trailer
     }
 
@@ -84,7 +88,13 @@ pub(crate) fn check_payload_len(len: u64, max_payload: u32) -> Result<(), Error>
 
 /// Writes a complete header, checksum included.
 #[inline]
-pub(crate) fn write_header(out: &mut [u8; HEADER_LEN], flags: Flags, kind_len: u8, id: u32, payload_len: u32) {
+pub(crate) fn write_header(
+    out: &mut [u8; HEADER_LEN],
+    flags: Flags,
+    kind_len: u8,
+    id: u32,
+    payload_len: u32,
+) {
     out[0] = MAGIC;
     out[1] = VERSION;
     out[2] = flags.bits();

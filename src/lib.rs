@@ -74,3 +74,8 @@ pub use encoder::{encode, encoded_len, overhead, Encoder, Head};
 pub use error::{DecodeError, Error};
 pub use message::{is_kind_byte, Flags, Kind, Message, OwnedMessage, MAX_KIND_LEN};
 pub use text::{TextDecoder, TextEncoder};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

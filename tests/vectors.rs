@@ -27,14 +27,34 @@ fn binary_vectors() {
         let input = unhex(case["input"].as_str().expect("input"));
         let want = expected(case);
 
-        assert_eq!(stream_events(&input, max, &[usize::MAX]), want, "{name}: whole");
-        assert_eq!(stream_events(&input, max, &[1]), want, "{name}: byte by byte");
-        assert_eq!(feed_events(&input, max, &[1]), want, "{name}: feed byte by byte");
+        assert_eq!(
+            stream_events(&input, max, &[usize::MAX]),
+            want,
+            "{name}: whole"
+        );
+        assert_eq!(
+            stream_events(&input, max, &[1]),
+            want,
+            "{name}: byte by byte"
+        );
+        assert_eq!(
+            feed_events(&input, max, &[1]),
+            want,
+            "{name}: feed byte by byte"
+        );
         assert_eq!(slice_events(&input, max), want, "{name}: one-shot");
         for _ in 0..50 {
             let sizes = rng.sizes(16, 40);
-            assert_eq!(stream_events(&input, max, &sizes), want, "{name}: split {sizes:?}");
-            assert_eq!(feed_events(&input, max, &sizes), want, "{name}: feed split {sizes:?}");
+            assert_eq!(
+                stream_events(&input, max, &sizes),
+                want,
+                "{name}: split {sizes:?}"
+            );
+            assert_eq!(
+                feed_events(&input, max, &sizes),
+                want,
+                "{name}: feed split {sizes:?}"
+            );
         }
     }
 }
@@ -50,11 +70,19 @@ fn text_vectors() {
         let input = unhex(case["input"].as_str().expect("input"));
         let want = expected(case);
 
-        assert_eq!(text_events(&input, max, &[usize::MAX]), want, "{name}: whole");
+        assert_eq!(
+            text_events(&input, max, &[usize::MAX]),
+            want,
+            "{name}: whole"
+        );
         assert_eq!(text_events(&input, max, &[1]), want, "{name}: byte by byte");
         for _ in 0..50 {
             let sizes = rng.sizes(16, 40);
-            assert_eq!(text_events(&input, max, &sizes), want, "{name}: split {sizes:?}");
+            assert_eq!(
+                text_events(&input, max, &sizes),
+                want,
+                "{name}: split {sizes:?}"
+            );
         }
     }
 }
@@ -76,7 +104,8 @@ fn encode_vectors() {
             assert_eq!(&out[..n], &want[..], "text {kind}");
             text += 1;
         } else {
-            let flags = Flags::from_bits(case["flags"].as_u64().expect("flags") as u8).expect("flags");
+            let flags =
+                Flags::from_bits(case["flags"].as_u64().expect("flags") as u8).expect("flags");
             let id = case["id"].as_u64().expect("id") as u32;
             let m = Message::new(kind, &payload).with_id(id).with_flags(flags);
             let enc = Encoder::new();
@@ -111,8 +140,15 @@ fn vectors_match_shared_copy() {
         return;
     }
     for name in ["binary.json", "text.json", "encode.json"] {
-        let ours = std::fs::read(format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"))).expect("ours");
+        let ours = std::fs::read(format!(
+            "{}/tests/vectors/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("ours");
         let theirs = std::fs::read(format!("{shared}/{name}")).expect("shared");
-        assert!(ours == theirs, "tests/vectors/{name} differs from shared/vectors/{name}");
+        assert!(
+            ours == theirs,
+            "tests/vectors/{name} differs from shared/vectors/{name}"
+        );
     }
 }
