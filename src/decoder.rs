@@ -186,7 +186,9 @@ impl Stats {
     }
 }
 
-/// Streaming binary decoder with a fixed buffer of `N` bytes.
+/// Streaming binary decoder over a fixed buffer `B`: `[u8; N]` (the
+/// [`Decoder<N>`] alias, no allocator) or, with `std`, a `Box<[u8]>` sized
+/// at run time ([`StreamDecoder::boxed`]).
 ///
 /// Read from the transport straight into [`Decoder::spare`], [`commit`]
 /// the count, then call [`Decoder::decode`] until it returns `None`. Frames
@@ -196,7 +198,7 @@ impl Stats {
 /// resynchronises exactly as the protocol says.
 ///
 /// The decoder never allocates and never panics. It accepts payloads of up
-/// to `N - 50` bytes by default ([`MAX_OVERHEAD`] is the
+/// to the buffer's length minus 50 by default ([`MAX_OVERHEAD`] is the
 /// header, longest kind and trailer).
 ///
 /// # Cancel safety
@@ -229,8 +231,8 @@ impl Stats {
 ///
 /// [`commit`]: Decoder::commit
 #[derive(Clone)]
-pub struct Decoder<const N: usize> {
-    buf: [u8; N],
+pub struct StreamDecoder<B> {
+    buf: B,
     /// Start of the bytes not yet decoded.
     start: usize,
     /// End of the bytes received.
@@ -243,17 +245,21 @@ pub struct Decoder<const N: usize> {
     stats: Stats,
 }
 
-impl<const N: usize> Default for Decoder<N> {
+/// A [`StreamDecoder`] over an array of `N` bytes: no allocator needed.
+/// Accepts payloads of up to `N - 50` bytes by default.
+pub type Decoder<const N: usize> = StreamDecoder<[u8; N]>;
+
+impl<const N: usize> Default for StreamDecoder<[u8; N]> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize> core::fmt::Debug for Decoder<N> {
+impl<B: AsRef<[u8]>> core::fmt::Debug for StreamDecoder<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Decoder")
-            .field("capacity", &N)
-            .field("buffered", &self.buffered())
+        f.debug_struct("StreamDecoder")
+            .field("capacity", &self.buf.as_ref().len())
+            .field("buffered", &(self.end - self.start))
             .field("skipping", &self.skip)
             .field("max_payload", &self.max_payload)
             .field("stats", &self.stats)
@@ -261,7 +267,7 @@ impl<const N: usize> core::fmt::Debug for Decoder<N> {
     }
 }
 
-impl<const N: usize> Decoder<N> {
+impl<const N: usize> StreamDecoder<[u8; N]> {
     /// The largest payload limit a decoder of capacity `N` can hold.
     pub const MAX_PAYLOAD: u32 = {
         assert!(N >= MAX_OVERHEAD, "a Decoder needs at least 50 bytes");
@@ -275,7 +281,7 @@ impl<const N: usize> Decoder<N> {
 
     /// A decoder that accepts payloads of up to `N - 50` bytes.
     pub const fn new() -> Self {
-        Decoder {
+        StreamDecoder {
             buf: [0; N],
             start: 0,
             end: 0,
@@ -300,15 +306,55 @@ impl<const N: usize> Decoder<N> {
         d.max_payload = max_payload;
         Ok(d)
     }
+}
+
+#[cfg(feature = "std")]
+impl StreamDecoder<std::boxed::Box<[u8]>> {
+    /// A decoder whose buffer is allocated once, at `max_payload + 50`
+    /// bytes: for limits chosen at run time.
+    pub fn boxed(max_payload: u32) -> Self {
+        let len = (max_payload as usize).saturating_add(MAX_OVERHEAD);
+        StreamDecoder::from_parts(std::vec![0; len].into_boxed_slice(), max_payload)
+    }
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
+    const fn from_parts(buf: B, max_payload: u32) -> Self {
+        StreamDecoder {
+            buf,
+            start: 0,
+            end: 0,
+            skip: 0,
+            needed: 0,
+            max_payload,
+            stats: Stats::new(),
+        }
+    }
+
+    /// A decoder over any buffer, refusing payloads over `max_payload`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Capacity`] when the buffer is shorter than
+    /// `max_payload + 50`.
+    pub fn from_buffer(buf: B, max_payload: u32) -> Result<Self, Error> {
+        let need = (max_payload as usize)
+            .checked_add(MAX_OVERHEAD)
+            .ok_or(Error::Capacity)?;
+        if buf.as_ref().len() < need {
+            return Err(Error::Capacity);
+        }
+        Ok(Self::from_parts(buf, max_payload))
+    }
 
     /// The payload limit.
     pub const fn max_payload(&self) -> u32 {
         self.max_payload
     }
 
-    /// The buffer's capacity, `N`.
-    pub const fn capacity(&self) -> usize {
-        N
+    /// The buffer's capacity in bytes.
+    pub fn capacity(&self) -> usize {
+        self.buf.as_ref().len()
     }
 
     /// Bytes received and not yet decoded.
@@ -354,17 +400,18 @@ impl<const N: usize> Decoder<N> {
     /// the caller did not call [`Decoder::decode`] until it returned `None`.
     pub fn spare(&mut self) -> &mut [u8] {
         self.drop_skipped();
+        let cap = self.buf.as_ref().len();
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
         } else if self.start > 0
-            && (self.end - self.start <= self.start || self.end.saturating_add(self.needed) > N)
+            && (self.end - self.start <= self.start || self.end.saturating_add(self.needed) > cap)
         {
-            self.buf.copy_within(self.start..self.end, 0);
+            self.buf.as_mut().copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        &mut self.buf[self.end..]
+        &mut self.buf.as_mut()[self.end..]
     }
 
     /// Marks `n` bytes written into [`Decoder::spare`] as received.
@@ -372,8 +419,9 @@ impl<const N: usize> Decoder<N> {
     /// A count larger than the spare space is a caller bug; it is clamped
     /// to the space rather than panicking (and asserted in debug builds).
     pub fn commit(&mut self, n: usize) {
-        debug_assert!(n <= N - self.end, "commit past the spare space");
-        self.end = self.end.saturating_add(n).min(N);
+        let cap = self.buf.as_ref().len();
+        debug_assert!(n <= cap - self.end, "commit past the spare space");
+        self.end = self.end.saturating_add(n).min(cap);
     }
 
     /// Copies as much of `data` as fits into the buffer and returns how
@@ -404,7 +452,7 @@ impl<const N: usize> Decoder<N> {
     /// call again and the stream goes on.
     pub fn decode(&mut self) -> Option<Result<Message<'_>, DecodeError>> {
         self.drop_skipped();
-        let avail = &self.buf[self.start..self.end];
+        let avail = &self.buf.as_ref()[self.start..self.end];
         let garbage = garbage_len(avail);
         self.stats.discarded_bytes += garbage as u64;
         self.start += garbage;

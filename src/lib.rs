@@ -69,11 +69,11 @@ pub mod frame;
 mod message;
 mod text;
 
-pub use decoder::{decode_slice, Decoder, SliceError, Stats, Status};
+pub use decoder::{decode_slice, Decoder, SliceError, Stats, Status, StreamDecoder};
 pub use encoder::{encode, encoded_len, overhead, Encoder, Head};
 pub use error::{DecodeError, Error};
 pub use message::{is_kind_byte, Flags, Kind, Message, OwnedMessage, MAX_KIND_LEN};
-pub use text::{TextDecoder, TextEncoder};
+pub use text::{TextDecoder, TextEncoder, TextStreamDecoder};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -4,10 +4,12 @@
 use crate::decoder::Stats;
 use crate::{DecodeError, Error, Kind, Message};
 
-/// Streaming decoder of `KIND:DATA\n` lines with a fixed buffer of `N`
-/// bytes; the same shape as [`Decoder`](crate::Decoder).
+/// Streaming decoder of `KIND:DATA\n` lines over a fixed buffer `B`
+/// (`[u8; N]` through the [`TextDecoder<N>`] alias, or a `Box<[u8]>` with
+/// `std`); the same shape as [`StreamDecoder`](crate::StreamDecoder).
 ///
-/// A line may hold up to `N - 1` bytes before its `\n` by default. An
+/// A line may hold up to the buffer's length minus 1 bytes before its `\n`
+/// by default. An
 /// overlong line is reported as `line-too-long` as soon as it exceeds the
 /// limit, and the rest of it is dropped as it arrives, never buffered.
 /// Messages have id 0 and no flags. Never allocates, never panics.
@@ -31,8 +33,8 @@ use crate::{DecodeError, Error, Kind, Message};
 /// # Ok::<(), msgwire::DecodeError>(())
 /// ```
 #[derive(Clone)]
-pub struct TextDecoder<const N: usize> {
-    buf: [u8; N],
+pub struct TextStreamDecoder<B> {
+    buf: B,
     start: usize,
     end: usize,
     /// Bytes after `start` already searched for `\n` without finding one.
@@ -43,17 +45,21 @@ pub struct TextDecoder<const N: usize> {
     stats: Stats,
 }
 
-impl<const N: usize> Default for TextDecoder<N> {
+/// A [`TextStreamDecoder`] over an array of `N` bytes: no allocator
+/// needed. Accepts lines of up to `N - 1` bytes by default.
+pub type TextDecoder<const N: usize> = TextStreamDecoder<[u8; N]>;
+
+impl<const N: usize> Default for TextStreamDecoder<[u8; N]> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize> core::fmt::Debug for TextDecoder<N> {
+impl<B: AsRef<[u8]>> core::fmt::Debug for TextStreamDecoder<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TextDecoder")
-            .field("capacity", &N)
-            .field("buffered", &self.buffered())
+        f.debug_struct("TextStreamDecoder")
+            .field("capacity", &self.buf.as_ref().len())
+            .field("buffered", &(self.end - self.start))
             .field("discarding", &self.discarding)
             .field("max_line", &self.max_line)
             .field("stats", &self.stats)
@@ -61,7 +67,7 @@ impl<const N: usize> core::fmt::Debug for TextDecoder<N> {
     }
 }
 
-impl<const N: usize> TextDecoder<N> {
+impl<const N: usize> TextStreamDecoder<[u8; N]> {
     /// The longest line (bytes before `\n`) a decoder of capacity `N` holds.
     pub const MAX_LINE: usize = {
         assert!(N >= 2, "a TextDecoder needs at least 2 bytes");
@@ -70,7 +76,7 @@ impl<const N: usize> TextDecoder<N> {
 
     /// A decoder that accepts lines of up to `N - 1` bytes.
     pub const fn new() -> Self {
-        TextDecoder {
+        TextStreamDecoder {
             buf: [0; N],
             start: 0,
             end: 0,
@@ -95,6 +101,42 @@ impl<const N: usize> TextDecoder<N> {
         let mut d = Self::new();
         d.max_line = max_line;
         Ok(d)
+    }
+}
+
+#[cfg(feature = "std")]
+impl TextStreamDecoder<std::boxed::Box<[u8]>> {
+    /// A decoder whose buffer is allocated once, at `max_line + 1` bytes:
+    /// for limits chosen at run time.
+    pub fn boxed(max_line: usize) -> Self {
+        let buf = std::vec![0; max_line.saturating_add(1)].into_boxed_slice();
+        TextStreamDecoder::from_parts(buf, max_line)
+    }
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
+    fn from_parts(buf: B, max_line: usize) -> Self {
+        TextStreamDecoder {
+            buf,
+            start: 0,
+            end: 0,
+            scanned: 0,
+            discarding: false,
+            max_line,
+            stats: Stats::new(),
+        }
+    }
+
+    /// A decoder over any buffer, refusing lines over `max_line` bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Capacity`] when the buffer is shorter than `max_line + 1`.
+    pub fn from_buffer(buf: B, max_line: usize) -> Result<Self, Error> {
+        if buf.as_ref().len() <= max_line {
+            return Err(Error::Capacity);
+        }
+        Ok(Self::from_parts(buf, max_line))
     }
 
     /// The line limit.
@@ -128,18 +170,19 @@ impl<const N: usize> TextDecoder<N> {
             self.end = 0;
         } else if self.start > 0 {
             // What is left is a partial line of at most `max_line` bytes.
-            self.buf.copy_within(self.start..self.end, 0);
+            self.buf.as_mut().copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        &mut self.buf[self.end..]
+        &mut self.buf.as_mut()[self.end..]
     }
 
     /// Marks `n` bytes written into [`TextDecoder::spare`] as received
     /// (clamped to the spare space; asserted in debug builds).
     pub fn commit(&mut self, n: usize) {
-        debug_assert!(n <= N - self.end, "commit past the spare space");
-        self.end = self.end.saturating_add(n).min(N);
+        let cap = self.buf.as_ref().len();
+        debug_assert!(n <= cap - self.end, "commit past the spare space");
+        self.end = self.end.saturating_add(n).min(cap);
     }
 
     /// Copies as much of `data` as fits and returns how many bytes were
@@ -157,7 +200,7 @@ impl<const N: usize> TextDecoder<N> {
     /// or `None` when more bytes are needed. Blank lines are skipped.
     pub fn decode(&mut self) -> Option<Result<Message<'_>, DecodeError>> {
         loop {
-            let avail = &self.buf[self.start..self.end];
+            let avail = &self.buf.as_ref()[self.start..self.end];
             if self.discarding {
                 match avail.iter().position(|&b| b == b'\n') {
                     Some(i) => {

@@ -326,3 +326,22 @@ fn owned_messages_and_display() {
         assert!(e.to_string().starts_with(&format!("{}: ", e.code())));
     }
 }
+
+#[test]
+fn boxed_and_borrowed_buffers() {
+    let mut dec = msgwire::StreamDecoder::boxed(10);
+    assert_eq!((dec.capacity(), dec.max_payload()), (60, 10));
+    dec.feed(&ping());
+    assert!(matches!(dec.decode(), Some(Ok(m)) if m.kind == "PING"));
+    let mut storage = [0u8; 60];
+    assert!(msgwire::StreamDecoder::from_buffer(&mut storage[..], 11).is_err());
+    let mut dec = msgwire::StreamDecoder::from_buffer(&mut storage[..], 10).expect("fits");
+    dec.feed(&raw(1, 0, 4, 1, 11, b"PINGxxxxxxxxxxx"));
+    assert!(matches!(dec.decode(), Some(Err(e)) if e.error == Error::TooLarge));
+
+    let mut text = msgwire::TextStreamDecoder::boxed(5);
+    text.feed(b"A:1234\nA:123\n");
+    assert!(matches!(text.decode(), Some(Err(e)) if e.error == Error::LineTooLong));
+    assert!(matches!(text.decode(), Some(Ok(m)) if m.payload == b"123"));
+    assert!(msgwire::TextStreamDecoder::from_buffer([0u8; 5], 5).is_err());
+}
