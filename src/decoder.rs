@@ -186,6 +186,16 @@ impl Stats {
     }
 }
 
+/// Where a decoded frame sits in a [`StreamDecoder`]'s buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameAt {
+    start: usize,
+    kind_len: u8,
+    payload_len: usize,
+    id: u32,
+    flags: Flags,
+}
+
 /// Streaming binary decoder over a fixed buffer `B`: `[u8; N]` (the
 /// [`Decoder<N>`] alias, no allocator) or, with `std`, a `Box<[u8]>` sized
 /// at run time ([`StreamDecoder::boxed`]).
@@ -451,6 +461,31 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     /// consumed the offending bytes (or will skip them as they arrive):
     /// call again and the stream goes on.
     pub fn decode(&mut self) -> Option<Result<Message<'_>, DecodeError>> {
+        let event = self.next_event()?;
+        Some(event.map(|at| self.message_at(at)))
+    }
+
+    /// The message a [`FrameAt`] from [`Self::next_event`] describes; valid
+    /// until the buffer is next touched (`spare`, `feed`).
+    pub(crate) fn message_at(&self, at: FrameAt) -> Message<'_> {
+        let frame = &self.buf.as_ref()[at.start..];
+        let kind_end = HEADER_LEN + usize::from(at.kind_len);
+        let kind = frame.get(HEADER_LEN..kind_end).unwrap_or_default();
+        Message {
+            // Validated by `step`; the fallback is unreachable.
+            kind: Kind::from_validated(kind),
+            id: at.id,
+            flags: at.flags,
+            payload: frame
+                .get(kind_end..kind_end + at.payload_len)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// [`Self::decode`] without the borrow: a frame is described by where it
+    /// sits in the buffer, so a caller can read more bytes in a loop and
+    /// borrow the message only once it has one.
+    pub(crate) fn next_event(&mut self) -> Option<Result<FrameAt, DecodeError>> {
         self.drop_skipped();
         let avail = &self.buf.as_ref()[self.start..self.end];
         let garbage = garbage_len(avail);
@@ -458,10 +493,17 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
         self.start += garbage;
         match step(&avail[garbage..], self.max_payload) {
             Step::Frame(message, len) => {
+                let at = FrameAt {
+                    start: self.start,
+                    kind_len: message.kind.len() as u8,
+                    payload_len: message.payload.len(),
+                    id: message.id,
+                    flags: message.flags,
+                };
                 self.start += len;
                 self.needed = 0;
                 self.stats.frames += 1;
-                Some(Ok(message))
+                Some(Ok(at))
             }
             Step::Partial(needed) => {
                 self.needed = needed;

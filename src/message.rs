@@ -83,6 +83,15 @@ impl<'a> Kind<'a> {
             .map_err(|_| Error::InvalidKind)
     }
 
+    /// A kind from bytes a decoder has already validated; never fails
+    /// (an impossible invalid input gives an empty-looking `ERROR`).
+    pub(crate) fn from_validated(bytes: &'a [u8]) -> Self {
+        match core::str::from_utf8(bytes) {
+            Ok(s) if !s.is_empty() => Kind(s),
+            _ => Kind::ERROR,
+        }
+    }
+
     /// The kind as a string slice.
     pub const fn as_str(&self) -> &'a str {
         self.0

@@ -199,6 +199,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
     /// The next event: a line's message borrowed from the buffer, an error,
     /// or `None` when more bytes are needed. Blank lines are skipped.
     pub fn decode(&mut self) -> Option<Result<Message<'_>, DecodeError>> {
+        let event = self.next_event()?;
+        Some(event.map(|at| self.message_at(at)))
+    }
+
+    /// The message a [`LineAt`] from [`Self::next_event`] describes; valid
+    /// until the buffer is next touched (`spare`, `feed`).
+    pub(crate) fn message_at(&self, at: LineAt) -> Message<'_> {
+        let buf = self.buf.as_ref();
+        let kind = buf.get(at.start..at.colon).unwrap_or_default();
+        let payload = buf.get(at.colon + 1..at.end).unwrap_or_default();
+        Message::new(Kind::from_validated(kind), payload)
+    }
+
+    /// [`Self::decode`] without the borrow (see the binary decoder's).
+    pub(crate) fn next_event(&mut self) -> Option<Result<LineAt, DecodeError>> {
         loop {
             let avail = &self.buf.as_ref()[self.start..self.end];
             if self.discarding {
@@ -242,10 +257,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
                 self.stats.discarded_bytes += nl as u64 + 1;
                 continue;
             }
+            let line_start = self.start - nl - 1;
             return Some(match parse_line(line) {
                 Ok(m) => {
                     self.stats.frames += 1;
-                    Ok(m)
+                    let colon = line_start + m.kind.len();
+                    Ok(LineAt {
+                        start: line_start,
+                        colon,
+                        end: colon + 1 + m.payload.len(),
+                    })
                 }
                 Err(e) => {
                     self.stats.count_refused(e);
@@ -255,6 +276,14 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
             });
         }
     }
+}
+
+/// Where a decoded line sits in a [`TextStreamDecoder`]'s buffer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LineAt {
+    start: usize,
+    colon: usize,
+    end: usize,
 }
 
 /// Splits a non-empty line (without its `\n` and `\r`) into kind and data.
