@@ -71,7 +71,7 @@ impl Error {
     }
 
     /// A short sentence for people, used by `Display` after the code.
-    const fn detail(self) -> &'static str {
+    pub(crate) const fn detail(self) -> &'static str {
         match self {
             Error::HeaderChecksum => "header CRC-16 does not match",
             Error::UnsupportedVersion => "frame version is not 1",

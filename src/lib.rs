@@ -69,6 +69,10 @@ pub mod frame;
 mod message;
 mod text;
 
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub mod net;
+
 pub use decoder::{decode_slice, Decoder, SliceError, Stats, Status, StreamDecoder};
 pub use encoder::{encode, encoded_len, overhead, Encoder, Head};
 pub use error::{DecodeError, Error};

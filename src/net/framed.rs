@@ -1,0 +1,603 @@
+//! Framed connections over any futures-io `AsyncRead`/`AsyncWrite`.
+
+use std::boxed::Box;
+use std::fmt;
+use std::io;
+use std::vec::Vec;
+
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::frame::MAGIC;
+use crate::{DecodeError, Encoder, Error, Message, StreamDecoder, TextEncoder, TextStreamDecoder};
+
+/// Which framing a connection speaks (`docs/PROTOCOL.md` §2 and §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// Binary frames: ids, flags, checksums. The default.
+    Binary,
+    /// `KIND:DATA\n` lines: kind and payload only, for humans and netcat.
+    Text,
+}
+
+/// Limits of a framed connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FramedConfig {
+    /// Largest payload accepted from the peer; the receive buffer is
+    /// allocated once at this size plus 50 bytes. Default 64 KiB.
+    pub max_payload: u32,
+    /// Longest text line accepted from the peer. Default 64 KiB.
+    pub max_line: usize,
+    /// Outgoing bytes buffered before `send` flushes by itself; payloads
+    /// at least this large are written straight from the caller's slice.
+    /// Default 64 KiB.
+    pub write_buffer: usize,
+}
+
+impl Default for FramedConfig {
+    fn default() -> Self {
+        FramedConfig {
+            max_payload: 64 * 1024,
+            max_line: 64 * 1024,
+            write_buffer: 64 * 1024,
+        }
+    }
+}
+
+/// Why [`Framed::recv`] returned no message.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RecvError {
+    /// The peer sent a malformed or refused frame. Its bytes are consumed;
+    /// call `recv` again and the stream goes on.
+    Decode(DecodeError),
+    /// The peer closed the stream (a partial frame at the end is dropped,
+    /// as the protocol says).
+    Closed,
+    /// The transport failed; the connection is unusable.
+    Io(io::Error),
+}
+
+impl RecvError {
+    /// Whether the connection can go on after this error (decode errors).
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self, RecvError::Decode(_))
+    }
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvError::Decode(e) => fmt::Display::fmt(e, f),
+            RecvError::Closed => f.write_str("connection closed by the peer"),
+            RecvError::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RecvError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RecvError::Decode(e) => Some(e),
+            RecvError::Io(e) => Some(e),
+            RecvError::Closed => None,
+        }
+    }
+}
+
+impl From<io::Error> for RecvError {
+    fn from(e: io::Error) -> Self {
+        RecvError::Io(e)
+    }
+}
+
+/// Why a message could not be sent.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The message cannot be encoded (a text payload with `\n` …); nothing
+    /// was written and the connection goes on.
+    Encode(Error),
+    /// The transport failed; the connection is unusable.
+    Io(io::Error),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Encode(e) => write!(f, "cannot encode: {e}"),
+            SendError::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SendError::Encode(e) => Some(e),
+            SendError::Io(e) => Some(e),
+        }
+    }
+}
+
+impl From<io::Error> for SendError {
+    fn from(e: io::Error) -> Self {
+        SendError::Io(e)
+    }
+}
+
+/// Where a decoded message sits in the receive buffer.
+#[derive(Clone, Copy)]
+enum At {
+    Binary(crate::decoder::FrameAt),
+    Text(crate::text::LineAt),
+}
+
+enum Codec {
+    /// Server side before the first byte: the framing is not known yet.
+    Sniff,
+    Binary(StreamDecoder<Box<[u8]>>),
+    Text(TextStreamDecoder<Box<[u8]>>),
+}
+
+/// The receiving half's state: the decoder and whether the peer has closed.
+pub(crate) struct RxState {
+    codec: Codec,
+    eof: bool,
+    config: FramedConfig,
+}
+
+impl RxState {
+    pub(crate) fn new(framing: Option<Framing>, config: FramedConfig) -> Self {
+        let codec = match framing {
+            None => Codec::Sniff,
+            Some(f) => Self::codec(f, &config),
+        };
+        RxState {
+            codec,
+            eof: false,
+            config,
+        }
+    }
+
+    fn codec(framing: Framing, config: &FramedConfig) -> Codec {
+        match framing {
+            Framing::Binary => Codec::Binary(StreamDecoder::boxed(config.max_payload)),
+            Framing::Text => Codec::Text(TextStreamDecoder::boxed(config.max_line)),
+        }
+    }
+
+    fn framing(&self) -> Option<Framing> {
+        match self.codec {
+            Codec::Sniff => None,
+            Codec::Binary(_) => Some(Framing::Binary),
+            Codec::Text(_) => Some(Framing::Text),
+        }
+    }
+
+    fn stats(&self) -> Option<&crate::Stats> {
+        match &self.codec {
+            Codec::Sniff => None,
+            Codec::Binary(d) => Some(d.stats()),
+            Codec::Text(d) => Some(d.stats()),
+        }
+    }
+
+    fn next_event(&mut self) -> Option<Result<At, DecodeError>> {
+        match &mut self.codec {
+            Codec::Sniff => None,
+            Codec::Binary(d) => d.next_event().map(|e| e.map(At::Binary)),
+            Codec::Text(d) => d.next_event().map(|e| e.map(At::Text)),
+        }
+    }
+
+    fn message_at(&self, at: At) -> Message<'_> {
+        match (&self.codec, at) {
+            (Codec::Binary(d), At::Binary(at)) => d.message_at(at),
+            (Codec::Text(d), At::Text(at)) => d.message_at(at),
+            // A token is only ever used with the codec that made it.
+            _ => Message::new(crate::Kind::ERROR, &[]),
+        }
+    }
+
+    /// One read from `io` into the decoder. Cancel safe: bytes are
+    /// committed in the same poll that reads them.
+    async fn fill<R: AsyncRead + Unpin>(&mut self, io: &mut R) -> io::Result<()> {
+        let spare = match &mut self.codec {
+            Codec::Sniff => {
+                // Read one byte to choose the framing (§4): 0xA5 is binary.
+                let mut first = [0u8; 1];
+                let n = io.read(&mut first).await?;
+                if n == 0 {
+                    self.eof = true;
+                    return Ok(());
+                }
+                let framing = if first[0] == MAGIC {
+                    Framing::Binary
+                } else {
+                    Framing::Text
+                };
+                self.codec = Self::codec(framing, &self.config);
+                match &mut self.codec {
+                    Codec::Binary(d) => d.feed(&first),
+                    Codec::Text(d) => d.feed(&first),
+                    Codec::Sniff => 0,
+                };
+                return Ok(());
+            }
+            Codec::Binary(d) => d.spare(),
+            Codec::Text(d) => d.spare(),
+        };
+        if spare.is_empty() {
+            // Cannot happen while events are drained before reading: the
+            // buffer always has room for the largest accepted frame.
+            return Err(io::Error::other("msgwire: receive buffer full"));
+        }
+        let n = io.read(spare).await?;
+        if n == 0 {
+            self.eof = true;
+        }
+        match &mut self.codec {
+            Codec::Binary(d) => d.commit(n),
+            Codec::Text(d) => d.commit(n),
+            Codec::Sniff => {}
+        }
+        Ok(())
+    }
+
+    /// The next event, reading when needed (and flushing `tx` first, so a
+    /// peer waiting for answers gets them before this side blocks).
+    async fn recv_at<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut S,
+        tx: &mut TxState,
+        read: bool,
+    ) -> Result<At, RecvError> {
+        loop {
+            match self.next_event() {
+                Some(Ok(at)) => return Ok(at),
+                Some(Err(e)) => return Err(RecvError::Decode(e)),
+                None => {}
+            }
+            if self.eof || !read {
+                return Err(RecvError::Closed);
+            }
+            tx.flush(io).await?;
+            self.fill(io).await?;
+        }
+    }
+
+    /// The same for a read-only half, which has nothing to flush.
+    pub(crate) async fn recv_read<R: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut R,
+    ) -> Result<Message<'_>, RecvError> {
+        loop {
+            match self.next_event() {
+                Some(Ok(at)) => return Ok(self.message_at(at)),
+                Some(Err(e)) => return Err(RecvError::Decode(e)),
+                None => {}
+            }
+            if self.eof {
+                return Err(RecvError::Closed);
+            }
+            self.fill(io).await?;
+        }
+    }
+}
+
+/// The sending half's state: buffered outgoing bytes.
+pub(crate) struct TxState {
+    out: Vec<u8>,
+    /// Bytes of `out` already written (a cancelled flush resumes here).
+    pos: usize,
+    framing: Framing,
+    write_buffer: usize,
+}
+
+impl TxState {
+    pub(crate) fn new(framing: Framing, write_buffer: usize) -> Self {
+        TxState {
+            out: Vec::new(),
+            pos: 0,
+            framing,
+            write_buffer: write_buffer.max(64),
+        }
+    }
+
+    /// Appends `m` to the buffer; writes out when the buffer is full, and
+    /// writes a large payload straight from `m.payload`.
+    pub(crate) async fn send<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        m: &Message<'_>,
+    ) -> Result<(), SendError> {
+        match self.framing {
+            Framing::Binary => {
+                let head = Encoder::new().encode_head(m).map_err(SendError::Encode)?;
+                if m.payload.len() >= self.write_buffer {
+                    self.out.extend_from_slice(head.as_bytes());
+                    self.flush_buffer(io).await?;
+                    io.write_all(m.payload).await?;
+                    self.out.extend_from_slice(head.trailer());
+                } else {
+                    self.out.extend_from_slice(head.as_bytes());
+                    self.out.extend_from_slice(m.payload);
+                    self.out.extend_from_slice(head.trailer());
+                }
+            }
+            Framing::Text => {
+                // Text lines carry the kind and payload only (§3).
+                let enc = TextEncoder::new();
+                let len = enc
+                    .encoded_len(m.kind, m.payload)
+                    .map_err(SendError::Encode)?;
+                let old = self.out.len();
+                self.out.resize(old + len, 0);
+                enc.encode(m.kind, m.payload, &mut self.out[old..])
+                    .map_err(SendError::Encode)?;
+            }
+        }
+        if self.out.len() >= self.write_buffer {
+            self.flush_buffer(io).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes out the buffer. Cancel safe: progress is kept in `pos`.
+    async fn flush_buffer<W: AsyncWrite + Unpin>(&mut self, io: &mut W) -> io::Result<()> {
+        while self.pos < self.out.len() {
+            let n = io.write(&self.out[self.pos..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.pos += n;
+        }
+        self.out.clear();
+        self.pos = 0;
+        Ok(())
+    }
+
+    /// Writes out the buffer and flushes the transport.
+    pub(crate) async fn flush<W: AsyncWrite + Unpin>(&mut self, io: &mut W) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.flush_buffer(io).await?;
+        io.flush().await
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len() - self.pos
+    }
+}
+
+/// A message connection over any `AsyncRead + AsyncWrite`.
+///
+/// `recv` reads straight into the decoder's buffer and yields messages
+/// borrowed from it (valid until the next call). `send` buffers: many
+/// pipelined messages go out in one write, when the buffer fills, on
+/// [`Framed::flush`], or — automatically — before `recv` waits for the peer.
+///
+/// # Cancel safety
+///
+/// Every async method keeps its state in the `Framed`, not in the future.
+/// A `recv` dropped while waiting (in a `race` with a timer, say) loses no
+/// bytes: bytes are committed to the decoder in the same poll that reads
+/// them, and the next `recv` goes on from there. A dropped `flush` resumes
+/// where it stopped. A dropped `send` either buffered the whole message or
+/// nothing — except a payload at least `write_buffer` long, which is written
+/// straight to the transport: dropping that send mid-payload leaves a
+/// partial frame on the wire, so do not cancel large sends.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::net::{memory, Framed, FramedConfig, Framing};
+/// use msgwire::{Kind, Message};
+///
+/// # futures_lite::future::block_on(async {
+/// let (a, b) = memory::pipe(16);
+/// let mut client = Framed::new(a, Framing::Binary, FramedConfig::default());
+/// let mut server = Framed::new(b, Framing::Binary, FramedConfig::default());
+///
+/// client.send(&Message::new(Kind::PING, b"hi").with_id(1)).await?;
+/// client.flush().await?;
+/// let m = server.recv().await?;
+/// assert_eq!((m.kind.as_str(), m.id, m.payload), ("PING", 1, &b"hi"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Framed<S> {
+    io: S,
+    rx: RxState,
+    tx: TxState,
+}
+
+impl<S> fmt::Debug for Framed<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Framed")
+            .field("framing", &self.rx.framing())
+            .field("eof", &self.rx.eof)
+            .field("pending_out", &self.tx.pending())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
+    /// A connection that speaks `framing` both ways.
+    pub fn new(io: S, framing: Framing, config: FramedConfig) -> Self {
+        Framed {
+            io,
+            rx: RxState::new(Some(framing), config),
+            tx: TxState::new(framing, config.write_buffer),
+        }
+    }
+
+    /// A server-side connection that takes its framing from the peer's
+    /// first byte (`0xA5`: binary, anything else: text) and answers in it.
+    /// Until that byte arrives, `send` uses binary framing.
+    pub fn sniffing(io: S, config: FramedConfig) -> Self {
+        Framed {
+            io,
+            rx: RxState::new(None, config),
+            tx: TxState::new(Framing::Binary, config.write_buffer),
+        }
+    }
+
+    /// The framing, once known.
+    pub fn framing(&self) -> Option<Framing> {
+        self.rx.framing()
+    }
+
+    /// The decoder's counters, once the framing is known.
+    pub fn stats(&self) -> Option<&crate::Stats> {
+        self.rx.stats()
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// The transport, mutably. Reading or writing it directly breaks the
+    /// framing.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    /// Gives the transport back; buffered bytes are dropped.
+    pub fn into_inner(self) -> S {
+        self.io
+    }
+
+    fn sync_framing(&mut self) {
+        if let Some(f) = self.rx.framing() {
+            self.tx.framing = f;
+        }
+    }
+
+    /// The next message, or why there is none. A decode error is
+    /// recoverable ([`RecvError::is_recoverable`]): call again.
+    ///
+    /// Flushes buffered outgoing messages before waiting for the peer.
+    /// Cancel safe.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Decode`] for a refused frame, [`RecvError::Closed`] at
+    /// the end of the stream, [`RecvError::Io`] when the transport fails.
+    pub async fn recv(&mut self) -> Result<Message<'_>, RecvError> {
+        let at = self.rx.recv_at(&mut self.io, &mut self.tx, true).await?;
+        self.sync_framing();
+        Ok(self.rx.message_at(at))
+    }
+
+    /// Like [`Framed::recv`], and also hands back a [`Replier`] that can
+    /// send while the message is still borrowed — an echo answers straight
+    /// from the receive buffer, with no copy. Cancel safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`Framed::recv`].
+    pub async fn recv_with_replier(&mut self) -> Result<(Message<'_>, Replier<'_, S>), RecvError> {
+        self.recv_inner(true).await
+    }
+
+    /// The next message already buffered, without reading: for draining
+    /// pipelined requests at shutdown. [`RecvError::Closed`] when none is.
+    pub(crate) async fn recv_buffered(
+        &mut self,
+    ) -> Result<(Message<'_>, Replier<'_, S>), RecvError> {
+        self.recv_inner(false).await
+    }
+
+    async fn recv_inner(&mut self, read: bool) -> Result<(Message<'_>, Replier<'_, S>), RecvError> {
+        let at = self.rx.recv_at(&mut self.io, &mut self.tx, read).await?;
+        self.sync_framing();
+        let replier = Replier {
+            io: &mut self.io,
+            tx: &mut self.tx,
+        };
+        Ok((self.rx.message_at(at), replier))
+    }
+
+    /// The sending side alone, in the framing the peer speaks.
+    pub(crate) fn replier(&mut self) -> Replier<'_, S> {
+        self.sync_framing();
+        Replier {
+            io: &mut self.io,
+            tx: &mut self.tx,
+        }
+    }
+
+    /// Queues `m` for sending; see the type's docs for when bytes go out.
+    /// In text framing only the kind and payload are sent.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Encode`] when `m` cannot be encoded (nothing is
+    /// queued); [`SendError::Io`] when a write fails.
+    pub async fn send(&mut self, m: &Message<'_>) -> Result<(), SendError> {
+        self.sync_framing();
+        self.tx.send(&mut self.io, m).await
+    }
+
+    /// Writes every queued byte and flushes the transport. Cancel safe.
+    ///
+    /// # Errors
+    ///
+    /// The transport's error.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        self.tx.flush(&mut self.io).await
+    }
+
+    /// Flushes, then closes the transport's writing side.
+    ///
+    /// # Errors
+    ///
+    /// The transport's error.
+    pub async fn close(&mut self) -> io::Result<()> {
+        self.tx.flush(&mut self.io).await?;
+        self.io.close().await
+    }
+}
+
+/// The sending side of a [`Framed`], lent out with a received message by
+/// [`Framed::recv_with_replier`].
+pub struct Replier<'a, S> {
+    io: &'a mut S,
+    tx: &'a mut TxState,
+}
+
+impl<S> fmt::Debug for Replier<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replier")
+            .field("pending_out", &self.tx.pending())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Replier<'_, S> {
+    /// As [`Framed::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Framed::send`].
+    pub async fn send(&mut self, m: &Message<'_>) -> Result<(), SendError> {
+        self.tx.send(self.io, m).await
+    }
+
+    /// As [`Framed::flush`].
+    ///
+    /// # Errors
+    ///
+    /// The transport's error.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        self.tx.flush(self.io).await
+    }
+
+    /// The framing answers are sent in.
+    pub fn framing(&self) -> Framing {
+        self.tx.framing
+    }
+}

@@ -1,0 +1,578 @@
+//! Routing requests to handlers, and the handler loop of a connection.
+
+use std::boxed::Box;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::string::{String, ToString};
+use std::sync::Arc;
+use std::time::Duration;
+use std::vec::Vec;
+
+use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
+
+use super::framed::{Framed, RecvError, Replier, SendError};
+use crate::{Error, Flags, Kind, Message};
+
+/// An owned message: what async handlers receive, what a client gets back.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Frame {
+    /// The kind (valid: 1..=32 bytes of `A-Z a-z 0-9 _ . - /`).
+    pub kind: String,
+    /// The correlation id; 0 for none.
+    pub id: u32,
+    /// The flags.
+    pub flags: Flags,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    /// Copies a borrowed message.
+    pub fn from_message(m: &Message<'_>) -> Self {
+        Frame {
+            kind: m.kind.as_str().to_string(),
+            id: m.id,
+            flags: m.flags,
+            payload: m.payload.to_vec(),
+        }
+    }
+
+    /// The payload as UTF-8 text, when it is.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.payload).ok()
+    }
+}
+
+/// What a handler answers: a kind and a payload. The router adds the
+/// request's id and the `RESPONSE` flag.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Reply {
+    kind: String,
+    payload: Vec<u8>,
+}
+
+impl Reply {
+    /// A reply of `kind` with `payload`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidKind`] when `kind` is not a valid kind.
+    pub fn new(kind: &str, payload: impl Into<Vec<u8>>) -> Result<Reply, Error> {
+        Kind::new(kind)?;
+        Ok(Reply {
+            kind: kind.to_string(),
+            payload: payload.into(),
+        })
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+/// A handler's failure; the peer gets `ERROR` `handler-failed: <message>`.
+///
+/// Any `std::error::Error` converts into it, so handlers can use `?`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandlerError(String);
+
+impl HandlerError {
+    /// A failure with this message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        HandlerError(message.to_string())
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for HandlerError {
+    fn from(e: E) -> Self {
+        HandlerError(e.to_string())
+    }
+}
+
+/// What a handler returns: a reply, no reply (`Ok(None)`), or a failure.
+pub type HandlerResult = Result<Option<Reply>, HandlerError>;
+
+/// The future a [`Handler`] returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
+
+/// Handles requests of one kind. Implemented for every
+/// `Fn(Frame) -> impl Future<Output = HandlerResult>`, so an async closure
+/// is a handler.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one request.
+    fn call(&self, request: Frame) -> HandlerFuture;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Frame) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HandlerResult> + Send + 'static,
+{
+    fn call(&self, request: Frame) -> HandlerFuture {
+        Box::pin(self(request))
+    }
+}
+
+#[derive(Clone)]
+enum Route {
+    Ping,
+    Echo,
+    Exit,
+    Handler(Arc<dyn Handler>),
+}
+
+/// Maps kinds to handlers. [`Router::new`] comes with the protocol's
+/// built-ins (`PING` → `PONG ack`, `ECHO` → the same payload, `EXIT` →
+/// close), which registered handlers override; a kind with no handler gets
+/// the fallback, or `ERROR unknown-kind: <KIND>`.
+///
+/// The built-ins answer straight from the receive buffer: no allocation per
+/// request. A registered handler gets an owned [`Frame`] and runs as a boxed
+/// future (two allocations per request).
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::net::{Frame, HandlerError, Reply, Router};
+///
+/// let router = Router::new()
+///     .on("sensor/temp", |_req: Frame| async { Ok::<_, HandlerError>(Some(Reply::new("TEMP", "21.5")?)) })?
+///     .on("NOTE", |req: Frame| async move {
+///         println!("note: {:?}", req.text());
+///         Ok(None) // no answer
+///     })?;
+/// # Ok::<(), msgwire::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Router {
+    routes: HashMap<String, Route>,
+    fallback: Option<Arc<dyn Handler>>,
+    handler_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut kinds: Vec<&str> = self.routes.keys().map(String::as_str).collect();
+        kinds.sort_unstable();
+        f.debug_struct("Router")
+            .field("kinds", &kinds)
+            .field("fallback", &self.fallback.is_some())
+            .field("handler_timeout", &self.handler_timeout)
+            .finish()
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+impl Router {
+    /// A router with the built-in `PING`, `ECHO` and `EXIT`.
+    pub fn new() -> Self {
+        let mut r = Router::empty();
+        r.routes.insert("PING".into(), Route::Ping);
+        r.routes.insert("ECHO".into(), Route::Echo);
+        r.routes.insert("EXIT".into(), Route::Exit);
+        r
+    }
+
+    /// A router with no routes at all.
+    pub fn empty() -> Self {
+        Router {
+            routes: HashMap::new(),
+            fallback: None,
+            handler_timeout: None,
+        }
+    }
+
+    /// Routes `kind` to `handler`, replacing any earlier route.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidKind`] when `kind` is not a valid kind.
+    pub fn on(mut self, kind: &str, handler: impl Handler) -> Result<Self, Error> {
+        Kind::new(kind)?;
+        self.routes
+            .insert(kind.into(), Route::Handler(Arc::new(handler)));
+        Ok(self)
+    }
+
+    /// Handles every kind that has no route.
+    pub fn fallback(mut self, handler: impl Handler) -> Self {
+        self.fallback = Some(Arc::new(handler));
+        self
+    }
+
+    /// Answers `ERROR handler-failed: timed out` for a handler that takes
+    /// longer than `timeout`, and goes on with the next request.
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = Some(timeout);
+        self
+    }
+
+    fn route(&self, kind: &str) -> Option<Route> {
+        match self.routes.get(kind) {
+            Some(r) => Some(r.clone()),
+            None => self.fallback.clone().map(Route::Handler),
+        }
+    }
+
+    /// Runs a registered handler, catching its panics and its time.
+    async fn run(&self, handler: Arc<dyn Handler>, request: Frame) -> HandlerResult {
+        let call = std::panic::AssertUnwindSafe(handler.call(request)).catch_unwind();
+        let outcome = match self.handler_timeout {
+            None => call.await,
+            Some(t) => {
+                call.or(async {
+                    async_io::Timer::after(t).await;
+                    Ok(Err(HandlerError::msg("timed out")))
+                })
+                .await
+            }
+        };
+        outcome.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            Err(HandlerError(std::format!("panicked: {what}")))
+        })
+    }
+}
+
+/// What the loop tells its owner about a connection (for logs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnEvent {
+    /// An `ERROR` was answered; the payload's code is given.
+    ErrorAnswered {
+        /// The stable code (`too-large`, `unknown-kind`, `handler-failed` …).
+        code: String,
+        /// The request's id, or 0.
+        id: u32,
+    },
+}
+
+/// Why a connection's loop ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnEnd {
+    /// The peer sent `EXIT`.
+    Exit,
+    /// The peer closed the stream.
+    Closed,
+    /// The transport failed.
+    Io(io::Error),
+    /// No request completed within the idle timeout.
+    IdleTimeout,
+    /// The server is shutting down; received requests were answered.
+    Stopped,
+}
+
+impl fmt::Display for ConnEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnEnd::Exit => f.write_str("EXIT"),
+            ConnEnd::Closed => f.write_str("closed by peer"),
+            ConnEnd::Io(e) => write!(f, "i/o error: {e}"),
+            ConnEnd::IdleTimeout => f.write_str("idle timeout"),
+            ConnEnd::Stopped => f.write_str("shutdown"),
+        }
+    }
+}
+
+/// Longest `ERROR` payload built without allocating.
+const ERROR_BUF: usize = 160;
+
+/// Formats `code: detail` into a stack buffer, with line breaks turned into
+/// spaces (a text-mode answer must stay one line) and the detail cut at the
+/// buffer's end.
+fn error_payload(code: &str, detail: fmt::Arguments<'_>) -> heapless::String<ERROR_BUF> {
+    struct Sink(heapless::String<ERROR_BUF>);
+    impl fmt::Write for Sink {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            for c in s.chars() {
+                let c = if c == '\n' || c == '\r' { ' ' } else { c };
+                // Stop quietly at capacity: the code comes first and fits.
+                if self.0.push(c).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut sink = Sink(heapless::String::new());
+    let _ = fmt::write(&mut sink, format_args!("{code}: {detail}"));
+    sink.0
+}
+
+impl Router {
+    /// Answers one received message. `Ok(false)` ends the loop (`EXIT`).
+    async fn answer<S: AsyncWrite + Unpin>(
+        &self,
+        m: Message<'_>,
+        tx: &mut Replier<'_, S>,
+        events: &mut (dyn FnMut(ConnEvent) + Send),
+    ) -> Result<bool, io::Error> {
+        let response = Flags::RESPONSE;
+        let sent = match self.route(m.kind.as_str()) {
+            Some(Route::Exit) => return Ok(false),
+            Some(Route::Ping) => {
+                tx.send(
+                    &Message::new(Kind::PONG, b"ack")
+                        .with_id(m.id)
+                        .with_flags(response),
+                )
+                .await
+            }
+            Some(Route::Echo) => {
+                tx.send(
+                    &Message::new(Kind::ECHO, m.payload)
+                        .with_id(m.id)
+                        .with_flags(response),
+                )
+                .await
+            }
+            None => {
+                let p = error_payload("unknown-kind", format_args!("{}", m.kind));
+                events(ConnEvent::ErrorAnswered {
+                    code: "unknown-kind".into(),
+                    id: m.id,
+                });
+                tx.send(
+                    &Message::new(Kind::ERROR, p.as_bytes())
+                        .with_id(m.id)
+                        .with_flags(response),
+                )
+                .await
+            }
+            Some(Route::Handler(h)) => {
+                let id = m.id;
+                let result = self.run(h, Frame::from_message(&m)).await;
+                return self
+                    .send_result(id, result, tx, events)
+                    .await
+                    .map(|()| true);
+            }
+        };
+        self.check_sent(m.id, sent, tx, events).await?;
+        Ok(true)
+    }
+
+    async fn send_result<S: AsyncWrite + Unpin>(
+        &self,
+        id: u32,
+        result: HandlerResult,
+        tx: &mut Replier<'_, S>,
+        events: &mut (dyn FnMut(ConnEvent) + Send),
+    ) -> io::Result<()> {
+        let sent = match result {
+            Ok(None) => return Ok(()),
+            Ok(Some(reply)) => {
+                // `Reply::new` validated the kind.
+                let kind = Kind::new(&reply.kind).unwrap_or(Kind::ERROR);
+                tx.send(
+                    &Message::new(kind, &reply.payload)
+                        .with_id(id)
+                        .with_flags(Flags::RESPONSE),
+                )
+                .await
+            }
+            Err(e) => {
+                let p = error_payload("handler-failed", format_args!("{e}"));
+                events(ConnEvent::ErrorAnswered {
+                    code: "handler-failed".into(),
+                    id,
+                });
+                tx.send(
+                    &Message::new(Kind::ERROR, p.as_bytes())
+                        .with_id(id)
+                        .with_flags(Flags::RESPONSE),
+                )
+                .await
+            }
+        };
+        self.check_sent(id, sent, tx, events).await
+    }
+
+    /// A reply that cannot be encoded (an echo of a text payload ending in
+    /// `\r` …) is answered with `ERROR handler-failed` instead.
+    async fn check_sent<S: AsyncWrite + Unpin>(
+        &self,
+        id: u32,
+        sent: Result<(), SendError>,
+        tx: &mut Replier<'_, S>,
+        events: &mut (dyn FnMut(ConnEvent) + Send),
+    ) -> io::Result<()> {
+        match sent {
+            Ok(()) => Ok(()),
+            Err(SendError::Io(e)) => Err(e),
+            Err(SendError::Encode(e)) => {
+                let p = error_payload(
+                    "handler-failed",
+                    format_args!("reply cannot be encoded: {e}"),
+                );
+                events(ConnEvent::ErrorAnswered {
+                    code: "handler-failed".into(),
+                    id,
+                });
+                match tx
+                    .send(
+                        &Message::new(Kind::ERROR, p.as_bytes())
+                            .with_id(id)
+                            .with_flags(Flags::RESPONSE),
+                    )
+                    .await
+                {
+                    Err(SendError::Io(e)) => Err(e),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Answers a frame the decoder refused: `ERROR <code>: <detail>` with
+    /// the frame's id when its header was trusted.
+    async fn answer_refused<S: AsyncWrite + Unpin>(
+        &self,
+        e: crate::DecodeError,
+        tx: &mut Replier<'_, S>,
+        events: &mut (dyn FnMut(ConnEvent) + Send),
+    ) -> io::Result<()> {
+        let id = e.id.unwrap_or(0);
+        let p = error_payload(e.code(), format_args!("{}", e.error.detail()));
+        events(ConnEvent::ErrorAnswered {
+            code: e.code().into(),
+            id,
+        });
+        match tx
+            .send(
+                &Message::new(Kind::ERROR, p.as_bytes())
+                    .with_id(id)
+                    .with_flags(Flags::RESPONSE),
+            )
+            .await
+        {
+            Err(SendError::Io(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Serves one connection until the peer sends `EXIT`, closes, or the
+    /// transport fails; every request gets its answer, in order, and bad
+    /// input is answered with `ERROR` without ending the loop. Buffered
+    /// answers are flushed before returning.
+    ///
+    /// For servers of your own, or the in-memory transport; the
+    /// [`Server`](super::Server) runs this with timeouts and shutdown.
+    pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        framed: &mut Framed<S>,
+    ) -> ConnEnd {
+        self.serve_with(framed, &mut |_| {}, None, None).await
+    }
+
+    /// [`Router::serve`] with an event callback, a stop signal (once `stop`
+    /// completes, requests already received are answered and the loop
+    /// ends) and an idle timeout (no request completed for that long: the
+    /// loop ends without flushing).
+    pub(crate) async fn serve_with<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        framed: &mut Framed<S>,
+        events: &mut (dyn FnMut(ConnEvent) + Send),
+        mut stop: Option<Pin<&mut (dyn Future<Output = ()> + Send)>>,
+        idle: Option<Duration>,
+    ) -> ConnEnd {
+        enum Next<T> {
+            Got(T),
+            Stop,
+            Idle,
+        }
+        // One timer for the connection, re-armed per request: no
+        // allocation per message.
+        let mut timer = idle.map(async_io::Timer::after);
+        let mut draining = false;
+        let end = loop {
+            let next = if draining {
+                Next::Got(framed.recv_buffered().await)
+            } else {
+                if let (Some(t), Some(d)) = (timer.as_mut(), idle) {
+                    t.set_after(d);
+                }
+                let recv = async { Next::Got(framed.recv_with_replier().await) };
+                let stopped = async {
+                    match stop.as_mut() {
+                        Some(s) => s.as_mut().await,
+                        None => std::future::pending().await,
+                    }
+                    Next::Stop
+                };
+                let idle = async {
+                    match timer.as_mut() {
+                        Some(t) => {
+                            t.await;
+                        }
+                        None => std::future::pending().await,
+                    }
+                    Next::Idle
+                };
+                recv.or(stopped).or(idle).await
+            };
+            let received = match next {
+                Next::Got(r) => r,
+                Next::Stop => {
+                    draining = true;
+                    continue;
+                }
+                Next::Idle => return ConnEnd::IdleTimeout,
+            };
+            let step = match received {
+                Ok((m, mut tx)) => self.answer(m, &mut tx, events).await,
+                Err(RecvError::Decode(e)) => {
+                    // No replier is lent with an error: answer through the
+                    // framed connection itself.
+                    let mut tx = framed.replier();
+                    self.answer_refused(e, &mut tx, events).await.map(|()| true)
+                }
+                Err(RecvError::Closed) if draining => break ConnEnd::Stopped,
+                Err(RecvError::Closed) => break ConnEnd::Closed,
+                Err(RecvError::Io(e)) => break ConnEnd::Io(e),
+            };
+            match step {
+                Ok(true) => {}
+                Ok(false) => break ConnEnd::Exit,
+                Err(e) => break ConnEnd::Io(e),
+            }
+        };
+        match end {
+            ConnEnd::Io(e) => ConnEnd::Io(e),
+            other => match framed.flush().await {
+                Ok(()) => other,
+                Err(e) => ConnEnd::Io(e),
+            },
+        }
+    }
+}

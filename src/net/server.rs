@@ -1,0 +1,472 @@
+//! A TCP and Unix-socket server running a [`Router`] on every connection.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::string::{String, ToString};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender};
+use async_executor::Task;
+use async_io::Timer;
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, FutureExt};
+
+use super::framed::{Framed, FramedConfig, Framing};
+use super::router::{ConnEnd, ConnEvent, Router};
+use super::runtime::spawn;
+use crate::frame::MAGIC;
+use crate::{Flags, Kind, Message};
+
+/// Something that happened on a server, for logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A connection was accepted.
+    Open {
+        /// The peer's address.
+        peer: String,
+    },
+    /// A connection ended.
+    Close {
+        /// The peer's address.
+        peer: String,
+        /// Why: `EXIT`, `closed by peer`, `idle timeout`, `shutdown` …
+        reason: String,
+    },
+    /// A request or a malformed frame was answered with `ERROR`.
+    ErrorAnswered {
+        /// The peer's address.
+        peer: String,
+        /// The error's code (`too-large`, `unknown-kind` …).
+        code: String,
+        /// The request's id, or 0.
+        id: u32,
+    },
+    /// A connection over the limit was answered `ERROR overloaded` and
+    /// closed.
+    Overloaded {
+        /// The peer's address.
+        peer: String,
+    },
+}
+
+/// A callback for [`ServerEvent`]s.
+pub type EventHook = Arc<dyn Fn(&ServerEvent) + Send + Sync>;
+
+/// A server's limits.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Per-connection limits: max payload, max line, write buffer.
+    pub framed: FramedConfig,
+    /// Connections served at once; one more is answered
+    /// `ERROR overloaded: …` and closed. Default 1024.
+    pub max_connections: usize,
+    /// A connection that completes no request for this long — idle, or
+    /// stalled half-way through a frame, or not reading its answers — is
+    /// dropped. Default 60 s; `None` waits forever.
+    pub idle_timeout: Option<Duration>,
+    /// Called for every [`ServerEvent`] (from the connection's task: keep
+    /// it quick).
+    pub on_event: Option<EventHook>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            framed: FramedConfig::default(),
+            max_connections: 1024,
+            idle_timeout: Some(Duration::from_secs(60)),
+            on_event: None,
+        }
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("framed", &self.framed)
+            .field("max_connections", &self.max_connections)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("on_event", &self.on_event.is_some())
+            .finish()
+    }
+}
+
+/// A signal many tasks can wait for: closing the channel wakes them all.
+struct Signal(Sender<()>, Receiver<()>);
+
+impl Signal {
+    fn new() -> Self {
+        let (tx, rx) = async_channel::bounded(1);
+        Signal(tx, rx)
+    }
+
+    fn fire(&self) {
+        self.0.close();
+    }
+
+    fn waiter(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let rx = self.1.clone();
+        async move {
+            let _ = rx.recv().await;
+        }
+    }
+}
+
+struct Shared {
+    router: Router,
+    config: ServerConfig,
+    active: AtomicUsize,
+    accepted: AtomicU64,
+    overloaded: AtomicU64,
+    stop: Signal,
+    force: Signal,
+}
+
+impl Shared {
+    fn emit(&self, event: ServerEvent) {
+        if let Some(hook) = &self.config.on_event {
+            hook(&event);
+        }
+    }
+}
+
+/// Counters of a running server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Connections being served now.
+    pub active: usize,
+    /// Connections accepted since the start (refused ones included).
+    pub accepted: u64,
+    /// Connections refused with `ERROR overloaded`.
+    pub overloaded: u64,
+}
+
+/// What [`Server::shutdown`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Connections that finished their requests and closed in time.
+    pub drained: usize,
+    /// Connections still busy at the deadline, closed by force.
+    pub forced: usize,
+}
+
+/// Where a server listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A Unix socket's path.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(a) => write!(f, "{a}"),
+            ListenAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// A running server: it accepts connections on the crate's executor (one
+/// worker thread per core) and serves each with its [`Router`] — in the
+/// framing the peer's first byte picks, with the configured limits.
+///
+/// Dropping a `Server` stops accepting; [`Server::shutdown`] also lets
+/// connections finish their requests, up to a deadline.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::net::{Client, ClientConfig, Router, Server, ServerConfig};
+///
+/// # futures_lite::future::block_on(async {
+/// let server = Server::bind_tcp("127.0.0.1:0", Router::new(), ServerConfig::default()).await?;
+/// let client = Client::connect_tcp(server.local_addr().unwrap(), ClientConfig::default()).await?;
+/// let pong = client.request("PING", b"").await?;
+/// assert_eq!((pong.kind.as_str(), pong.payload.as_slice()), ("PONG", &b"ack"[..]));
+/// server.shutdown(std::time::Duration::from_secs(1)).await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Server {
+    shared: Arc<Shared>,
+    addr: ListenAddr,
+    accept: Option<Task<()>>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Listens on a TCP address (`"127.0.0.1:0"` picks a free port) and
+    /// starts serving.
+    ///
+    /// # Errors
+    ///
+    /// The error of binding the socket.
+    pub async fn bind_tcp(
+        addr: impl async_net::AsyncToSocketAddrs,
+        router: Router,
+        config: ServerConfig,
+    ) -> io::Result<Server> {
+        let listener = async_net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(router, config));
+        let accept = spawn(accept_loop(shared.clone(), move || {
+            let listener = listener.clone();
+            async move {
+                let (stream, peer) = listener.accept().await?;
+                // Answers are small and latency matters more than packets.
+                let _ = stream.set_nodelay(true);
+                Ok((stream, peer.to_string()))
+            }
+        }));
+        Ok(Server {
+            shared,
+            addr: ListenAddr::Tcp(local),
+            accept: Some(accept),
+        })
+    }
+
+    /// Listens on a Unix socket at `path` (which must not exist) and starts
+    /// serving. The socket file is removed at shutdown.
+    ///
+    /// # Errors
+    ///
+    /// The error of binding the socket.
+    #[cfg(unix)]
+    pub async fn bind_unix(
+        path: impl AsRef<Path>,
+        router: Router,
+        config: ServerConfig,
+    ) -> io::Result<Server> {
+        let path = path.as_ref().to_path_buf();
+        let listener = async_net::unix::UnixListener::bind(&path)?;
+        let shared = Arc::new(Shared::new(router, config));
+        let accept = spawn(accept_loop(shared.clone(), move || {
+            let listener = listener.clone();
+            async move {
+                let (stream, _) = listener.accept().await?;
+                Ok((stream, "unix".to_string()))
+            }
+        }));
+        Ok(Server {
+            shared,
+            addr: ListenAddr::Unix(path),
+            accept: Some(accept),
+        })
+    }
+
+    /// The TCP address the server listens on (`None` for a Unix socket).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.addr {
+            ListenAddr::Tcp(a) => Some(*a),
+            ListenAddr::Unix(_) => None,
+        }
+    }
+
+    /// Where the server listens.
+    pub fn listen_addr(&self) -> &ListenAddr {
+        &self.addr
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> ServerStats {
+        ServerStats {
+            active: self.shared.active.load(Ordering::SeqCst),
+            accepted: self.shared.accepted.load(Ordering::SeqCst),
+            overloaded: self.shared.overloaded.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, let every connection answer the
+    /// requests it has received (pipelined ones included), flush and
+    /// close; connections still busy after `deadline` are closed by force.
+    pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
+        let started = Instant::now();
+        let busy = self.shared.active.load(Ordering::SeqCst);
+        self.shared.stop.fire();
+        if let Some(accept) = self.accept.take() {
+            accept.await;
+        }
+        while self.shared.active.load(Ordering::SeqCst) > 0 && started.elapsed() < deadline {
+            Timer::after(Duration::from_millis(5)).await;
+        }
+        let forced = self.shared.active.load(Ordering::SeqCst);
+        if forced > 0 {
+            self.shared.force.fire();
+            let grace = Instant::now();
+            while self.shared.active.load(Ordering::SeqCst) > 0
+                && grace.elapsed() < Duration::from_secs(1)
+            {
+                Timer::after(Duration::from_millis(5)).await;
+            }
+        }
+        self.remove_socket_file();
+        ShutdownReport {
+            drained: busy.saturating_sub(forced),
+            forced,
+        }
+    }
+
+    fn remove_socket_file(&self) {
+        if let ListenAddr::Unix(p) = &self.addr {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.accept.is_some() {
+            self.shared.stop.fire();
+            self.remove_socket_file();
+        }
+    }
+}
+
+impl Shared {
+    fn new(router: Router, config: ServerConfig) -> Self {
+        Shared {
+            router,
+            config,
+            active: AtomicUsize::new(0),
+            accepted: AtomicU64::new(0),
+            overloaded: AtomicU64::new(0),
+            stop: Signal::new(),
+            force: Signal::new(),
+        }
+    }
+}
+
+/// Accepts until the stop signal, spawning a task per connection.
+async fn accept_loop<S, F, Fut>(shared: Arc<Shared>, mut accept: F)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = io::Result<(S, String)>>,
+{
+    let mut stop = pin!(shared.stop.waiter());
+    loop {
+        let next = async { Some(accept().await) }.or(async {
+            stop.as_mut().await;
+            None
+        });
+        match next.await {
+            None => return,
+            Some(Ok((stream, peer))) => {
+                shared.accepted.fetch_add(1, Ordering::SeqCst);
+                spawn(connection(shared.clone(), stream, peer)).detach();
+            }
+            // Out of file descriptors and the like: wait a little, go on.
+            Some(Err(_)) => {
+                Timer::after(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Decrements the active count however the connection's task ends.
+struct ActiveGuard(Arc<Shared>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: String,
+) {
+    let max = shared.config.max_connections;
+    let was = shared.active.fetch_add(1, Ordering::SeqCst);
+    let _guard = ActiveGuard(shared.clone());
+    if was >= max {
+        shared.overloaded.fetch_add(1, Ordering::SeqCst);
+        shared.emit(ServerEvent::Overloaded { peer: peer.clone() });
+        refuse_overloaded(stream, max).await;
+        return;
+    }
+    shared.emit(ServerEvent::Open { peer: peer.clone() });
+    let force = shared.force.waiter();
+    let serve = serve_connection(&shared, stream, &peer);
+    let reason = match std::panic::AssertUnwindSafe(serve)
+        .catch_unwind()
+        .or(async {
+            force.await;
+            Ok("shutdown deadline".to_string())
+        })
+        .await
+    {
+        Ok(reason) => reason,
+        Err(_) => "internal error (panic)".to_string(),
+    };
+    shared.emit(ServerEvent::Close { peer, reason });
+}
+
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Shared,
+    stream: S,
+    peer: &str,
+) -> String {
+    let mut framed = Framed::sniffing(stream, shared.config.framed);
+    let mut events = |e: ConnEvent| match e {
+        ConnEvent::ErrorAnswered { code, id } => shared.emit(ServerEvent::ErrorAnswered {
+            peer: peer.to_string(),
+            code,
+            id,
+        }),
+    };
+    let mut stop = pin!(shared.stop.waiter());
+    let end = shared
+        .router
+        .serve_with(
+            &mut framed,
+            &mut events,
+            Some(stop.as_mut()),
+            shared.config.idle_timeout,
+        )
+        .await;
+    let _ = futures_lite::AsyncWriteExt::close(framed.get_mut()).await;
+    match end {
+        ConnEnd::Stopped => "shutdown".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Tells a connection over the limit why it is closed, in its framing
+/// (picked from its first byte, waited for at most a second; binary when
+/// none comes).
+async fn refuse_overloaded<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, max: usize) {
+    let mut first = [0u8; 1];
+    let read = async { matches!(stream.read(&mut first).await, Ok(1)) }.or(async {
+        Timer::after(Duration::from_secs(1)).await;
+        false
+    });
+    let framing = if !read.await || first[0] == MAGIC {
+        Framing::Binary
+    } else {
+        Framing::Text
+    };
+    let mut framed = Framed::new(stream, framing, FramedConfig::default());
+    let text =
+        std::format!("overloaded: the server serves at most {max} connections; try again later");
+    let m = Message::new(Kind::ERROR, text.as_bytes()).with_flags(Flags::RESPONSE);
+    if framed.send(&m).await.is_ok() {
+        let _ = framed.close().await;
+    }
+}
