@@ -511,17 +511,17 @@ impl Router {
             Stop,
             Idle,
         }
-        // One timer for the connection, re-armed per request: no
-        // allocation per message.
+        // One timer for the connection. It is not re-armed per request
+        // (that costs the reactor an allocation): each request only notes
+        // the time, and when the timer fires early it is moved to the real
+        // deadline.
         let mut timer = idle.map(async_io::Timer::after);
+        let mut last_request = std::time::Instant::now();
         let mut draining = false;
         let end = loop {
             let next = if draining {
                 Next::Got(framed.recv_buffered().await)
             } else {
-                if let (Some(t), Some(d)) = (timer.as_mut(), idle) {
-                    t.set_after(d);
-                }
                 let recv = async { Next::Got(framed.recv_with_replier().await) };
                 let stopped = async {
                     match stop.as_mut() {
@@ -547,8 +547,20 @@ impl Router {
                     draining = true;
                     continue;
                 }
-                Next::Idle => return ConnEnd::IdleTimeout,
+                Next::Idle => {
+                    let due = idle.map(|d| last_request + d);
+                    match (timer.as_mut(), due) {
+                        (Some(t), Some(due)) if due > std::time::Instant::now() => {
+                            t.set_at(due);
+                            continue;
+                        }
+                        _ => return ConnEnd::IdleTimeout,
+                    }
+                }
             };
+            if idle.is_some() {
+                last_request = std::time::Instant::now();
+            }
             let step = match received {
                 Ok((m, mut tx)) => self.answer(m, &mut tx, events).await,
                 Err(RecvError::Decode(e)) => {
