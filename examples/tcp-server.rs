@@ -1,0 +1,43 @@
+//! A msgwire server with one handler of its own besides the built-ins.
+//!
+//! Run it with `cargo run --example tcp-server`, then talk to it:
+//!
+//! ```text
+//! printf 'PING:hi\ntime:\n' | nc 127.0.0.1 7878
+//! cargo run --example tcp-client
+//! ```
+//!
+//! Ctrl-C stops it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use msgwire::net::{Frame, HandlerError, Reply, Router, Server, ServerConfig, ServerEvent};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Built-ins (PING → PONG ack, ECHO, EXIT) plus `time`, which answers
+    // the seconds since 1970 and fails, as an example, on a non-empty payload.
+    let router = Router::new()
+        .on("time", |req: Frame| async move {
+            if !req.payload.is_empty() {
+                return Err(HandlerError::msg("time takes no payload"));
+            }
+            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+            Ok(Some(Reply::new("time", now.to_string())?))
+        })?
+        // Give up on handlers that take more than a second.
+        .handler_timeout(Duration::from_secs(1));
+
+    // Log connections and every ERROR answered.
+    let config = ServerConfig {
+        on_event: Some(std::sync::Arc::new(|e: &ServerEvent| println!("{e:?}"))),
+        ..ServerConfig::default()
+    };
+
+    futures_lite::future::block_on(async {
+        let server = Server::bind_tcp("127.0.0.1:7878", router, config).await?;
+        println!("listening on {}", server.listen_addr());
+        // The server runs on its own threads; this one just waits.
+        futures_lite::future::pending::<()>().await;
+        Ok(())
+    })
+}
