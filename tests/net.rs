@@ -658,3 +658,47 @@ fn unsolicited_messages_reach_subscribers() {
     })
     .expect("subscription");
 }
+
+#[test]
+fn a_peer_that_never_reads_is_dropped_and_memory_stays_bounded() {
+    let server = start(ServerConfig {
+        idle_timeout: Some(Duration::from_millis(400)),
+        framed: FramedConfig {
+            max_payload: 256 * 1024,
+            ..FramedConfig::default()
+        },
+        ..ServerConfig::default()
+    });
+    let mut s = connect(&server);
+    s.set_write_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // Larger than the write buffer: answers are written straight from the
+    // receive buffer, outside the read path's idle timer.
+    let request = encode("ECHO", 1, &[b'z'; 200_000]);
+    let before = rss_bytes();
+    let started = Instant::now();
+    // Keep sending echoes and never read: socket buffers fill both ways,
+    // the server's write stalls, and it must drop us.
+    let mut sent = 0usize;
+    while started.elapsed() < Duration::from_secs(10) {
+        if s.write_all(&request).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.stats().active > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        server.stats().active,
+        0,
+        "the server kept a peer that never reads ({sent} requests sent)"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "dropped too late"
+    );
+    let grown = rss_bytes().saturating_sub(before);
+    assert!(grown < 32 * 1024 * 1024, "RSS grew by {grown} bytes");
+}

@@ -5,7 +5,9 @@ use std::fmt;
 use std::io;
 use std::vec::Vec;
 
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::time::Duration;
+
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
 
 use crate::frame::MAGIC;
 use crate::{DecodeError, Encoder, Error, Message, StreamDecoder, TextEncoder, TextStreamDecoder};
@@ -287,6 +289,8 @@ impl RxState {
 
 /// The sending half's state: buffered outgoing bytes.
 pub(crate) struct TxState {
+    /// How long a write may wait for the peer to read.
+    write_timeout: Option<Duration>,
     out: Vec<u8>,
     /// Bytes of `out` already written (a cancelled flush resumes here).
     pos: usize,
@@ -297,6 +301,7 @@ pub(crate) struct TxState {
 impl TxState {
     pub(crate) fn new(framing: Framing, write_buffer: usize) -> Self {
         TxState {
+            write_timeout: None,
             out: Vec::new(),
             pos: 0,
             framing,
@@ -317,7 +322,11 @@ impl TxState {
                 if m.payload.len() >= self.write_buffer {
                     self.out.extend_from_slice(head.as_bytes());
                     self.flush_buffer(io).await?;
-                    io.write_all(m.payload).await?;
+                    let mut rest = m.payload;
+                    while !rest.is_empty() {
+                        let n = self.write_some(io, rest).await?;
+                        rest = &rest[n..];
+                    }
                     self.out.extend_from_slice(head.trailer());
                 } else {
                     self.out.extend_from_slice(head.as_bytes());
@@ -346,10 +355,7 @@ impl TxState {
     /// Writes out the buffer. Cancel safe: progress is kept in `pos`.
     async fn flush_buffer<W: AsyncWrite + Unpin>(&mut self, io: &mut W) -> io::Result<()> {
         while self.pos < self.out.len() {
-            let n = io.write(&self.out[self.pos..]).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
+            let n = write_some(io, &self.out[self.pos..], self.write_timeout).await?;
             self.pos += n;
         }
         self.out.clear();
@@ -369,6 +375,46 @@ impl TxState {
     fn pending(&self) -> usize {
         self.out.len() - self.pos
     }
+
+    async fn write_some<W: AsyncWrite + Unpin>(
+        &self,
+        io: &mut W,
+        bytes: &[u8],
+    ) -> io::Result<usize> {
+        write_some(io, bytes, self.write_timeout).await
+    }
+}
+
+/// One write of at least one byte. With a timeout, a write that cannot make
+/// progress for that long fails with `TimedOut` (a peer that does not read
+/// its answers). The timer is only made when the write would block, so the
+/// common path costs nothing.
+async fn write_some<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    bytes: &[u8],
+    timeout: Option<Duration>,
+) -> io::Result<usize> {
+    let n = match futures_lite::future::poll_once(io.write(bytes)).await {
+        Some(done) => done?,
+        None => match timeout {
+            None => io.write(bytes).await?,
+            Some(t) => {
+                io.write(bytes)
+                    .or(async {
+                        async_io::Timer::after(t).await;
+                        Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the peer is not reading",
+                        ))
+                    })
+                    .await?
+            }
+        },
+    };
+    if n == 0 {
+        return Err(io::ErrorKind::WriteZero.into());
+    }
+    Ok(n)
 }
 
 /// A message connection over any `AsyncRead + AsyncWrite`.
@@ -442,6 +488,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
             rx: RxState::new(None, config),
             tx: TxState::new(Framing::Binary, config.write_buffer),
         }
+    }
+
+    /// Makes a write that cannot progress for `timeout` (the peer does not
+    /// read its answers) fail with `TimedOut` instead of waiting forever.
+    /// `None`, the default, waits.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.tx.write_timeout = timeout;
     }
 
     /// The framing, once known.

@@ -66,8 +66,10 @@ pub struct ServerConfig {
     /// `ERROR overloaded: …` and closed. Default 1024.
     pub max_connections: usize,
     /// A connection that completes no request for this long — idle, or
-    /// stalled half-way through a frame, or not reading its answers — is
-    /// dropped. Default 60 s; `None` waits forever.
+    /// stalled half-way through a frame — or whose answers cannot be
+    /// written for this long (it does not read them) is dropped. Its
+    /// unsent answers are bounded by `framed.write_buffer` plus one
+    /// message. Default 60 s; `None` waits forever.
     pub idle_timeout: Option<Duration>,
     /// Called for every [`ServerEvent`] (from the connection's task: keep
     /// it quick).
@@ -424,6 +426,8 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     peer: &str,
 ) -> String {
     let mut framed = Framed::sniffing(stream, shared.config.framed);
+    // A peer that stops reading its answers is dropped after the idle time.
+    framed.set_write_timeout(shared.config.idle_timeout);
     let mut events = |e: ConnEvent| match e {
         ConnEvent::ErrorAnswered { code, id } => shared.emit(ServerEvent::ErrorAnswered {
             peer: peer.to_string(),
