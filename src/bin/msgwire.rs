@@ -761,30 +761,26 @@ fn decode(mut args: lexopt::Parser) -> Outcome {
     let chunk = chunk.unwrap_or(input.len()).max(1);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    // The two decoders have the same shape but no common trait.
+    macro_rules! feed_all {
+        ($dec:expr) => {{
+            let mut dec = $dec;
+            for piece in input.chunks(chunk) {
+                let mut rest = piece;
+                while !rest.is_empty() {
+                    let n = dec.feed(rest);
+                    rest = &rest[n..];
+                    while let Some(ev) = dec.decode() {
+                        print_event(&mut out, ev)?;
+                    }
+                }
+            }
+        }};
+    }
     if text {
-        let mut dec = TextStreamDecoder::boxed(max_line);
-        for piece in input.chunks(chunk) {
-            let mut rest = piece;
-            while !rest.is_empty() {
-                let n = dec.feed(rest);
-                rest = &rest[n..];
-                while let Some(ev) = dec.decode() {
-                    print_event(&mut out, ev)?;
-                }
-            }
-        }
+        feed_all!(TextStreamDecoder::boxed(max_line));
     } else {
-        let mut dec = StreamDecoder::boxed(max_payload);
-        for piece in input.chunks(chunk) {
-            let mut rest = piece;
-            while !rest.is_empty() {
-                let n = dec.feed(rest);
-                rest = &rest[n..];
-                while let Some(ev) = dec.decode() {
-                    print_event(&mut out, ev)?;
-                }
-            }
-        }
+        feed_all!(StreamDecoder::boxed(max_payload));
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)

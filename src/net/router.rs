@@ -329,6 +329,41 @@ fn error_payload(code: &str, detail: fmt::Arguments<'_>) -> heapless::String<ERR
     sink.0
 }
 
+/// Sends an answer: the request's id and the `RESPONSE` flag.
+async fn reply<S: AsyncWrite + Unpin>(
+    tx: &mut Replier<'_, S>,
+    kind: Kind<'_>,
+    payload: &[u8],
+    id: u32,
+) -> Result<(), SendError> {
+    tx.send(
+        &Message::new(kind, payload)
+            .with_id(id)
+            .with_flags(Flags::RESPONSE),
+    )
+    .await
+}
+
+/// Sends `ERROR` with `payload` (from [`error_payload`]) and tells the
+/// connection's owner.
+async fn send_error<S: AsyncWrite + Unpin>(
+    tx: &mut Replier<'_, S>,
+    events: &mut (dyn FnMut(ConnEvent) + Send),
+    code: &str,
+    id: u32,
+    payload: heapless::String<ERROR_BUF>,
+) -> io::Result<()> {
+    events(ConnEvent::ErrorAnswered {
+        code: code.into(),
+        id,
+    });
+    match reply(tx, Kind::ERROR, payload.as_bytes(), id).await {
+        Err(SendError::Io(e)) => Err(e),
+        // One line of UTF-8 without `\n`: it encodes in either framing.
+        _ => Ok(()),
+    }
+}
+
 impl Router {
     /// Answers one received message. `Ok(false)` ends the loop (`EXIT`).
     async fn answer<S: AsyncWrite + Unpin>(
@@ -336,120 +371,51 @@ impl Router {
         m: Message<'_>,
         tx: &mut Replier<'_, S>,
         events: &mut (dyn FnMut(ConnEvent) + Send),
-    ) -> Result<bool, io::Error> {
-        let response = Flags::RESPONSE;
+    ) -> io::Result<bool> {
+        let id = m.id;
         let sent = match self.route(m.kind.as_str()) {
             Some(Route::Exit) => return Ok(false),
-            Some(Route::Ping) => {
-                tx.send(
-                    &Message::new(Kind::PONG, b"ack")
-                        .with_id(m.id)
-                        .with_flags(response),
-                )
-                .await
-            }
-            Some(Route::Echo) => {
-                tx.send(
-                    &Message::new(Kind::ECHO, m.payload)
-                        .with_id(m.id)
-                        .with_flags(response),
-                )
-                .await
-            }
+            Some(Route::Ping) => reply(tx, Kind::PONG, b"ack", id).await,
+            Some(Route::Echo) => reply(tx, Kind::ECHO, m.payload, id).await,
             None => {
                 let p = error_payload("unknown-kind", format_args!("{}", m.kind));
-                events(ConnEvent::ErrorAnswered {
-                    code: "unknown-kind".into(),
-                    id: m.id,
-                });
-                tx.send(
-                    &Message::new(Kind::ERROR, p.as_bytes())
-                        .with_id(m.id)
-                        .with_flags(response),
-                )
-                .await
-            }
-            Some(Route::Handler(h)) => {
-                let id = m.id;
-                let result = self.run(h, Frame::from_message(&m)).await;
-                return self
-                    .send_result(id, result, tx, events)
+                return send_error(tx, events, "unknown-kind", id, p)
                     .await
                     .map(|()| true);
             }
-        };
-        self.check_sent(m.id, sent, tx, events).await?;
-        Ok(true)
-    }
-
-    async fn send_result<S: AsyncWrite + Unpin>(
-        &self,
-        id: u32,
-        result: HandlerResult,
-        tx: &mut Replier<'_, S>,
-        events: &mut (dyn FnMut(ConnEvent) + Send),
-    ) -> io::Result<()> {
-        let sent = match result {
-            Ok(None) => return Ok(()),
-            Ok(Some(reply)) => {
+            Some(Route::Handler(h)) => match self.run(h, Frame::from_message(&m)).await {
+                Ok(None) => return Ok(true),
                 // `Reply::new` validated the kind.
-                let kind = Kind::new(&reply.kind).unwrap_or(Kind::ERROR);
-                tx.send(
-                    &Message::new(kind, &reply.payload)
-                        .with_id(id)
-                        .with_flags(Flags::RESPONSE),
-                )
-                .await
-            }
-            Err(e) => {
-                let p = error_payload("handler-failed", format_args!("{e}"));
-                events(ConnEvent::ErrorAnswered {
-                    code: "handler-failed".into(),
-                    id,
-                });
-                tx.send(
-                    &Message::new(Kind::ERROR, p.as_bytes())
-                        .with_id(id)
-                        .with_flags(Flags::RESPONSE),
-                )
-                .await
-            }
+                Ok(Some(r)) => {
+                    reply(
+                        tx,
+                        Kind::new(&r.kind).unwrap_or(Kind::ERROR),
+                        &r.payload,
+                        id,
+                    )
+                    .await
+                }
+                Err(e) => {
+                    let p = error_payload("handler-failed", format_args!("{e}"));
+                    return send_error(tx, events, "handler-failed", id, p)
+                        .await
+                        .map(|()| true);
+                }
+            },
         };
-        self.check_sent(id, sent, tx, events).await
-    }
-
-    /// A reply that cannot be encoded (an echo of a text payload ending in
-    /// `\r` …) is answered with `ERROR handler-failed` instead.
-    async fn check_sent<S: AsyncWrite + Unpin>(
-        &self,
-        id: u32,
-        sent: Result<(), SendError>,
-        tx: &mut Replier<'_, S>,
-        events: &mut (dyn FnMut(ConnEvent) + Send),
-    ) -> io::Result<()> {
         match sent {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(SendError::Io(e)) => Err(e),
+            // A reply that cannot be encoded (an echo of a text payload
+            // ending in `\r` …) is answered with an ERROR instead.
             Err(SendError::Encode(e)) => {
                 let p = error_payload(
                     "handler-failed",
                     format_args!("reply cannot be encoded: {e}"),
                 );
-                events(ConnEvent::ErrorAnswered {
-                    code: "handler-failed".into(),
-                    id,
-                });
-                match tx
-                    .send(
-                        &Message::new(Kind::ERROR, p.as_bytes())
-                            .with_id(id)
-                            .with_flags(Flags::RESPONSE),
-                    )
+                send_error(tx, events, "handler-failed", id, p)
                     .await
-                {
-                    Err(SendError::Io(e)) => Err(e),
-                    _ => Ok(()),
-                }
+                    .map(|()| true)
             }
         }
     }
@@ -462,23 +428,8 @@ impl Router {
         tx: &mut Replier<'_, S>,
         events: &mut (dyn FnMut(ConnEvent) + Send),
     ) -> io::Result<()> {
-        let id = e.id.unwrap_or(0);
         let p = error_payload(e.code(), format_args!("{}", e.error.detail()));
-        events(ConnEvent::ErrorAnswered {
-            code: e.code().into(),
-            id,
-        });
-        match tx
-            .send(
-                &Message::new(Kind::ERROR, p.as_bytes())
-                    .with_id(id)
-                    .with_flags(Flags::RESPONSE),
-            )
-            .await
-        {
-            Err(SendError::Io(e)) => Err(e),
-            _ => Ok(()),
-        }
+        send_error(tx, events, e.code(), e.id.unwrap_or(0), p).await
     }
 
     /// Serves one connection until the peer sends `EXIT`, closes, or the
