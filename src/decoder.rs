@@ -3,6 +3,7 @@
 
 use crate::error::DECODE_ERRORS;
 use crate::frame::{Header, HEADER_LEN, MAGIC, MAX_OVERHEAD, TRAILER_LEN};
+use crate::message::is_valid_kind;
 use crate::{DecodeError, Error, Flags, Kind, Message};
 
 /// What [`decode_slice`] found at the start of a buffer.
@@ -40,8 +41,8 @@ pub struct SliceError {
 }
 
 /// One step of the decoder over a buffer, with what the counters need.
-enum Step<'a> {
-    Frame(Message<'a>, usize),
+enum Step {
+    Frame(FrameInfo),
     Partial(usize),
     /// Error, bytes of the frame to drop (1 for a bad header).
     Refused(DecodeError, u64),
@@ -49,7 +50,7 @@ enum Step<'a> {
 
 /// Decodes a buffer that starts at `buf[garbage]`, the first `MAGIC` byte.
 #[inline]
-fn step(buf: &[u8], max_payload: u32) -> Step<'_> {
+fn step(buf: &[u8], max_payload: u32) -> Step {
     let Some(head) = buf.first_chunk::<HEADER_LEN>() else {
         return Step::Partial(HEADER_LEN - buf.len());
     };
@@ -78,17 +79,45 @@ fn step(buf: &[u8], max_payload: u32) -> Step<'_> {
             );
         }
     }
-    let Ok(kind) = Kind::from_bytes(&frame[HEADER_LEN..kind_end]) else {
+    if !is_valid_kind(&frame[HEADER_LEN..kind_end]) {
         return Step::Refused(DecodeError::new(Error::InvalidKind, Some(h.id)), frame_len);
-    };
-    let message = Message {
-        kind,
+    }
+    Step::Frame(FrameInfo {
+        kind_len: h.kind_len,
         id: h.id,
         // Checked by `h.check`.
         flags: Flags::from_bits(h.flags).unwrap_or(Flags::EMPTY),
-        payload: &frame[kind_end..payload_end],
-    };
-    Step::Frame(message, frame.len())
+        payload_len: h.payload_len as usize,
+        len: frame.len(),
+    })
+}
+
+/// A valid frame found by [`step`], described without borrowing.
+#[derive(Clone, Copy, Debug)]
+struct FrameInfo {
+    kind_len: u8,
+    id: u32,
+    flags: Flags,
+    payload_len: usize,
+    /// The whole frame's length.
+    len: usize,
+}
+
+impl FrameInfo {
+    /// The message of the frame that starts at `frame[0]`.
+    #[inline]
+    fn message(self, frame: &[u8]) -> Message<'_> {
+        let kind_end = HEADER_LEN + usize::from(self.kind_len);
+        Message {
+            // Validated by `step`.
+            kind: Kind::from_validated(frame.get(HEADER_LEN..kind_end).unwrap_or_default()),
+            id: self.id,
+            flags: self.flags,
+            payload: frame
+                .get(kind_end..kind_end + self.payload_len)
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Finds the first `MAGIC` byte; everything before it is garbage.
@@ -127,10 +156,11 @@ fn garbage_len(buf: &[u8]) -> usize {
 /// ```
 pub fn decode_slice(buf: &[u8], max_payload: u32) -> Result<Status<'_>, SliceError> {
     let garbage = garbage_len(buf);
-    match step(&buf[garbage..], max_payload) {
-        Step::Frame(message, len) => Ok(Status::Complete {
-            message,
-            consumed: garbage + len,
+    let frame = &buf[garbage..];
+    match step(frame, max_payload) {
+        Step::Frame(info) => Ok(Status::Complete {
+            message: info.message(frame),
+            consumed: garbage + info.len,
         }),
         Step::Partial(needed) => Ok(Status::Partial {
             skipped: garbage,
@@ -190,10 +220,7 @@ impl Stats {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FrameAt {
     start: usize,
-    kind_len: u8,
-    payload_len: usize,
-    id: u32,
-    flags: Flags,
+    info: FrameInfo,
 }
 
 /// Streaming binary decoder over a fixed buffer `B`: `[u8; N]` (the
@@ -468,18 +495,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     /// The message a [`FrameAt`] from [`Self::next_event`] describes; valid
     /// until the buffer is next touched (`spare`, `feed`).
     pub(crate) fn message_at(&self, at: FrameAt) -> Message<'_> {
-        let frame = &self.buf.as_ref()[at.start..];
-        let kind_end = HEADER_LEN + usize::from(at.kind_len);
-        let kind = frame.get(HEADER_LEN..kind_end).unwrap_or_default();
-        Message {
-            // Validated by `step`; the fallback is unreachable.
-            kind: Kind::from_validated(kind),
-            id: at.id,
-            flags: at.flags,
-            payload: frame
-                .get(kind_end..kind_end + at.payload_len)
-                .unwrap_or_default(),
-        }
+        at.info
+            .message(self.buf.as_ref().get(at.start..).unwrap_or_default())
     }
 
     /// [`Self::decode`] without the borrow: a frame is described by where it
@@ -492,15 +509,12 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
         self.stats.discarded_bytes += garbage as u64;
         self.start += garbage;
         match step(&avail[garbage..], self.max_payload) {
-            Step::Frame(message, len) => {
+            Step::Frame(info) => {
                 let at = FrameAt {
                     start: self.start,
-                    kind_len: message.kind.len() as u8,
-                    payload_len: message.payload.len(),
-                    id: message.id,
-                    flags: message.flags,
+                    info,
                 };
-                self.start += len;
+                self.start += info.len;
                 self.needed = 0;
                 self.stats.frames += 1;
                 Some(Ok(at))

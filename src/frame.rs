@@ -1,7 +1,7 @@
 //! Binary frame layout (`docs/PROTOCOL.md` §2): constants, and the header
 //! checks shared by the decoder and the encoder.
 
-use crate::crc::crc16;
+use crate::crc::{crc16_header, HEADER_CRC_LEN};
 use crate::message::MAX_KIND_LEN;
 use crate::{Error, Flags};
 
@@ -32,7 +32,7 @@ impl Header {
     #[inline]
     pub(crate) fn parse(b: &[u8; HEADER_LEN]) -> Option<Header> {
         let stored = u16::from_le_bytes([b[12], b[13]]);
-        if crc16(&b[..12]) != stored {
+        if crc16_header(b.first_chunk::<HEADER_CRC_LEN>()?) != stored {
             return None;
         }
         Some(Header {
@@ -101,6 +101,7 @@ pub(crate) fn write_header(
     out[3] = kind_len;
     out[4..8].copy_from_slice(&id.to_le_bytes());
     out[8..12].copy_from_slice(&payload_len.to_le_bytes());
-    let crc = crc16(&out[..12]);
-    out[12..14].copy_from_slice(&crc.to_le_bytes());
+    let mut covered = [0u8; HEADER_CRC_LEN];
+    covered.copy_from_slice(&out[..HEADER_CRC_LEN]);
+    out[12..14].copy_from_slice(&crc16_header(&covered).to_le_bytes());
 }

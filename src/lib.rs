@@ -47,7 +47,8 @@
 //!
 //! - `std` (default): links the standard library; lets `crc32fast` pick
 //!   SIMD at run time.
-//! - `fast-crc` (default): 16-slice CRC-16 table (8 KiB) and `crc32fast`
+//! - `fast-crc` (default): the header CRC-16 sliced by 12 (6 KiB of tables)
+//!   and `crc32fast`
 //!   (16 KiB table, SIMD). Without it both checksums use 1-slice tables
 //!   (1.5 KiB in all), for small microcontrollers. The results are the same.
 //!

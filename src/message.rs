@@ -109,13 +109,26 @@ impl<'a> Kind<'a> {
     }
 }
 
-const fn is_valid_kind(b: &[u8]) -> bool {
+/// `KIND_BYTES[b]`: whether `b` may appear in a kind (one lookup a byte).
+const KIND_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = is_kind_byte(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// Whether `b` is 1..=32 bytes of the kind charset.
+#[inline]
+pub(crate) const fn is_valid_kind(b: &[u8]) -> bool {
     if b.is_empty() || b.len() > MAX_KIND_LEN {
         return false;
     }
     let mut i = 0;
     while i < b.len() {
-        if !is_kind_byte(b[i]) {
+        if !KIND_BYTES[b[i] as usize] {
             return false;
         }
         i += 1;
