@@ -225,7 +225,7 @@ pub(crate) struct FrameAt {
 
 /// Streaming binary decoder over a fixed buffer `B`: `[u8; N]` (the
 /// [`Decoder<N>`] alias, no allocator) or, with `std`, a `Box<[u8]>` sized
-/// at run time ([`StreamDecoder::boxed`]).
+/// at run time (`StreamDecoder::boxed`).
 ///
 /// Read from the transport straight into [`Decoder::spare`], [`commit`]
 /// the count, then call [`Decoder::decode`] until it returns `None`. Frames
