@@ -509,9 +509,6 @@ impl Router {
                     }
                 }
             };
-            if idle.is_some() {
-                last_request = std::time::Instant::now();
-            }
             let step = match received {
                 Ok((m, mut tx)) => self.answer(m, &mut tx, events).await,
                 Err(RecvError::Decode(e)) => {
@@ -524,6 +521,14 @@ impl Router {
                 Err(RecvError::Closed) => break ConnEnd::Closed,
                 Err(RecvError::Io(e)) => break ConnEnd::Io(e),
             };
+            // The idle time counts from when the request was *completed*
+            // (answered), not from when it arrived: a handler (or a write)
+            // that takes longer than the idle timeout must not get the
+            // connection dropped right after its answer, before the peer
+            // had a chance to send its next request.
+            if idle.is_some() {
+                last_request = std::time::Instant::now();
+            }
             match step {
                 Ok(true) => {}
                 Ok(false) => break ConnEnd::Exit,
