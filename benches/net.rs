@@ -1,0 +1,447 @@
+//! Network benchmarks on loopback TCP (TCP_NODELAY), side by side in one run:
+//!
+//! - msgwire: `Framed` client ↔ `Router::serve` server (ECHO);
+//! - raw smol: a 4-byte length prefix echo on async-net streams (the floor);
+//! - tokio + tokio-util `Framed<LengthDelimitedCodec>` echo.
+//!
+//! Round trip with one request in flight (client and server on one thread,
+//! and on two threads), then pipelined throughput at depth 1, 32 and 256 on
+//! one connection and across 16 connections, with 32-byte and 1 KiB payloads.
+//!
+//! Run: `cargo bench --bench net` (or `scripts/bench-net.sh`). Each cell runs
+//! for `MSGWIRE_BENCH_SECS` seconds (default 2); it prints Markdown tables.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures_lite::future::block_on;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use msgwire::net::{Framed, FramedConfig, Framing, Router};
+use msgwire::{Kind, Message};
+
+fn secs() -> Duration {
+    let s = std::env::var("MSGWIRE_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(2.0);
+    Duration::from_secs_f64(s)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Peer {
+    Msgwire,
+    RawSmol,
+    Tokio,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Msgwire => "msgwire",
+            Peer::RawSmol => "raw smol echo (length prefix)",
+            Peer::Tokio => "tokio-util LengthDelimitedCodec",
+        }
+    }
+}
+
+// ------------------------------------------------------------ servers
+
+/// Serves one msgwire connection with the built-in router.
+async fn msgwire_server(stream: async_net::TcpStream) {
+    let mut framed = Framed::sniffing(stream, FramedConfig::default());
+    let _ = Router::new().serve(&mut framed).await;
+}
+
+/// Echoes length-prefixed frames until EOF.
+async fn raw_server(mut stream: async_net::TcpStream) {
+    let mut reader = futures_lite::io::BufReader::with_capacity(64 * 1024, stream.clone());
+    let mut out = Vec::with_capacity(64 * 1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let mut len = [0u8; 4];
+        if reader.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let n = u32::from_le_bytes(len) as usize;
+        if n > buf.len() || reader.read_exact(&mut buf[..n]).await.is_err() {
+            return;
+        }
+        out.extend_from_slice(&len);
+        out.extend_from_slice(&buf[..n]);
+        // Flush before the next read would block (no whole frame buffered),
+        // so pipelined answers batch, as msgwire's and tokio's do.
+        if !whole_frame(reader.buffer(), false) {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+    }
+}
+
+/// Whether `buf` starts with a whole length-prefixed frame (the raw echo's
+/// prefix is little-endian, tokio-util's big-endian).
+fn whole_frame(buf: &[u8], big_endian: bool) -> bool {
+    match buf.first_chunk::<4>() {
+        Some(&len) => {
+            let len = if big_endian { u32::from_be_bytes(len) } else { u32::from_le_bytes(len) };
+            buf.len() >= 4 + len as usize
+        }
+        None => false,
+    }
+}
+
+async fn tokio_server(stream: tokio::net::TcpStream) {
+    use futures::{SinkExt, StreamExt};
+    let mut framed = tokio_util::codec::Framed::new(stream, tokio_util::codec::LengthDelimitedCodec::new());
+    while let Some(Ok(frame)) = framed.next().await {
+        // feed buffers; flush when the read side has nothing ready.
+        if framed.feed(frame.freeze()).await.is_err() {
+            return;
+        }
+        if !whole_frame(framed.read_buffer(), true) && SinkExt::<bytes::Bytes>::flush(&mut framed).await.is_err() {
+            return;
+        }
+    }
+}
+
+// ------------------------------------------------------------ clients
+
+/// Keeps `depth` requests in flight on one connection until `until`;
+/// returns (answers, sum of round-trip times).
+trait Pipe {
+    fn run(&mut self, depth: usize, payload: &[u8], until: Instant) -> impl std::future::Future<Output = (u64, Duration)>;
+}
+
+struct MsgwireClient(Framed<async_net::TcpStream>);
+
+impl Pipe for MsgwireClient {
+    async fn run(&mut self, depth: usize, payload: &[u8], until: Instant) -> (u64, Duration) {
+        let mut sent = std::collections::VecDeque::new();
+        let (mut done, mut total) = (0u64, Duration::ZERO);
+        let mut id = 0u32;
+        loop {
+            while sent.len() < depth && Instant::now() < until {
+                id = id.wrapping_add(1).max(1);
+                self.0
+                    .send(&Message::new(Kind::ECHO, payload).with_id(id))
+                    .await
+                    .expect("send");
+                sent.push_back(Instant::now());
+            }
+            let Some(t) = sent.pop_front() else { break };
+            let m = self.0.recv().await.expect("answer");
+            assert_eq!(m.payload.len(), payload.len());
+            total += t.elapsed();
+            done += 1;
+        }
+        (done, total)
+    }
+}
+
+struct RawClient {
+    stream: async_net::TcpStream,
+    reader: futures_lite::io::BufReader<async_net::TcpStream>,
+    out: Vec<u8>,
+}
+
+impl Pipe for RawClient {
+    async fn run(&mut self, depth: usize, payload: &[u8], until: Instant) -> (u64, Duration) {
+        let mut sent = std::collections::VecDeque::new();
+        let (mut done, mut total) = (0u64, Duration::ZERO);
+        let mut buf = vec![0u8; payload.len()];
+        loop {
+            while sent.len() < depth && Instant::now() < until {
+                self.out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                self.out.extend_from_slice(payload);
+                sent.push_back(Instant::now());
+            }
+            // Write before a read would block, like the others.
+            if !self.out.is_empty() && !whole_frame(self.reader.buffer(), false) {
+                self.stream.write_all(&self.out).await.expect("write");
+                self.out.clear();
+            }
+            let Some(t) = sent.pop_front() else { break };
+            let mut len = [0u8; 4];
+            self.reader.read_exact(&mut len).await.expect("read");
+            self.reader.read_exact(&mut buf).await.expect("read");
+            total += t.elapsed();
+            done += 1;
+        }
+        (done, total)
+    }
+}
+
+struct TokioClient(tokio_util::codec::Framed<tokio::net::TcpStream, tokio_util::codec::LengthDelimitedCodec>);
+
+impl Pipe for TokioClient {
+    async fn run(&mut self, depth: usize, payload: &[u8], until: Instant) -> (u64, Duration) {
+        use futures::{SinkExt, StreamExt};
+        let mut sent = std::collections::VecDeque::new();
+        let (mut done, mut total) = (0u64, Duration::ZERO);
+        let payload = bytes::Bytes::copy_from_slice(payload);
+        loop {
+            while sent.len() < depth && Instant::now() < until {
+                self.0.feed(payload.clone()).await.expect("feed");
+                sent.push_back(Instant::now());
+            }
+            // Flush before a read would block, like the others.
+            if !whole_frame(self.0.read_buffer(), true) {
+                SinkExt::<bytes::Bytes>::flush(&mut self.0).await.expect("flush");
+            }
+            let Some(t) = sent.pop_front() else { break };
+            let m = self.0.next().await.expect("answer").expect("frame");
+            assert_eq!(m.len(), payload.len());
+            total += t.elapsed();
+            done += 1;
+        }
+        (done, total)
+    }
+}
+
+// ------------------------------------------------------------ topologies
+
+struct Cell {
+    msgs_per_sec: f64,
+    mean_rtt: Duration,
+}
+
+fn cell(done: u64, total: Duration, elapsed: Duration) -> Cell {
+    Cell {
+        msgs_per_sec: done as f64 / elapsed.as_secs_f64(),
+        mean_rtt: if done == 0 { Duration::ZERO } else { total / done as u32 },
+    }
+}
+
+/// Client and server for `conns` connections on the current thread
+/// (`one_thread`) or with the server on a thread of its own.
+fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let ex = async_executor::LocalExecutor::new();
+    let server_side = move |ex: &async_executor::LocalExecutor<'_>| {
+        let listener = async_net::TcpListener::try_from(listener).expect("async listener");
+        ex.spawn(async move {
+            let mut tasks = Vec::new();
+            let ex2 = async_executor::LocalExecutor::new();
+            let accept = async {
+                for _ in 0..conns {
+                    let (s, _) = listener.accept().await.expect("accept");
+                    s.set_nodelay(true).expect("nodelay");
+                    tasks.push(ex2.spawn(async move {
+                        match peer {
+                            Peer::Msgwire => msgwire_server(s).await,
+                            _ => raw_server(s).await,
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await;
+                }
+            };
+            ex2.run(accept).await;
+        })
+    };
+    let payload = vec![b'x'; size];
+    let client_side = async {
+        let mut clients: Vec<Box<dyn PipeDyn>> = Vec::new();
+        for _ in 0..conns {
+            let s = async_net::TcpStream::connect(addr).await.expect("connect");
+            s.set_nodelay(true).expect("nodelay");
+            clients.push(match peer {
+                Peer::Msgwire => Box::new(MsgwireClient(Framed::new(s, Framing::Binary, FramedConfig::default()))),
+                _ => Box::new(RawClient {
+                    reader: futures_lite::io::BufReader::with_capacity(64 * 1024, s.clone()),
+                    stream: s,
+                    out: Vec::new(),
+                }),
+            });
+        }
+        // Warm up, then measure.
+        let warm = Instant::now() + Duration::from_millis(200);
+        run_all(&mut clients, depth, &payload, warm).await;
+        let start = Instant::now();
+        let (done, total) = run_all(&mut clients, depth, &payload, start + secs()).await;
+        let elapsed = start.elapsed();
+        drop(clients);
+        cell(done, total, elapsed)
+    };
+    if one_thread {
+        let server = server_side(&ex);
+        let result = block_on(ex.run(client_side));
+        block_on(ex.run(server));
+        result
+    } else {
+        let handle = std::thread::spawn(move || {
+            let ex = async_executor::LocalExecutor::new();
+            let server = server_side(&ex);
+            block_on(ex.run(server));
+        });
+        let result = block_on(client_side);
+        handle.join().expect("server thread");
+        result
+    }
+}
+
+/// Object-safe wrapper so one loop drives every kind of client.
+trait PipeDyn {
+    fn run_boxed<'a>(
+        &'a mut self,
+        depth: usize,
+        payload: &'a [u8],
+        until: Instant,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = (u64, Duration)> + 'a>>;
+}
+
+impl<P: Pipe> PipeDyn for P {
+    fn run_boxed<'a>(
+        &'a mut self,
+        depth: usize,
+        payload: &'a [u8],
+        until: Instant,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = (u64, Duration)> + 'a>> {
+        Box::pin(self.run(depth, payload, until))
+    }
+}
+
+/// Runs every connection's pipeline at once and sums the results.
+async fn run_all(clients: &mut [Box<dyn PipeDyn>], depth: usize, payload: &[u8], until: Instant) -> (u64, Duration) {
+    let futures: Vec<_> = clients.iter_mut().map(|c| c.run_boxed(depth, payload, until)).collect();
+    let mut done = 0;
+    let mut total = Duration::ZERO;
+    let ex = async_executor::LocalExecutor::new();
+    let tasks: Vec<_> = futures.into_iter().map(|f| ex.spawn(f)).collect();
+    ex.run(async {
+        for t in tasks {
+            let (d, t) = t.await;
+            done += d;
+            total += t;
+        }
+    })
+    .await;
+    (done, total)
+}
+
+fn run_tokio(conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell {
+    let payload = vec![b'x'; size];
+    let server_rt = || tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    std_listener.set_nonblocking(true).expect("nonblocking");
+    let addr: SocketAddr = std_listener.local_addr().expect("addr");
+    let serve = move || async move {
+        let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let (s, _) = listener.accept().await.expect("accept");
+            s.set_nodelay(true).expect("nodelay");
+            tasks.push(tokio::task::spawn_local(tokio_server(s)));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    };
+    let client = |payload: Vec<u8>| async move {
+        let mut clients: Vec<Box<dyn PipeDyn>> = Vec::new();
+        for _ in 0..conns {
+            let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            s.set_nodelay(true).expect("nodelay");
+            clients.push(Box::new(TokioClient(tokio_util::codec::Framed::new(
+                s,
+                tokio_util::codec::LengthDelimitedCodec::new(),
+            ))));
+        }
+        let warm = Instant::now() + Duration::from_millis(200);
+        run_all_tokio(&mut clients, depth, &payload, warm).await;
+        let start = Instant::now();
+        let (done, total) = run_all_tokio(&mut clients, depth, &payload, start + secs()).await;
+        let elapsed = start.elapsed();
+        drop(clients);
+        cell(done, total, elapsed)
+    };
+    if one_thread {
+        let rt = server_rt();
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async move {
+            let server = tokio::task::spawn_local(serve());
+            let result = client(payload).await;
+            let _ = server.await;
+            result
+        })
+    } else {
+        let handle = std::thread::spawn(move || {
+            let rt = server_rt();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, serve());
+        });
+        let rt = server_rt();
+        let local = tokio::task::LocalSet::new();
+        let result = local.block_on(&rt, client(payload));
+        handle.join().expect("server thread");
+        result
+    }
+}
+
+async fn run_all_tokio(clients: &mut [Box<dyn PipeDyn>], depth: usize, payload: &[u8], until: Instant) -> (u64, Duration) {
+    let results = futures::future::join_all(clients.iter_mut().map(|c| c.run_boxed(depth, payload, until))).await;
+    results
+        .into_iter()
+        .fold((0, Duration::ZERO), |(d, t), (d2, t2)| (d + d2, t + t2))
+}
+
+fn run(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell {
+    match peer {
+        Peer::Tokio => run_tokio(conns, depth, size, one_thread),
+        _ => run_smol(peer, conns, depth, size, one_thread),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would pass
+    // other flags: run only when benchmarking.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let peers = [Peer::Msgwire, Peer::RawSmol, Peer::Tokio];
+
+    println!("\n### Round trip, one request in flight, 64-byte payload\n");
+    println!("| contender | one thread: mean RTT | two threads: mean RTT | vs raw smol (one / two threads) |");
+    println!("|---|---|---|---|");
+    let rtts: Vec<(Peer, Duration, Duration)> = peers
+        .iter()
+        .map(|&p| (p, run(p, 1, 1, 64, true).mean_rtt, run(p, 1, 1, 64, false).mean_rtt))
+        .collect();
+    let raw = rtts.iter().find(|r| r.0 == Peer::RawSmol).map(|r| (r.1, r.2)).expect("raw");
+    for (p, one, two) in &rtts {
+        println!(
+            "| {} | {:.1} µs | {:.1} µs | {:.2}× / {:.2}× |",
+            p.name(),
+            one.as_secs_f64() * 1e6,
+            two.as_secs_f64() * 1e6,
+            one.as_secs_f64() / raw.0.as_secs_f64(),
+            two.as_secs_f64() / raw.1.as_secs_f64()
+        );
+    }
+
+    for size in [32usize, 1024] {
+        println!("\n### Pipelined throughput, {size}-byte payload, server on its own thread (messages/s)\n");
+        println!("| contender | 1 conn, depth 1 | 1 conn, depth 32 | 1 conn, depth 256 | 16 conns, depth 32 |");
+        println!("|---|---|---|---|---|");
+        let mut rows = Vec::new();
+        for &p in &peers {
+            let cells: Vec<f64> = [(1, 1), (1, 32), (1, 256), (16, 32)]
+                .iter()
+                .map(|&(c, d)| run(p, c, d, size, false).msgs_per_sec)
+                .collect();
+            rows.push((p, cells));
+        }
+        let tokio = rows.iter().find(|r| r.0 == Peer::Tokio).map(|r| r.1.clone()).expect("tokio");
+        for (p, cells) in &rows {
+            let shown: Vec<String> = cells
+                .iter()
+                .zip(&tokio)
+                .map(|(v, t)| format!("{:.0} ({:.2}× tokio)", v, v / t))
+                .collect();
+            println!("| {} | {} |", p.name(), shown.join(" | "));
+        }
+    }
+}
