@@ -14,7 +14,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
+// smol's own `block_on`: the blocked thread runs the reactor itself (no hop
+// through the async-io driver thread on every wake-up).
+use async_io::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use msgwire::net::{Framed, FramedConfig, Framing, Router};
 use msgwire::{Kind, Message};
@@ -84,7 +86,11 @@ async fn raw_server(mut stream: async_net::TcpStream) {
 fn whole_frame(buf: &[u8], big_endian: bool) -> bool {
     match buf.first_chunk::<4>() {
         Some(&len) => {
-            let len = if big_endian { u32::from_be_bytes(len) } else { u32::from_le_bytes(len) };
+            let len = if big_endian {
+                u32::from_be_bytes(len)
+            } else {
+                u32::from_le_bytes(len)
+            };
             buf.len() >= 4 + len as usize
         }
         None => false,
@@ -93,13 +99,16 @@ fn whole_frame(buf: &[u8], big_endian: bool) -> bool {
 
 async fn tokio_server(stream: tokio::net::TcpStream) {
     use futures::{SinkExt, StreamExt};
-    let mut framed = tokio_util::codec::Framed::new(stream, tokio_util::codec::LengthDelimitedCodec::new());
+    let mut framed =
+        tokio_util::codec::Framed::new(stream, tokio_util::codec::LengthDelimitedCodec::new());
     while let Some(Ok(frame)) = framed.next().await {
         // feed buffers; flush when the read side has nothing ready.
         if framed.feed(frame.freeze()).await.is_err() {
             return;
         }
-        if !whole_frame(framed.read_buffer(), true) && SinkExt::<bytes::Bytes>::flush(&mut framed).await.is_err() {
+        if !whole_frame(framed.read_buffer(), true)
+            && SinkExt::<bytes::Bytes>::flush(&mut framed).await.is_err()
+        {
             return;
         }
     }
@@ -110,7 +119,12 @@ async fn tokio_server(stream: tokio::net::TcpStream) {
 /// Keeps `depth` requests in flight on one connection until `until`;
 /// returns (answers, sum of round-trip times).
 trait Pipe {
-    fn run(&mut self, depth: usize, payload: &[u8], until: Instant) -> impl std::future::Future<Output = (u64, Duration)>;
+    fn run(
+        &mut self,
+        depth: usize,
+        payload: &[u8],
+        until: Instant,
+    ) -> impl std::future::Future<Output = (u64, Duration)>;
 }
 
 struct MsgwireClient(Framed<async_net::TcpStream>);
@@ -152,7 +166,8 @@ impl Pipe for RawClient {
         let mut buf = vec![0u8; payload.len()];
         loop {
             while sent.len() < depth && Instant::now() < until {
-                self.out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+                self.out
+                    .extend_from_slice(&(payload.len() as u32).to_le_bytes());
                 self.out.extend_from_slice(payload);
                 sent.push_back(Instant::now());
             }
@@ -172,7 +187,9 @@ impl Pipe for RawClient {
     }
 }
 
-struct TokioClient(tokio_util::codec::Framed<tokio::net::TcpStream, tokio_util::codec::LengthDelimitedCodec>);
+struct TokioClient(
+    tokio_util::codec::Framed<tokio::net::TcpStream, tokio_util::codec::LengthDelimitedCodec>,
+);
 
 impl Pipe for TokioClient {
     async fn run(&mut self, depth: usize, payload: &[u8], until: Instant) -> (u64, Duration) {
@@ -187,7 +204,9 @@ impl Pipe for TokioClient {
             }
             // Flush before a read would block, like the others.
             if !whole_frame(self.0.read_buffer(), true) {
-                SinkExt::<bytes::Bytes>::flush(&mut self.0).await.expect("flush");
+                SinkExt::<bytes::Bytes>::flush(&mut self.0)
+                    .await
+                    .expect("flush");
             }
             let Some(t) = sent.pop_front() else { break };
             let m = self.0.next().await.expect("answer").expect("frame");
@@ -209,7 +228,11 @@ struct Cell {
 fn cell(done: u64, total: Duration, elapsed: Duration) -> Cell {
     Cell {
         msgs_per_sec: done as f64 / elapsed.as_secs_f64(),
-        mean_rtt: if done == 0 { Duration::ZERO } else { total / done as u32 },
+        mean_rtt: if done == 0 {
+            Duration::ZERO
+        } else {
+            total / done as u32
+        },
     }
 }
 
@@ -249,7 +272,11 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
             let s = async_net::TcpStream::connect(addr).await.expect("connect");
             s.set_nodelay(true).expect("nodelay");
             clients.push(match peer {
-                Peer::Msgwire => Box::new(MsgwireClient(Framed::new(s, Framing::Binary, FramedConfig::default()))),
+                Peer::Msgwire => Box::new(MsgwireClient(Framed::new(
+                    s,
+                    Framing::Binary,
+                    FramedConfig::default(),
+                ))),
                 _ => Box::new(RawClient {
                     reader: futures_lite::io::BufReader::with_capacity(64 * 1024, s.clone()),
                     stream: s,
@@ -305,8 +332,16 @@ impl<P: Pipe> PipeDyn for P {
 }
 
 /// Runs every connection's pipeline at once and sums the results.
-async fn run_all(clients: &mut [Box<dyn PipeDyn>], depth: usize, payload: &[u8], until: Instant) -> (u64, Duration) {
-    let futures: Vec<_> = clients.iter_mut().map(|c| c.run_boxed(depth, payload, until)).collect();
+async fn run_all(
+    clients: &mut [Box<dyn PipeDyn>],
+    depth: usize,
+    payload: &[u8],
+    until: Instant,
+) -> (u64, Duration) {
+    let futures: Vec<_> = clients
+        .iter_mut()
+        .map(|c| c.run_boxed(depth, payload, until))
+        .collect();
     let mut done = 0;
     let mut total = Duration::ZERO;
     let ex = async_executor::LocalExecutor::new();
@@ -324,7 +359,12 @@ async fn run_all(clients: &mut [Box<dyn PipeDyn>], depth: usize, payload: &[u8],
 
 fn run_tokio(conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell {
     let payload = vec![b'x'; size];
-    let server_rt = || tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let server_rt = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     std_listener.set_nonblocking(true).expect("nonblocking");
     let addr: SocketAddr = std_listener.local_addr().expect("addr");
@@ -381,8 +421,18 @@ fn run_tokio(conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell 
     }
 }
 
-async fn run_all_tokio(clients: &mut [Box<dyn PipeDyn>], depth: usize, payload: &[u8], until: Instant) -> (u64, Duration) {
-    let results = futures::future::join_all(clients.iter_mut().map(|c| c.run_boxed(depth, payload, until))).await;
+async fn run_all_tokio(
+    clients: &mut [Box<dyn PipeDyn>],
+    depth: usize,
+    payload: &[u8],
+    until: Instant,
+) -> (u64, Duration) {
+    let results = futures::future::join_all(
+        clients
+            .iter_mut()
+            .map(|c| c.run_boxed(depth, payload, until)),
+    )
+    .await;
     results
         .into_iter()
         .fold((0, Duration::ZERO), |(d, t), (d2, t2)| (d + d2, t + t2))
@@ -408,9 +458,19 @@ fn main() {
     println!("|---|---|---|---|");
     let rtts: Vec<(Peer, Duration, Duration)> = peers
         .iter()
-        .map(|&p| (p, run(p, 1, 1, 64, true).mean_rtt, run(p, 1, 1, 64, false).mean_rtt))
+        .map(|&p| {
+            (
+                p,
+                run(p, 1, 1, 64, true).mean_rtt,
+                run(p, 1, 1, 64, false).mean_rtt,
+            )
+        })
         .collect();
-    let raw = rtts.iter().find(|r| r.0 == Peer::RawSmol).map(|r| (r.1, r.2)).expect("raw");
+    let raw = rtts
+        .iter()
+        .find(|r| r.0 == Peer::RawSmol)
+        .map(|r| (r.1, r.2))
+        .expect("raw");
     for (p, one, two) in &rtts {
         println!(
             "| {} | {:.1} µs | {:.1} µs | {:.2}× / {:.2}× |",
@@ -434,7 +494,11 @@ fn main() {
                 .collect();
             rows.push((p, cells));
         }
-        let tokio = rows.iter().find(|r| r.0 == Peer::Tokio).map(|r| r.1.clone()).expect("tokio");
+        let tokio = rows
+            .iter()
+            .find(|r| r.0 == Peer::Tokio)
+            .map(|r| r.1.clone())
+            .expect("tokio");
         for (p, cells) in &rows {
             let shown: Vec<String> = cells
                 .iter()

@@ -146,6 +146,9 @@ pub(crate) struct RxState {
     codec: Codec,
     eof: bool,
     config: FramedConfig,
+    /// An event taken out of the decoder by [`RxState::has_buffered`] and
+    /// not handed out yet.
+    peeked: Option<Result<At, DecodeError>>,
 }
 
 impl RxState {
@@ -158,6 +161,7 @@ impl RxState {
             codec,
             eof: false,
             config,
+            peeked: None,
         }
     }
 
@@ -185,11 +189,23 @@ impl RxState {
     }
 
     fn next_event(&mut self) -> Option<Result<At, DecodeError>> {
+        if let Some(e) = self.peeked.take() {
+            return Some(e);
+        }
         match &mut self.codec {
             Codec::Sniff => None,
             Codec::Binary(d) => d.next_event().map(|e| e.map(At::Binary)),
             Codec::Text(d) => d.next_event().map(|e| e.map(At::Text)),
         }
+    }
+
+    /// Whether an event is decoded and waiting: the next receive returns
+    /// it without reading or flushing.
+    fn has_buffered(&mut self) -> bool {
+        if self.peeked.is_none() {
+            self.peeked = self.next_event();
+        }
+        self.peeked.is_some()
     }
 
     fn message_at(&self, at: At) -> Message<'_> {
@@ -316,39 +332,65 @@ impl TxState {
         io: &mut W,
         m: &Message<'_>,
     ) -> Result<(), SendError> {
-        match self.framing {
-            Framing::Binary => {
-                let head = Encoder::new().encode_head(m).map_err(SendError::Encode)?;
-                if m.payload.len() >= self.write_buffer {
-                    self.out.extend_from_slice(head.as_bytes());
-                    self.flush_buffer(io).await?;
-                    let mut rest = m.payload;
-                    while !rest.is_empty() {
-                        let n = self.write_some(io, rest).await?;
-                        rest = &rest[n..];
-                    }
-                    self.out.extend_from_slice(head.trailer());
-                } else {
-                    self.out.extend_from_slice(head.as_bytes());
-                    self.out.extend_from_slice(m.payload);
-                    self.out.extend_from_slice(head.trailer());
-                }
-            }
-            Framing::Text => {
-                // Text lines carry the kind and payload only (§3).
-                let enc = TextEncoder::new();
-                let len = enc
-                    .encoded_len(m.kind, m.payload)
-                    .map_err(SendError::Encode)?;
-                let old = self.out.len();
-                self.out.resize(old + len, 0);
-                enc.encode(m.kind, m.payload, &mut self.out[old..])
-                    .map_err(SendError::Encode)?;
-            }
+        // The common case does not await at all: the frame is encoded into
+        // the buffer, which is written out only once it is full.
+        if !self.queue(m).map_err(SendError::Encode)? {
+            self.send_large(io, m).await?;
         }
         if self.out.len() >= self.write_buffer {
             self.flush_buffer(io).await?;
         }
+        Ok(())
+    }
+
+    /// Encodes `m` at the end of the buffer. `Ok(false)`: a binary payload
+    /// at least `write_buffer` long, left for [`TxState::send_large`].
+    fn queue(&mut self, m: &Message<'_>) -> Result<bool, Error> {
+        match self.framing {
+            Framing::Binary => {
+                let head = Encoder::new().encode_head(m)?;
+                if m.payload.len() >= self.write_buffer {
+                    return Ok(false);
+                }
+                self.out.reserve(head.frame_len(m.payload.len()));
+                self.out.extend_from_slice(head.as_bytes());
+                self.out.extend_from_slice(m.payload);
+                self.out.extend_from_slice(head.trailer());
+            }
+            Framing::Text => {
+                // Text lines carry the kind and payload only (§3).
+                let enc = TextEncoder::new();
+                let len = enc.encoded_len(m.kind, m.payload)?;
+                let old = self.out.len();
+                self.out.resize(old + len, 0);
+                if let Err(e) = enc.encode(m.kind, m.payload, &mut self.out[old..]) {
+                    self.out.truncate(old);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes a large binary frame: the header after the buffered bytes,
+    /// then the payload straight from the caller's slice (no copy).
+    async fn send_large<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        m: &Message<'_>,
+    ) -> Result<(), SendError> {
+        let head = Encoder::new().encode_head(m).map_err(SendError::Encode)?;
+        let mut trailer = [0u8; crate::frame::TRAILER_LEN];
+        let trailer_len = head.trailer().len();
+        trailer[..trailer_len].copy_from_slice(head.trailer());
+        self.out.extend_from_slice(head.as_bytes());
+        self.flush_buffer(io).await?;
+        let mut rest = m.payload;
+        while !rest.is_empty() {
+            let n = self.write_some(io, rest).await?;
+            rest = &rest[n..];
+        }
+        self.out.extend_from_slice(&trailer[..trailer_len]);
         Ok(())
     }
 
@@ -572,6 +614,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
             tx: &mut self.tx,
         };
         Ok((self.rx.message_at(at), replier))
+    }
+
+    /// Whether a message (or a decode error) is already buffered, so that
+    /// the next receive completes without reading or flushing.
+    pub(crate) fn has_buffered(&mut self) -> bool {
+        self.rx.has_buffered()
     }
 
     /// The sending side alone, in the framing the peer speaks.

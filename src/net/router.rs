@@ -4,6 +4,7 @@ use std::boxed::Box;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::pin::Pin;
 use std::string::{String, ToString};
@@ -141,6 +142,40 @@ enum Route {
     Handler(Arc<dyn Handler>),
 }
 
+/// A route looked up for one request (borrowed: no reference count
+/// touched per request).
+enum RouteRef<'a> {
+    Ping,
+    Echo,
+    Exit,
+    Handler(&'a Arc<dyn Handler>),
+}
+
+/// FNV-1a: kinds are short (≤ 32 bytes) and chosen by the server, so a
+/// simple hash beats SipHash's setup on every request.
+#[derive(Default)]
+struct KindHasher(u64);
+
+impl Hasher for KindHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Routes = HashMap<String, Route, BuildHasherDefault<KindHasher>>;
+
 /// Maps kinds to handlers. [`Router::new`] comes with the protocol's
 /// built-ins (`PING` → `PONG ack`, `ECHO` → the same payload, `EXIT` →
 /// close), which registered handlers override; a kind with no handler gets
@@ -165,7 +200,7 @@ enum Route {
 /// ```
 #[derive(Clone)]
 pub struct Router {
-    routes: HashMap<String, Route>,
+    routes: Routes,
     fallback: Option<Arc<dyn Handler>>,
     handler_timeout: Option<Duration>,
 }
@@ -201,7 +236,7 @@ impl Router {
     /// A router with no routes at all.
     pub fn empty() -> Self {
         Router {
-            routes: HashMap::new(),
+            routes: Routes::default(),
             fallback: None,
             handler_timeout: None,
         }
@@ -232,15 +267,18 @@ impl Router {
         self
     }
 
-    fn route(&self, kind: &str) -> Option<Route> {
+    fn route(&self, kind: &str) -> Option<RouteRef<'_>> {
         match self.routes.get(kind) {
-            Some(r) => Some(r.clone()),
-            None => self.fallback.clone().map(Route::Handler),
+            Some(Route::Ping) => Some(RouteRef::Ping),
+            Some(Route::Echo) => Some(RouteRef::Echo),
+            Some(Route::Exit) => Some(RouteRef::Exit),
+            Some(Route::Handler(h)) => Some(RouteRef::Handler(h)),
+            None => self.fallback.as_ref().map(RouteRef::Handler),
         }
     }
 
     /// Runs a registered handler, catching its panics and its time.
-    async fn run(&self, handler: Arc<dyn Handler>, request: Frame) -> HandlerResult {
+    async fn run(&self, handler: &Arc<dyn Handler>, request: Frame) -> HandlerResult {
         let call = std::panic::AssertUnwindSafe(handler.call(request)).catch_unwind();
         let outcome = match self.handler_timeout {
             None => call.await,
@@ -374,16 +412,16 @@ impl Router {
     ) -> io::Result<bool> {
         let id = m.id;
         let sent = match self.route(m.kind.as_str()) {
-            Some(Route::Exit) => return Ok(false),
-            Some(Route::Ping) => reply(tx, Kind::PONG, b"ack", id).await,
-            Some(Route::Echo) => reply(tx, Kind::ECHO, m.payload, id).await,
+            Some(RouteRef::Exit) => return Ok(false),
+            Some(RouteRef::Ping) => reply(tx, Kind::PONG, b"ack", id).await,
+            Some(RouteRef::Echo) => reply(tx, Kind::ECHO, m.payload, id).await,
             None => {
                 let p = error_payload("unknown-kind", format_args!("{}", m.kind));
                 return send_error(tx, events, "unknown-kind", id, p)
                     .await
                     .map(|()| true);
             }
-            Some(Route::Handler(h)) => match self.run(h, Frame::from_message(&m)).await {
+            Some(RouteRef::Handler(h)) => match self.run(h, Frame::from_message(&m)).await {
                 Ok(None) => return Ok(true),
                 // `Reply::new` validated the kind.
                 Ok(Some(r)) => {
@@ -468,11 +506,24 @@ impl Router {
         // deadline.
         let mut timer = idle.map(async_io::Timer::after);
         let mut last_request = std::time::Instant::now();
+        // Whether a request was answered since the loop last waited for
+        // the peer: the idle time counts from when the last request was
+        // *answered*, so a handler (or a write) slower than the idle
+        // timeout does not get the connection dropped right after its
+        // answer. The clock is read once per wait, not per request.
+        let mut answered = false;
         let mut draining = false;
         let end = loop {
             let next = if draining {
                 Next::Got(framed.recv_buffered().await)
+            } else if framed.has_buffered() {
+                // Pipelined requests already decoded: no race to set up.
+                Next::Got(framed.recv_buffered().await)
             } else {
+                if answered && idle.is_some() {
+                    last_request = std::time::Instant::now();
+                }
+                answered = false;
                 let recv = async { Next::Got(framed.recv_with_replier().await) };
                 let stopped = async {
                     match stop.as_mut() {
@@ -521,14 +572,7 @@ impl Router {
                 Err(RecvError::Closed) => break ConnEnd::Closed,
                 Err(RecvError::Io(e)) => break ConnEnd::Io(e),
             };
-            // The idle time counts from when the request was *completed*
-            // (answered), not from when it arrived: a handler (or a write)
-            // that takes longer than the idle timeout must not get the
-            // connection dropped right after its answer, before the peer
-            // had a chance to send its next request.
-            if idle.is_some() {
-                last_request = std::time::Instant::now();
-            }
+            answered = true;
             match step {
                 Ok(true) => {}
                 Ok(false) => break ConnEnd::Exit,
