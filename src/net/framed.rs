@@ -129,7 +129,7 @@ impl From<io::Error> for SendError {
 
 /// Where a decoded message sits in the receive buffer.
 #[derive(Clone, Copy)]
-enum At {
+pub(crate) enum At {
     Binary(crate::decoder::FrameAt),
     Text(crate::text::LineAt),
 }
@@ -146,9 +146,6 @@ pub(crate) struct RxState {
     codec: Codec,
     eof: bool,
     config: FramedConfig,
-    /// An event taken out of the decoder by [`RxState::has_buffered`] and
-    /// not handed out yet.
-    peeked: Option<Result<At, DecodeError>>,
 }
 
 impl RxState {
@@ -161,7 +158,6 @@ impl RxState {
             codec,
             eof: false,
             config,
-            peeked: None,
         }
     }
 
@@ -189,23 +185,11 @@ impl RxState {
     }
 
     fn next_event(&mut self) -> Option<Result<At, DecodeError>> {
-        if let Some(e) = self.peeked.take() {
-            return Some(e);
-        }
         match &mut self.codec {
             Codec::Sniff => None,
             Codec::Binary(d) => d.next_event().map(|e| e.map(At::Binary)),
             Codec::Text(d) => d.next_event().map(|e| e.map(At::Text)),
         }
-    }
-
-    /// Whether an event is decoded and waiting: the next receive returns
-    /// it without reading or flushing.
-    fn has_buffered(&mut self) -> bool {
-        if self.peeked.is_none() {
-            self.peeked = self.next_event();
-        }
-        self.peeked.is_some()
     }
 
     fn message_at(&self, at: At) -> Message<'_> {
@@ -268,7 +252,6 @@ impl RxState {
         &mut self,
         io: &mut S,
         tx: &mut TxState,
-        read: bool,
     ) -> Result<At, RecvError> {
         loop {
             match self.next_event() {
@@ -276,7 +259,7 @@ impl RxState {
                 Some(Err(e)) => return Err(RecvError::Decode(e)),
                 None => {}
             }
-            if self.eof || !read {
+            if self.eof {
                 return Err(RecvError::Closed);
             }
             tx.flush(io).await?;
@@ -348,14 +331,19 @@ impl TxState {
     fn queue(&mut self, m: &Message<'_>) -> Result<bool, Error> {
         match self.framing {
             Framing::Binary => {
-                let head = Encoder::new().encode_head(m)?;
+                let enc = Encoder::new();
+                let len = enc.encoded_len(m)?;
                 if m.payload.len() >= self.write_buffer {
                     return Ok(false);
                 }
-                self.out.reserve(head.frame_len(m.payload.len()));
-                self.out.extend_from_slice(head.as_bytes());
-                self.out.extend_from_slice(m.payload);
-                self.out.extend_from_slice(head.trailer());
+                // Encoded in place (a `Head` returned by value and copied
+                // again costs more than the bytes it holds).
+                let old = self.out.len();
+                self.out.resize(old + len, 0);
+                if let Err(e) = enc.encode(m, &mut self.out[old..]) {
+                    self.out.truncate(old);
+                    return Err(e);
+                }
             }
             Framing::Text => {
                 // Text lines carry the kind and payload only (§3).
@@ -582,7 +570,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
     /// [`RecvError::Decode`] for a refused frame, [`RecvError::Closed`] at
     /// the end of the stream, [`RecvError::Io`] when the transport fails.
     pub async fn recv(&mut self) -> Result<Message<'_>, RecvError> {
-        let at = self.rx.recv_at(&mut self.io, &mut self.tx, true).await?;
+        let at = self.rx.recv_at(&mut self.io, &mut self.tx).await?;
         self.sync_framing();
         Ok(self.rx.message_at(at))
     }
@@ -595,31 +583,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
     ///
     /// As [`Framed::recv`].
     pub async fn recv_with_replier(&mut self) -> Result<(Message<'_>, Replier<'_, S>), RecvError> {
-        self.recv_inner(true).await
+        let at = self.recv_event().await?;
+        Ok(self.lend(at))
     }
 
-    /// The next message already buffered, without reading: for draining
-    /// pipelined requests at shutdown. [`RecvError::Closed`] when none is.
-    pub(crate) async fn recv_buffered(
-        &mut self,
-    ) -> Result<(Message<'_>, Replier<'_, S>), RecvError> {
-        self.recv_inner(false).await
+    /// The next event already decoded from buffered bytes, without reading
+    /// or flushing: the handler loop's fast path for pipelined requests.
+    /// A message is then taken with [`Framed::lend`].
+    pub(crate) fn next_buffered(&mut self) -> Option<Result<At, DecodeError>> {
+        self.rx.next_event()
     }
 
-    async fn recv_inner(&mut self, read: bool) -> Result<(Message<'_>, Replier<'_, S>), RecvError> {
-        let at = self.rx.recv_at(&mut self.io, &mut self.tx, read).await?;
+    /// The next event, reading when needed; as [`Framed::recv`], but the
+    /// message is taken with [`Framed::lend`]. Cancel safe.
+    pub(crate) async fn recv_event(&mut self) -> Result<At, RecvError> {
+        self.rx.recv_at(&mut self.io, &mut self.tx).await
+    }
+
+    /// The message of an event from [`Framed::next_buffered`] or
+    /// [`Framed::recv_event`], with the sending side to answer it.
+    pub(crate) fn lend(&mut self, at: At) -> (Message<'_>, Replier<'_, S>) {
         self.sync_framing();
         let replier = Replier {
             io: &mut self.io,
             tx: &mut self.tx,
         };
-        Ok((self.rx.message_at(at), replier))
-    }
-
-    /// Whether a message (or a decode error) is already buffered, so that
-    /// the next receive completes without reading or flushing.
-    pub(crate) fn has_buffered(&mut self) -> bool {
-        self.rx.has_buffered()
+        (self.rx.message_at(at), replier)
     }
 
     /// The sending side alone, in the framing the peer speaks.

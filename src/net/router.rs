@@ -514,17 +514,17 @@ impl Router {
         let mut answered = false;
         let mut draining = false;
         let end = loop {
-            let next = if draining {
-                Next::Got(framed.recv_buffered().await)
-            } else if framed.has_buffered() {
+            let next = if let Some(event) = framed.next_buffered() {
                 // Pipelined requests already decoded: no race to set up.
-                Next::Got(framed.recv_buffered().await)
+                Next::Got(event.map_err(RecvError::Decode))
+            } else if draining {
+                break ConnEnd::Stopped;
             } else {
                 if answered && idle.is_some() {
                     last_request = std::time::Instant::now();
                 }
                 answered = false;
-                let recv = async { Next::Got(framed.recv_with_replier().await) };
+                let recv = async { Next::Got(framed.recv_event().await) };
                 let stopped = async {
                     match stop.as_mut() {
                         Some(s) => s.as_mut().await,
@@ -561,14 +561,16 @@ impl Router {
                 }
             };
             let step = match received {
-                Ok((m, mut tx)) => self.answer(m, &mut tx, events).await,
+                Ok(at) => {
+                    let (m, mut tx) = framed.lend(at);
+                    self.answer(m, &mut tx, events).await
+                }
                 Err(RecvError::Decode(e)) => {
                     // No replier is lent with an error: answer through the
                     // framed connection itself.
                     let mut tx = framed.replier();
                     self.answer_refused(e, &mut tx, events).await.map(|()| true)
                 }
-                Err(RecvError::Closed) if draining => break ConnEnd::Stopped,
                 Err(RecvError::Closed) => break ConnEnd::Closed,
                 Err(RecvError::Io(e)) => break ConnEnd::Io(e),
             };
