@@ -494,6 +494,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
 
     /// The message a [`FrameAt`] from [`Self::next_event`] describes; valid
     /// until the buffer is next touched (`spare`, `feed`).
+    #[inline]
     pub(crate) fn message_at(&self, at: FrameAt) -> Message<'_> {
         at.info
             .message(self.buf.as_ref().get(at.start..).unwrap_or_default())
@@ -502,6 +503,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     /// [`Self::decode`] without the borrow: a frame is described by where it
     /// sits in the buffer, so a caller can read more bytes in a loop and
     /// borrow the message only once it has one.
+    #[inline]
     pub(crate) fn next_event(&mut self) -> Option<Result<FrameAt, DecodeError>> {
         self.drop_skipped();
         let avail = &self.buf.as_ref()[self.start..self.end];

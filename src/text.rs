@@ -205,6 +205,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
 
     /// The message a [`LineAt`] from [`Self::next_event`] describes; valid
     /// until the buffer is next touched (`spare`, `feed`).
+    #[inline]
     pub(crate) fn message_at(&self, at: LineAt) -> Message<'_> {
         let buf = self.buf.as_ref();
         let kind = buf.get(at.start..at.colon).unwrap_or_default();
@@ -213,6 +214,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
     }
 
     /// [`Self::decode`] without the borrow (see the binary decoder's).
+    #[inline]
     pub(crate) fn next_event(&mut self) -> Option<Result<LineAt, DecodeError>> {
         loop {
             let avail = &self.buf.as_ref()[self.start..self.end];

@@ -184,6 +184,7 @@ impl RxState {
         }
     }
 
+    #[inline]
     fn next_event(&mut self) -> Option<Result<At, DecodeError>> {
         match &mut self.codec {
             Codec::Sniff => None,
@@ -192,6 +193,7 @@ impl RxState {
         }
     }
 
+    #[inline]
     fn message_at(&self, at: At) -> Message<'_> {
         match (&self.codec, at) {
             (Codec::Binary(d), At::Binary(at)) => d.message_at(at),
