@@ -688,6 +688,22 @@ impl<S: AsyncWrite + Unpin> Replier<'_, S> {
         self.tx.flush(self.io).await
     }
 
+    /// Queues `m` without writing: `Ok(false)` when its payload is too
+    /// large to buffer (use [`Replier::send`]). The handler loop's fast
+    /// path; [`Replier::write_if_full`] must follow.
+    pub(crate) fn try_queue(&mut self, m: &Message<'_>) -> Result<bool, Error> {
+        self.tx.queue(m)
+    }
+
+    /// Writes the buffer out if it is full, as [`Replier::send`] does after
+    /// queueing.
+    pub(crate) async fn write_if_full(&mut self) -> io::Result<()> {
+        if self.tx.out.len() >= self.tx.write_buffer {
+            self.tx.flush_buffer(self.io).await?;
+        }
+        Ok(())
+    }
+
     /// The framing answers are sent in.
     pub fn framing(&self) -> Framing {
         self.tx.framing

@@ -458,6 +458,31 @@ impl Router {
         }
     }
 
+    /// Answers a built-in route without awaiting: `None` when the request
+    /// needs [`Router::answer`] (a handler, an unknown kind, a reply too
+    /// large to buffer or that cannot be encoded). `Some(Ok(false))` ends
+    /// the loop (`EXIT`).
+    fn answer_now<S: AsyncWrite + Unpin>(
+        &self,
+        m: &Message<'_>,
+        tx: &mut Replier<'_, S>,
+    ) -> Option<bool> {
+        let (kind, payload) = match self.route(m.kind.as_str())? {
+            RouteRef::Exit => return Some(false),
+            RouteRef::Ping => (Kind::PONG, &b"ack"[..]),
+            RouteRef::Echo => (Kind::ECHO, m.payload),
+            RouteRef::Handler(_) => return None,
+        };
+        let answer = Message::new(kind, payload)
+            .with_id(m.id)
+            .with_flags(Flags::RESPONSE);
+        match tx.try_queue(&answer) {
+            Ok(true) => Some(true),
+            // Nothing was queued: the slow path sends or explains.
+            Ok(false) | Err(_) => None,
+        }
+    }
+
     /// Answers a frame the decoder refused: `ERROR <code>: <detail>` with
     /// the frame's id when its header was trusted.
     async fn answer_refused<S: AsyncWrite + Unpin>(
@@ -563,7 +588,10 @@ impl Router {
             let step = match received {
                 Ok(at) => {
                     let (m, mut tx) = framed.lend(at);
-                    self.answer(m, &mut tx, events).await
+                    match self.answer_now(&m, &mut tx) {
+                        Some(more) => tx.write_if_full().await.map(|()| more),
+                        None => self.answer(m, &mut tx, events).await,
+                    }
                 }
                 Err(RecvError::Decode(e)) => {
                     // No replier is lent with an error: answer through the
