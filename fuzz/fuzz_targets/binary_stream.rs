@@ -1,0 +1,70 @@
+//! Arbitrary bytes and split points through the binary stream decoder.
+//!
+//! Input: `cfg` byte (bits 0-2 pick the payload limit, bits 3-4 the spare
+//! buffer beyond `max + 50`), `n` (mod 32) and `n` chunk sizes (0 = all
+//! that is left), then the stream.
+//!
+//! Asserts: no panic; the decoder never holds more than its capacity, and
+//! while waiting for bytes never more than `max + 50` (§2.1); every frame is
+//! valid (kind charset and length, flags, payload <= max); the counters
+//! account for every byte; and the events are the same
+//! - fed whole, fed in the fuzzed chunks (through `spare`/`commit` and
+//!   through `feed`), fed one byte at a time (array-backed `Decoder`),
+//! - as a loop over the one-shot `decode_slice` (drop `consumed`, stop on
+//!   `Partial` or when a refused frame runs past the end),
+//! - as the spec model of §2.1 in `msgwire_fuzz::binary_model`.
+//!
+//! No documented difference between the three was needed: `decode_slice`
+//! reports a refused frame's full length in `consumed` even when it runs
+//! past the buffer, which is exactly what the stream decoder skips.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use msgwire::{Decoder, StreamDecoder};
+use msgwire_fuzz::{binary_model, check_slice_hint, run_binary, run_slice, Ev, Path, Sizes};
+
+/// Payload limits (every test vector's limit is one of them).
+const MAXES: [u32; 8] = [0, 1, 8, 32, 64, 100, 255, 1024];
+/// Buffer bytes beyond `max + 50`.
+const EXTRA: [usize; 4] = [0, 1, 50, 777];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&cfg, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((&n, rest)) = rest.split_first() else {
+        return;
+    };
+    let n = usize::from(n % 32).min(rest.len());
+    let (sizes, input) = rest.split_at(n);
+    let sizes = Sizes::from_bytes(sizes);
+    let max = MAXES[usize::from(cfg & 7)];
+    let cap = max as usize + 50 + EXTRA[usize::from((cfg >> 3) & 3)];
+
+    let new = || StreamDecoder::from_buffer(vec![0u8; cap], max).expect("buffer fits max");
+    let whole = run_binary(&mut new(), input, &Sizes::whole(), Path::Feed);
+    let whole_sc = run_binary(&mut new(), input, &Sizes::whole(), Path::SpareCommit);
+    let split_sc = run_binary(&mut new(), input, &sizes, Path::SpareCommit);
+    let split_feed = run_binary(&mut new(), input, &sizes, Path::Feed);
+    let mut array = Decoder::<1074>::with_max_payload(max).expect("max fits");
+    let bytes = run_binary(&mut array, input, &Sizes::bytes(), Path::SpareCommit);
+
+    for other in [&whole_sc, &split_sc, &split_feed, &bytes] {
+        assert_eq!(whole.events, other.events, "events depend on the split");
+        assert_eq!(whole.stats, other.stats, "counters depend on the split");
+        assert_eq!(whole.buffered, other.buffered);
+    }
+
+    let slice = run_slice(input, max);
+    assert_eq!(whole.events, slice, "stream and one-shot decoders differ");
+
+    let model: Vec<Ev> = binary_model(input, max)
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(whole.events, model, "decoder differs from the spec model");
+
+    for &cut in sizes.0.iter().take(4) {
+        check_slice_hint(input, cut, max);
+    }
+});

@@ -1,0 +1,243 @@
+//! Valid frames made by the crate's encoder, mixed with damage, through the
+//! stream decoder: resync must recover every intact frame the spec
+//! guarantees, and nothing else may change.
+//!
+//! Input (read by `msgwire_fuzz::Cursor`, zeros past the end): `cfg` (bits
+//! 0-2 pick the payload limit), `n` (mod 16) chunk sizes, then pieces until
+//! the input runs out, each a tag byte (mod 5) and its fields:
+//! - 0 frame: `klen` (1 + mod 32), kind bytes (mapped into the charset),
+//!   id u32, flags (& 3), payload length u16 (mod 2048), payload;
+//! - 1 garbage: length u16 (mod 1024), bytes;
+//! - 2 damaged frame: a frame as in 0, then `d` (mod 4) damages, each an op
+//!   (mod 3: flip bit / truncate / insert a byte), position u16, argument u8;
+//! - 3 fake header: version, flags, kind_len, id u32, payload_len u16, with
+//!   a correct header CRC, then a body as garbage (length u16 mod 1024);
+//! - 4 cut: truncate everything so far at position u16 (mod length + 1),
+//!   then go on concatenating.
+//!
+//! # What "intact" and "guaranteed" mean
+//!
+//! A frame is *intact* when its bytes in the final stream are exactly what
+//! the encoder wrote and its payload fits the decoder's limit.
+//!
+//! §2.1 gives the decoder one state besides scanning: inside a frame whose
+//! header CRC held, whose claimed length (`14 + K + P (+4)`) is then
+//! trusted whatever else is wrong with it. Any `0xA5` followed by 13 bytes
+//! with a matching CRC-16 is such a header (a *hazard*): in garbage, in a
+//! fake header, in a truncated frame, or inside a payload. A hazard that the
+//! scan reaches swallows its claimed length, which may cover the following
+//! intact frames — the spec allows that. So the guarantee is:
+//!
+//! > An intact frame starting at `s` is emitted if no hazard `p < s` that the
+//! > scan can reach claims a length reaching past `s` (`p + len > s`).
+//!
+//! "Can reach" is over-approximated as "not strictly inside an earlier
+//! guaranteed intact frame" (those are consumed whole, so nothing inside
+//! them is scanned); every other hazard counts, even if in fact it is itself
+//! swallowed. The target asserts:
+//! 1. every guaranteed intact frame is emitted, in order (as a subsequence
+//!    of the events, and at its own offset in the spec model);
+//! 2. when the stream holds no hazard but the intact frames' own headers
+//!    (and whatever lies inside them), the events are exactly: each intact
+//!    frame, and one `header-checksum` per other `0xA5` with 13 bytes after
+//!    it, in stream order;
+//! 3. the decoder's events equal the spec model's (fed in the fuzzed
+//!    chunks, both input paths), with all of `run_binary`'s invariants.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use msgwire::{Flags, Kind, Message, StreamDecoder};
+use msgwire_fuzz::{
+    binary_model, raw_frame, ref_crc16, run_binary, trusted_span, Cursor, Ev, Path, Sizes,
+    KIND_CHARSET, MAGIC,
+};
+
+const MAXES: [u32; 8] = [0, 1, 16, 64, 100, 255, 1024, 4000];
+
+/// A frame made by the crate's encoder.
+struct Made {
+    bytes: Vec<u8>,
+    ev: Ev,
+    payload_len: usize,
+}
+
+fn make_frame(c: &mut Cursor<'_>) -> Made {
+    let klen = 1 + usize::from(c.u8() % 32);
+    let kind: Vec<u8> = (0..klen)
+        .map(|_| KIND_CHARSET[usize::from(c.u8()) % KIND_CHARSET.len()])
+        .collect();
+    let id = c.u32();
+    let flags = c.u8() & 3;
+    let plen = usize::from(c.u16() % 2048);
+    let payload = c.bytes(plen).to_vec();
+    let kind_str = core::str::from_utf8(&kind).expect("charset is ASCII");
+    let m = Message::new(Kind::new(kind_str).expect("valid kind"), &payload)
+        .with_id(id)
+        .with_flags(Flags::from_bits(flags).expect("defined bits"));
+    let mut bytes = vec![0u8; msgwire::encoded_len(&m).expect("payload fits u32")];
+    let n = msgwire::encode(&m, &mut bytes).expect("buffer sized by encoded_len");
+    assert_eq!(n, bytes.len());
+    // The encoder's checksums agree with the bitwise reference.
+    let reference = raw_frame(
+        1,
+        flags,
+        klen as u8,
+        &kind,
+        id,
+        payload.len() as u32,
+        &payload,
+    );
+    assert_eq!(bytes, reference, "encoder output differs from the spec");
+    Made {
+        bytes,
+        ev: Ev::frame(&kind, id, flags, &payload),
+        payload_len: payload.len(),
+    }
+}
+
+struct Intact {
+    start: usize,
+    end: usize,
+    ev: Ev,
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut c = Cursor(data);
+    let max = MAXES[usize::from(c.u8() & 7)];
+    let n = usize::from(c.u8() % 16);
+    let sizes = Sizes::from_bytes(c.bytes(n));
+
+    let mut stream: Vec<u8> = Vec::new();
+    let mut intact: Vec<Intact> = Vec::new();
+    let mut pieces = 0;
+    while !c.is_empty() && pieces < 64 {
+        pieces += 1;
+        match c.u8() % 5 {
+            0 => {
+                let f = make_frame(&mut c);
+                let start = stream.len();
+                stream.extend_from_slice(&f.bytes);
+                if f.payload_len <= max as usize {
+                    intact.push(Intact {
+                        start,
+                        end: stream.len(),
+                        ev: f.ev,
+                    });
+                }
+            }
+            1 => {
+                let len = usize::from(c.u16() % 1024);
+                stream.extend_from_slice(c.bytes(len));
+            }
+            2 => {
+                let f = make_frame(&mut c);
+                let mut bytes = f.bytes.clone();
+                for _ in 0..c.u8() % 4 {
+                    let (op, pos, arg) = (c.u8() % 3, usize::from(c.u16()), c.u8());
+                    match op {
+                        0 if !bytes.is_empty() => {
+                            let i = pos % bytes.len();
+                            bytes[i] ^= 1 << (arg % 8);
+                        }
+                        1 if !bytes.is_empty() => bytes.truncate(pos % bytes.len()),
+                        _ => bytes.insert(pos % (bytes.len() + 1), arg),
+                    }
+                }
+                let start = stream.len();
+                stream.extend_from_slice(&bytes);
+                // Damage that cancels out leaves an intact frame.
+                if bytes == f.bytes && f.payload_len <= max as usize {
+                    intact.push(Intact {
+                        start,
+                        end: stream.len(),
+                        ev: f.ev,
+                    });
+                }
+            }
+            3 => {
+                let mut h = vec![MAGIC, c.u8(), c.u8(), c.u8()];
+                h.extend_from_slice(&c.u32().to_le_bytes());
+                h.extend_from_slice(&u32::from(c.u16()).to_le_bytes());
+                let crc = ref_crc16(&h);
+                h.extend_from_slice(&crc.to_le_bytes());
+                stream.extend_from_slice(&h);
+                let len = usize::from(c.u16() % 1024);
+                stream.extend_from_slice(c.bytes(len));
+            }
+            _ => {
+                let cut = usize::from(c.u16()) % (stream.len() + 1);
+                stream.truncate(cut);
+                intact.retain(|f| f.end <= cut);
+            }
+        }
+    }
+
+    // Every header the decoder could trust: (offset, claimed length).
+    let hazards: Vec<(usize, u64)> = (0..stream.len())
+        .filter_map(|p| trusted_span(&stream, p).map(|len| (p, len)))
+        .collect();
+
+    // The intact frames §2.1 guarantees (see the module docs).
+    let mut guaranteed: Vec<&Intact> = Vec::new();
+    for f in &intact {
+        let inside_guaranteed = |p: usize| guaranteed.iter().any(|g| g.start < p && p < g.end);
+        let shadowed = hazards.iter().any(|&(p, len)| {
+            p < f.start && p as u64 + len > f.start as u64 && !inside_guaranteed(p)
+        });
+        if !shadowed {
+            guaranteed.push(f);
+        }
+    }
+
+    let dec = || StreamDecoder::from_buffer(vec![0u8; max as usize + 50], max).expect("fits");
+    let run = run_binary(&mut dec(), &stream, &sizes, Path::SpareCommit);
+    let fed = run_binary(&mut dec(), &stream, &sizes, Path::Feed);
+    assert_eq!(run.events, fed.events);
+    let model = binary_model(&stream, max);
+    let model_events: Vec<Ev> = model.iter().map(|(_, e)| e.clone()).collect();
+    assert_eq!(
+        run.events, model_events,
+        "decoder differs from the spec model"
+    );
+
+    // 1. Every guaranteed frame comes out, in order, at its own offset.
+    let mut events = run.events.iter();
+    for g in &guaranteed {
+        assert!(
+            events.any(|e| *e == g.ev),
+            "intact frame at {} not recovered",
+            g.start
+        );
+        assert!(
+            model.iter().any(|(p, e)| *p == g.start && *e == g.ev),
+            "model lost the intact frame at {}",
+            g.start
+        );
+    }
+
+    // 2. No foreign hazard: the events are known exactly.
+    let in_guaranteed = |p: usize| guaranteed.iter().any(|g| g.start <= p && p < g.end);
+    let foreign = hazards.iter().any(|&(p, _)| !in_guaranteed(p));
+    if !foreign {
+        assert_eq!(guaranteed.len(), intact.len());
+        let mut want = Vec::new();
+        let mut p = 0;
+        let mut next = guaranteed.iter().peekable();
+        while p < stream.len() {
+            if let Some(g) = next.peek().filter(|g| g.start == p) {
+                want.push(g.ev.clone());
+                p = g.end;
+                next.next();
+            } else {
+                if stream[p] == MAGIC && p + 14 <= stream.len() {
+                    want.push(Ev::error("header-checksum", None));
+                }
+                p += 1;
+            }
+        }
+        assert_eq!(
+            run.events, want,
+            "unexpected events without foreign headers"
+        );
+    }
+});

@@ -1,0 +1,57 @@
+//! Arbitrary bytes and split points through the text line decoder (§3).
+//!
+//! Input: `cfg` byte (bits 0-2 pick `max_line`, bits 3-4 the spare buffer
+//! beyond `max_line + 1`), `n` (mod 32) and `n` chunk sizes (0 = all that is
+//! left), then the stream.
+//!
+//! Asserts: no panic; the decoder never holds more than its capacity, and
+//! while waiting never more than `max_line` bytes (an overlong line is
+//! dropped as it arrives, never buffered); every message has a valid kind,
+//! id 0, no flags, no `\n` in its payload and fits the line limit; and the
+//! events (and counters) are the same fed whole, in the fuzzed chunks
+//! (`spare`/`commit` and `feed`), one byte at a time (array-backed
+//! `TextDecoder`), and as the spec model `msgwire_fuzz::text_model`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use msgwire::{TextDecoder, TextStreamDecoder};
+use msgwire_fuzz::{run_text, text_model, Path, Sizes};
+
+/// Line limits (the test vectors use 64).
+const MAX_LINES: [usize; 8] = [0, 1, 2, 5, 16, 64, 100, 255];
+/// Buffer bytes beyond `max_line + 1`.
+const EXTRA: [usize; 4] = [0, 1, 7, 300];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&cfg, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((&n, rest)) = rest.split_first() else {
+        return;
+    };
+    let n = usize::from(n % 32).min(rest.len());
+    let (sizes, input) = rest.split_at(n);
+    let sizes = Sizes::from_bytes(sizes);
+    let max_line = MAX_LINES[usize::from(cfg & 7)];
+    let cap = max_line + 1 + EXTRA[usize::from((cfg >> 3) & 3)];
+
+    let new = || TextStreamDecoder::from_buffer(vec![0u8; cap], max_line).expect("buffer fits");
+    let whole = run_text(&mut new(), input, &Sizes::whole(), Path::Feed, cap);
+    let whole_sc = run_text(&mut new(), input, &Sizes::whole(), Path::SpareCommit, cap);
+    let split_sc = run_text(&mut new(), input, &sizes, Path::SpareCommit, cap);
+    let split_feed = run_text(&mut new(), input, &sizes, Path::Feed, cap);
+    let mut array = TextDecoder::<256>::with_max_line(max_line).expect("max fits");
+    let bytes = run_text(&mut array, input, &Sizes::bytes(), Path::SpareCommit, 256);
+
+    for other in [&whole_sc, &split_sc, &split_feed, &bytes] {
+        assert_eq!(whole.events, other.events, "events depend on the split");
+        assert_eq!(whole.stats, other.stats, "counters depend on the split");
+        assert_eq!(whole.buffered, other.buffered);
+    }
+
+    assert_eq!(
+        whole.events,
+        text_model(input, max_line),
+        "decoder differs from the spec model"
+    );
+});
