@@ -50,11 +50,51 @@ fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() 
     ))
     .expect("bind");
     let mut s = TcpStream::connect(server.local_addr().expect("tcp")).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     s.write_all(&encode("SLOW", 1, b"a")).expect("write");
-    assert_eq!(read_frames(&mut s, 1)[0], ("DONE".to_owned(), 1, b"a".to_vec()));
+    assert_eq!(
+        read_frames(&mut s, 1)[0],
+        ("DONE".to_owned(), 1, b"a".to_vec())
+    );
     // Lock-step: the next request right after the answer.
     std::thread::sleep(Duration::from_millis(20));
     s.write_all(&encode("PING", 2, b"")).expect("write");
     assert_eq!(read_frames(&mut s, 1)[0].1, 2);
+}
+
+#[test]
+fn a_client_refused_as_overloaded_is_told_why() {
+    use msgwire::net::{Client, ClientConfig};
+    block_on(async {
+        let server = Server::bind_tcp(
+            "127.0.0.1:0",
+            Router::new(),
+            ServerConfig {
+                max_connections: 1,
+                ..ServerConfig::default()
+            },
+        )
+        .await
+        .expect("bind");
+        let addr = server.local_addr().expect("tcp");
+        let first = Client::connect_tcp(addr, ClientConfig::default())
+            .await
+            .expect("connect");
+        first.ping().await.expect("the first connection is served");
+        let second = Client::connect_tcp(addr, ClientConfig::default())
+            .await
+            .expect("connect");
+        let err = second.ping().await.expect_err("over the limit");
+        // Was: "connection closed: closed by the server", with the
+        // server's `ERROR overloaded: …` dropped as an unsolicited message.
+        assert!(
+            err.to_string().contains("overloaded"),
+            "the error does not say why: {err}"
+        );
+        first
+            .ping()
+            .await
+            .expect("the first connection still served");
+    });
 }

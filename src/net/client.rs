@@ -434,9 +434,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 
 async fn read_loop<R: AsyncRead + Unpin>(inner: Arc<Inner>, mut io: R) {
     let mut rx = RxState::new(Some(Framing::Binary), inner.config.framed);
+    // An `ERROR` with no id that is the last thing the server says before
+    // closing (`overloaded: …`) tells pending requests why.
+    let mut last_error: Option<String> = None;
     let why = loop {
         match rx.recv_read(&mut io).await {
             Ok(m) => {
+                last_error = (m.id == 0 && m.kind == Kind::ERROR)
+                    .then(|| String::from_utf8_lossy(m.payload).into_owned());
                 let frame = Frame::from_message(&m);
                 if m.flags.contains(Flags::RESPONSE) && m.id != 0 {
                     let waiter = inner.lock_pending().remove(&m.id);
@@ -461,6 +466,10 @@ async fn read_loop<R: AsyncRead + Unpin>(inner: Arc<Inner>, mut io: R) {
             Err(RecvError::Closed) => break "closed by the server".to_string(),
             Err(RecvError::Io(e)) => break std::format!("read failed: {e}"),
         }
+    };
+    let why = match last_error {
+        Some(e) => std::format!("{why} after ERROR {e}"),
+        None => why,
     };
     inner.close(why);
 }
