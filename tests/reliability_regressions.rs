@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use futures_lite::future::block_on;
+use futures_lite::FutureExt;
 use msgwire::net::{Frame, Reply, Router, Server, ServerConfig};
 use msgwire::{Decoder, Kind, Message};
 
@@ -97,4 +98,66 @@ fn a_client_refused_as_overloaded_is_told_why() {
             .await
             .expect("the first connection still served");
     });
+}
+
+/// Whether this process still holds the TCP socket bound to local `port`
+/// (a socket closed by its owner shows inode 0 while the kernel finishes
+/// with it).
+fn socket_held(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/self/net/tcp").expect("/proc/self/net/tcp");
+    let local = format!(":{port:04X}");
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.get(1).is_some_and(|a| a.ends_with(&local)) && f.get(9).is_some_and(|i| *i != "0")
+    })
+}
+
+#[test]
+fn a_client_dropped_while_its_server_does_not_read_releases_its_socket() {
+    use msgwire::net::{Client, ClientConfig};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (peer, client) = block_on(async {
+        let client = Client::connect_tcp(
+            addr,
+            ClientConfig {
+                request_timeout: Duration::from_millis(300),
+                queue: 4,
+                ..ClientConfig::default()
+            },
+        )
+        .await
+        .expect("connect");
+        let (peer, _) = listener.accept().expect("accept");
+        // The server never reads: the client's writes block once the
+        // socket buffers are full, then its queue fills.
+        let big = vec![7u8; 60_000];
+        for _ in 0..2_000 {
+            let sent = client
+                .send("ECHO", &big)
+                .or(async {
+                    async_io::Timer::after(Duration::from_millis(200)).await;
+                    Err(msgwire::net::ClientError::Timeout)
+                })
+                .await;
+            if sent.is_err() {
+                break;
+            }
+        }
+        (peer, client)
+    });
+    let err = block_on(client.request("PING", b"")).expect_err("no answer");
+    drop(client);
+    // Was: the writer task stayed blocked on the unread socket forever,
+    // holding it open after the last clone of the client was dropped.
+    let port = peer.peer_addr().expect("peer").port();
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while socket_held(port) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !socket_held(port),
+        "the dropped client's socket is still open (last error: {err})"
+    );
+    drop(peer);
 }

@@ -24,7 +24,9 @@ use crate::{Error, Flags, Kind, Message};
 pub struct ClientConfig {
     /// How long `connect_*` waits. Default 5 s.
     pub connect_timeout: Duration,
-    /// How long a request waits for its answer. Default 10 s.
+    /// How long a request waits for its answer. Also how long a write may
+    /// stall (the server reads nothing) before the connection is closed
+    /// and every pending request fails. Default 10 s.
     pub request_timeout: Duration,
     /// Receive limits (largest answer accepted …).
     pub framed: FramedConfig,
@@ -102,6 +104,10 @@ struct Inner {
     closed: AtomicBool,
     why_closed: Mutex<Option<String>>,
     subscribers: (Sender<Frame>, Receiver<Frame>),
+    /// Closed with the connection: ends the background reader, so a
+    /// closed client lets go of its socket even if the server never
+    /// sends or closes.
+    shut: (Sender<()>, Receiver<()>),
     dropped_unsolicited: AtomicU64,
     late_answers: AtomicU64,
     config: ClientConfig,
@@ -142,6 +148,7 @@ impl Inner {
         self.closed.store(true, Ordering::SeqCst);
         self.outbound.close();
         self.subscribers.0.close();
+        self.shut.0.close();
         let err = self.closed_error();
         for (_, waiter) in self.lock_pending().drain() {
             let _ = waiter.try_send(Err(err.clone()));
@@ -248,6 +255,7 @@ impl Client {
             closed: AtomicBool::new(false),
             why_closed: Mutex::new(None),
             subscribers: async_channel::bounded(config.subscription_capacity.max(1)),
+            shut: async_channel::bounded(1),
             dropped_unsolicited: AtomicU64::new(0),
             late_answers: AtomicU64::new(0),
             config,
@@ -402,6 +410,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut io: W,
 ) {
     let mut tx = TxState::new(Framing::Binary, inner.config.framed.write_buffer);
+    // A server that reads nothing for a whole request timeout fails the
+    // connection (every request behind the blocked write would time out
+    // anyway), so a dropped client never stays blocked on its socket.
+    tx.write_timeout = Some(inner.config.request_timeout);
     let why = loop {
         let Ok(first) = queue.recv().await else {
             let _ = tx.flush(&mut io).await;
@@ -437,8 +449,17 @@ async fn read_loop<R: AsyncRead + Unpin>(inner: Arc<Inner>, mut io: R) {
     // An `ERROR` with no id that is the last thing the server says before
     // closing (`overloaded: …`) tells pending requests why.
     let mut last_error: Option<String> = None;
+    let shut = inner.shut.1.clone();
     let why = loop {
-        match rx.recv_read(&mut io).await {
+        let next = async { Some(rx.recv_read(&mut io).await) }.or(async {
+            let _ = shut.recv().await;
+            None
+        });
+        let Some(next) = next.await else {
+            // Closed by this side; the reason is already recorded.
+            break "closed".to_string();
+        };
+        match next {
             Ok(m) => {
                 last_error = (m.id == 0 && m.kind == Kind::ERROR)
                     .then(|| String::from_utf8_lossy(m.payload).into_owned());

@@ -291,7 +291,7 @@ impl RxState {
 /// The sending half's state: buffered outgoing bytes.
 pub(crate) struct TxState {
     /// How long a write may wait for the peer to read.
-    write_timeout: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
     out: Vec<u8>,
     /// Bytes of `out` already written (a cancelled flush resumes here).
     pos: usize,
