@@ -702,3 +702,61 @@ fn a_peer_that_never_reads_is_dropped_and_memory_stays_bounded() {
     let grown = rss_bytes().saturating_sub(before);
     assert!(grown < 32 * 1024 * 1024, "RSS grew by {grown} bytes");
 }
+
+/// The built-ins' fast path (answer queued without a future) and its
+/// fallbacks: an echo larger than the write buffer goes out through the
+/// large-payload path, a text echo that cannot be encoded is answered
+/// with `ERROR handler-failed`, and pipelined requests stay in order.
+#[test]
+fn builtin_answers_fall_back_when_they_cannot_be_queued() -> TestResult {
+    let (end, server) = memory_server(Router::new());
+    let config = FramedConfig {
+        write_buffer: 256,
+        ..FramedConfig::default()
+    };
+    let mut conn = Framed::new(end, Framing::Binary, config);
+    let big: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    block_on(async {
+        conn.send(&Message::new(Kind::PING, b"").with_id(1)).await?;
+        conn.send(&Message::new(Kind::ECHO, &big).with_id(2))
+            .await?;
+        conn.send(&Message::new(Kind::ECHO, b"small").with_id(3))
+            .await?;
+        let m = conn.recv().await?;
+        assert_eq!((m.kind.as_str(), m.id, m.payload), ("PONG", 1, &b"ack"[..]));
+        let m = conn.recv().await?;
+        assert_eq!((m.kind.as_str(), m.id), ("ECHO", 2));
+        assert_eq!(m.payload, &big[..]);
+        let m = conn.recv().await?;
+        assert_eq!(
+            (m.kind.as_str(), m.id, m.payload),
+            ("ECHO", 3, &b"small"[..])
+        );
+        conn.send(&Message::new(Kind::EXIT, b"")).await?;
+        conn.flush().await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    assert!(matches!(server.join().expect("server"), ConnEnd::Exit));
+
+    // Text framing: `ECHO:a\r\r\n` carries the payload `a\r`, which no text
+    // line can carry back (a trailing `\r` would be taken for the line end).
+    let (mut end, server) = memory_server(Router::new());
+    block_on(async {
+        use futures_lite::{AsyncReadExt, AsyncWriteExt};
+        end.write_all(b"ECHO:a\r\r\nPING:\nEXIT:\n").await?;
+        end.flush().await?;
+        let mut got = Vec::new();
+        end.read_to_end(&mut got).await?;
+        let text = String::from_utf8(got)?;
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text:?}");
+        assert!(
+            lines[0].starts_with("ERROR:handler-failed: reply cannot be encoded"),
+            "{text:?}"
+        );
+        assert_eq!(lines[1], "PONG:ack");
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    assert!(matches!(server.join().expect("server"), ConnEnd::Exit));
+    Ok(())
+}
