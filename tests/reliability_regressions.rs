@@ -161,3 +161,40 @@ fn a_client_dropped_while_its_server_does_not_read_releases_its_socket() {
     );
     drop(peer);
 }
+
+#[test]
+fn connections_being_refused_do_not_hold_a_slot() {
+    use msgwire::net::{Client, ClientConfig};
+    block_on(async {
+        let server = Server::bind_tcp(
+            "127.0.0.1:0",
+            Router::new(),
+            ServerConfig {
+                max_connections: 1,
+                ..ServerConfig::default()
+            },
+        )
+        .await
+        .expect("bind");
+        let addr = server.local_addr().expect("tcp");
+        let first = Client::connect_tcp(addr, ClientConfig::default())
+            .await
+            .expect("connect");
+        first.ping().await.expect("the first connection is served");
+        // Over the limit and silent: the server waits up to a second for
+        // its first byte (to answer `overloaded` in its framing).
+        let silent = TcpStream::connect(addr).expect("connect");
+        async_io::Timer::after(Duration::from_millis(100)).await;
+        drop(first);
+        async_io::Timer::after(Duration::from_millis(200)).await;
+        // The only served connection is gone: the slot is free. Was: the
+        // refusal in progress counted as active, so this one was refused
+        // too.
+        let next = Client::connect_tcp(addr, ClientConfig::default())
+            .await
+            .expect("connect");
+        next.ping().await.expect("a free slot is served");
+        assert_eq!(server.stats().active, 1, "{:?}", server.stats());
+        drop(silent);
+    });
+}

@@ -396,13 +396,16 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 ) {
     let max = shared.config.max_connections;
     let was = shared.active.fetch_add(1, Ordering::SeqCst);
-    let _guard = ActiveGuard(shared.clone());
     if was >= max {
+        // A refused connection holds no slot while it is told why (up to
+        // a second): a slot freed meanwhile goes to the next peer.
+        shared.active.fetch_sub(1, Ordering::SeqCst);
         shared.overloaded.fetch_add(1, Ordering::SeqCst);
         shared.emit(ServerEvent::Overloaded { peer: peer.clone() });
         refuse_overloaded(stream, max).await;
         return;
     }
+    let _guard = ActiveGuard(shared.clone());
     shared.emit(ServerEvent::Open { peer: peer.clone() });
     let force = shared.force.waiter();
     let serve = serve_connection(&shared, stream, &peer);
