@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Fuzz smoke runs: build the cargo-fuzz crate (fuzz/) and run every target
+# for a short time from the committed seeds with the dictionary. Fails on
+# any crash, failed assertion, leak or timeout. Runnable from anywhere:
+#   bash .ci/fuzz.sh
+#
+# FUZZ_SECONDS (default 30) is the time per target in the default build,
+# which is the no_std core with the small CRC tables. A second, shorter pass
+# (FAST_CRC_SECONDS, default 10) builds with `--features fast-crc` (big
+# tables, crc32fast) and runs the two targets that check both checksums
+# against the bitwise reference: binary_stream (decoding) and round_trip
+# (encoding). Budget on a 2-core machine: about 70 s of builds, 4 x 30 s
+# and 2 x 10 s of fuzzing, under 4 minutes in all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+FAST_CRC_SECONDS="${FAST_CRC_SECONDS:-10}"
+
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+
+cd fuzz
+
+# The seeds are made from tests/vectors: regenerate and insist they are the
+# committed ones (skipped without python3 or outside a git checkout).
+if command -v python3 >/dev/null 2>&1 && git rev-parse --git-dir >/dev/null 2>&1; then
+  python3 gen_seeds.py
+  if ! git diff --quiet -- seeds || [ -n "$(git ls-files --others --exclude-standard -- seeds)" ]; then
+    echo "fuzz/seeds is out of date with tests/vectors: run python3 fuzz/gen_seeds.py and commit it" >&2
+    exit 1
+  fi
+fi
+
+# The fuzz crate's own tests (reference CRC check values, reference frame).
+cargo +nightly test --lib --quiet
+
+# run SECONDS "FEATURE ARGS" TARGET...
+run() {
+  local seconds=$1 features=$2
+  shift 2
+  # -a: debug assertions and overflow checks on.
+  # shellcheck disable=SC2086 # $features is zero or two words
+  cargo +nightly fuzz build -a $features
+  local t corpus log
+  for t in "$@"; do
+    # A scratch corpus, so the committed seeds never change.
+    corpus="$(mktemp -d)"
+    log="$(mktemp)"
+    echo "--- $t ${features:-(no_std core, small CRC tables)}: ${seconds}s"
+    # shellcheck disable=SC2086
+    if ! cargo +nightly fuzz run -a $features "$t" "$corpus" "seeds/$t" -- \
+      -dict=msgwire.dict -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+      tail -n 80 "$log" >&2
+      echo "fuzz target $t failed: the input is in fuzz/artifacts/$t" >&2
+      exit 1
+    fi
+    grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units' "$log" || true
+    rm -rf "$corpus" "$log"
+  done
+}
+
+run "$FUZZ_SECONDS" "" binary_stream text_stream structured round_trip
+run "$FAST_CRC_SECONDS" "--features fast-crc" binary_stream round_trip
+echo "fuzz smoke runs passed"
