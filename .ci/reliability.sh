@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The reliability suite's short form (load, soak, faults, bad-input,
+# handlers; under two minutes), in release mode, on 127.0.0.1 only.
+# Fails (non-zero) on any violation. See RELIABILITY.md; the full form is
+#   cargo run --release --example reliability --features async -- --full
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The load scenario opens a few hundred sockets in this process and as
+# many in the server process it starts: make sure the limit allows it.
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 4096 ]; then
+    ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+fi
+
+cargo build --release --example reliability --features async
+# Bounded however the machine behaves: the suite stops itself, and this
+# is a backstop.
+timeout 600 cargo run --release --example reliability --features async -- --short "$@"
