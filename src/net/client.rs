@@ -450,12 +450,27 @@ async fn read_loop<R: AsyncRead + Unpin>(inner: Arc<Inner>, mut io: R) {
     // closing (`overloaded: …`) tells pending requests why.
     let mut last_error: Option<String> = None;
     let shut = inner.shut.1.clone();
+    // Once the client is closed, answers still on their way are read (and
+    // counted as late) until the server closes too, for at most a request
+    // timeout: a server that never closes does not keep the socket.
+    let mut grace: Option<Timer> = None;
     let why = loop {
         let next = async { Some(rx.recv_read(&mut io).await) }.or(async {
-            let _ = shut.recv().await;
+            match grace.as_mut() {
+                None => {
+                    let _ = shut.recv().await;
+                }
+                Some(t) => {
+                    t.await;
+                }
+            }
             None
         });
         let Some(next) = next.await else {
+            if grace.is_none() {
+                grace = Some(Timer::after(inner.config.request_timeout));
+                continue;
+            }
             // Closed by this side; the reason is already recorded.
             break "closed".to_string();
         };
