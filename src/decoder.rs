@@ -278,6 +278,10 @@ pub struct StreamDecoder<B> {
     skip: u64,
     /// Bytes needed beyond `end` to complete the pending frame (a hint).
     needed: usize,
+    /// Bytes from `start` that must be buffered before the next decision
+    /// can change (a partial header or a trusted frame's length); 0 when
+    /// unknown. Spares re-checking a header on every short read.
+    pending: usize,
     max_payload: u32,
     stats: Stats,
 }
@@ -324,6 +328,7 @@ impl<const N: usize> StreamDecoder<[u8; N]> {
             end: 0,
             skip: 0,
             needed: 0,
+            pending: 0,
             max_payload: Self::MAX_PAYLOAD,
             stats: Stats::new(),
         }
@@ -363,6 +368,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
             end: 0,
             skip: 0,
             needed: 0,
+            pending: 0,
             max_payload,
             stats: Stats::new(),
         }
@@ -416,6 +422,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
         self.end = 0;
         self.skip = 0;
         self.needed = 0;
+        self.pending = 0;
     }
 
     /// Drops bytes of a refused frame that are already buffered.
@@ -506,6 +513,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     #[inline]
     pub(crate) fn next_event(&mut self) -> Option<Result<FrameAt, DecodeError>> {
         self.drop_skipped();
+        if self.end - self.start < self.pending {
+            return None;
+        }
         let avail = &self.buf.as_ref()[self.start..self.end];
         let garbage = garbage_len(avail);
         self.stats.discarded_bytes += garbage as u64;
@@ -518,15 +528,24 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
                 };
                 self.start += info.len;
                 self.needed = 0;
+                self.pending = 0;
                 self.stats.frames += 1;
                 Some(Ok(at))
             }
             Step::Partial(needed) => {
                 self.needed = needed;
+                // Only for a frame candidate: garbage is still dropped at once.
+                let buffered = self.end - self.start;
+                self.pending = if buffered == 0 {
+                    0
+                } else {
+                    buffered.saturating_add(needed)
+                };
                 None
             }
             Step::Refused(error, len) => {
                 self.needed = 0;
+                self.pending = 0;
                 self.stats.count_refused(error.error);
                 if error.error == Error::HeaderChecksum {
                     self.stats.discarded_bytes += len;
