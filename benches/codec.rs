@@ -26,7 +26,9 @@
 //!   decoding) — the same information as a msgwire frame, in the framing an
 //!   embedded Rust user would pick.
 //! - `limit::memcpy`: `copy_from_slice` of the msgwire stream;
-//!   `limit::crc32fast`: `crc32fast::hash` over every payload.
+//!   `limit::crc32fast`: `crc32fast::hash` over every payload;
+//!   `limit::crc32fast_frame` (`crc` only): over what a msgwire trailer
+//!   covers (header, kind, payload).
 //! - `encode::msgwire` (`Encoder::encode` into a reused buffer),
 //!   `encode::msgwire_head` (`encode_head` only: the vectored-write path,
 //!   the payload is not copied), `encode::ldc` (`Encoder<Bytes>` into a
@@ -426,6 +428,22 @@ mod limit {
             let mut acc = 0u32;
             for _ in 0..d.frames {
                 acc ^= crc32fast::hash(black_box(d.payload));
+            }
+            black_box(acc);
+        });
+    }
+
+    /// `crc32fast::hash` over the bytes a msgwire trailer covers (header,
+    /// kind and payload of every frame): the checksum's own cost for the
+    /// same frames.
+    #[divan::bench(args = CASES[..].iter().copied().filter(|c| c.checksum))]
+    fn crc32fast_frame(bencher: Bencher<'_, '_>, case: Case) {
+        let d = data(case);
+        let one = d.wire.len() / d.frames;
+        counted(bencher, d).bench_local(|| {
+            let mut acc = 0u32;
+            for frame in black_box(&d.wire[..]).chunks_exact(one) {
+                acc ^= crc32fast::hash(&frame[..one - 4]);
             }
             black_box(acc);
         });
