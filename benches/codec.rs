@@ -54,7 +54,7 @@ use tokio_util::codec::{Decoder as _, Encoder as _, LengthDelimitedCodec};
 
 fn main() {
     divan::Divan::default()
-        .sample_count(200)
+        .sample_count(1000)
         .max_time(Duration::from_secs(1))
         .config_with_args()
         .main();
