@@ -1384,6 +1384,7 @@ fn scenario_faults(mode: Mode) {
     server.stop("faults");
 
     overload();
+    limits();
     shutdown_under_load(mode);
     server_dies_mid_request(mode);
 }
@@ -1476,6 +1477,77 @@ fn overload() {
             );
         }
         Err(e) => violation(format!("faults: overload: {e}")),
+    }
+}
+
+/// Requests and answers over the limits: refused with the right error,
+/// and the connection goes on.
+fn limits() {
+    let r = run(async move {
+        // The server accepts 128 KiB payloads; the client only 64 KiB.
+        let server = Server::bind_tcp(
+            "127.0.0.1:0",
+            Router::new(),
+            ServerConfig {
+                framed: FramedConfig {
+                    max_payload: 128 * 1024,
+                    ..FramedConfig::default()
+                },
+                ..ServerConfig::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+        let addr = server.local_addr().ok_or("no address")?;
+        let c = connect_client(addr).await?;
+        let mut notes = Vec::new();
+        // A request over the server's limit: `too-large`, then go on.
+        match c.request("ECHO", &vec![1u8; 200 * 1024]).await {
+            Err(ClientError::Remote { code, .. }) if code == "too-large" => {
+                notes.push("a 200 KiB request: ERROR too-large".to_string())
+            }
+            other => return Err(format!("a 200 KiB request: {other:?}")),
+        }
+        c.ping()
+            .await
+            .map_err(|e| format!("PING after too-large: {e}"))?;
+        // An answer over the client's limit: `BadAnswer`, then go on.
+        match c.request("ECHO", &vec![2u8; 100 * 1024]).await {
+            Err(ClientError::BadAnswer(e)) if e.code() == "too-large" => {
+                notes.push("a 100 KiB answer: refused by the client (too-large)".to_string())
+            }
+            other => return Err(format!("a 100 KiB answer: {other:?}")),
+        }
+        c.ping()
+            .await
+            .map_err(|e| format!("PING after a refused answer: {e}"))?;
+        let echo = c
+            .request("ECHO", &vec![3u8; 60 * 1024])
+            .await
+            .map_err(|e| format!("ECHO 60 KiB after: {e}"))?;
+        if echo.payload.len() != 60 * 1024 {
+            return Err("ECHO 60 KiB after: wrong answer".into());
+        }
+        // A closed client fails at once.
+        c.close();
+        let t = Instant::now();
+        match within(Duration::from_secs(5), "request after close", c.ping()).await? {
+            Err(ClientError::Closed(_)) => {}
+            other => return Err(format!("request after close: {other:?}")),
+        }
+        notes.push(format!(
+            "a request after close: Closed in {:.1} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        ));
+        server.shutdown(Duration::from_secs(2)).await;
+        Ok::<_, String>(notes)
+    });
+    match r {
+        Ok(notes) => println!(
+            "faults: limits: {}; the connection went on",
+            notes.join(", ")
+        ),
+        Err(e) => violation(format!("faults: limits: {e}")),
     }
 }
 
