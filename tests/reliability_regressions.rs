@@ -100,15 +100,17 @@ fn a_client_refused_as_overloaded_is_told_why() {
     });
 }
 
-/// Whether this process still holds the TCP socket bound to local `port`
-/// (a socket closed by its owner shows inode 0 while the kernel finishes
-/// with it).
-fn socket_held(port: u16) -> bool {
+/// Whether the TCP socket from local port `port` to remote port `remote`
+/// is still held by a process (one closed by its owner shows inode 0 while
+/// the kernel finishes with it).
+fn socket_held(port: u16, remote: u16) -> bool {
     let table = std::fs::read_to_string("/proc/self/net/tcp").expect("/proc/self/net/tcp");
-    let local = format!(":{port:04X}");
+    let (local, remote) = (format!(":{port:04X}"), format!(":{remote:04X}"));
     table.lines().skip(1).any(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        f.get(1).is_some_and(|a| a.ends_with(&local)) && f.get(9).is_some_and(|i| *i != "0")
+        f.get(1).is_some_and(|a| a.ends_with(&local))
+            && f.get(2).is_some_and(|a| a.ends_with(&remote))
+            && f.get(9).is_some_and(|i| *i != "0")
     })
 }
 
@@ -152,11 +154,11 @@ fn a_client_dropped_while_its_server_does_not_read_releases_its_socket() {
     // holding it open after the last clone of the client was dropped.
     let port = peer.peer_addr().expect("peer").port();
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    while socket_held(port) && std::time::Instant::now() < deadline {
+    while socket_held(port, addr.port()) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        !socket_held(port),
+        !socket_held(port, addr.port()),
         "the dropped client's socket is still open (last error: {err})"
     );
     drop(peer);
