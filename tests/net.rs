@@ -2,28 +2,24 @@
 //! real sockets on 127.0.0.1 (ephemeral ports), in both framings.
 #![cfg(feature = "async")]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{encode_frame, read_frames};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::net::{
     memory, Client, ClientConfig, ClientError, ConnEnd, Frame, Framed, FramedConfig, Framing,
     HandlerError, RecvError, Reply, Router, Server, ServerConfig,
 };
-use msgwire::{Decoder, Flags, Kind, Message};
+use msgwire::{Flags, Kind, Message};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn encode(kind: &str, id: u32, payload: &[u8]) -> Vec<u8> {
-    let m = Message::new(Kind::new(kind).expect("kind"), payload).with_id(id);
-    let mut out = vec![0; msgwire::encoded_len(&m).expect("len")];
-    msgwire::encode(&m, &mut out).expect("encode");
-    out
-}
 
 /// A router with a failing, a panicking and a slow handler besides the
 /// built-ins.
@@ -111,7 +107,7 @@ fn prototype_conversation_in_memory() -> TestResult {
         assert_eq!((m.kind.as_str(), m.id), ("PONG", 11));
 
         // A malformed frame: ERROR with the frame's id, and the loop goes on.
-        let mut bad = encode("DATA", 12, b"xy");
+        let mut bad = encode_frame("DATA", 12, b"xy");
         bad[2] = 0x80; // reserved flag: header CRC now fails...
         let crc = header_crc(&bad[..12]);
         bad[12..14].copy_from_slice(&crc.to_le_bytes()); // ...so fix it: trusted, refused
@@ -209,7 +205,7 @@ fn recv_is_cancel_safe() -> TestResult {
     let (a, b) = memory::pipe(8);
     let mut tx = Framed::new(a, Framing::Binary, FramedConfig::default());
     let mut rx = Framed::new(b, Framing::Binary, FramedConfig::default());
-    let frame = encode("DATA", 3, b"0123456789");
+    let frame = encode_frame("DATA", 3, b"0123456789");
     block_on(async {
         futures_lite::AsyncWriteExt::write_all(tx.get_mut(), &frame[..9]).await?;
         // The timer wins; the recv future is dropped after reading 9 bytes.
@@ -246,22 +242,6 @@ fn connect(server: &Server) -> TcpStream {
     s
 }
 
-/// Reads binary frames from a blocking socket until `n` are decoded.
-fn read_frames(s: &mut TcpStream, n: usize) -> Vec<(String, u32, Vec<u8>)> {
-    let mut dec = Decoder::<70_000>::new();
-    let mut out = Vec::new();
-    while out.len() < n {
-        let got = s.read(dec.spare()).expect("read");
-        assert!(got > 0, "server closed after {} of {n} frames", out.len());
-        dec.commit(got);
-        while let Some(ev) = dec.decode() {
-            let m = ev.expect("valid answer");
-            out.push((m.kind.as_str().to_owned(), m.id, m.payload.to_vec()));
-        }
-    }
-    out
-}
-
 fn read_lines(s: &mut TcpStream, n: usize) -> Vec<String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -283,7 +263,7 @@ fn pipelining_1000_requests_in_one_write_both_framings() {
     let mut s = connect(&server);
     let mut batch = Vec::new();
     for i in 1..=1000u32 {
-        batch.extend(encode("ECHO", i, format!("n{i}").as_bytes()));
+        batch.extend(encode_frame("ECHO", i, format!("n{i}").as_bytes()));
     }
     s.write_all(&batch).expect("write");
     let answers = read_frames(&mut s, 1000);
@@ -384,11 +364,11 @@ fn a_client_vanishing_mid_frame_disturbs_no_one() {
     let mut good = connect(&server);
     for i in 0..20 {
         let mut bad = connect(&server);
-        let frame = encode("ECHO", 1, &[7u8; 500]);
+        let frame = encode_frame("ECHO", 1, &[7u8; 500]);
         bad.write_all(&frame[..(i * 37) % frame.len()])
             .expect("write");
         drop(bad);
-        good.write_all(&encode("ECHO", i as u32 + 1, b"ok"))
+        good.write_all(&encode_frame("ECHO", i as u32 + 1, b"ok"))
             .expect("write");
         let got = read_frames(&mut good, 1);
         assert_eq!(got[0], ("ECHO".to_owned(), i as u32 + 1, b"ok".to_vec()));
@@ -410,7 +390,7 @@ fn a_100_mb_frame_is_refused_at_once_and_skipped_without_buffering() {
     let server = start(ServerConfig::default());
     let mut s = connect(&server);
     let size = 100 * 1024 * 1024;
-    let mut header = encode("BLOB", 77, b"");
+    let mut header = encode_frame("BLOB", 77, b"");
     header[8..12].copy_from_slice(&(size as u32).to_le_bytes());
     let crc = header_crc(&header[..12]);
     header[12..14].copy_from_slice(&crc.to_le_bytes());
@@ -425,7 +405,7 @@ fn a_100_mb_frame_is_refused_at_once_and_skipped_without_buffering() {
     for _ in 0..100 {
         s.write_all(&chunk).expect("write body");
     }
-    s.write_all(&encode("PING", 78, b"")).expect("write");
+    s.write_all(&encode_frame("PING", 78, b"")).expect("write");
     let got = read_frames(&mut s, 1);
     assert_eq!((got[0].0.as_str(), got[0].1), ("PONG", 78));
     let grown = rss_bytes().saturating_sub(before);
@@ -442,7 +422,7 @@ fn an_idle_half_frame_is_dropped_after_the_timeout() {
         ..ServerConfig::default()
     });
     let mut s = connect(&server);
-    s.write_all(&encode("ECHO", 1, b"abcdef")[..10])
+    s.write_all(&encode_frame("ECHO", 1, b"abcdef")[..10])
         .expect("write");
     let started = Instant::now();
     let mut buf = [0u8; 16];
@@ -468,13 +448,14 @@ fn the_connection_limit_answers_overloaded() {
     let mut kept = Vec::new();
     for i in 0..2 {
         let mut s = connect(&server);
-        s.write_all(&encode("PING", i + 1, b"")).expect("write");
+        s.write_all(&encode_frame("PING", i + 1, b""))
+            .expect("write");
         assert_eq!(read_frames(&mut s, 1)[0].0, "PONG");
         kept.push(s);
     }
     // Binary newcomer.
     let mut s = connect(&server);
-    s.write_all(&encode("PING", 9, b"")).expect("write");
+    s.write_all(&encode_frame("PING", 9, b"")).expect("write");
     let got = read_frames(&mut s, 1);
     assert_eq!(got[0].0, "ERROR");
     assert!(got[0].2.starts_with(b"overloaded: "));
@@ -493,7 +474,7 @@ fn the_connection_limit_answers_overloaded() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let mut s = connect(&server);
-    s.write_all(&encode("PING", 10, b"")).expect("write");
+    s.write_all(&encode_frame("PING", 10, b"")).expect("write");
     assert_eq!(read_frames(&mut s, 1)[0].0, "PONG");
 }
 
@@ -502,9 +483,9 @@ fn graceful_shutdown_answers_in_flight_requests() {
     let server = start(ServerConfig::default());
     let mut s = connect(&server);
     // A slow request, then pipelined ones behind it.
-    let mut batch = encode("SLOW", 1, b"a");
+    let mut batch = encode_frame("SLOW", 1, b"a");
     for i in 2..=5 {
-        batch.extend(encode("ECHO", i, b"b"));
+        batch.extend(encode_frame("ECHO", i, b"b"));
     }
     s.write_all(&batch).expect("write");
     std::thread::sleep(Duration::from_millis(50));
@@ -674,7 +655,7 @@ fn a_peer_that_never_reads_is_dropped_and_memory_stays_bounded() {
         .expect("timeout");
     // Larger than the write buffer: answers are written straight from the
     // receive buffer, outside the read path's idle timer.
-    let request = encode("ECHO", 1, &[b'z'; 200_000]);
+    let request = encode_frame("ECHO", 1, &[b'z'; 200_000]);
     let before = rss_bytes();
     let started = Instant::now();
     // Keep sending echoes and never read: socket buffers fill both ways,

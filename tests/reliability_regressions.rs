@@ -2,36 +2,16 @@
 //! (`examples/reliability.rs`, `RELIABILITY.md`). Each test is fast (< 5 s).
 #![cfg(feature = "async")]
 
-use std::io::{Read, Write};
+mod common;
+
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
+use common::{encode_frame, read_frames};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::net::{Frame, Reply, Router, Server, ServerConfig};
-use msgwire::{Decoder, Kind, Message};
-
-fn encode(kind: &str, id: u32, payload: &[u8]) -> Vec<u8> {
-    let m = Message::new(Kind::new(kind).expect("kind"), payload).with_id(id);
-    let mut out = vec![0; msgwire::encoded_len(&m).expect("len")];
-    msgwire::encode(&m, &mut out).expect("encode");
-    out
-}
-
-fn read_frames(s: &mut TcpStream, n: usize) -> Vec<(String, u32, Vec<u8>)> {
-    let mut dec = Decoder::<70_000>::new();
-    let mut out = Vec::new();
-    while out.len() < n {
-        let got = s.read(dec.spare()).expect("read");
-        assert!(got > 0, "server closed after {} of {n} frames", out.len());
-        dec.commit(got);
-        while let Some(ev) = dec.decode() {
-            let m = ev.expect("valid answer");
-            out.push((m.kind.as_str().to_owned(), m.id, m.payload.to_vec()));
-        }
-    }
-    out
-}
 
 #[test]
 fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() {
@@ -53,14 +33,14 @@ fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() 
     let mut s = TcpStream::connect(server.local_addr().expect("tcp")).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    s.write_all(&encode("SLOW", 1, b"a")).expect("write");
+    s.write_all(&encode_frame("SLOW", 1, b"a")).expect("write");
     assert_eq!(
         read_frames(&mut s, 1)[0],
         ("DONE".to_owned(), 1, b"a".to_vec())
     );
     // Lock-step: the next request right after the answer.
     std::thread::sleep(Duration::from_millis(20));
-    s.write_all(&encode("PING", 2, b"")).expect("write");
+    s.write_all(&encode_frame("PING", 2, b"")).expect("write");
     assert_eq!(read_frames(&mut s, 1)[0].1, 2);
 }
 

@@ -175,3 +175,29 @@ impl XorShift {
         (0..n).map(|_| (self.next() % max) as usize + 1).collect()
     }
 }
+
+/// Encodes one binary frame (no flags).
+pub fn encode_frame(kind: &str, id: u32, payload: &[u8]) -> Vec<u8> {
+    let m = Message::new(msgwire::Kind::new(kind).expect("kind"), payload).with_id(id);
+    let mut out = vec![0; msgwire::encoded_len(&m).expect("len")];
+    msgwire::encode(&m, &mut out).expect("encode");
+    out
+}
+
+/// Reads binary frames from a blocking socket until `n` are decoded, as
+/// `(kind, id, payload)`; panics on a refused frame or an early close.
+pub fn read_frames(s: &mut std::net::TcpStream, n: usize) -> Vec<(String, u32, Vec<u8>)> {
+    use std::io::Read;
+    let mut dec = Decoder::<70_000>::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let got = s.read(dec.spare()).expect("read");
+        assert!(got > 0, "server closed after {} of {n} frames", out.len());
+        dec.commit(got);
+        while let Some(ev) = dec.decode() {
+            let m = ev.expect("valid answer");
+            out.push((m.kind.as_str().to_owned(), m.id, m.payload.to_vec()));
+        }
+    }
+    out
+}
