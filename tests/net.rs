@@ -741,3 +741,84 @@ fn builtin_answers_fall_back_when_they_cannot_be_queued() -> TestResult {
     assert!(matches!(server.join().expect("server"), ConnEnd::Exit));
     Ok(())
 }
+
+/// A transport that always has bytes ready: `frames` copies of `frame`,
+/// then the end of the stream. Writes are counted and dropped.
+struct Flood {
+    frame: Vec<u8>,
+    pos: usize,
+    frames: u64,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl futures_lite::AsyncRead for Flood {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut n = 0;
+        while n < buf.len() && self.read.get() < self.frames {
+            let take = (buf.len() - n).min(self.frame.len() - self.pos);
+            buf[n..n + take].copy_from_slice(&self.frame[self.pos..self.pos + take]);
+            n += take;
+            self.pos += take;
+            if self.pos == self.frame.len() {
+                self.pos = 0;
+                self.read.set(self.read.get() + 1);
+            }
+        }
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+impl futures_lite::AsyncWrite for Flood {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A peer that never lets a read wait must not hold the executor thread:
+/// the loop yields now and then, so other connections on the same thread
+/// are served while it floods.
+#[test]
+fn a_flooding_peer_does_not_starve_other_tasks() {
+    let frames = 100_000;
+    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let flood = Flood {
+        frame: encode_frame("PING", 1, b""),
+        pos: 0,
+        frames,
+        read: read.clone(),
+    };
+    let ex = async_executor::LocalExecutor::new();
+    let served = ex.spawn(async move {
+        let mut conn = Framed::sniffing(flood, FramedConfig::default());
+        Router::new().serve(&mut conn).await
+    });
+    let seen = read.clone();
+    let other = ex.spawn(async move { seen.get() });
+    let (end, seen_by_other) = block_on(ex.run(async { (served.await, other.await) }));
+    assert!(matches!(end, ConnEnd::Closed), "{end:?}");
+    assert_eq!(read.get(), frames);
+    assert!(
+        seen_by_other < frames / 2,
+        "the other task ran only after {seen_by_other} of {frames} frames"
+    );
+}

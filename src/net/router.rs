@@ -342,6 +342,10 @@ impl fmt::Display for ConnEnd {
     }
 }
 
+/// How many requests a connection's loop answers before it lets other
+/// tasks on its executor thread run.
+const YIELD_EVERY: u32 = 64;
+
 /// Longest `ERROR` payload built without allocating.
 const ERROR_BUF: usize = 160;
 
@@ -538,7 +542,23 @@ impl Router {
         // answer. The clock is read once per wait, not per request.
         let mut answered = false;
         let mut draining = false;
+        // Requests answered since the loop last let other tasks run. A
+        // peer that keeps the socket full never makes a read wait, so
+        // without this the loop would hold its executor thread (and miss
+        // the stop signal) for as long as the peer keeps sending.
+        let mut since_yield = 0u32;
         let end = loop {
+            if since_yield >= YIELD_EVERY {
+                since_yield = 0;
+                futures_lite::future::yield_now().await;
+                if !draining {
+                    if let Some(s) = stop.as_mut() {
+                        if futures_lite::future::poll_once(s.as_mut()).await.is_some() {
+                            draining = true;
+                        }
+                    }
+                }
+            }
             let next = if let Some(event) = framed.next_buffered() {
                 // Pipelined requests already decoded: no race to set up.
                 Next::Got(event.map_err(RecvError::Decode))
@@ -603,6 +623,7 @@ impl Router {
                 Err(RecvError::Io(e)) => break ConnEnd::Io(e),
             };
             answered = true;
+            since_yield += 1;
             match step {
                 Ok(true) => {}
                 Ok(false) => break ConnEnd::Exit,
