@@ -255,6 +255,13 @@ impl RxState {
         io: &mut S,
         tx: &mut TxState,
     ) -> Result<At, RecvError> {
+        // Reads that gave no event (garbage, the skipped bytes of a refused
+        // frame, an overlong line): a peer that keeps sending such bytes
+        // never makes a read wait, so every few reads the task lets others
+        // run — and whoever races this future (a stop signal, a timer) gets
+        // polled. Kept in the future: a dropped receive only restarts the
+        // count.
+        let mut reads = 0u32;
         loop {
             match self.next_event() {
                 Some(Ok(at)) => return Ok(at),
@@ -265,7 +272,12 @@ impl RxState {
                 return Err(RecvError::Closed);
             }
             tx.flush(io).await?;
+            if reads >= READS_BEFORE_YIELD {
+                reads = 0;
+                futures_lite::future::yield_now().await;
+            }
             self.fill(io).await?;
+            reads += 1;
         }
     }
 
@@ -287,6 +299,9 @@ impl RxState {
         }
     }
 }
+
+/// Reads without an event after which a receive yields to other tasks.
+const READS_BEFORE_YIELD: u32 = 16;
 
 /// The sending half's state: buffered outgoing bytes.
 pub(crate) struct TxState {

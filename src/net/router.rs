@@ -344,7 +344,7 @@ impl fmt::Display for ConnEnd {
 
 /// How many requests a connection's loop answers before it lets other
 /// tasks on its executor thread run.
-const YIELD_EVERY: u32 = 64;
+const YIELD_EVERY: u32 = 128;
 
 /// Longest `ERROR` payload built without allocating.
 const ERROR_BUF: usize = 160;
@@ -542,10 +542,11 @@ impl Router {
         // answer. The clock is read once per wait, not per request.
         let mut answered = false;
         let mut draining = false;
-        // Requests answered since the loop last let other tasks run. A
-        // peer that keeps the socket full never makes a read wait, so
-        // without this the loop would hold its executor thread (and miss
-        // the stop signal) for as long as the peer keeps sending.
+        // Requests answered since the loop last let other tasks run (it
+        // waited for the peer, or yielded). A peer that keeps the socket
+        // full never makes a read wait, so without this the loop would
+        // hold its executor thread (and miss the stop signal) for as long
+        // as the peer keeps sending.
         let mut since_yield = 0u32;
         let end = loop {
             if since_yield >= YIELD_EVERY {
@@ -586,7 +587,20 @@ impl Router {
                     }
                     Next::Idle
                 };
-                recv.or(stopped).or(idle).await
+                let race = recv.or(stopped).or(idle);
+                futures_lite::pin!(race);
+                let mut waited = false;
+                let next = futures_lite::future::poll_fn(|cx| {
+                    let polled = race.as_mut().poll(cx);
+                    waited |= polled.is_pending();
+                    polled
+                })
+                .await;
+                if waited {
+                    // The loop waited for the peer: other tasks ran.
+                    since_yield = 0;
+                }
+                next
             };
             let received = match next {
                 Next::Got(r) => r,
