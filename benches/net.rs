@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 // through the async-io driver thread on every wake-up).
 use async_io::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use msgwire::net::{Framed, FramedConfig, Framing, Router};
+use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, Framing, Router};
 use msgwire::{Kind, Message};
 
 fn secs() -> Duration {
@@ -32,6 +32,7 @@ fn secs() -> Duration {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Peer {
     Msgwire,
+    MsgwireClient,
     RawSmol,
     Tokio,
 }
@@ -40,6 +41,7 @@ impl Peer {
     fn name(self) -> &'static str {
         match self {
             Peer::Msgwire => "msgwire",
+            Peer::MsgwireClient => "msgwire `Client` (correlated requests)",
             Peer::RawSmol => "raw smol echo (length prefix)",
             Peer::Tokio => "tokio-util LengthDelimitedCodec",
         }
@@ -153,6 +155,32 @@ impl Pipe for MsgwireClient {
     }
 }
 
+/// msgwire's `Client`: `depth` tasks each awaiting one `request` at a
+/// time on the shared connection (ids, correlation, a background reader and
+/// writer), as an application would use it.
+struct CorrelatingClient(Client);
+
+impl Pipe for CorrelatingClient {
+    async fn run(&mut self, depth: usize, payload: &[u8], until: Instant) -> (u64, Duration) {
+        let client = &self.0;
+        let one = || async move {
+            let (mut done, mut total) = (0u64, Duration::ZERO);
+            while Instant::now() < until {
+                let t = Instant::now();
+                let answer = client.request("ECHO", payload).await.expect("answer");
+                assert_eq!(answer.payload.len(), payload.len());
+                total += t.elapsed();
+                done += 1;
+            }
+            (done, total)
+        };
+        let results = futures::future::join_all((0..depth).map(|_| one())).await;
+        results
+            .into_iter()
+            .fold((0, Duration::ZERO), |(d, t), (d2, t2)| (d + d2, t + t2))
+    }
+}
+
 struct RawClient {
     stream: async_net::TcpStream,
     reader: futures_lite::io::BufReader<async_net::TcpStream>,
@@ -253,7 +281,7 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
                     s.set_nodelay(true).expect("nodelay");
                     tasks.push(ex2.spawn(async move {
                         match peer {
-                            Peer::Msgwire => msgwire_server(s).await,
+                            Peer::Msgwire | Peer::MsgwireClient => msgwire_server(s).await,
                             _ => raw_server(s).await,
                         }
                     }));
@@ -269,6 +297,13 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
     let client_side = async {
         let mut clients: Vec<Box<dyn PipeDyn>> = Vec::new();
         for _ in 0..conns {
+            if peer == Peer::MsgwireClient {
+                let client = Client::connect_tcp(addr, ClientConfig::default())
+                    .await
+                    .expect("connect");
+                clients.push(Box::new(CorrelatingClient(client)));
+                continue;
+            }
             let s = async_net::TcpStream::connect(addr).await.expect("connect");
             s.set_nodelay(true).expect("nodelay");
             clients.push(match peer {
@@ -451,7 +486,12 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let peers = [Peer::Msgwire, Peer::RawSmol, Peer::Tokio];
+    let peers = [
+        Peer::Msgwire,
+        Peer::MsgwireClient,
+        Peer::RawSmol,
+        Peer::Tokio,
+    ];
 
     println!("\n### Round trip, one request in flight, 64-byte payload\n");
     println!("| contender | one thread: mean RTT | two threads: mean RTT | vs raw smol (one / two threads) |");
