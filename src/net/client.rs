@@ -91,6 +91,12 @@ impl std::error::Error for ClientError {}
 
 type Waiter = Sender<Result<Frame, ClientError>>;
 
+/// A request waiting for its answer, and when it times out.
+struct Pending {
+    waiter: Waiter,
+    due: Instant,
+}
+
 struct Outgoing {
     kind: String,
     id: u32,
@@ -99,7 +105,7 @@ struct Outgoing {
 
 struct Inner {
     next_id: AtomicU32,
-    pending: Mutex<HashMap<u32, Waiter>>,
+    pending: Mutex<HashMap<u32, Pending>>,
     outbound: Sender<Outgoing>,
     closed: AtomicBool,
     why_closed: Mutex<Option<String>>,
@@ -123,7 +129,7 @@ impl Inner {
         }
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Waiter>> {
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Pending>> {
         // A panic while holding the map cannot leave it inconsistent.
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -150,8 +156,8 @@ impl Inner {
         self.subscribers.0.close();
         self.shut.0.close();
         let err = self.closed_error();
-        for (_, waiter) in self.lock_pending().drain() {
-            let _ = waiter.try_send(Err(err.clone()));
+        for (_, p) in self.lock_pending().drain() {
+            let _ = p.waiter.try_send(Err(err.clone()));
         }
     }
 }
@@ -262,6 +268,7 @@ impl Client {
         });
         spawn(write_loop(inner.clone(), queue, writer)).detach();
         spawn(read_loop(inner.clone(), reader)).detach();
+        spawn(expire_loop(inner.clone())).detach();
         Client {
             _last: Arc::new(CloseOnDrop(inner.clone())),
             inner,
@@ -287,7 +294,12 @@ impl Client {
         }
         let id = self.inner.next_id();
         let (tx, rx) = async_channel::bounded(1);
-        self.inner.lock_pending().insert(id, tx);
+        // No timer per request (each one would wake the reactor): the
+        // expiry task fails requests whose time is up.
+        let due = Instant::now() + self.inner.config.request_timeout;
+        self.inner
+            .lock_pending()
+            .insert(id, Pending { waiter: tx, due });
         let _forget = Forget {
             inner: &self.inner,
             id,
@@ -297,24 +309,23 @@ impl Client {
             id,
             payload: payload.to_vec(),
         };
-        let timeout = self.inner.config.request_timeout;
-        let exchange = async {
+        let answer = || async {
+            rx.recv()
+                .await
+                .unwrap_or_else(|_| Err(self.inner.closed_error()))
+        };
+        // The answer (or the expiry task's timeout) may come while the
+        // request still waits for room in the queue.
+        let answer = async {
             self.inner
                 .outbound
                 .send(out)
                 .await
                 .map_err(|_| self.inner.closed_error())?;
-            match rx.recv().await {
-                Ok(answer) => answer,
-                Err(_) => Err(self.inner.closed_error()),
-            }
-        };
-        let answer = exchange
-            .or(async {
-                Timer::after(timeout).await;
-                Err(ClientError::Timeout)
-            })
-            .await?;
+            answer().await
+        }
+        .or(answer())
+        .await?;
         if answer.kind == "ERROR" {
             let text = String::from_utf8_lossy(&answer.payload);
             let (code, detail) = text.split_once(':').unwrap_or((&text, ""));
@@ -404,6 +415,40 @@ impl Drop for Forget<'_> {
     }
 }
 
+/// Fails requests whose time is up, checking a few times per timeout
+/// (a request fails between its timeout and 1/8 of it later), until the
+/// connection closes. One timer per client instead of one per request:
+/// every new timer wakes the reactor.
+async fn expire_loop(inner: Arc<Inner>) {
+    let tick = (inner.config.request_timeout / 8).clamp(
+        Duration::from_millis(1),
+        Duration::from_millis(250),
+    );
+    let mut timer = Timer::interval(tick);
+    loop {
+        let closed = async {
+            let _ = inner.shut.1.recv().await;
+            true
+        };
+        let ticked = async {
+            futures_lite::StreamExt::next(&mut timer).await;
+            false
+        };
+        if ticked.or(closed).await || inner.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = Instant::now();
+        let mut pending = inner.lock_pending();
+        pending.retain(|_, p| {
+            if p.due > now {
+                return true;
+            }
+            let _ = p.waiter.try_send(Err(ClientError::Timeout));
+            false
+        });
+    }
+}
+
 async fn write_loop<W: AsyncWrite + Unpin>(
     inner: Arc<Inner>,
     queue: Receiver<Outgoing>,
@@ -483,7 +528,7 @@ async fn read_loop<R: AsyncRead + Unpin>(inner: Arc<Inner>, mut io: R) {
                     let waiter = inner.lock_pending().remove(&m.id);
                     match waiter {
                         Some(w) => {
-                            let _ = w.try_send(Ok(frame));
+                            let _ = w.waiter.try_send(Ok(frame));
                         }
                         None => {
                             inner.late_answers.fetch_add(1, Ordering::Relaxed);
@@ -496,7 +541,7 @@ async fn read_loop<R: AsyncRead + Unpin>(inner: Arc<Inner>, mut io: R) {
             Err(RecvError::Decode(e)) => {
                 // An answer this side refuses still ends its request.
                 if let Some(w) = e.id.and_then(|id| inner.lock_pending().remove(&id)) {
-                    let _ = w.try_send(Err(ClientError::BadAnswer(e)));
+                    let _ = w.waiter.try_send(Err(ClientError::BadAnswer(e)));
                 }
             }
             Err(RecvError::Closed) => break "closed by the server".to_string(),
