@@ -420,10 +420,8 @@ impl Drop for Forget<'_> {
 /// connection closes. One timer per client instead of one per request:
 /// every new timer wakes the reactor.
 async fn expire_loop(inner: Arc<Inner>) {
-    let tick = (inner.config.request_timeout / 8).clamp(
-        Duration::from_millis(1),
-        Duration::from_millis(250),
-    );
+    let tick = (inner.config.request_timeout / 8)
+        .clamp(Duration::from_millis(1), Duration::from_millis(250));
     let mut timer = Timer::interval(tick);
     loop {
         let closed = async {
