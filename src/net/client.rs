@@ -24,9 +24,11 @@ use crate::{Error, Flags, Kind, Message};
 pub struct ClientConfig {
     /// How long `connect_*` waits. Default 5 s.
     pub connect_timeout: Duration,
-    /// How long a request waits for its answer. Also how long a write may
-    /// stall (the server reads nothing) before the connection is closed
-    /// and every pending request fails. Default 10 s.
+    /// How long a request waits for its answer (it fails with
+    /// [`ClientError::Timeout`] up to an eighth of this, and at most
+    /// 250 ms, later: one task per client checks the deadlines). Also how
+    /// long a write may stall (the server reads nothing) before the
+    /// connection is closed and every pending request fails. Default 10 s.
     pub request_timeout: Duration,
     /// Receive limits (largest answer accepted …).
     pub framed: FramedConfig,
