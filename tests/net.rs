@@ -803,7 +803,7 @@ fn a_flooding_peer_does_not_starve_other_tasks() {
     let mut huge = encode_frame("BLOB", 1, b"");
     // The same header claiming 4 GB: refused, then its bytes are skipped.
     huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
-    let crc = crc16_ibm_3740(&huge[..12]);
+    let crc = header_crc(&huge[..12]);
     huge[12..14].copy_from_slice(&crc.to_le_bytes());
     let mut skipped = huge;
     skipped.resize(64 * 1024, 0);
@@ -814,22 +814,6 @@ fn a_flooding_peer_does_not_starve_other_tasks() {
     ] {
         flood_beside_another_task(unit, count);
     }
-}
-
-/// The header checksum of PROTOCOL.md (CRC-16/IBM-3740), bit by bit.
-fn crc16_ibm_3740(bytes: &[u8]) -> u16 {
-    let mut crc = 0xffffu16;
-    for &b in bytes {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
 }
 
 fn flood_beside_another_task(unit: Vec<u8>, frames: u64) {

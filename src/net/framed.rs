@@ -348,19 +348,15 @@ impl TxState {
     fn queue(&mut self, m: &Message<'_>) -> Result<bool, Error> {
         match self.framing {
             Framing::Binary => {
-                let enc = Encoder::new();
-                let len = enc.encoded_len(m)?;
                 if m.payload.len() >= self.write_buffer {
+                    // Refuses an unencodable message before anything is
+                    // written.
+                    Encoder::new().encoded_len(m)?;
                     return Ok(false);
                 }
                 // Encoded in place (a `Head` returned by value and copied
                 // again costs more than the bytes it holds).
-                let old = self.out.len();
-                self.out.resize(old + len, 0);
-                if let Err(e) = enc.encode(m, &mut self.out[old..]) {
-                    self.out.truncate(old);
-                    return Err(e);
-                }
+                Encoder::new().append(m, &mut self.out)?;
             }
             Framing::Text => {
                 // Text lines carry the kind and payload only (§3).

@@ -144,6 +144,7 @@ enum Route {
 
 /// A route looked up for one request (borrowed: no reference count
 /// touched per request).
+#[derive(Clone, Copy)]
 enum RouteRef<'a> {
     Ping,
     Echo,
@@ -371,6 +372,19 @@ fn error_payload(code: &str, detail: fmt::Arguments<'_>) -> heapless::String<ERR
     sink.0
 }
 
+/// The answer of `PING` (`PONG ack`) and `ECHO` (the same payload); `None`
+/// for any other route.
+fn builtin_answer<'m>(
+    route: Option<RouteRef<'_>>,
+    m: &Message<'m>,
+) -> Option<(Kind<'static>, &'m [u8])> {
+    match route? {
+        RouteRef::Ping => Some((Kind::PONG, b"ack")),
+        RouteRef::Echo => Some((Kind::ECHO, m.payload)),
+        RouteRef::Exit | RouteRef::Handler(_) => None,
+    }
+}
+
 /// Sends an answer: the request's id and the `RESPONSE` flag.
 async fn reply<S: AsyncWrite + Unpin>(
     tx: &mut Replier<'_, S>,
@@ -411,14 +425,17 @@ impl Router {
     async fn answer<S: AsyncWrite + Unpin>(
         &self,
         m: Message<'_>,
+        route: Option<RouteRef<'_>>,
         tx: &mut Replier<'_, S>,
         events: &mut (dyn FnMut(ConnEvent) + Send),
     ) -> io::Result<bool> {
         let id = m.id;
-        let sent = match self.route(m.kind.as_str()) {
+        let sent = match route {
             Some(RouteRef::Exit) => return Ok(false),
-            Some(RouteRef::Ping) => reply(tx, Kind::PONG, b"ack", id).await,
-            Some(RouteRef::Echo) => reply(tx, Kind::ECHO, m.payload, id).await,
+            Some(RouteRef::Ping | RouteRef::Echo) => {
+                let (kind, payload) = builtin_answer(route, &m).unwrap_or((Kind::ERROR, &[]));
+                reply(tx, kind, payload, id).await
+            }
             None => {
                 let p = error_payload("unknown-kind", format_args!("{}", m.kind));
                 return send_error(tx, events, "unknown-kind", id, p)
@@ -464,19 +481,18 @@ impl Router {
 
     /// Answers a built-in route without awaiting: `None` when the request
     /// needs [`Router::answer`] (a handler, an unknown kind, a reply too
-    /// large to buffer or that cannot be encoded). `Some(Ok(false))` ends
-    /// the loop (`EXIT`).
+    /// large to buffer or that cannot be encoded). `Some(false)` ends the
+    /// loop (`EXIT`).
     fn answer_now<S: AsyncWrite + Unpin>(
         &self,
         m: &Message<'_>,
+        route: Option<RouteRef<'_>>,
         tx: &mut Replier<'_, S>,
     ) -> Option<bool> {
-        let (kind, payload) = match self.route(m.kind.as_str())? {
-            RouteRef::Exit => return Some(false),
-            RouteRef::Ping => (Kind::PONG, &b"ack"[..]),
-            RouteRef::Echo => (Kind::ECHO, m.payload),
-            RouteRef::Handler(_) => return None,
-        };
+        if let Some(RouteRef::Exit) = route {
+            return Some(false);
+        }
+        let (kind, payload) = builtin_answer(route, m)?;
         let answer = Message::new(kind, payload)
             .with_id(m.id)
             .with_flags(Flags::RESPONSE);
@@ -622,9 +638,10 @@ impl Router {
             let step = match received {
                 Ok(at) => {
                     let (m, mut tx) = framed.lend(at);
-                    match self.answer_now(&m, &mut tx) {
+                    let route = self.route(m.kind.as_str());
+                    match self.answer_now(&m, route, &mut tx) {
                         Some(more) => tx.write_if_full().await.map(|()| more),
-                        None => self.answer(m, &mut tx, events).await,
+                        None => self.answer(m, route, &mut tx, events).await,
                     }
                 }
                 Err(RecvError::Decode(e)) => {
