@@ -1,23 +1,44 @@
 //! A client with request/response correlation over one connection.
+//!
+//! On the common path a request moves no work to another task:
+//!
+//! - **Sending.** A request encodes its frame into a send buffer shared by
+//!   the connection. If other requests are in flight, the first request of a
+//!   batch yields once, so that the requests ready at the same moment join
+//!   the batch; then it writes the batch itself. Only a write the socket
+//!   cannot take at once goes to a background writer, which finishes it
+//!   (and fails the connection if the server reads nothing for a request
+//!   timeout).
+//! - **Receiving.** A waiting request reads the socket itself and hands
+//!   every answer it decodes to the request with that id. The request that
+//!   polled the socket last is the one the reactor wakes; when it ends, it
+//!   passes that role to another waiting request. A background reader
+//!   takes the socket over when no request waits (at once when someone
+//!   subscribed, else at the next tick of the timeout check), so unsolicited
+//!   messages and the server closing are noticed.
 
+use std::boxed::Box;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::string::{String, ToString};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use async_channel::{Receiver, Sender};
 use async_io::Timer;
-use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
+use futures_lite::future::poll_fn;
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 
-use super::framed::{FramedConfig, Framing, RecvError, RxState, TxState};
+use super::framed::{write_some, FramedConfig, Framing, RxState};
 use super::router::Frame;
 use super::runtime::spawn;
-use crate::{Error, Flags, Kind, Message};
+use crate::{DecodeError, Encoder, Error, Flags, Kind, Message};
 
 /// A client's limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,34 +112,131 @@ impl fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-type Waiter = Sender<Result<Frame, ClientError>>;
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// A request waiting for its answer, and when it times out.
+/// Reads one poll of a request (or the background reader) may make before
+/// it lets other tasks run: a server that sends without pause (garbage, a
+/// refused frame's skipped bytes) does not hold the thread.
+const READS_PER_POLL: u32 = 16;
+
+/// A send buffer whose capacity grew past this (a large payload) is
+/// given back once written.
+const KEEP_CAPACITY: usize = 1 << 20;
+
+/// Where a request stands.
+enum Slot {
+    /// No answer yet; the waker of the request's last poll.
+    Waiting(Option<Waker>),
+    /// Answered, failed or timed out; the request's future takes it.
+    Done(Result<Frame, ClientError>),
+}
+
+/// A request in flight.
 struct Pending {
-    waiter: Waiter,
+    slot: Slot,
     due: Instant,
 }
 
-struct Outgoing {
-    kind: String,
-    id: u32,
-    payload: Vec<u8>,
+impl Pending {
+    /// Ends the request with `result` (and wakes it) unless it has ended;
+    /// `false` if it had.
+    fn finish(&mut self, result: Result<Frame, ClientError>) -> bool {
+        match std::mem::replace(&mut self.slot, Slot::Done(result)) {
+            Slot::Waiting(waker) => {
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                true
+            }
+            done => {
+                self.slot = done;
+                false
+            }
+        }
+    }
+}
+
+/// The sending half: encoded frames not yet written, and who writes them.
+struct TxSide {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already written.
+    pos: usize,
+    /// Messages in `buf`, against [`ClientConfig::queue`].
+    queued: usize,
+    /// `None` while the background writer holds it, and once closed.
+    io: Option<Writer>,
+    /// Someone will write `buf`: a request after its yield, or the writer.
+    scheduled: bool,
+    /// The background writer is to write `buf`.
+    writer_needed: bool,
+    writer: Option<Waker>,
+    /// Requests waiting for room in `buf`.
+    room: Vec<Waker>,
+    /// No more messages: the writer writes what is queued, then closes.
+    closing: bool,
+}
+
+impl TxSide {
+    /// Marks `buf` as handed over; the requests waiting for room go on.
+    fn drained(&mut self) {
+        self.queued = 0;
+        for w in self.room.drain(..) {
+            w.wake();
+        }
+    }
+
+    fn wake_writer(&mut self) {
+        self.writer_needed = true;
+        if let Some(w) = self.writer.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Who reads the socket: whoever polled it last, so the one the reactor
+/// wakes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Nobody,
+    Background,
+    Request(u32),
+}
+
+/// The receiving half.
+struct RxSide {
+    state: RxState,
+    /// `None` once reading is over.
+    io: Option<Reader>,
+    reading: Reading,
+    /// The background reader's waker, while it leaves reading to requests.
+    background: Option<Waker>,
+    /// The last message if it was an `ERROR` with no id (`overloaded: …`):
+    /// said when the server closes right after it.
+    last_error: Option<String>,
 }
 
 struct Inner {
     next_id: AtomicU32,
     pending: Mutex<HashMap<u32, Pending>>,
-    outbound: Sender<Outgoing>,
+    tx: Mutex<TxSide>,
+    rx: Mutex<RxSide>,
     closed: AtomicBool,
     why_closed: Mutex<Option<String>>,
     subscribers: (Sender<Frame>, Receiver<Frame>),
-    /// Closed with the connection: ends the background reader, so a
-    /// closed client lets go of its socket even if the server never
-    /// sends or closes.
+    /// Closed with the connection: ends the background tasks, so a closed
+    /// client lets go of its socket even if the server never sends or
+    /// closes.
     shut: (Sender<()>, Receiver<()>),
     dropped_unsolicited: AtomicU64,
     late_answers: AtomicU64,
     config: ClientConfig,
+}
+
+/// Locks `m`; a panic while it was held cannot leave these maps and
+/// buffers inconsistent (every update is a single step).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Inner {
@@ -131,49 +249,359 @@ impl Inner {
         }
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Pending>> {
-        // A panic while holding the map cannot leave it inconsistent.
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_pending(&self) -> MutexGuard<'_, HashMap<u32, Pending>> {
+        lock(&self.pending)
     }
 
     fn closed_error(&self) -> ClientError {
-        let why = self
-            .why_closed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        ClientError::Closed(why.unwrap_or_else(|| "closed".into()))
+        let why = lock(&self.why_closed).clone();
+        ClientError::Closed(why.unwrap_or_else(|| "closed by the client".into()))
     }
 
     /// Marks the connection dead and fails every pending request.
     fn close(&self, why: String) {
         {
-            let mut w = self.why_closed.lock().unwrap_or_else(|p| p.into_inner());
+            let mut w = lock(&self.why_closed);
             if w.is_none() {
                 *w = Some(why);
             }
         }
         self.closed.store(true, Ordering::SeqCst);
-        self.outbound.close();
+        {
+            // No request gets into the buffer after this.
+            let mut tx = lock(&self.tx);
+            tx.closing = true;
+            tx.drained();
+            if let Some(w) = tx.writer.take() {
+                w.wake();
+            }
+        }
         self.subscribers.0.close();
         self.shut.0.close();
         let err = self.closed_error();
-        for (_, p) in self.lock_pending().drain() {
-            let _ = p.waiter.try_send(Err(err.clone()));
+        for p in self.lock_pending().values_mut() {
+            p.finish(Err(err.clone()));
         }
+    }
+
+    /// No more messages: what is queued is written, then the connection
+    /// closes.
+    fn close_writes(&self) {
+        let mut tx = lock(&self.tx);
+        tx.closing = true;
+        tx.wake_writer();
+    }
+
+    /// The request's outcome if it has one (taking it).
+    fn take_done(&self, id: u32) -> Option<Result<Frame, ClientError>> {
+        let mut pending = self.lock_pending();
+        let p = pending.get_mut(&id)?;
+        match std::mem::replace(&mut p.slot, Slot::Waiting(None)) {
+            Slot::Done(r) => Some(r),
+            waiting => {
+                p.slot = waiting;
+                None
+            }
+        }
+    }
+
+    /// Records the waker a request is to be woken with; `false` if the
+    /// request has already ended (or is gone).
+    fn wait_with(&self, id: u32, cx: &Context<'_>) -> bool {
+        match self.lock_pending().get_mut(&id) {
+            Some(Pending {
+                slot: Slot::Waiting(w),
+                ..
+            }) => {
+                match w {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *w = Some(cx.waker().clone()),
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Appends `m` to the send buffer, or waits for room. `Ok(true)`: this
+    /// message starts a batch, and its sender is to write it. `Ok(false)`
+    /// also when request `id` ended while it waited (timed out …): the
+    /// answer phase reports it.
+    fn poll_append(
+        &self,
+        cx: &Context<'_>,
+        m: &Message<'_>,
+        id: u32,
+    ) -> Poll<Result<bool, ClientError>> {
+        let mut tx = lock(&self.tx);
+        if tx.closing {
+            drop(tx);
+            return Poll::Ready(Err(self.closed_error()));
+        }
+        if tx.queued >= self.config.queue.max(1) {
+            tx.room.push(cx.waker().clone());
+            drop(tx);
+            // A request also wakes for its timeout.
+            if id != 0 && !self.wait_with(id, cx) {
+                return Poll::Ready(Ok(false));
+            }
+            return Poll::Pending;
+        }
+        Encoder::new()
+            .append(m, &mut tx.buf)
+            .map_err(ClientError::Encode)?;
+        tx.queued += 1;
+        let first = !tx.scheduled;
+        tx.scheduled = true;
+        Poll::Ready(Ok(first))
+    }
+
+    /// Writes the send buffer from the calling task, as far as the socket
+    /// takes it without waiting; the background writer does the rest.
+    fn write_now(&self, cx: &mut Context<'_>) {
+        let mut guard = lock(&self.tx);
+        let tx = &mut *guard;
+        if tx.writer_needed {
+            return;
+        }
+        // `None`: the writer is at work and writes this too.
+        let Some(io) = tx.io.as_mut() else { return };
+        let mut io = Pin::new(&mut **io);
+        let mut blocked = false;
+        let mut failed = None;
+        while tx.pos < tx.buf.len() {
+            match io.as_mut().poll_write(cx, &tx.buf[tx.pos..]) {
+                Poll::Ready(Ok(0)) => failed = Some(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => tx.pos += n,
+                Poll::Ready(Err(e)) => failed = Some(e),
+                Poll::Pending => blocked = true,
+            }
+            if blocked || failed.is_some() {
+                break;
+            }
+        }
+        if !blocked && failed.is_none() {
+            match io.poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    tx.buf.clear();
+                    if tx.buf.capacity() > KEEP_CAPACITY {
+                        tx.buf = Vec::new();
+                    }
+                    tx.pos = 0;
+                    tx.scheduled = false;
+                    tx.drained();
+                    return;
+                }
+                Poll::Ready(Err(e)) => failed = Some(e),
+                Poll::Pending => {}
+            }
+        }
+        if let Some(e) = failed {
+            drop(guard);
+            self.close(std::format!("write failed: {e}"));
+            return;
+        }
+        // The socket is full: the writer waits for it, with the stall
+        // timeout.
+        tx.wake_writer();
+    }
+
+    /// Queues `m` and, when it starts a batch, writes the batch.
+    async fn enqueue(&self, m: &Message<'_>, id: u32) -> Result<(), ClientError> {
+        if !poll_fn(|cx| self.poll_append(cx, m, id)).await? {
+            return Ok(());
+        }
+        let mut job = WriteJob {
+            inner: self,
+            done: false,
+        };
+        // With other requests in flight, those ready at the same moment
+        // (answers just handed out) join this batch: one write for all.
+        if self.lock_pending().len() > 1 {
+            futures_lite::future::yield_now().await;
+        }
+        poll_fn(|cx| {
+            self.write_now(cx);
+            Poll::Ready(())
+        })
+        .await;
+        job.done = true;
+        Ok(())
+    }
+
+    /// Reads and hands out messages until a read would wait (`Pending`,
+    /// with `cx` registered: `who` now reads) or reading is over (`Ready`).
+    /// The background reader leaves reading to a request that does it.
+    fn poll_read(&self, cx: &mut Context<'_>, who: Reading) -> Poll<()> {
+        let mut guard = lock(&self.rx);
+        let rx = &mut *guard;
+        if who == Reading::Background {
+            match &rx.background {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => rx.background = Some(cx.waker().clone()),
+            }
+            if matches!(rx.reading, Reading::Request(_)) {
+                return Poll::Pending;
+            }
+        }
+        let Some(io) = rx.io.as_mut() else {
+            return Poll::Ready(());
+        };
+        let mut reads = 0;
+        let why = loop {
+            loop {
+                match rx.state.next_event() {
+                    Some(Ok(at)) => {
+                        let m = rx.state.message_at(at);
+                        rx.last_error = (m.id == 0 && m.kind == Kind::ERROR)
+                            .then(|| String::from_utf8_lossy(m.payload).into_owned());
+                        self.dispatch(&m);
+                    }
+                    Some(Err(e)) => self.refused(e),
+                    None => break,
+                }
+            }
+            if rx.state.eof() {
+                break "closed by the server".to_string();
+            }
+            if reads == READS_PER_POLL {
+                rx.reading = who;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            match rx.state.poll_fill(cx, &mut **io) {
+                Poll::Pending => {
+                    rx.reading = who;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(())) => reads += 1,
+                Poll::Ready(Err(e)) => break std::format!("read failed: {e}"),
+            }
+        };
+        rx.io = None;
+        rx.reading = Reading::Nobody;
+        let why = match rx.last_error.take() {
+            Some(e) => std::format!("{why} after ERROR {e}"),
+            None => why,
+        };
+        drop(guard);
+        self.close(why);
+        Poll::Ready(())
+    }
+
+    /// Gives a message to its request, or to the subscribers.
+    fn dispatch(&self, m: &Message<'_>) {
+        let frame = Frame::from_message(m);
+        if m.flags.contains(Flags::RESPONSE) && m.id != 0 {
+            let answered = match self.lock_pending().get_mut(&m.id) {
+                Some(p) => p.finish(Ok(frame)),
+                None => false,
+            };
+            if !answered {
+                self.late_answers.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if self.subscribers.0.try_send(frame).is_err() {
+            self.dropped_unsolicited.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An answer this side refuses still ends its request.
+    fn refused(&self, e: DecodeError) {
+        if let Some(id) = e.id {
+            if let Some(p) = self.lock_pending().get_mut(&id) {
+                p.finish(Err(ClientError::BadAnswer(e)));
+            }
+        }
+    }
+
+    /// A request's wait for its answer, reading the socket meanwhile.
+    fn poll_answer(&self, cx: &mut Context<'_>, id: u32) -> Poll<Result<Frame, ClientError>> {
+        if let Some(r) = self.take_done(id) {
+            return Poll::Ready(r);
+        }
+        let over = self.poll_read(cx, Reading::Request(id)).is_ready();
+        if let Some(r) = self.take_done(id) {
+            return Poll::Ready(r);
+        }
+        if over || !self.wait_with(id, cx) {
+            return Poll::Ready(Err(self.closed_error()));
+        }
+        Poll::Pending
+    }
+
+    /// Forgets request `id`; if it was the one reading, another waiting
+    /// request takes over, or (when someone subscribed) the background
+    /// reader. Otherwise the timeout check hands reading to the background
+    /// reader at its next tick; a new request reads for itself before that.
+    fn forget(&self, id: u32) {
+        self.lock_pending().remove(&id);
+        let mut rx = lock(&self.rx);
+        if rx.reading != Reading::Request(id) {
+            return;
+        }
+        rx.reading = Reading::Nobody;
+        let next = self.lock_pending().values().find_map(|p| match &p.slot {
+            Slot::Waiting(Some(w)) => Some(w.clone()),
+            _ => None,
+        });
+        let next = match next {
+            Some(w) => Some(w),
+            // The subscription queue itself holds one receiver.
+            None if self.subscribers.1.receiver_count() > 1 => rx.background.take(),
+            None => None,
+        };
+        drop(rx);
+        if let Some(w) = next {
+            w.wake();
+        }
+    }
+}
+
+/// Hands the batch to the background writer if the request that was to
+/// write it is dropped first.
+struct WriteJob<'a> {
+    inner: &'a Inner,
+    done: bool,
+}
+
+impl Drop for WriteJob<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.inner.tx).wake_writer();
+        }
+    }
+}
+
+/// Removes a request when its future ends, however.
+struct Forget<'a> {
+    inner: &'a Inner,
+    id: u32,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.inner.forget(self.id);
     }
 }
 
 /// A connection to a msgwire server (binary framing).
 ///
 /// Cheap to clone: clones share the connection, so many tasks can have
-/// requests in flight at once. Each request gets a fresh non-zero id; a
-/// background reader hands every answer to the request with its id. A
-/// request whose answer does not come within the timeout, or whose
-/// connection dies, fails with a [`ClientError`] — it never hangs.
+/// requests in flight at once. Each request gets a fresh non-zero id and
+/// its answer is matched by id. A request whose answer does not come within
+/// the timeout, or whose connection dies, fails with a [`ClientError`] — it
+/// never hangs.
 ///
-/// The background reader and writer run on the crate's executor, so the
-/// client works from any runtime.
+/// Requests write and read the socket from the task that awaits them (see
+/// the module docs for how batches and reading are shared); three small
+/// background tasks on the crate's executor finish writes the socket could
+/// not take, read while no request waits, and check timeouts. The client
+/// works from any runtime.
+///
+/// A request future that was polled and is then neither polled again nor
+/// dropped can be the one the socket's reader waits on; other requests are
+/// not held up by it (each reads when polled), but unsolicited messages may
+/// wait until it is polled or dropped.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -186,7 +614,7 @@ struct CloseOnDrop(Arc<Inner>);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
-        self.0.outbound.close();
+        self.0.close_writes();
     }
 }
 
@@ -218,7 +646,11 @@ impl Client {
             })
             .await?;
         stream.set_nodelay(true)?;
-        Ok(Client::with_halves(stream.clone(), stream, config))
+        Ok(Client::with_halves(
+            Box::new(stream.clone()),
+            Box::new(stream),
+            config,
+        ))
     }
 
     /// Connects to a Unix socket.
@@ -237,7 +669,11 @@ impl Client {
                 Err(connect_timeout())
             })
             .await?;
-        Ok(Client::with_halves(stream.clone(), stream, config))
+        Ok(Client::with_halves(
+            Box::new(stream.clone()),
+            Box::new(stream),
+            config,
+        ))
     }
 
     /// A client over any transport, e.g. one end of
@@ -247,19 +683,31 @@ impl Client {
         config: ClientConfig,
     ) -> Client {
         let (r, w) = futures_lite::io::split(io);
-        Client::with_halves(r, w, config)
+        Client::with_halves(Box::new(r), Box::new(w), config)
     }
 
-    fn with_halves<R, W>(reader: R, writer: W, config: ClientConfig) -> Client
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        let (outbound, queue) = async_channel::bounded(config.queue.max(1));
+    fn with_halves(reader: Reader, writer: Writer, config: ClientConfig) -> Client {
         let inner = Arc::new(Inner {
             next_id: AtomicU32::new(1),
             pending: Mutex::new(HashMap::new()),
-            outbound,
+            tx: Mutex::new(TxSide {
+                buf: Vec::new(),
+                pos: 0,
+                queued: 0,
+                io: Some(writer),
+                scheduled: false,
+                writer_needed: false,
+                writer: None,
+                room: Vec::new(),
+                closing: false,
+            }),
+            rx: Mutex::new(RxSide {
+                state: RxState::new(Some(Framing::Binary), config.framed),
+                io: Some(reader),
+                reading: Reading::Nobody,
+                background: None,
+                last_error: None,
+            }),
             closed: AtomicBool::new(false),
             why_closed: Mutex::new(None),
             subscribers: async_channel::bounded(config.subscription_capacity.max(1)),
@@ -268,9 +716,9 @@ impl Client {
             late_answers: AtomicU64::new(0),
             config,
         });
-        spawn(write_loop(inner.clone(), queue, writer)).detach();
-        spawn(read_loop(inner.clone(), reader)).detach();
-        spawn(expire_loop(inner.clone())).detach();
+        spawn(write_task(inner.clone())).detach();
+        spawn(read_task(inner.clone())).detach();
+        spawn(expire_task(inner.clone())).detach();
         Client {
             _last: Arc::new(CloseOnDrop(inner.clone())),
             inner,
@@ -288,46 +736,30 @@ impl Client {
     /// # Cancel safety
     ///
     /// Dropping the future forgets the request; its answer, if it comes,
-    /// is counted in [`Client::late_answers`].
+    /// is counted in [`Client::late_answers`]. A request is queued whole or
+    /// not at all, so a dropped request never leaves part of a frame.
     pub async fn request(&self, kind: &str, payload: &[u8]) -> Result<Frame, ClientError> {
-        Kind::new(kind).map_err(ClientError::Encode)?;
+        let kind = Kind::new(kind).map_err(ClientError::Encode)?;
         if self.is_closed() {
             return Err(self.inner.closed_error());
         }
-        let id = self.inner.next_id();
-        let (tx, rx) = async_channel::bounded(1);
+        let inner = &*self.inner;
+        let id = inner.next_id();
         // No timer per request (each one would wake the reactor): the
         // expiry task fails requests whose time is up.
-        let due = Instant::now() + self.inner.config.request_timeout;
-        self.inner
-            .lock_pending()
-            .insert(id, Pending { waiter: tx, due });
-        let _forget = Forget {
-            inner: &self.inner,
+        let due = Instant::now() + inner.config.request_timeout;
+        inner.lock_pending().insert(
             id,
-        };
-        let out = Outgoing {
-            kind: kind.to_string(),
-            id,
-            payload: payload.to_vec(),
-        };
-        let answer = || async {
-            rx.recv()
-                .await
-                .unwrap_or_else(|_| Err(self.inner.closed_error()))
-        };
-        // The answer (or the expiry task's timeout) may come while the
-        // request still waits for room in the queue.
-        let answer = async {
-            self.inner
-                .outbound
-                .send(out)
-                .await
-                .map_err(|_| self.inner.closed_error())?;
-            answer().await
-        }
-        .or(answer())
-        .await?;
+            Pending {
+                slot: Slot::Waiting(None),
+                due,
+            },
+        );
+        let _forget = Forget { inner, id };
+        inner
+            .enqueue(&Message::new(kind, payload).with_id(id), id)
+            .await?;
+        let answer = poll_fn(|cx| inner.poll_answer(cx, id)).await?;
         if answer.kind == "ERROR" {
             let text = String::from_utf8_lossy(&answer.payload);
             let (code, detail) = text.split_once(':').unwrap_or((&text, ""));
@@ -339,23 +771,16 @@ impl Client {
         Ok(answer)
     }
 
-    /// Sends a message that expects no answer (id 0).
+    /// Sends a message that expects no answer (id 0). It is queued when
+    /// this returns; it is written soon after, and in order with requests.
     ///
     /// # Errors
     ///
-    /// [`ClientError::Encode`] for a bad kind, [`ClientError::Closed`].
+    /// [`ClientError::Encode`] for a bad kind or payload,
+    /// [`ClientError::Closed`].
     pub async fn send(&self, kind: &str, payload: &[u8]) -> Result<(), ClientError> {
-        Kind::new(kind).map_err(ClientError::Encode)?;
-        let out = Outgoing {
-            kind: kind.to_string(),
-            id: 0,
-            payload: payload.to_vec(),
-        };
-        self.inner
-            .outbound
-            .send(out)
-            .await
-            .map_err(|_| self.inner.closed_error())
+        let kind = Kind::new(kind).map_err(ClientError::Encode)?;
+        self.inner.enqueue(&Message::new(kind, payload), 0).await
     }
 
     /// Sends `PING` and returns the round-trip time.
@@ -380,7 +805,17 @@ impl Client {
     /// subscribers share one queue; when it is full, new messages are
     /// dropped and counted in [`Client::dropped_unsolicited`].
     pub fn subscribe(&self) -> Receiver<Frame> {
-        self.inner.subscribers.1.clone()
+        let sub = self.inner.subscribers.1.clone();
+        // From now on the background reader reads whenever no request
+        // does, without waiting for the next tick.
+        let mut rx = lock(&self.inner.rx);
+        if rx.reading == Reading::Nobody {
+            if let Some(w) = rx.background.take() {
+                drop(rx);
+                w.wake();
+            }
+        }
+        sub
     }
 
     /// Unsolicited messages dropped because the subscription queue was full.
@@ -393,7 +828,10 @@ impl Client {
         self.inner.late_answers.load(Ordering::Relaxed)
     }
 
-    /// Whether the connection is closed.
+    /// Whether the connection is closed. A server closing while no request
+    /// waits is noticed within the timeout check's tick (see
+    /// [`ClientConfig::request_timeout`]), or at once by a subscribed
+    /// client.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
     }
@@ -401,27 +839,16 @@ impl Client {
     /// Closes the connection after the queued messages are written; pending
     /// requests fail with [`ClientError::Closed`].
     pub fn close(&self) {
-        self.inner.outbound.close();
-    }
-}
-
-/// Removes a request from the pending map when its future ends, however.
-struct Forget<'a> {
-    inner: &'a Inner,
-    id: u32,
-}
-
-impl Drop for Forget<'_> {
-    fn drop(&mut self) {
-        self.inner.lock_pending().remove(&self.id);
+        self.inner.close_writes();
     }
 }
 
 /// Fails requests whose time is up, checking a few times per timeout
-/// (a request fails between its timeout and 1/8 of it later), until the
+/// (a request fails between its timeout and 1/8 of it later), and hands
+/// reading to the background reader when no request does it, until the
 /// connection closes. One timer per client instead of one per request:
 /// every new timer wakes the reactor.
-async fn expire_loop(inner: Arc<Inner>) {
+async fn expire_task(inner: Arc<Inner>) {
     let tick = (inner.config.request_timeout / 8)
         .clamp(Duration::from_millis(1), Duration::from_millis(250));
     let mut timer = Timer::interval(tick);
@@ -438,119 +865,117 @@ async fn expire_loop(inner: Arc<Inner>) {
             return;
         }
         let now = Instant::now();
-        let mut pending = inner.lock_pending();
-        pending.retain(|_, p| {
-            if p.due > now {
-                return true;
+        for p in inner.lock_pending().values_mut() {
+            if p.due <= now {
+                p.finish(Err(ClientError::Timeout));
             }
-            let _ = p.waiter.try_send(Err(ClientError::Timeout));
-            false
-        });
+        }
+        let mut rx = lock(&inner.rx);
+        if rx.reading == Reading::Nobody {
+            if let Some(w) = rx.background.take() {
+                drop(rx);
+                w.wake();
+            }
+        }
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    inner: Arc<Inner>,
-    queue: Receiver<Outgoing>,
-    mut io: W,
-) {
-    let mut tx = TxState::new(Framing::Binary, inner.config.framed.write_buffer);
+/// Writes what a request could not write at once, and the last messages
+/// before a close.
+async fn write_task(inner: Arc<Inner>) {
     // A server that reads nothing for a whole request timeout fails the
     // connection (every request behind the blocked write would time out
     // anyway), so a dropped client never stays blocked on its socket.
-    tx.write_timeout = Some(inner.config.request_timeout);
+    let stall = inner.config.request_timeout;
     let why = loop {
-        let Ok(first) = queue.recv().await else {
-            let _ = tx.flush(&mut io).await;
-            let _ = futures_lite::AsyncWriteExt::close(&mut io).await;
-            break "closed by the client".to_string();
+        let work = poll_fn(|cx| {
+            let mut guard = lock(&inner.tx);
+            let tx = &mut *guard;
+            if inner.closed.load(Ordering::SeqCst) {
+                tx.io = None;
+                return Poll::Ready(None);
+            }
+            if !tx.writer_needed {
+                tx.writer = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let Some(io) = tx.io.take() else {
+                return Poll::Ready(None);
+            };
+            let batch = std::mem::take(&mut tx.buf);
+            let pos = std::mem::take(&mut tx.pos);
+            tx.drained();
+            Poll::Ready(Some((io, batch, pos)))
+        })
+        .await;
+        // The connection was closed elsewhere; the socket is let go.
+        let Some((mut io, mut batch, pos)) = work else {
+            return;
         };
-        // Send what is queued in one write: pipelined requests batch.
-        let mut next = Some(first);
-        let mut failed = None;
-        while let Some(out) = next.take() {
-            let kind = Kind::new(&out.kind).unwrap_or(Kind::ERROR);
-            let m = Message::new(kind, &out.payload).with_id(out.id);
-            if let Err(e) = tx.send(&mut io, &m).await {
-                failed = Some(e.to_string());
-                break;
-            }
-            next = queue.try_recv().ok();
-        }
-        if failed.is_none() {
-            if let Err(e) = tx.flush(&mut io).await {
-                failed = Some(e.to_string());
+        let mut rest = &batch[pos..];
+        let mut result = Ok(());
+        while !rest.is_empty() {
+            match write_some(&mut *io, rest, Some(stall)).await {
+                Ok(n) => rest = &rest[n..],
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
-        if let Some(e) = failed {
+        if result.is_ok() {
+            result = io.flush().await;
+        }
+        if let Err(e) = result {
             break std::format!("write failed: {e}");
+        }
+        let closing = {
+            let mut tx = lock(&inner.tx);
+            let idle = tx.buf.is_empty();
+            if idle {
+                // Keeps the allocation for the next batch.
+                batch.clear();
+                if batch.capacity() <= KEEP_CAPACITY {
+                    tx.buf = batch;
+                }
+                tx.scheduled = false;
+                tx.writer_needed = false;
+            }
+            let closing = idle && tx.closing;
+            if !closing {
+                tx.io = Some(io);
+                None
+            } else {
+                Some(io)
+            }
+        };
+        if let Some(mut io) = closing {
+            let _ = io.close().await;
+            break "closed by the client".to_string();
         }
     };
     inner.close(why);
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(inner: Arc<Inner>, mut io: R) {
-    let mut rx = RxState::new(Some(Framing::Binary), inner.config.framed);
-    // An `ERROR` with no id that is the last thing the server says before
-    // closing (`overloaded: …`) tells pending requests why.
-    let mut last_error: Option<String> = None;
+/// Reads while no request does (unsolicited messages, the server closing);
+/// once this side has closed, reads the answers still on their way (counted
+/// as late) until the server closes, for at most a request timeout, so a
+/// server that never closes does not keep the socket.
+async fn read_task(inner: Arc<Inner>) {
     let shut = inner.shut.1.clone();
-    // Once the client is closed, answers still on their way are read (and
-    // counted as late) until the server closes too, for at most a request
-    // timeout: a server that never closes does not keep the socket.
-    let mut grace: Option<Timer> = None;
-    let why = loop {
-        let next = async { Some(rx.recv_read(&mut io).await) }.or(async {
-            match grace.as_mut() {
-                None => {
-                    let _ = shut.recv().await;
-                }
-                Some(t) => {
-                    t.await;
-                }
-            }
-            None
-        });
-        let Some(next) = next.await else {
-            if grace.is_none() {
-                grace = Some(Timer::after(inner.config.request_timeout));
-                continue;
-            }
-            // Closed by this side; the reason is already recorded.
-            break "closed".to_string();
-        };
-        match next {
-            Ok(m) => {
-                last_error = (m.id == 0 && m.kind == Kind::ERROR)
-                    .then(|| String::from_utf8_lossy(m.payload).into_owned());
-                let frame = Frame::from_message(&m);
-                if m.flags.contains(Flags::RESPONSE) && m.id != 0 {
-                    let waiter = inner.lock_pending().remove(&m.id);
-                    match waiter {
-                        Some(w) => {
-                            let _ = w.waiter.try_send(Ok(frame));
-                        }
-                        None => {
-                            inner.late_answers.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                } else if inner.subscribers.0.try_send(frame).is_err() {
-                    inner.dropped_unsolicited.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Err(RecvError::Decode(e)) => {
-                // An answer this side refuses still ends its request.
-                if let Some(w) = e.id.and_then(|id| inner.lock_pending().remove(&id)) {
-                    let _ = w.waiter.try_send(Err(ClientError::BadAnswer(e)));
-                }
-            }
-            Err(RecvError::Closed) => break "closed by the server".to_string(),
-            Err(RecvError::Io(e)) => break std::format!("read failed: {e}"),
-        }
-    };
-    let why = match last_error {
-        Some(e) => std::format!("{why} after ERROR {e}"),
-        None => why,
-    };
-    inner.close(why);
+    let over = poll_fn(|cx| inner.poll_read(cx, Reading::Background).map(|()| true))
+        .or(async {
+            let _ = shut.recv().await;
+            false
+        })
+        .await;
+    if !over {
+        lock(&inner.rx).reading = Reading::Nobody;
+        poll_fn(|cx| inner.poll_read(cx, Reading::Background))
+            .or(async {
+                Timer::after(inner.config.request_timeout).await;
+            })
+            .await;
+    }
+    lock(&inner.rx).io = None;
 }

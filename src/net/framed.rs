@@ -3,11 +3,13 @@
 use std::boxed::Box;
 use std::fmt;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::vec::Vec;
 
 use std::time::Duration;
 
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
+use futures_lite::{ready, AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 
 use crate::frame::MAGIC;
 use crate::{DecodeError, Encoder, Error, Message, StreamDecoder, TextEncoder, TextStreamDecoder};
@@ -185,7 +187,7 @@ impl RxState {
     }
 
     #[inline]
-    fn next_event(&mut self) -> Option<Result<At, DecodeError>> {
+    pub(crate) fn next_event(&mut self) -> Option<Result<At, DecodeError>> {
         match &mut self.codec {
             Codec::Sniff => None,
             Codec::Binary(d) => d.next_event().map(|e| e.map(At::Binary)),
@@ -194,7 +196,7 @@ impl RxState {
     }
 
     #[inline]
-    fn message_at(&self, at: At) -> Message<'_> {
+    pub(crate) fn message_at(&self, at: At) -> Message<'_> {
         match (&self.codec, at) {
             (Codec::Binary(d), At::Binary(at)) => d.message_at(at),
             (Codec::Text(d), At::Text(at)) => d.message_at(at),
@@ -206,14 +208,24 @@ impl RxState {
     /// One read from `io` into the decoder. Cancel safe: bytes are
     /// committed in the same poll that reads them.
     async fn fill<R: AsyncRead + Unpin>(&mut self, io: &mut R) -> io::Result<()> {
+        futures_lite::future::poll_fn(|cx| self.poll_fill(cx, io)).await
+    }
+
+    /// [`RxState::fill`] as a poll function, for a reader shared by
+    /// several futures (the correlating client's).
+    pub(crate) fn poll_fill<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut R,
+    ) -> Poll<io::Result<()>> {
         let spare = match &mut self.codec {
             Codec::Sniff => {
                 // Read one byte to choose the framing (§4): 0xA5 is binary.
                 let mut first = [0u8; 1];
-                let n = io.read(&mut first).await?;
+                let n = ready!(Pin::new(io).poll_read(cx, &mut first))?;
                 if n == 0 {
                     self.eof = true;
-                    return Ok(());
+                    return Poll::Ready(Ok(()));
                 }
                 let framing = if first[0] == MAGIC {
                     Framing::Binary
@@ -226,7 +238,7 @@ impl RxState {
                     Codec::Text(d) => d.feed(&first),
                     Codec::Sniff => 0,
                 };
-                return Ok(());
+                return Poll::Ready(Ok(()));
             }
             Codec::Binary(d) => d.spare(),
             Codec::Text(d) => d.spare(),
@@ -234,9 +246,9 @@ impl RxState {
         if spare.is_empty() {
             // Cannot happen while events are drained before reading: the
             // buffer always has room for the largest accepted frame.
-            return Err(io::Error::other("msgwire: receive buffer full"));
+            return Poll::Ready(Err(io::Error::other("msgwire: receive buffer full")));
         }
-        let n = io.read(spare).await?;
+        let n = ready!(Pin::new(io).poll_read(cx, spare))?;
         if n == 0 {
             self.eof = true;
         }
@@ -245,7 +257,12 @@ impl RxState {
             Codec::Text(d) => d.commit(n),
             Codec::Sniff => {}
         }
-        Ok(())
+        Poll::Ready(Ok(()))
+    }
+
+    /// Whether the peer has closed its side.
+    pub(crate) fn eof(&self) -> bool {
+        self.eof
     }
 
     /// The next event, reading when needed (and flushing `tx` first, so a
@@ -278,24 +295,6 @@ impl RxState {
             }
             self.fill(io).await?;
             reads += 1;
-        }
-    }
-
-    /// The same for a read-only half, which has nothing to flush.
-    pub(crate) async fn recv_read<R: AsyncRead + Unpin>(
-        &mut self,
-        io: &mut R,
-    ) -> Result<Message<'_>, RecvError> {
-        loop {
-            match self.next_event() {
-                Some(Ok(at)) => return Ok(self.message_at(at)),
-                Some(Err(e)) => return Err(RecvError::Decode(e)),
-                None => {}
-            }
-            if self.eof {
-                return Err(RecvError::Closed);
-            }
-            self.fill(io).await?;
         }
     }
 }
@@ -432,7 +431,7 @@ impl TxState {
 /// progress for that long fails with `TimedOut` (a peer that does not read
 /// its answers). The timer is only made when the write would block, so the
 /// common path costs nothing.
-async fn write_some<W: AsyncWrite + Unpin>(
+pub(crate) async fn write_some<W: AsyncWrite + Unpin + ?Sized>(
     io: &mut W,
     bytes: &[u8],
     timeout: Option<Duration>,
