@@ -565,7 +565,14 @@ fn client_errors_are_clear() {
     };
     let client = block_on(Client::connect_tcp(addr(&server), config)).expect("connect");
     block_on(async {
+        // Never early; well before the answer (300 ms) would come.
+        let start = std::time::Instant::now();
         assert_eq!(client.request("SLOW", b"").await, Err(ClientError::Timeout));
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(100) && waited < Duration::from_millis(250),
+            "timed out after {waited:?}"
+        );
         assert!(matches!(
             client.request("bad kind", b"").await,
             Err(ClientError::Encode(_))

@@ -20,6 +20,7 @@
 use std::boxed::Box;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -45,16 +46,17 @@ use crate::{DecodeError, Encoder, Error, Flags, Kind, Message};
 pub struct ClientConfig {
     /// How long `connect_*` waits. Default 5 s.
     pub connect_timeout: Duration,
-    /// How long a request waits for its answer (it fails with
-    /// [`ClientError::Timeout`] up to an eighth of this, and at most
-    /// 250 ms, later: one task per client checks the deadlines). Also how
+    /// How long a request waits for its answer. It fails with
+    /// [`ClientError::Timeout`] no earlier, and up to a quarter of this (at
+    /// most 500 ms) later: one task per client checks the deadlines, eight
+    /// times per timeout (at least every 250 ms). Also how
     /// long a write may stall (the server reads nothing) before the
     /// connection is closed and every pending request fails. Default 10 s.
     pub request_timeout: Duration,
     /// Receive limits (largest answer accepted …).
     pub framed: FramedConfig,
-    /// Messages queued for the writer before `request`/`send` wait.
-    /// Default 1024.
+    /// Messages waiting in the send buffer (besides a batch being
+    /// written) before `request`/`send` wait for room. Default 1024.
     pub queue: usize,
     /// Unsolicited messages (no `RESPONSE` flag) kept for
     /// [`Client::subscribe`]rs before new ones are dropped and counted.
@@ -124,6 +126,30 @@ const READS_PER_POLL: u32 = 16;
 /// given back once written.
 const KEEP_CAPACITY: usize = 1 << 20;
 
+/// Hashes request ids: one multiplication. Only this side's ids (counted
+/// up from 1) are ever inserted, so a server cannot pick colliding keys;
+/// it can only look up ids, which costs no more than a lookup of ours.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type PendingMap = HashMap<u32, Pending, BuildHasherDefault<IdHasher>>;
+
 /// Where a request stands.
 enum Slot {
     /// No answer yet; the waker of the request's last poll.
@@ -135,7 +161,9 @@ enum Slot {
 /// A request in flight.
 struct Pending {
     slot: Slot,
-    due: Instant,
+    /// When it times out; set by the expiry task when it first sees the
+    /// request (one clock reading per tick, not one per request).
+    due: Option<Instant>,
 }
 
 impl Pending {
@@ -218,7 +246,7 @@ struct RxSide {
 
 struct Inner {
     next_id: AtomicU32,
-    pending: Mutex<HashMap<u32, Pending>>,
+    pending: Mutex<PendingMap>,
     tx: Mutex<TxSide>,
     rx: Mutex<RxSide>,
     closed: AtomicBool,
@@ -249,7 +277,7 @@ impl Inner {
         }
     }
 
-    fn lock_pending(&self) -> MutexGuard<'_, HashMap<u32, Pending>> {
+    fn lock_pending(&self) -> MutexGuard<'_, PendingMap> {
         lock(&self.pending)
     }
 
@@ -292,41 +320,9 @@ impl Inner {
         tx.wake_writer();
     }
 
-    /// The request's outcome if it has one (taking it).
-    fn take_done(&self, id: u32) -> Option<Result<Frame, ClientError>> {
-        let mut pending = self.lock_pending();
-        let p = pending.get_mut(&id)?;
-        match std::mem::replace(&mut p.slot, Slot::Waiting(None)) {
-            Slot::Done(r) => Some(r),
-            waiting => {
-                p.slot = waiting;
-                None
-            }
-        }
-    }
-
-    /// Records the waker a request is to be woken with; `false` if the
-    /// request has already ended (or is gone).
-    fn wait_with(&self, id: u32, cx: &Context<'_>) -> bool {
-        match self.lock_pending().get_mut(&id) {
-            Some(Pending {
-                slot: Slot::Waiting(w),
-                ..
-            }) => {
-                match w {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *w = Some(cx.waker().clone()),
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// Appends `m` to the send buffer, or waits for room. `Ok(true)`: this
-    /// message starts a batch, and its sender is to write it. `Ok(false)`
-    /// also when request `id` ended while it waited (timed out …): the
-    /// answer phase reports it.
+    /// message starts a batch, and its sender is to write it. Request `id`
+    /// may fail (time out …) while it waits.
     fn poll_append(
         &self,
         cx: &Context<'_>,
@@ -341,9 +337,12 @@ impl Inner {
         if tx.queued >= self.config.queue.max(1) {
             tx.room.push(cx.waker().clone());
             drop(tx);
-            // A request also wakes for its timeout.
-            if id != 0 && !self.wait_with(id, cx) {
-                return Poll::Ready(Ok(false));
+            // A request also wakes for its timeout (or the connection
+            // failing); it cannot have an answer yet.
+            if id != 0 {
+                if let Poll::Ready(r) = self.poll_slot(id, cx) {
+                    return Poll::Ready(r.map(|_| false));
+                }
             }
             return Poll::Pending;
         }
@@ -516,17 +515,44 @@ impl Inner {
 
     /// A request's wait for its answer, reading the socket meanwhile.
     fn poll_answer(&self, cx: &mut Context<'_>, id: u32) -> Poll<Result<Frame, ClientError>> {
-        if let Some(r) = self.take_done(id) {
+        // The waker is recorded before looking at who reads: a reader that
+        // ends after this hands reading on to a request it can wake.
+        if let Poll::Ready(r) = self.poll_slot(id, cx) {
             return Poll::Ready(r);
+        }
+        // While another request reads, it hands this one its answer: no
+        // read here (each would be a system call that finds nothing).
+        if matches!(lock(&self.rx).reading, Reading::Request(r) if r != id) {
+            return Poll::Pending;
         }
         let over = self.poll_read(cx, Reading::Request(id)).is_ready();
-        if let Some(r) = self.take_done(id) {
-            return Poll::Ready(r);
+        match self.poll_slot(id, cx) {
+            Poll::Pending if over => Poll::Ready(Err(self.closed_error())),
+            answer => answer,
         }
-        if over || !self.wait_with(id, cx) {
+    }
+
+    /// The request's outcome if it has one (taken); else records the waker
+    /// it is to be woken with.
+    fn poll_slot(&self, id: u32, cx: &Context<'_>) -> Poll<Result<Frame, ClientError>> {
+        let mut pending = self.lock_pending();
+        let Some(p) = pending.get_mut(&id) else {
+            drop(pending);
             return Poll::Ready(Err(self.closed_error()));
+        };
+        match &mut p.slot {
+            Slot::Waiting(w) => {
+                match w {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *w = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Slot::Done(_) => match std::mem::replace(&mut p.slot, Slot::Waiting(None)) {
+                Slot::Done(r) => Poll::Ready(r),
+                Slot::Waiting(_) => Poll::Pending,
+            },
         }
-        Poll::Pending
     }
 
     /// Forgets request `id`; if it was the one reading, another waiting
@@ -689,7 +715,7 @@ impl Client {
     fn with_halves(reader: Reader, writer: Writer, config: ClientConfig) -> Client {
         let inner = Arc::new(Inner {
             next_id: AtomicU32::new(1),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(PendingMap::default()),
             tx: Mutex::new(TxSide {
                 buf: Vec::new(),
                 pos: 0,
@@ -747,12 +773,11 @@ impl Client {
         let id = inner.next_id();
         // No timer per request (each one would wake the reactor): the
         // expiry task fails requests whose time is up.
-        let due = Instant::now() + inner.config.request_timeout;
         inner.lock_pending().insert(
             id,
             Pending {
                 slot: Slot::Waiting(None),
-                due,
+                due: None,
             },
         );
         let _forget = Forget { inner, id };
@@ -843,8 +868,8 @@ impl Client {
     }
 }
 
-/// Fails requests whose time is up, checking a few times per timeout
-/// (a request fails between its timeout and 1/8 of it later), and hands
+/// Fails requests whose time is up, checking eight times per timeout
+/// (a request fails between its timeout and 2/8 of it later), and hands
 /// reading to the background reader when no request does it, until the
 /// connection closes. One timer per client instead of one per request:
 /// every new timer wakes the reactor.
@@ -866,8 +891,14 @@ async fn expire_task(inner: Arc<Inner>) {
         }
         let now = Instant::now();
         for p in inner.lock_pending().values_mut() {
-            if p.due <= now {
-                p.finish(Err(ClientError::Timeout));
+            match p.due {
+                // Made since the last tick: its time counts from now, so it
+                // never fails early.
+                None => p.due = Some(now + inner.config.request_timeout),
+                Some(due) if due <= now => {
+                    p.finish(Err(ClientError::Timeout));
+                }
+                Some(_) => {}
             }
         }
         let mut rx = lock(&inner.rx);
