@@ -1,0 +1,1460 @@
+//! Stress and regression tests for the correlating `Client`
+//! (`src/net/client.rs`): requests that write their own batch and read the
+//! socket themselves, hand reading on when they end, and background tasks
+//! that finish blocked writes, read while no request does and check
+//! timeouts.
+//!
+//! Most tests drive the client from many tasks on a two-thread executor
+//! with random cancellation and then check that the books balance. A few
+//! poll request futures by hand (each with a waker that records its wakes)
+//! against a scripted peer on the other end of a `memory::pipe`, so a
+//! precise interleaving is reproduced every time.
+//!
+//! Every wait has a deadline: a test fails, it never hangs.
+#![cfg(feature = "async")]
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use futures_lite::future::block_on;
+use futures_lite::FutureExt;
+use msgwire::net::memory::{self, MemStream};
+use msgwire::net::{
+    Client, ClientConfig, ClientError, Frame, Framed, FramedConfig, Framing, RecvError, Reply,
+    Router, Server, ServerConfig,
+};
+use msgwire::{Flags, Kind, Message};
+
+/// The expiry task's tick with the default 10 s request timeout. Anything
+/// that waits for it when it should not is a lost wake-up.
+const TICK: Duration = Duration::from_millis(250);
+
+/// How long something that should happen "at once" may take on a loaded
+/// two-core machine: well under the tick.
+const PROMPT: Duration = Duration::from_millis(100);
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// A small deterministic generator.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+/// `fut`, or `None` after `limit`.
+async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
+    async { Some(fut.await) }
+        .or(async {
+            Timer::after(limit).await;
+            None
+        })
+        .await
+}
+
+/// Polls `cond` every millisecond until it holds or `limit` passes.
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A waker that records that it was woken.
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A future polled by hand, as an executor would: with its own waker, and
+/// (when the test plays a well-behaved executor) only after that waker was
+/// woken.
+struct Probe<'a, T> {
+    fut: Option<BoxFuture<'a, T>>,
+    out: Option<T>,
+    flag: Arc<Flag>,
+    waker: Waker,
+}
+
+impl<'a, T> Probe<'a, T> {
+    fn new(fut: impl Future<Output = T> + Send + 'a) -> Self {
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        Probe {
+            fut: Some(Box::pin(fut)),
+            out: None,
+            waker: Waker::from(flag.clone()),
+            flag,
+        }
+    }
+
+    /// Polls once (clearing the wake flag first); `true` once done.
+    fn poll(&mut self) -> bool {
+        if self.out.is_some() {
+            return true;
+        }
+        self.flag.0.store(false, Ordering::SeqCst);
+        let mut cx = Context::from_waker(&self.waker);
+        let fut = self.fut.as_mut().expect("not dropped");
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            self.out = Some(v);
+            self.fut = None;
+            return true;
+        }
+        false
+    }
+
+    /// Polls while the future wakes itself (a yield), at most a few times.
+    fn poll_settled(&mut self) -> bool {
+        for _ in 0..8 {
+            if self.poll() {
+                return true;
+            }
+            if !self.woken() {
+                return false;
+            }
+        }
+        false
+    }
+
+    fn woken(&self) -> bool {
+        self.flag.0.load(Ordering::SeqCst)
+    }
+
+    fn clear(&self) {
+        self.flag.0.store(false, Ordering::SeqCst);
+    }
+
+    /// Plays the executor until the future is done or `limit` passes:
+    /// polls only when woken. The time it took, and the output.
+    fn drive(&mut self, limit: Duration) -> (Duration, Option<T>) {
+        self.drive_with(&mut [], limit)
+    }
+
+    /// As [`Probe::drive`], also polling `others` whenever they are woken
+    /// (other tasks of a well-behaved executor).
+    fn drive_with(
+        &mut self,
+        others: &mut [&mut dyn Pollable],
+        limit: Duration,
+    ) -> (Duration, Option<T>) {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.out.is_some() || (self.woken() && self.poll()) {
+                return (start.elapsed(), self.out.take());
+            }
+            for o in others.iter_mut() {
+                o.poll_if_woken();
+            }
+            thread::sleep(Duration::from_micros(200));
+        }
+        (start.elapsed(), None)
+    }
+}
+
+/// A [`Probe`] of any output, for [`Probe::drive_with`].
+trait Pollable {
+    fn poll_if_woken(&mut self);
+}
+
+impl<T> Pollable for Probe<'_, T> {
+    fn poll_if_woken(&mut self) {
+        if self.woken() {
+            self.poll();
+        }
+    }
+}
+
+/// The server end of a `memory::pipe`, scripted by the test thread.
+struct Peer {
+    conn: Framed<MemStream>,
+}
+
+impl Peer {
+    fn new(end: MemStream) -> Self {
+        Peer {
+            conn: Framed::new(end, Framing::Binary, FramedConfig::default()),
+        }
+    }
+
+    /// The next message the client sent (panics after 5 s).
+    fn recv(&mut self) -> Frame {
+        self.try_recv(Duration::from_secs(5))
+            .expect("no message from the client within 5 s")
+            .expect("the client closed")
+    }
+
+    /// The next message, `Err` at the end of the stream, `None` after
+    /// `limit`.
+    fn try_recv(&mut self, limit: Duration) -> Option<Result<Frame, String>> {
+        let conn = &mut self.conn;
+        block_on(within(limit, async {
+            match conn.recv().await {
+                Ok(m) => Ok(Frame::from_message(&m)),
+                Err(e) => Err(e.to_string()),
+            }
+        }))
+    }
+
+    /// Answers request `id`.
+    fn answer(&mut self, id: u32, payload: &[u8]) {
+        let m = Message::new(Kind::new("ANS").expect("kind"), payload)
+            .with_id(id)
+            .with_flags(Flags::RESPONSE);
+        self.write(&m);
+    }
+
+    fn write(&mut self, m: &Message<'_>) {
+        let conn = &mut self.conn;
+        block_on(within(Duration::from_secs(5), async {
+            conn.send(m).await.expect("send");
+            conn.flush().await.expect("flush");
+        }))
+        .expect("the client does not read");
+    }
+}
+
+/// What an echo server saw and did.
+#[derive(Default)]
+struct Seen {
+    /// Every message received, in order.
+    log: Mutex<Vec<Frame>>,
+    /// Answers sent.
+    answered: AtomicU64,
+    /// Frames the server's decoder refused (a partial or corrupt frame).
+    refused: AtomicU64,
+}
+
+/// Per-kind behaviour of [`echo_server`].
+///
+/// - `QUIET`: no answer.
+/// - `NEWS`-ful requests (`WITHNEWS`): an unsolicited `NEWS` with the same
+///   payload, then the answer.
+/// - `PUSH`: the answer, then 20 ms later an unsolicited `NEWS pushed`.
+/// - anything else with an id: the same kind and payload back.
+fn echo_server(end: MemStream) -> (Arc<Seen>, thread::JoinHandle<()>) {
+    let seen = Arc::new(Seen::default());
+    let s = seen.clone();
+    let handle = thread::spawn(move || {
+        block_on(async move {
+            let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
+            loop {
+                let frame = match conn.recv().await {
+                    Ok(m) => Frame::from_message(&m),
+                    Err(e) if e.is_recoverable() => {
+                        s.refused.fetch_add(1, Ordering::SeqCst);
+                        continue;
+                    }
+                    Err(RecvError::Closed) | Err(_) => break,
+                };
+                s.log.lock().unwrap().push(frame.clone());
+                if frame.id == 0 || frame.kind == "QUIET" {
+                    continue;
+                }
+                if frame.kind == "WITHNEWS" {
+                    let news = Message::new(Kind::new("NEWS").unwrap(), &frame.payload);
+                    if conn.send(&news).await.is_err() {
+                        break;
+                    }
+                }
+                let kind = Kind::new(&frame.kind).unwrap();
+                let answer = Message::new(kind, &frame.payload)
+                    .with_id(frame.id)
+                    .with_flags(Flags::RESPONSE);
+                s.answered.fetch_add(1, Ordering::SeqCst);
+                if conn.send(&answer).await.is_err() {
+                    break;
+                }
+                if frame.kind == "PUSH" {
+                    if conn.flush().await.is_err() {
+                        break;
+                    }
+                    Timer::after(Duration::from_millis(20)).await;
+                    let news = Message::new(Kind::new("NEWS").unwrap(), b"pushed");
+                    if conn.send(&news).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        })
+    });
+    (seen, handle)
+}
+
+/// A TCP server (the crate's own) whose `CNT` handler counts and echoes.
+fn counting_tcp_server() -> (Server, Arc<AtomicU64>) {
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let router = Router::new()
+        .on("CNT", move |req: Frame| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(Some(Reply::new("CNT", req.payload)?)) }
+        })
+        .expect("kind");
+    let server = block_on(Server::bind_tcp(
+        "127.0.0.1:0",
+        router,
+        ServerConfig::default(),
+    ))
+    .expect("bind");
+    (server, count)
+}
+
+/// Runs `futs` on a two-thread executor (the test thread and one helper)
+/// and returns their outputs in order.
+fn on_two_threads<F, T>(futs: Vec<F>) -> Vec<T>
+where
+    F: Future<Output = T> + Send,
+    T: Send,
+{
+    let ex = async_executor::Executor::new();
+    let tasks: Vec<_> = futs.into_iter().map(|f| ex.spawn(f)).collect();
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    thread::scope(|s| {
+        let ex = &ex;
+        let helper = s.spawn(move || {
+            block_on(ex.run(async {
+                let _ = stopped.recv().await;
+            }))
+        });
+        let out = block_on(ex.run(async {
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await);
+            }
+            out
+        }));
+        stop.close();
+        helper.join().expect("helper thread");
+        out
+    })
+}
+
+/// What one stress task saw.
+#[derive(Default)]
+struct TaskReport {
+    ok: u64,
+    cancelled: u64,
+    /// Slowest request that was not raced with a timer.
+    slowest: Duration,
+    failures: Vec<String>,
+}
+
+/// `tasks` tasks each issue `per_task` requests of `kind`; about a third
+/// race a timer of 0–400 µs and are dropped when it wins (at any await
+/// point: in a batch's yield, waiting for room, while being the reader).
+fn stress_requests(client: &Client, kind: &str, tasks: usize, per_task: usize) -> TaskReport {
+    let futs: Vec<_> = (0..tasks)
+        .map(|t| {
+            let client = client.clone();
+            let kind = kind.to_string();
+            async move {
+                let mut rng = XorShift::new(t as u64 + 1);
+                let mut rep = TaskReport::default();
+                for i in 0..per_task {
+                    let payload = format!("{t}-{i}");
+                    let r = rng.next();
+                    let raced = r.is_multiple_of(3);
+                    let limit = if raced {
+                        Duration::from_micros(r % 400)
+                    } else {
+                        Duration::from_secs(5)
+                    };
+                    let start = Instant::now();
+                    match within(limit, client.request(&kind, payload.as_bytes())).await {
+                        Some(Ok(f)) => {
+                            if f.payload != payload.as_bytes() || f.kind != kind {
+                                rep.failures.push(format!(
+                                    "{payload}: answered {:?} {:?}",
+                                    f.kind,
+                                    f.text()
+                                ));
+                            }
+                            rep.ok += 1;
+                            if !raced {
+                                rep.slowest = rep.slowest.max(start.elapsed());
+                            }
+                        }
+                        Some(Err(e)) => rep.failures.push(format!("{payload}: {e}")),
+                        None if raced => rep.cancelled += 1,
+                        None => rep.failures.push(format!("{payload}: no answer in 5 s")),
+                    }
+                    if r.is_multiple_of(7) {
+                        futures_lite::future::yield_now().await;
+                    }
+                }
+                rep
+            }
+        })
+        .collect();
+    let mut total = TaskReport::default();
+    for rep in on_two_threads(futs) {
+        total.ok += rep.ok;
+        total.cancelled += rep.cancelled;
+        total.slowest = total.slowest.max(rep.slowest);
+        total.failures.extend(rep.failures);
+    }
+    total
+}
+
+/// Every answer the server sent was taken by its request, counted late, or
+/// reached the slot of a request whose future was dropped before it took
+/// the answer (a timer that won the race in the same poll; such an answer
+/// is neither taken nor late, so the bound on that side is `cancelled`).
+fn books_balance(taken: u64, cancelled: u64, late: u64, answered: u64) {
+    let counted = taken + late;
+    assert!(
+        counted <= answered && answered <= counted + cancelled,
+        "taken {taken} + late {late} vs answered {answered} ({cancelled} cancelled)"
+    );
+    assert!(late <= cancelled, "late {late} > cancelled {cancelled}");
+}
+
+// ---------------------------------------------------------------------------
+// Random cancellation, many tasks, two threads
+// ---------------------------------------------------------------------------
+
+/// Many tasks with random cancellation over the in-memory transport: every
+/// answer reaches the request that asked (payload checked), no frame is
+/// refused, repeated or lost, the client answers every later request, and
+/// the books balance: answers sent = answers taken + `late_answers`.
+#[test]
+fn random_cancellation_in_memory_keeps_the_books_balanced() {
+    let (end, server_end) = memory::pipe(4);
+    let client = Client::new(
+        end,
+        ClientConfig {
+            queue: 8,
+            ..ClientConfig::default()
+        },
+    );
+    let (seen, server) = echo_server(server_end);
+
+    let rep = stress_requests(&client, "ECHO", 12, 150);
+    assert!(
+        rep.failures.is_empty(),
+        "{:?}",
+        &rep.failures[..rep.failures.len().min(10)]
+    );
+    assert!(
+        rep.cancelled > 0,
+        "the timers never won: nothing was tested"
+    );
+    assert!(
+        rep.slowest < Duration::from_secs(1),
+        "a request waited {:?}",
+        rep.slowest
+    );
+
+    // Still serves, promptly; and the last answer comes after every
+    // earlier one (the server answers in order), so every late answer has
+    // been read by now.
+    let start = Instant::now();
+    let sync = block_on(within(
+        Duration::from_secs(2),
+        client.request("ECHO", b"sync"),
+    ));
+    assert!(
+        matches!(&sync, Some(Ok(f)) if f.payload == b"sync"),
+        "{sync:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+
+    let answered = seen.answered.load(Ordering::SeqCst);
+    assert_eq!(
+        seen.refused.load(Ordering::SeqCst),
+        0,
+        "a frame was written in part"
+    );
+    books_balance(rep.ok + 1, rep.cancelled, client.late_answers(), answered);
+    // Each request was written once: no id twice, every payload once.
+    let log = seen.log.lock().unwrap();
+    let ids: HashSet<u32> = log.iter().map(|f| f.id).collect();
+    assert_eq!(ids.len(), log.len(), "an id was written twice");
+    let payloads: HashSet<&[u8]> = log.iter().map(|f| f.payload.as_slice()).collect();
+    assert_eq!(payloads.len(), log.len(), "a request was written twice");
+    drop(log);
+
+    drop(client);
+    server.join().expect("server");
+}
+
+/// The same over TCP (async-io's reactor, which keeps one waker per
+/// direction and wakes the one it replaces), against the crate's server.
+#[test]
+fn random_cancellation_over_tcp_keeps_the_books_balanced() {
+    let (server, count) = counting_tcp_server();
+    let addr = server.local_addr().expect("tcp");
+    let client = block_on(Client::connect_tcp(
+        addr,
+        ClientConfig {
+            queue: 8,
+            ..ClientConfig::default()
+        },
+    ))
+    .expect("connect");
+
+    let rep = stress_requests(&client, "CNT", 12, 150);
+    assert!(
+        rep.failures.is_empty(),
+        "{:?}",
+        &rep.failures[..rep.failures.len().min(10)]
+    );
+    assert!(
+        rep.cancelled > 0,
+        "the timers never won: nothing was tested"
+    );
+    assert!(
+        rep.slowest < Duration::from_secs(1),
+        "a request waited {:?}",
+        rep.slowest
+    );
+
+    let sync = block_on(within(
+        Duration::from_secs(2),
+        client.request("CNT", b"sync"),
+    ));
+    assert!(
+        matches!(&sync, Some(Ok(f)) if f.payload == b"sync"),
+        "{sync:?}"
+    );
+    books_balance(
+        rep.ok + 1,
+        rep.cancelled,
+        client.late_answers(),
+        count.load(Ordering::SeqCst),
+    );
+    drop(client);
+    block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+/// `queue: 1` with many concurrent requests (and sends) over a pipe of one
+/// chunk: backpressure everywhere, yet every request is answered, in time,
+/// with its own answer, and nothing is written twice or lost.
+#[test]
+fn queue_of_one_with_many_concurrent_requests() {
+    let (end, server_end) = memory::pipe(1);
+    let client = Client::new(
+        end,
+        ClientConfig {
+            queue: 1,
+            ..ClientConfig::default()
+        },
+    );
+    let (seen, server) = echo_server(server_end);
+    let futs: Vec<_> = (0..24)
+        .map(|t| {
+            let client = client.clone();
+            async move {
+                let mut failures = Vec::new();
+                for i in 0..40 {
+                    let payload = format!("{t}-{i}");
+                    if i % 5 == 0 {
+                        if let Err(e) = client.send("NOTE", payload.as_bytes()).await {
+                            failures.push(format!("send {payload}: {e}"));
+                        }
+                    }
+                    match within(
+                        Duration::from_secs(5),
+                        client.request("ECHO", payload.as_bytes()),
+                    )
+                    .await
+                    {
+                        Some(Ok(f)) if f.payload == payload.as_bytes() => {}
+                        other => failures.push(format!("{payload}: {other:?}")),
+                    }
+                }
+                failures
+            }
+        })
+        .collect();
+    let failures: Vec<String> = on_two_threads(futs).into_iter().flatten().collect();
+    assert!(
+        failures.is_empty(),
+        "{:?}",
+        &failures[..failures.len().min(10)]
+    );
+    assert_eq!(seen.answered.load(Ordering::SeqCst), 24 * 40);
+    assert_eq!(client.late_answers(), 0);
+    let log = seen.log.lock().unwrap();
+    assert_eq!(log.len(), 24 * 40 + 24 * 8, "messages lost or repeated");
+    assert_eq!(seen.refused.load(Ordering::SeqCst), 0);
+    drop(log);
+    drop(client);
+    server.join().expect("server");
+}
+
+/// A task's `send` then `request` reach the server in that order, with
+/// many tasks interleaving and a small queue.
+#[test]
+fn send_then_request_keep_their_order() {
+    let (end, server_end) = memory::pipe(2);
+    let client = Client::new(
+        end,
+        ClientConfig {
+            queue: 2,
+            ..ClientConfig::default()
+        },
+    );
+    let (seen, server) = echo_server(server_end);
+    let futs: Vec<_> = (0..12)
+        .map(|t| {
+            let client = client.clone();
+            async move {
+                for i in 0..40 {
+                    let payload = format!("{t}-{i}");
+                    client.send("S", payload.as_bytes()).await.expect("send");
+                    let got = within(
+                        Duration::from_secs(5),
+                        client.request("R", payload.as_bytes()),
+                    )
+                    .await
+                    .expect("answer in time")
+                    .expect("answer");
+                    assert_eq!(got.payload, payload.as_bytes());
+                }
+            }
+        })
+        .collect();
+    on_two_threads(futs);
+    let log = seen.log.lock().unwrap();
+    let mut per_task: HashMap<String, Vec<String>> = HashMap::new();
+    for f in log.iter() {
+        let text = f.text().expect("utf8").to_string();
+        let task = text.split('-').next().expect("task").to_string();
+        per_task
+            .entry(task)
+            .or_default()
+            .push(format!("{} {text}", f.kind));
+    }
+    assert_eq!(per_task.len(), 12);
+    for (t, got) in per_task {
+        let want: Vec<String> = (0..40)
+            .flat_map(|i| [format!("S {t}-{i}"), format!("R {t}-{i}")])
+            .collect();
+        assert_eq!(got, want, "task {t}'s messages out of order");
+    }
+    drop(log);
+    drop(client);
+    server.join().expect("server");
+}
+
+/// Subscribers get unsolicited messages while requests are in flight (the
+/// reading request hands them over), and also right after the requests
+/// stop: a subscribed client's background reader takes over at once, not
+/// at the next tick.
+#[test]
+fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    let (_seen, server) = echo_server(server_end);
+    let sub = client.subscribe();
+
+    let mut futs: Vec<BoxFuture<'_, Vec<String>>> = (0..8)
+        .map(|t| {
+            let client = client.clone();
+            Box::pin(async move {
+                let mut failures = Vec::new();
+                for i in 0..50 {
+                    let payload = format!("{t}-{i}");
+                    match within(
+                        Duration::from_secs(5),
+                        client.request("WITHNEWS", payload.as_bytes()),
+                    )
+                    .await
+                    {
+                        Some(Ok(f)) if f.payload == payload.as_bytes() => {}
+                        other => failures.push(format!("{payload}: {other:?}")),
+                    }
+                }
+                failures
+            }) as BoxFuture<'_, Vec<String>>
+        })
+        .collect();
+    let sub2 = sub.clone();
+    futs.push(Box::pin(async move {
+        let mut news = HashSet::new();
+        while news.len() < 400 {
+            match within(Duration::from_secs(5), sub2.recv()).await {
+                Some(Ok(f)) => {
+                    news.insert(f.payload);
+                }
+                other => return vec![format!("news {}: {other:?}", news.len())],
+            }
+        }
+        Vec::new()
+    }));
+    let failures: Vec<String> = on_two_threads(futs).into_iter().flatten().collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(client.dropped_unsolicited(), 0);
+
+    // No request waits when the server pushes (20 ms after its answer).
+    for round in 0..3 {
+        block_on(client.request("PUSH", b"")).expect("push");
+        let start = Instant::now();
+        let got = block_on(within(Duration::from_secs(2), sub.recv()));
+        let took = start.elapsed();
+        assert!(
+            matches!(&got, Some(Ok(f)) if f.payload == b"pushed"),
+            "{got:?}"
+        );
+        assert!(
+            took < PROMPT + Duration::from_millis(20),
+            "round {round}: {took:?}"
+        );
+    }
+    drop(client);
+    server.join().expect("server");
+}
+
+// ---------------------------------------------------------------------------
+// Cancellation at each await point, reproduced by hand
+// ---------------------------------------------------------------------------
+
+/// The first request of a batch is dropped during its yield: the batch
+/// (its message and a later request's that joined it) is still written
+/// whole, the later request is answered, and the dropped one's answer is
+/// counted late.
+#[test]
+fn a_batch_whose_first_request_is_dropped_mid_yield_is_still_written() {
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    let mut peer = Peer::new(server_end);
+
+    // Another request in flight, so that the next batch's first yields.
+    let mut a = Probe::new(client.request("A", b"a"));
+    assert!(!a.poll());
+    let ra = peer.recv();
+    let mut c = Probe::new(client.request("C", b"c"));
+    assert!(!c.poll(), "C answered before it was written");
+    assert!(c.woken(), "C should be in its batch yield");
+    let mut d = Probe::new(client.request("D", b"d"));
+    assert!(!d.poll_settled());
+    drop(c); // mid-batch: its batch holds C and D
+
+    let rc = peer.recv();
+    let rd = peer.recv();
+    assert_eq!((rc.kind.as_str(), rd.kind.as_str()), ("C", "D"));
+    peer.answer(rc.id, b"c");
+    peer.answer(rd.id, b"d");
+    peer.answer(ra.id, b"a");
+    let (took, out) = d.drive_with(&mut [&mut a], Duration::from_secs(2));
+    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"d".to_vec())));
+    assert!(took < PROMPT, "D waited {took:?}");
+    let (_, out) = a.drive(Duration::from_secs(2));
+    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"a".to_vec())));
+    assert_eq!(client.late_answers(), 1);
+}
+
+/// A request dropped while it waits for room in the queue leaves nothing
+/// behind: it is never written, and the others go on.
+#[test]
+fn a_request_dropped_while_waiting_for_room_is_never_written() {
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(
+        end,
+        ClientConfig {
+            queue: 1,
+            ..ClientConfig::default()
+        },
+    );
+    let mut peer = Peer::new(server_end);
+    let mut a = Probe::new(client.request("A", b"a"));
+    assert!(!a.poll());
+    let ra = peer.recv();
+    // B starts a batch and yields: the queue (1) is full.
+    let mut b = Probe::new(client.request("B", b"b"));
+    assert!(!b.poll());
+    // R finds no room.
+    let mut r = Probe::new(client.request("R", b"r"));
+    assert!(!r.poll());
+    assert!(!r.woken());
+    drop(r);
+    assert!(!b.poll_settled());
+    let rb = peer.recv();
+    assert_eq!(rb.kind, "B");
+    // Nothing else was written.
+    assert!(peer.try_recv(Duration::from_millis(50)).is_none());
+    peer.answer(ra.id, b"a");
+    peer.answer(rb.id, b"b");
+    let (_, out) = b.drive_with(&mut [&mut a], Duration::from_secs(2));
+    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"b".to_vec())));
+    let (_, out) = a.drive(Duration::from_secs(2));
+    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"a".to_vec())));
+    // A later request still works.
+    let mut e = Probe::new(client.request("E", b"e"));
+    assert!(!e.poll_settled());
+    let re = peer.recv();
+    assert_eq!(re.kind, "E");
+    peer.answer(re.id, b"e");
+    let (_, out) = e.drive(Duration::from_secs(2));
+    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"e".to_vec())));
+    assert_eq!(client.late_answers(), 0);
+}
+
+/// A request polled by hand.
+type Waiting<'a> = Probe<'a, Result<Frame, ClientError>>;
+
+/// Sets up one request reading the socket and two more waiting for their
+/// answers (written, not answered). Returns them as (reader, x, y) with
+/// the peer's view of x and y.
+fn reader_and_two_waiting<'a>(
+    client: &'a Client,
+    peer: &mut Peer,
+) -> (Waiting<'a>, (Waiting<'a>, Frame), (Waiting<'a>, Frame)) {
+    let mut a = Probe::new(client.request("A", b"a"));
+    assert!(!a.poll(), "A answered before it was written");
+    let _ = peer.recv();
+    let mut x = Probe::new(client.request("X", b"x"));
+    assert!(!x.poll_settled());
+    let rx = peer.recv();
+    let mut y = Probe::new(client.request("Y", b"y"));
+    assert!(!y.poll_settled());
+    let ry = peer.recv();
+    (a, (x, rx), (y, ry))
+}
+
+/// The reading request is dropped while two others wait: one of them is
+/// woken to read, and it gets its answer at once when it comes — not at
+/// the expiry task's next tick.
+#[test]
+fn a_reader_dropped_while_others_wait_hands_reading_on() {
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    let mut peer = Peer::new(server_end);
+    // Three rounds: if a round waited for a tick, the next one starts right
+    // after a tick and would wait almost a whole one.
+    for round in 0..3 {
+        let (a, (mut x, rx), (mut y, ry)) = reader_and_two_waiting(&client, &mut peer);
+        x.clear();
+        y.clear();
+        drop(a);
+        peer.answer(rx.id, b"x");
+        peer.answer(ry.id, b"y");
+        let (tx, ox) = x.drive_with(&mut [&mut y], Duration::from_secs(1));
+        let (ty, oy) = y.drive(Duration::from_secs(1));
+        assert_eq!(ox.map(|r| r.map(|f| f.payload)), Some(Ok(b"x".to_vec())));
+        assert_eq!(oy.map(|r| r.map(|f| f.payload)), Some(Ok(b"y".to_vec())));
+        assert!(tx.max(ty) < PROMPT, "round {round}: waited {tx:?} / {ty:?}");
+    }
+}
+
+/// DEFECT. The reading request is dropped while two others wait; `forget`
+/// wakes exactly one of them to read. If that one is dropped too before it
+/// is polled again (it was raced with a timer that fired at the same
+/// moment, or it was the loser of a `race` between two requests), its own
+/// `forget` sees `reading == Nobody` and hands nothing on: the last waiting
+/// request is never woken, and its answer sits in the socket until the
+/// expiry task's next tick (up to 250 ms) wakes the background reader.
+#[test]
+#[ignore = "defect: forget() hands reading to one waker; if that request ends without polling, nobody reads until the next tick"]
+fn the_request_reading_is_handed_to_is_dropped_too() {
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    let mut peer = Peer::new(server_end);
+    // The first round that waits for a tick ends right after it; the
+    // next round then waits almost a whole tick.
+    let mut waits = Vec::new();
+    for _ in 0..3 {
+        let (a, (x, rx), (y, ry)) = reader_and_two_waiting(&client, &mut peer);
+        x.clear();
+        y.clear();
+        drop(a);
+        // Whoever was handed the reading is dropped before its next poll.
+        let (mut stays, id, payload) = if y.woken() && !x.woken() {
+            drop(y);
+            (x, rx.id, b"x")
+        } else {
+            drop(x);
+            (y, ry.id, b"y")
+        };
+        peer.answer(id, payload);
+        let (took, out) = stays.drive(Duration::from_secs(1));
+        assert_eq!(
+            out.map(|r| r.map(|f| f.payload)),
+            Some(Ok(payload.to_vec()))
+        );
+        waits.push(took);
+    }
+    assert!(
+        waits.iter().all(|&w| w < PROMPT),
+        "a waiting request got its answer only at the tick ({TICK:?}): {waits:?}"
+    );
+}
+
+/// The same defect from ordinary code, no hand-polling: a task races two
+/// requests (`a.or(b)`; first answer wins) while another task waits for
+/// its own answer. When the winner ends, `forget` may hand reading to the
+/// loser — which is dropped right away with the race.
+#[test]
+#[ignore = "defect: forget() may hand reading to a request that is being dropped (e.g. the loser of a race); others wait for the tick"]
+fn racing_two_requests_does_not_stall_a_third() {
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    let mut peer = Peer::new(server_end);
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        // Several losers so that one of them is likely picked.
+        let mut race = Probe::new(
+            client
+                .request("W", b"w")
+                .or(client.request("L1", b""))
+                .or(client.request("L2", b""))
+                .or(client.request("L3", b"")),
+        );
+        assert!(!race.poll_settled());
+        let mut got = HashMap::new();
+        for _ in 0..4 {
+            let f = peer.recv();
+            got.insert(f.kind.clone(), f.id);
+        }
+        let mut c = Probe::new(client.request("C", b"c"));
+        assert!(!c.poll_settled());
+        let rc = peer.recv();
+        // The winner's answer ends the race (and drops the losers) ...
+        peer.answer(got["W"], b"w");
+        let (_, won) = race.drive(Duration::from_secs(1));
+        assert_eq!(won.map(|r| r.map(|f| f.payload)), Some(Ok(b"w".to_vec())));
+        drop(race);
+        // ... then C's answer comes.
+        peer.answer(rc.id, b"c");
+        let (took, out) = c.drive(Duration::from_secs(1));
+        assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"c".to_vec())));
+        waits.push(took);
+    }
+    assert!(
+        waits.iter().all(|&w| w < PROMPT),
+        "C got its answer only at the tick ({TICK:?}): {waits:?}"
+    );
+}
+
+/// DEFECT (against the documented contract). The docs of `Client` say a
+/// request future that was polled and is then neither polled again nor
+/// dropped does not hold up other requests ("each reads when polled").
+/// But a request reads only when no *other* request is the reader
+/// (`poll_answer`: `Reading::Request(r) if r != id` → `Pending`), and the
+/// stalled future stays the reader forever: every later request waits
+/// until it times out.
+#[test]
+#[ignore = "defect: a polled-then-idle request stays the reader; other requests are held up until their timeout, contrary to the docs"]
+fn an_idle_request_future_does_not_hold_up_others() {
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(
+        end,
+        ClientConfig {
+            request_timeout: Duration::from_secs(1),
+            ..ClientConfig::default()
+        },
+    );
+    let mut peer = Peer::new(server_end);
+    let mut idle = Probe::new(client.request("IDLE", b""));
+    assert!(!idle.poll()); // written; now reading — and never polled again
+    let ri = peer.recv();
+    let (took, out) = thread::scope(|s| {
+        let other = s.spawn(|| {
+            let start = Instant::now();
+            let out = block_on(within(Duration::from_secs(3), client.request("B", b"b")));
+            (start.elapsed(), out)
+        });
+        let rb = peer.recv();
+        peer.answer(rb.id, b"b");
+        peer.answer(ri.id, b"idle");
+        other.join().expect("thread")
+    });
+    assert_eq!(
+        out.clone().map(|r| r.map(|f| f.payload)),
+        Some(Ok(b"b".to_vec())),
+        "after {took:?}"
+    );
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    drop(idle);
+}
+
+// ---------------------------------------------------------------------------
+// Close, drop, the server closing
+// ---------------------------------------------------------------------------
+
+/// `close()` with messages queued behind a blocked write: all of them are
+/// written, in order, then the stream ends; the pending request fails with
+/// `Closed`; nothing can be sent afterwards.
+#[test]
+fn close_writes_what_is_queued_then_closes() {
+    let (end, server_end) = memory::pipe(1);
+    let client = Client::new(end, ClientConfig::default());
+    let mut peer = Peer::new(server_end);
+    // The peer reads nothing yet: after a chunk or two the writes block.
+    for i in 0..20u32 {
+        let sent = block_on(within(
+            Duration::from_secs(2),
+            client.send("NOTE", format!("{i}").as_bytes()),
+        ));
+        assert_eq!(sent, Some(Ok(())), "send {i}");
+    }
+    let mut r = Probe::new(client.request("R", b"r"));
+    assert!(!r.poll_settled());
+    client.close();
+    assert!(matches!(
+        block_on(within(Duration::from_secs(1), client.send("LATE", b""))),
+        Some(Err(ClientError::Closed(_)))
+    ));
+    for i in 0..20u32 {
+        let f = peer.recv();
+        assert_eq!(
+            (f.kind.as_str(), f.text()),
+            ("NOTE", Some(&*format!("{i}")))
+        );
+    }
+    assert_eq!(peer.recv().kind, "R");
+    let end = peer.try_recv(Duration::from_secs(2));
+    assert!(matches!(end, Some(Err(_))), "no end of stream: {end:?}");
+    let (took, out) = r.drive(Duration::from_secs(2));
+    assert!(matches!(out, Some(Err(ClientError::Closed(_)))), "{out:?}");
+    assert!(took < PROMPT, "{took:?}");
+    assert!(client.is_closed());
+}
+
+/// `close()` while the first request of a batch is in its yield: the
+/// batch is written anyway (by the background writer), then the stream
+/// ends, and both pending requests fail with `Closed`.
+#[test]
+fn close_during_a_batch_yield_still_writes_the_batch() {
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    let mut peer = Peer::new(server_end);
+    let mut a = Probe::new(client.request("A", b"a"));
+    assert!(!a.poll());
+    assert_eq!(peer.recv().kind, "A");
+    let mut c = Probe::new(client.request("C", b"c"));
+    assert!(!c.poll());
+    assert!(c.woken(), "C should be in its batch yield");
+    client.close();
+    assert_eq!(peer.recv().kind, "C");
+    let end = peer.try_recv(Duration::from_secs(2));
+    assert!(matches!(end, Some(Err(_))), "no end of stream: {end:?}");
+    let (_, out) = c.drive_with(&mut [&mut a], Duration::from_secs(2));
+    assert!(matches!(out, Some(Err(ClientError::Closed(_)))), "{out:?}");
+    let (_, out) = a.drive(Duration::from_secs(2));
+    assert!(matches!(out, Some(Err(ClientError::Closed(_)))), "{out:?}");
+}
+
+/// The `queue` limit holds: behind a write the server does not take,
+/// `send` waits once `queue` messages are buffered besides the batch being
+/// written, and goes on once the server reads; everything arrives once, in
+/// order.
+#[test]
+fn the_queue_limit_makes_send_wait_for_room() {
+    let (end, server_end) = memory::pipe(1);
+    let client = Client::new(
+        end,
+        ClientConfig {
+            queue: 2,
+            ..ClientConfig::default()
+        },
+    );
+    let mut peer = Peer::new(server_end);
+    let mut sent = 0u32;
+    let blocked = loop {
+        let payload = format!("{sent}");
+        let c = client.clone();
+        let mut s = Probe::new(async move { c.send("NOTE", payload.as_bytes()).await });
+        s.poll();
+        let (_, out) = s.drive(Duration::from_millis(100));
+        match out {
+            Some(r) => {
+                assert_eq!(r, Ok(()));
+                sent += 1;
+                assert!(
+                    sent <= 5,
+                    "the queue limit (2) is not enforced: {sent} sends went through"
+                );
+            }
+            None => break s,
+        }
+    };
+    // One chunk in the pipe, one held back by it (the batch the writer
+    // takes over: a third may join it before it does), then the queue (2).
+    assert!(sent >= 4, "only {sent} sends before waiting for room");
+    // Still waiting a while later: room comes only from the server.
+    let mut blocked = blocked;
+    let (_, out) = blocked.drive(Duration::from_millis(50));
+    assert_eq!(out, None, "room without the server reading");
+    // Reading frees room; the waiting send goes on.
+    let (got, (took, out)) = thread::scope(|s| {
+        let reader = s.spawn(|| (0..=sent).map(|_| peer.recv()).collect::<Vec<_>>());
+        let out = blocked.drive(Duration::from_secs(2));
+        (reader.join().expect("reader"), out)
+    });
+    assert_eq!(out, Some(Ok(())), "after {took:?}");
+    let texts: Vec<String> = got.iter().map(|f| f.text().unwrap().to_string()).collect();
+    let want: Vec<String> = (0..=sent).map(|i| i.to_string()).collect();
+    assert_eq!(texts, want);
+    assert!(peer.try_recv(Duration::from_millis(50)).is_none());
+}
+
+/// Dropping the last `Client` is a `close()`: queued messages are written,
+/// then the stream ends.
+#[test]
+fn dropping_the_last_client_writes_what_is_queued_then_closes() {
+    let (end, server_end) = memory::pipe(1);
+    let client = Client::new(end, ClientConfig::default());
+    let clone = client.clone();
+    let mut peer = Peer::new(server_end);
+    for i in 0..20u32 {
+        let c = if i % 2 == 0 { &client } else { &clone };
+        let sent = block_on(within(
+            Duration::from_secs(2),
+            c.send("NOTE", format!("{i}").as_bytes()),
+        ));
+        assert_eq!(sent, Some(Ok(())), "send {i}");
+    }
+    drop(client);
+    // Not the last one: nothing closes.
+    assert!(!clone.is_closed());
+    drop(clone);
+    for i in 0..20u32 {
+        let f = peer.recv();
+        assert_eq!(
+            (f.kind.as_str(), f.text()),
+            ("NOTE", Some(&*format!("{i}")))
+        );
+    }
+    let end = peer.try_recv(Duration::from_secs(2));
+    assert!(matches!(end, Some(Err(_))), "no end of stream: {end:?}");
+}
+
+/// The server closing while no request waits: a subscribed client notices
+/// at once (its subscription ends), an unsubscribed one within a tick.
+#[test]
+fn the_server_closing_while_nothing_waits_is_noticed() {
+    // Subscribed.
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    let sub = client.subscribe();
+    let mut peer = Peer::new(server_end);
+    let mut r = Probe::new(client.request("R", b""));
+    assert!(!r.poll_settled());
+    let rr = peer.recv();
+    peer.answer(rr.id, b"r");
+    let (_, out) = r.drive(Duration::from_secs(1));
+    assert!(matches!(out, Some(Ok(_))), "{out:?}");
+    thread::sleep(Duration::from_millis(10));
+    let start = Instant::now();
+    drop(peer);
+    let got = block_on(within(Duration::from_secs(2), sub.recv()));
+    assert!(matches!(got, Some(Err(_))), "{got:?}");
+    assert!(start.elapsed() < PROMPT, "{:?}", start.elapsed());
+    assert!(client.is_closed());
+
+    // Not subscribed: within the tick (and a margin).
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    let mut peer = Peer::new(server_end);
+    let mut r = Probe::new(client.request("R", b""));
+    assert!(!r.poll_settled());
+    let rr = peer.recv();
+    peer.answer(rr.id, b"r");
+    let (_, out) = r.drive(Duration::from_secs(1));
+    assert!(matches!(out, Some(Ok(_))), "{out:?}");
+    drop(peer);
+    assert!(
+        wait_until(TICK * 2 + PROMPT, || client.is_closed()),
+        "the server's close went unnoticed"
+    );
+    let after = block_on(within(Duration::from_secs(1), client.request("R", b"")));
+    assert!(
+        matches!(after, Some(Err(ClientError::Closed(_)))),
+        "{after:?}"
+    );
+}
+
+/// Pending requests fail with `Closed` (promptly) when the server goes
+/// away mid-flight, whichever of them was reading.
+#[test]
+fn the_server_vanishing_fails_every_pending_request_at_once() {
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    let mut peer = Peer::new(server_end);
+    let (a, (x, _), (y, _)) = reader_and_two_waiting(&client, &mut peer);
+    drop(peer);
+    for (name, mut p) in [("reader", a), ("x", x), ("y", y)] {
+        let (took, out) = p.drive(Duration::from_secs(2));
+        assert!(
+            matches!(out, Some(Err(ClientError::Closed(_)))),
+            "{name}: {out:?}"
+        );
+        assert!(took < PROMPT, "{name}: {took:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Timeouts
+// ---------------------------------------------------------------------------
+
+/// Timeouts never fire early, and not much late, with many requests from
+/// two threads and the pending map under contention.
+#[test]
+fn timeouts_are_never_early_under_contention() {
+    let (end, server_end) = memory::pipe(64);
+    let timeout = Duration::from_millis(40);
+    let client = Client::new(
+        end,
+        ClientConfig {
+            request_timeout: timeout,
+            ..ClientConfig::default()
+        },
+    );
+    let (_seen, server) = echo_server(server_end);
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinner = {
+        let client = client.clone();
+        let stop = stop.clone();
+        // `Debug` takes the pending map's lock.
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = format!("{client:?}");
+            }
+        })
+    };
+    let futs: Vec<_> = (0..6)
+        .map(|_| {
+            let client = client.clone();
+            async move {
+                let mut waits = Vec::new();
+                for _ in 0..8 {
+                    let start = Instant::now();
+                    let r = within(Duration::from_secs(2), client.request("QUIET", b"")).await;
+                    waits.push((start.elapsed(), r));
+                }
+                waits
+            }
+        })
+        .collect();
+    let waits: Vec<_> = on_two_threads(futs).into_iter().flatten().collect();
+    stop.store(true, Ordering::Relaxed);
+    spinner.join().expect("spinner");
+    for (took, r) in &waits {
+        assert_eq!(r, &Some(Err(ClientError::Timeout)));
+        assert!(*took >= timeout, "timed out early: {took:?}");
+        // Documented: up to a quarter late; generous for a loaded machine.
+        assert!(
+            *took < timeout + timeout / 4 + Duration::from_millis(200),
+            "{took:?}"
+        );
+    }
+    drop(client);
+    server.join().expect("server");
+}
+
+/// A request waiting for room behind a write the server does not take
+/// still times out (not early), instead of waiting for room forever.
+#[test]
+fn a_request_waiting_for_room_times_out() {
+    let (end, server_end) = memory::pipe(1);
+    let timeout = Duration::from_millis(200);
+    let client = Client::new(
+        end,
+        ClientConfig {
+            request_timeout: timeout,
+            queue: 1,
+            ..ClientConfig::default()
+        },
+    );
+    // The server reads nothing.
+    let futs: Vec<_> = (0..6)
+        .map(|i| {
+            let client = client.clone();
+            async move {
+                let start = Instant::now();
+                let payload = [i as u8; 100];
+                let r = within(Duration::from_secs(3), client.request("X", &payload)).await;
+                (start.elapsed(), r)
+            }
+        })
+        .collect();
+    for (took, r) in on_two_threads(futs) {
+        assert!(
+            matches!(r, Some(Err(ClientError::Timeout | ClientError::Closed(_)))),
+            "{r:?}"
+        );
+        assert!(took >= timeout, "{took:?}");
+        assert!(took < timeout * 3, "{took:?}");
+    }
+    drop(server_end);
+}
+
+/// DEFECT. `request_timeout` is documented as "also how long a write may
+/// stall (the server reads nothing) before the connection is closed and
+/// every pending request fails". The background writer applies it to
+/// `write_some` only; `io.flush().await` (and `io.close().await`) have no
+/// deadline. Over a transport whose writes are buffered until flushed — the
+/// crate's own `memory::pipe`, a TLS stream, a `BufWriter` — a server that
+/// reads nothing keeps the writer in `flush` forever: the connection is
+/// never closed, and a dropped client never lets go of its stream.
+#[test]
+#[ignore = "defect: the background writer's flush()/close() have no stall timeout; the connection never fails over a buffering transport"]
+fn a_server_that_reads_nothing_fails_the_connection_after_the_stall_timeout() {
+    let (end, server_end) = memory::pipe(1);
+    let timeout = Duration::from_millis(200);
+    let client = Client::new(
+        end,
+        ClientConfig {
+            request_timeout: timeout,
+            ..ClientConfig::default()
+        },
+    );
+    // Two requests: the first fills the pipe, the second's flush blocks.
+    let results = block_on(within(
+        Duration::from_secs(3),
+        futures_lite::future::zip(client.request("A", b"a"), client.request("B", b"b")),
+    ));
+    assert!(results.is_some());
+    assert!(
+        wait_until(timeout * 6, || client.is_closed()),
+        "still open {:?} after the stall timeout ({timeout:?})",
+        timeout * 6
+    );
+    drop(server_end);
+}
+
+/// A waker that, once armed, takes its time: 30 ms, then says it is done.
+/// It stands in for anything that delays the expiry task between its clock
+/// reading and taking the pending map's lock (the OS preempting the
+/// thread, a contended lock): the pending lock is held while wakers run.
+struct SlowWaker {
+    armed: AtomicBool,
+    done: AtomicBool,
+}
+
+impl Wake for SlowWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(30));
+            self.done.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// DEFECT. `expire_task` reads the clock *before* it takes the pending
+/// map's lock (`let now = Instant::now(); for p in
+/// inner.lock_pending().values_mut()`), and stamps every request it has
+/// not seen yet with `due = now + request_timeout`. A request inserted
+/// between the clock reading and the lock gets a deadline counted from
+/// before it existed, and times out early by that gap.
+///
+/// Reproduced by widening the gap: the pending lock is held for 30 ms
+/// (an answer is dispatched to a request whose waker is slow) while the
+/// expiry tick reads the clock and waits for the lock; a request started
+/// after that reading and inserted when the lock is released — ahead of
+/// the expiry task — then fails after ~15–20 ms with a 40 ms timeout.
+#[test]
+#[ignore = "defect: expire_task reads Instant::now() before locking pending; a request inserted in between times out early"]
+fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
+    let timeout = Duration::from_millis(40);
+    let mut early = Vec::new();
+    for attempt in 0..10u32 {
+        let (end, server_end) = memory::pipe(64);
+        let client = Client::new(
+            end,
+            ClientConfig {
+                request_timeout: timeout,
+                ..ClientConfig::default()
+            },
+        );
+        let (_seen, server) = echo_server(server_end);
+        // R reads the socket; W waits for its answer with the slow waker.
+        let mut r = Probe::new(client.request("QUIET", b""));
+        assert!(!r.poll());
+        let slow = Arc::new(SlowWaker {
+            armed: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+        });
+        let slow_waker = Waker::from(slow.clone());
+        let mut w = Box::pin(client.request("ECHO", b"w"));
+        let mut cx = Context::from_waker(&slow_waker);
+        for _ in 0..4 {
+            assert!(w.as_mut().poll(&mut cx).is_pending());
+        }
+        slow.armed.store(true, Ordering::SeqCst);
+        let (took, res) = thread::scope(|s| {
+            let q = s.spawn(|| {
+                let start = Instant::now();
+                while !slow.done.load(Ordering::SeqCst) {
+                    if start.elapsed() > Duration::from_secs(2) {
+                        return (Duration::MAX, None);
+                    }
+                    std::hint::spin_loop();
+                }
+                for _ in 0..attempt * 50 {
+                    std::hint::spin_loop();
+                }
+                let start = Instant::now();
+                let res = block_on(within(
+                    Duration::from_secs(2),
+                    client.request("QUIET", b"q"),
+                ));
+                (start.elapsed(), res)
+            });
+            // R, polled when woken, reads W's answer and wakes W (slowly)
+            // with the pending lock held.
+            let start = Instant::now();
+            while !slow.done.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(2) {
+                if r.woken() {
+                    r.poll();
+                }
+                thread::sleep(Duration::from_micros(100));
+            }
+            q.join().expect("thread")
+        });
+        assert_eq!(res, Some(Err(ClientError::Timeout)));
+        if took < timeout {
+            early.push(took);
+        }
+        drop(w);
+        drop(r);
+        drop(client);
+        server.join().expect("server");
+    }
+    assert!(early.is_empty(), "timed out before {timeout:?}: {early:?}");
+}
