@@ -15,7 +15,9 @@
 //!   passes that role to another waiting request. A background reader
 //!   takes the socket over when no request waits (at once when someone
 //!   subscribed, else at the next tick of the timeout check), so unsolicited
-//!   messages and the server closing are noticed.
+//!   messages and the server closing are noticed; it also takes over from
+//!   a request that has been reading for two ticks (a slow answer, or a
+//!   future nobody polls any more).
 
 use std::boxed::Box;
 use std::collections::HashMap;
@@ -36,7 +38,7 @@ use async_io::Timer;
 use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 
-use super::framed::{write_some, FramedConfig, Framing, RxState};
+use super::framed::{or_stall, write_some, FramedConfig, Framing, RxState};
 use super::router::Frame;
 use super::runtime::spawn;
 use crate::{DecodeError, Encoder, Error, Flags, Kind, Message};
@@ -161,27 +163,47 @@ enum Slot {
 /// A request in flight.
 struct Pending {
     slot: Slot,
+    /// Queued (or written): it may be handed the reading.
+    sent: bool,
     /// When it times out; set by the expiry task when it first sees the
     /// request (one clock reading per tick, not one per request).
     due: Option<Instant>,
 }
 
+/// What [`Pending::finish`] did.
+enum Finished {
+    /// The request ended now; wake it (after letting go of the locks).
+    Now(Option<Waker>),
+    /// It had already ended.
+    Before,
+}
+
+impl Finished {
+    fn wake(self) {
+        if let Finished::Now(Some(w)) = self {
+            w.wake();
+        }
+    }
+}
+
 impl Pending {
-    /// Ends the request with `result` (and wakes it) unless it has ended;
-    /// `false` if it had.
-    fn finish(&mut self, result: Result<Frame, ClientError>) -> bool {
+    /// Ends the request with `result` unless it has ended.
+    fn finish(&mut self, result: Result<Frame, ClientError>) -> Finished {
         match std::mem::replace(&mut self.slot, Slot::Done(result)) {
-            Slot::Waiting(waker) => {
-                if let Some(w) = waker {
-                    w.wake();
-                }
-                true
-            }
+            Slot::Waiting(waker) => Finished::Now(waker),
             done => {
                 self.slot = done;
-                false
+                Finished::Before
             }
         }
+    }
+}
+
+/// Records `cx`'s waker unless the one recorded wakes the same task.
+fn record(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
     }
 }
 
@@ -237,6 +259,15 @@ struct RxSide {
     /// `None` once reading is over.
     io: Option<Reader>,
     reading: Reading,
+    /// The request reading was handed to, until it reads (if it ends first,
+    /// it hands reading on).
+    handed: Option<u32>,
+    /// Who was reading at the expiry task's last tick: a request still
+    /// reading a tick later (its answer is slow, or its future is no longer
+    /// polled) leaves reading to the background reader.
+    at_last_tick: Reading,
+    /// A request that left reading so; it does not take reading back.
+    demoted: Option<u32>,
     /// The background reader's waker, while it leaves reading to requests.
     background: Option<Waker>,
     /// The last message if it was an `ERROR` with no id (`overloaded: …`):
@@ -307,9 +338,12 @@ impl Inner {
         self.subscribers.0.close();
         self.shut.0.close();
         let err = self.closed_error();
-        for p in self.lock_pending().values_mut() {
-            p.finish(Err(err.clone()));
-        }
+        let ended: Vec<Finished> = self
+            .lock_pending()
+            .values_mut()
+            .map(|p| p.finish(Err(err.clone())))
+            .collect();
+        ended.into_iter().for_each(Finished::wake);
     }
 
     /// No more messages: what is queued is written, then the connection
@@ -338,11 +372,9 @@ impl Inner {
             tx.room.push(cx.waker().clone());
             drop(tx);
             // A request also wakes for its timeout (or the connection
-            // failing); it cannot have an answer yet.
-            if id != 0 {
-                if let Poll::Ready(r) = self.poll_slot(id, cx) {
-                    return Poll::Ready(r.map(|_| false));
-                }
+            // failing); the answer phase reports it.
+            if id != 0 && self.ended(id, cx) {
+                return Poll::Ready(Ok(false));
             }
             return Poll::Pending;
         }
@@ -352,6 +384,10 @@ impl Inner {
         tx.queued += 1;
         let first = !tx.scheduled;
         tx.scheduled = true;
+        drop(tx);
+        if let Some(p) = self.lock_pending().get_mut(&id) {
+            p.sent = true;
+        }
         Poll::Ready(Ok(first))
     }
 
@@ -465,12 +501,14 @@ impl Inner {
             }
             if reads == READS_PER_POLL {
                 rx.reading = who;
+                rx.handed = None;
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
             match rx.state.poll_fill(cx, &mut **io) {
                 Poll::Pending => {
                     rx.reading = who;
+                    rx.handed = None;
                     return Poll::Pending;
                 }
                 Poll::Ready(Ok(())) => reads += 1,
@@ -492,12 +530,15 @@ impl Inner {
     fn dispatch(&self, m: &Message<'_>) {
         let frame = Frame::from_message(m);
         if m.flags.contains(Flags::RESPONSE) && m.id != 0 {
-            let answered = match self.lock_pending().get_mut(&m.id) {
+            let ended = match self.lock_pending().get_mut(&m.id) {
                 Some(p) => p.finish(Ok(frame)),
-                None => false,
+                None => Finished::Before,
             };
-            if !answered {
-                self.late_answers.fetch_add(1, Ordering::Relaxed);
+            match ended {
+                Finished::Now(w) => Finished::Now(w).wake(),
+                Finished::Before => {
+                    self.late_answers.fetch_add(1, Ordering::Relaxed);
+                }
             }
         } else if self.subscribers.0.try_send(frame).is_err() {
             self.dropped_unsolicited.fetch_add(1, Ordering::Relaxed);
@@ -507,8 +548,12 @@ impl Inner {
     /// An answer this side refuses still ends its request.
     fn refused(&self, e: DecodeError) {
         if let Some(id) = e.id {
-            if let Some(p) = self.lock_pending().get_mut(&id) {
-                p.finish(Err(ClientError::BadAnswer(e)));
+            let ended = self
+                .lock_pending()
+                .get_mut(&id)
+                .map(|p| p.finish(Err(ClientError::BadAnswer(e))));
+            if let Some(ended) = ended {
+                ended.wake();
             }
         }
     }
@@ -522,7 +567,15 @@ impl Inner {
         }
         // While another request reads, it hands this one its answer: no
         // read here (each would be a system call that finds nothing).
-        if matches!(lock(&self.rx).reading, Reading::Request(r) if r != id) {
+        let reads_elsewhere = {
+            let rx = lock(&self.rx);
+            match rx.reading {
+                Reading::Request(r) => r != id,
+                Reading::Background => rx.demoted == Some(id),
+                Reading::Nobody => false,
+            }
+        };
+        if reads_elsewhere {
             return Poll::Pending;
         }
         let over = self.poll_read(cx, Reading::Request(id)).is_ready();
@@ -542,10 +595,7 @@ impl Inner {
         };
         match &mut p.slot {
             Slot::Waiting(w) => {
-                match w {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *w = Some(cx.waker().clone()),
-                }
+                record(w, cx);
                 Poll::Pending
             }
             Slot::Done(_) => match std::mem::replace(&mut p.slot, Slot::Waiting(None)) {
@@ -555,29 +605,70 @@ impl Inner {
         }
     }
 
-    /// Forgets request `id`; if it was the one reading, another waiting
-    /// request takes over, or (when someone subscribed) the background
-    /// reader. Otherwise the timeout check hands reading to the background
-    /// reader at its next tick; a new request reads for itself before that.
-    fn forget(&self, id: u32) {
-        self.lock_pending().remove(&id);
-        let mut rx = lock(&self.rx);
-        if rx.reading != Reading::Request(id) {
-            return;
+    /// Whether the request has ended (or is gone); else records the waker
+    /// it is to be woken with. Leaves the outcome for [`Inner::poll_slot`].
+    fn ended(&self, id: u32, cx: &Context<'_>) -> bool {
+        match self.lock_pending().get_mut(&id) {
+            Some(Pending {
+                slot: Slot::Waiting(w),
+                ..
+            }) => {
+                record(w, cx);
+                false
+            }
+            _ => true,
         }
-        rx.reading = Reading::Nobody;
-        let next = self.lock_pending().values().find_map(|p| match &p.slot {
-            Slot::Waiting(Some(w)) => Some(w.clone()),
-            _ => None,
-        });
-        let next = match next {
-            Some(w) => Some(w),
+    }
+
+    /// Forgets request `id`. If it was reading (or had been handed the
+    /// reading and not taken it up), reading passes on.
+    fn forget(&self, id: u32) {
+        let gone = self.lock_pending().remove(&id);
+        // An answer that came but was never taken (the future was dropped
+        // in the same poll) is a late answer too.
+        if let Some(Pending {
+            slot: Slot::Done(Ok(_)),
+            ..
+        }) = gone
+        {
+            self.late_answers.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut rx = lock(&self.rx);
+        if rx.demoted == Some(id) {
+            rx.demoted = None;
+        }
+        let was_reading = rx.reading == Reading::Request(id)
+            || (rx.reading == Reading::Nobody && rx.handed == Some(id));
+        if was_reading {
+            rx.reading = Reading::Nobody;
+            rx.handed = None;
+            self.hand_on(rx);
+        }
+    }
+
+    /// Nobody reads: hands reading to a waiting request that was sent, or
+    /// (when someone subscribed) to the background reader. Otherwise the
+    /// expiry task hands it to the background reader at its next tick; a
+    /// new request reads for itself before that.
+    fn hand_on(&self, mut rx: MutexGuard<'_, RxSide>) {
+        let next = self
+            .lock_pending()
+            .iter()
+            .find_map(|(&id, p)| match &p.slot {
+                Slot::Waiting(Some(w)) if p.sent => Some((id, w.clone())),
+                _ => None,
+            });
+        let wake = match next {
+            Some((id, w)) => {
+                rx.handed = Some(id);
+                Some(w)
+            }
             // The subscription queue itself holds one receiver.
             None if self.subscribers.1.receiver_count() > 1 => rx.background.take(),
             None => None,
         };
         drop(rx);
-        if let Some(w) = next {
+        if let Some(w) = wake {
             w.wake();
         }
     }
@@ -625,9 +716,11 @@ impl Drop for Forget<'_> {
 /// works from any runtime.
 ///
 /// A request future that was polled and is then neither polled again nor
-/// dropped can be the one the socket's reader waits on; other requests are
-/// not held up by it (each reads when polled), but unsolicited messages may
-/// wait until it is polled or dropped.
+/// dropped can be the one the reactor wakes for the socket. The expiry task
+/// notices a request that has been reading for two of its ticks and hands
+/// reading to the background reader, so such a future holds up other
+/// answers (and unsolicited messages) for at most two ticks (at most
+/// 500 ms; see [`ClientConfig::request_timeout`]).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -731,6 +824,9 @@ impl Client {
                 state: RxState::new(Some(Framing::Binary), config.framed),
                 io: Some(reader),
                 reading: Reading::Nobody,
+                handed: None,
+                at_last_tick: Reading::Nobody,
+                demoted: None,
                 background: None,
                 last_error: None,
             }),
@@ -777,6 +873,7 @@ impl Client {
             id,
             Pending {
                 slot: Slot::Waiting(None),
+                sent: false,
                 due: None,
             },
         );
@@ -889,20 +986,36 @@ async fn expire_task(inner: Arc<Inner>) {
         if ticked.or(closed).await || inner.closed.load(Ordering::SeqCst) {
             return;
         }
-        let now = Instant::now();
-        for p in inner.lock_pending().values_mut() {
-            match p.due {
-                // Made since the last tick: its time counts from now, so it
-                // never fails early.
-                None => p.due = Some(now + inner.config.request_timeout),
-                Some(due) if due <= now => {
-                    p.finish(Err(ClientError::Timeout));
-                }
-                Some(_) => {}
-            }
-        }
+        let ended: Vec<Finished> = {
+            let mut pending = inner.lock_pending();
+            // Read under the lock: a request added after this reading
+            // cannot be stamped with it.
+            let now = Instant::now();
+            pending
+                .values_mut()
+                .filter_map(|p| match p.due {
+                    // Made since the last tick: its time counts from now,
+                    // so it never fails early.
+                    None => {
+                        p.due = Some(now + inner.config.request_timeout);
+                        None
+                    }
+                    Some(due) if due <= now => Some(p.finish(Err(ClientError::Timeout))),
+                    Some(_) => None,
+                })
+                .collect()
+        };
+        ended.into_iter().for_each(Finished::wake);
         let mut rx = lock(&inner.rx);
+        let reading = rx.reading;
+        let stuck = matches!(reading, Reading::Request(_)) && reading == rx.at_last_tick;
+        rx.at_last_tick = reading;
+        if let (true, Reading::Request(id)) = (stuck, reading) {
+            rx.demoted = Some(id);
+            rx.reading = Reading::Nobody;
+        }
         if rx.reading == Reading::Nobody {
+            rx.handed = None;
             if let Some(w) = rx.background.take() {
                 drop(rx);
                 w.wake();
@@ -955,7 +1068,7 @@ async fn write_task(inner: Arc<Inner>) {
             }
         }
         if result.is_ok() {
-            result = io.flush().await;
+            result = or_stall(io.flush(), Some(stall)).await;
         }
         if let Err(e) = result {
             break std::format!("write failed: {e}");
@@ -981,7 +1094,7 @@ async fn write_task(inner: Arc<Inner>) {
             }
         };
         if let Some(mut io) = closing {
-            let _ = io.close().await;
+            let _ = or_stall(io.close(), Some(stall)).await;
             break "closed by the client".to_string();
         }
     };

@@ -2,8 +2,9 @@
 
 use std::boxed::Box;
 use std::fmt;
+use std::future::Future;
 use std::io;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::vec::Vec;
 
@@ -411,7 +412,7 @@ impl TxState {
             return Ok(());
         }
         self.flush_buffer(io).await?;
-        io.flush().await
+        or_stall(io.flush(), self.write_timeout).await
     }
 
     fn pending(&self) -> usize {
@@ -429,34 +430,44 @@ impl TxState {
 
 /// One write of at least one byte. With a timeout, a write that cannot make
 /// progress for that long fails with `TimedOut` (a peer that does not read
-/// its answers). The timer is only made when the write would block, so the
-/// common path costs nothing.
+/// its answers).
 pub(crate) async fn write_some<W: AsyncWrite + Unpin + ?Sized>(
     io: &mut W,
     bytes: &[u8],
     timeout: Option<Duration>,
 ) -> io::Result<usize> {
-    let n = match futures_lite::future::poll_once(io.write(bytes)).await {
-        Some(done) => done?,
-        None => match timeout {
-            None => io.write(bytes).await?,
-            Some(t) => {
-                io.write(bytes)
-                    .or(async {
-                        async_io::Timer::after(t).await;
-                        Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "the peer is not reading",
-                        ))
-                    })
-                    .await?
-            }
-        },
-    };
+    let n = or_stall(io.write(bytes), timeout).await?;
     if n == 0 {
         return Err(io::ErrorKind::WriteZero.into());
     }
     Ok(n)
+}
+
+/// Runs a transport operation (a write, a flush, a close); with a timeout,
+/// one that waits longer than that for the peer fails with `TimedOut`. The
+/// timer is only made when the operation would wait, so the common path
+/// costs nothing.
+pub(crate) async fn or_stall<T>(
+    op: impl Future<Output = io::Result<T>>,
+    timeout: Option<Duration>,
+) -> io::Result<T> {
+    let mut op = pin!(op);
+    if let Some(done) = futures_lite::future::poll_once(op.as_mut()).await {
+        return done;
+    }
+    match timeout {
+        None => op.await,
+        Some(t) => {
+            op.or(async {
+                async_io::Timer::after(t).await;
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the peer is not reading",
+                ))
+            })
+            .await
+        }
+    }
 }
 
 /// A message connection over any `AsyncRead + AsyncWrite`.
