@@ -327,6 +327,8 @@ fn owned_messages_and_display() {
     }
 }
 
+// `boxed` needs the allocator (`std`).
+#[cfg(feature = "std")]
 #[test]
 fn boxed_and_borrowed_buffers() {
     let mut dec = msgwire::StreamDecoder::boxed(10);
