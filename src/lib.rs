@@ -85,6 +85,6 @@ pub use message::{is_kind_byte, Flags, Kind, Message, OwnedMessage, MAX_KIND_LEN
 pub use text::{TextDecoder, TextEncoder, TextStreamDecoder};
 
 /// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "async"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
