@@ -846,3 +846,29 @@ fn flood_beside_another_task(unit: Vec<u8>, frames: u64) {
         "the other task ran only after {seen_by_other} of {frames} frames"
     );
 }
+
+/// The write timeout also bounds a flush: over a transport that holds
+/// bytes until flushed (the in-memory pipe, TLS, a `BufWriter`), a peer that
+/// reads nothing does not block the writer forever.
+#[test]
+fn a_flush_the_peer_never_takes_times_out() {
+    let (end, _peer_that_never_reads) = memory::pipe(1);
+    let mut framed = Framed::new(end, Framing::Binary, FramedConfig::default());
+    framed.set_write_timeout(Some(Duration::from_millis(100)));
+    block_on(async {
+        // The first chunk fits the pipe; the second is held until a flush
+        // finds room, which never comes.
+        let ping = Message::new(Kind::PING, b"x").with_id(1);
+        framed.send(&ping).await.expect("send");
+        framed.flush().await.expect("the first flush has room");
+        framed.send(&ping).await.expect("send");
+        let start = std::time::Instant::now();
+        let err = framed.flush().await.expect_err("the peer never reads");
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(100) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+    });
+}

@@ -543,9 +543,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         }
     }
 
-    /// Makes a write that cannot progress for `timeout` (the peer does not
-    /// read its answers) fail with `TimedOut` instead of waiting forever.
-    /// `None`, the default, waits.
+    /// Makes a write, flush or close that cannot progress for `timeout`
+    /// (the peer does not read its answers) fail with `TimedOut` instead of
+    /// waiting forever. `None`, the default, waits.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
         self.tx.write_timeout = timeout;
     }
@@ -671,7 +671,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
     /// The transport's error.
     pub async fn close(&mut self) -> io::Result<()> {
         self.tx.flush(&mut self.io).await?;
-        self.io.close().await
+        or_stall(self.io.close(), self.tx.write_timeout).await
     }
 }
 
