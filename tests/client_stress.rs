@@ -259,6 +259,13 @@ struct Seen {
     refused: AtomicU64,
 }
 
+/// A client over a `memory::pipe` of `capacity` chunks, and the scripted
+/// peer on the other end.
+fn scripted(capacity: usize, config: ClientConfig) -> (Client, Peer) {
+    let (end, server_end) = memory::pipe(capacity);
+    (Client::new(end, config), Peer::new(server_end))
+}
+
 /// Per-kind behaviour of [`echo_server`].
 ///
 /// - `QUIET`: no answer.
@@ -754,9 +761,7 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
 /// counted late.
 #[test]
 fn a_batch_whose_first_request_is_dropped_mid_yield_is_still_written() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
-    let mut peer = Peer::new(server_end);
+    let (client, mut peer) = scripted(8, ClientConfig::default());
 
     // Another request in flight, so that the next batch's first yields.
     let mut a = Probe::new(client.request("A", b"a"));
@@ -787,15 +792,13 @@ fn a_batch_whose_first_request_is_dropped_mid_yield_is_still_written() {
 /// behind: it is never written, and the others go on.
 #[test]
 fn a_request_dropped_while_waiting_for_room_is_never_written() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(
-        end,
+    let (client, mut peer) = scripted(
+        8,
         ClientConfig {
             queue: 1,
             ..ClientConfig::default()
         },
     );
-    let mut peer = Peer::new(server_end);
     let mut a = Probe::new(client.request("A", b"a"));
     assert!(!a.poll());
     let ra = peer.recv();
@@ -856,9 +859,7 @@ fn reader_and_two_waiting<'a>(
 /// the expiry task's next tick.
 #[test]
 fn a_reader_dropped_while_others_wait_hands_reading_on() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
-    let mut peer = Peer::new(server_end);
+    let (client, mut peer) = scripted(8, ClientConfig::default());
     // Three rounds: if a round waited for a tick, the next one starts right
     // after a tick and would wait almost a whole one.
     for round in 0..3 {
@@ -885,9 +886,7 @@ fn a_reader_dropped_while_others_wait_hands_reading_on() {
 /// expiry task's next tick (up to 250 ms) wakes the background reader.
 #[test]
 fn the_request_reading_is_handed_to_is_dropped_too() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
-    let mut peer = Peer::new(server_end);
+    let (client, mut peer) = scripted(8, ClientConfig::default());
     // The first round that waits for a tick ends right after it; the
     // next round then waits almost a whole tick.
     let mut waits = Vec::new();
@@ -924,9 +923,7 @@ fn the_request_reading_is_handed_to_is_dropped_too() {
 /// loser — which is dropped right away with the race.
 #[test]
 fn racing_two_requests_does_not_stall_a_third() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
-    let mut peer = Peer::new(server_end);
+    let (client, mut peer) = scripted(8, ClientConfig::default());
     let mut waits = Vec::new();
     for _ in 0..4 {
         // Several losers so that one of them is likely picked.
@@ -972,15 +969,13 @@ fn racing_two_requests_does_not_stall_a_third() {
 /// until it times out.
 #[test]
 fn an_idle_request_future_does_not_hold_up_others() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(
-        end,
+    let (client, mut peer) = scripted(
+        8,
         ClientConfig {
             request_timeout: Duration::from_secs(1),
             ..ClientConfig::default()
         },
     );
-    let mut peer = Peer::new(server_end);
     let mut idle = Probe::new(client.request("IDLE", b""));
     assert!(!idle.poll()); // written; now reading — and never polled again
     let ri = peer.recv();
@@ -1013,9 +1008,7 @@ fn an_idle_request_future_does_not_hold_up_others() {
 /// `Closed`; nothing can be sent afterwards.
 #[test]
 fn close_writes_what_is_queued_then_closes() {
-    let (end, server_end) = memory::pipe(1);
-    let client = Client::new(end, ClientConfig::default());
-    let mut peer = Peer::new(server_end);
+    let (client, mut peer) = scripted(1, ClientConfig::default());
     // The peer reads nothing yet: after a chunk or two the writes block.
     for i in 0..20u32 {
         let sent = block_on(within(
@@ -1052,9 +1045,7 @@ fn close_writes_what_is_queued_then_closes() {
 /// ends, and both pending requests fail with `Closed`.
 #[test]
 fn close_during_a_batch_yield_still_writes_the_batch() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
-    let mut peer = Peer::new(server_end);
+    let (client, mut peer) = scripted(8, ClientConfig::default());
     let mut a = Probe::new(client.request("A", b"a"));
     assert!(!a.poll());
     assert_eq!(peer.recv().kind, "A");
@@ -1077,15 +1068,13 @@ fn close_during_a_batch_yield_still_writes_the_batch() {
 /// order.
 #[test]
 fn the_queue_limit_makes_send_wait_for_room() {
-    let (end, server_end) = memory::pipe(1);
-    let client = Client::new(
-        end,
+    let (client, mut peer) = scripted(
+        1,
         ClientConfig {
             queue: 2,
             ..ClientConfig::default()
         },
     );
-    let mut peer = Peer::new(server_end);
     let mut sent = 0u32;
     let blocked = loop {
         let payload = format!("{sent}");
@@ -1180,9 +1169,7 @@ fn the_server_closing_while_nothing_waits_is_noticed() {
     assert!(client.is_closed());
 
     // Not subscribed: within the tick (and a margin).
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
-    let mut peer = Peer::new(server_end);
+    let (client, mut peer) = scripted(8, ClientConfig::default());
     let mut r = Probe::new(client.request("R", b""));
     assert!(!r.poll_settled());
     let rr = peer.recv();
@@ -1205,9 +1192,7 @@ fn the_server_closing_while_nothing_waits_is_noticed() {
 /// away mid-flight, whichever of them was reading.
 #[test]
 fn the_server_vanishing_fails_every_pending_request_at_once() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
-    let mut peer = Peer::new(server_end);
+    let (client, mut peer) = scripted(8, ClientConfig::default());
     let (a, (x, _), (y, _)) = reader_and_two_waiting(&client, &mut peer);
     drop(peer);
     for (name, mut p) in [("reader", a), ("x", x), ("y", y)] {
