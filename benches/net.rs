@@ -155,9 +155,9 @@ impl Pipe for MsgwireClient {
     }
 }
 
-/// msgwire's `Client`: `depth` tasks each awaiting one `request` at a
-/// time on the shared connection (ids, correlation, a background reader and
-/// writer), as an application would use it.
+/// msgwire's `Client`: `depth` futures each awaiting one `request` at a
+/// time on the shared connection (ids, correlation, timeouts), as an
+/// application would use it.
 struct CorrelatingClient(Client);
 
 impl Pipe for CorrelatingClient {

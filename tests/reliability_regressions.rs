@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{encode_frame, read_frames};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
-use msgwire::net::{Frame, Reply, Router, Server, ServerConfig};
+use msgwire::net::{Client, ClientConfig, Frame, Reply, Router, Server, ServerConfig};
 
 #[test]
 fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() {
@@ -44,25 +44,28 @@ fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() 
     assert_eq!(read_frames(&mut s, 1)[0].1, 2);
 }
 
-#[test]
-fn a_client_refused_as_overloaded_is_told_why() {
-    use msgwire::net::{Client, ClientConfig};
-    block_on(async {
-        let server = Server::bind_tcp(
-            "127.0.0.1:0",
-            Router::new(),
-            ServerConfig {
-                max_connections: 1,
-                ..ServerConfig::default()
-            },
-        )
+/// A server that serves one connection at a time, and a client already
+/// served on that connection.
+async fn one_slot_server_with_its_client() -> (Server, std::net::SocketAddr, Client) {
+    let config = ServerConfig {
+        max_connections: 1,
+        ..ServerConfig::default()
+    };
+    let server = Server::bind_tcp("127.0.0.1:0", Router::new(), config)
         .await
         .expect("bind");
-        let addr = server.local_addr().expect("tcp");
-        let first = Client::connect_tcp(addr, ClientConfig::default())
-            .await
-            .expect("connect");
-        first.ping().await.expect("the first connection is served");
+    let addr = server.local_addr().expect("tcp");
+    let first = Client::connect_tcp(addr, ClientConfig::default())
+        .await
+        .expect("connect");
+    first.ping().await.expect("the first connection is served");
+    (server, addr, first)
+}
+
+#[test]
+fn a_client_refused_as_overloaded_is_told_why() {
+    block_on(async {
+        let (_server, addr, first) = one_slot_server_with_its_client().await;
         let second = Client::connect_tcp(addr, ClientConfig::default())
             .await
             .expect("connect");
@@ -96,7 +99,6 @@ fn socket_held(port: u16, remote: u16) -> bool {
 
 #[test]
 fn a_client_dropped_while_its_server_does_not_read_releases_its_socket() {
-    use msgwire::net::{Client, ClientConfig};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (peer, client) = block_on(async {
@@ -146,23 +148,8 @@ fn a_client_dropped_while_its_server_does_not_read_releases_its_socket() {
 
 #[test]
 fn connections_being_refused_do_not_hold_a_slot() {
-    use msgwire::net::{Client, ClientConfig};
     block_on(async {
-        let server = Server::bind_tcp(
-            "127.0.0.1:0",
-            Router::new(),
-            ServerConfig {
-                max_connections: 1,
-                ..ServerConfig::default()
-            },
-        )
-        .await
-        .expect("bind");
-        let addr = server.local_addr().expect("tcp");
-        let first = Client::connect_tcp(addr, ClientConfig::default())
-            .await
-            .expect("connect");
-        first.ping().await.expect("the first connection is served");
+        let (server, addr, first) = one_slot_server_with_its_client().await;
         // Over the limit and silent: the server waits up to a second for
         // its first byte (to answer `overloaded` in its framing).
         let silent = TcpStream::connect(addr).expect("connect");

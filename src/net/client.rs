@@ -38,7 +38,7 @@ use async_io::Timer;
 use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 
-use super::framed::{or_stall, write_some, FramedConfig, Framing, RxState};
+use super::framed::{or_stall, write_some, FramedConfig, Framing, RxState, READS_BEFORE_YIELD};
 use super::router::Frame;
 use super::runtime::spawn;
 use crate::{DecodeError, Encoder, Error, Flags, Kind, Message};
@@ -118,11 +118,6 @@ impl std::error::Error for ClientError {}
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
-
-/// Reads one poll of a request (or the background reader) may make before
-/// it lets other tasks run: a server that sends without pause (garbage, a
-/// refused frame's skipped bytes) does not hold the thread.
-const READS_PER_POLL: u32 = 16;
 
 /// A send buffer whose capacity grew past this (a large payload) is
 /// given back once written.
@@ -471,10 +466,7 @@ impl Inner {
         let mut guard = lock(&self.rx);
         let rx = &mut *guard;
         if who == Reading::Background {
-            match &rx.background {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => rx.background = Some(cx.waker().clone()),
-            }
+            record(&mut rx.background, cx);
             if matches!(rx.reading, Reading::Request(_)) {
                 return Poll::Pending;
             }
@@ -499,7 +491,9 @@ impl Inner {
             if rx.state.eof() {
                 break "closed by the server".to_string();
             }
-            if reads == READS_PER_POLL {
+            // A server that sends without pause (garbage, a refused frame's
+            // skipped bytes) does not hold the thread.
+            if reads == READS_BEFORE_YIELD {
                 rx.reading = who;
                 rx.handed = None;
                 cx.waker().wake_by_ref();

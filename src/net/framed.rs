@@ -300,13 +300,14 @@ impl RxState {
     }
 }
 
-/// Reads without an event after which a receive yields to other tasks.
-const READS_BEFORE_YIELD: u32 = 16;
+/// Reads without an event after which a receive yields to other tasks
+/// (the client's shared reader too).
+pub(crate) const READS_BEFORE_YIELD: u32 = 16;
 
 /// The sending half's state: buffered outgoing bytes.
 pub(crate) struct TxState {
     /// How long a write may wait for the peer to read.
-    pub(crate) write_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
     out: Vec<u8>,
     /// Bytes of `out` already written (a cancelled flush resumes here).
     pos: usize,
