@@ -2,7 +2,7 @@
 //! [`decode_slice`] and the streaming [`Decoder`].
 
 use crate::error::DECODE_ERRORS;
-use crate::frame::{Header, HEADER_LEN, MAGIC, MAX_OVERHEAD, TRAILER_LEN};
+use crate::frame::{check_payload_len, Header, HEADER_LEN, MAGIC, MAX_OVERHEAD, TRAILER_LEN};
 use crate::message::is_valid_kind;
 use crate::{DecodeError, Error, Flags, Kind, Message};
 
@@ -32,11 +32,13 @@ pub enum Status<'a> {
 /// drop before decoding again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SliceError {
-    /// What was wrong, with the frame's id when its header was trusted.
+    /// What was wrong, with the frame's id when its header was trusted
+    /// (§2.1 step 3); `None` for a header that failed a step-2 check.
     pub error: DecodeError,
     /// Bytes to drop, garbage before the frame included. For a frame refused
     /// on its header (`too-large` …) this can exceed the buffer: drop the
-    /// rest from the bytes that follow.
+    /// rest from the bytes that follow. A header that was not trusted costs
+    /// one byte.
     pub consumed: u64,
 }
 
@@ -44,7 +46,10 @@ pub struct SliceError {
 enum Step {
     Frame(FrameInfo),
     Partial(usize),
-    /// Error, bytes of the frame to drop (1 for a bad header).
+    /// A header that was not trusted (§2.1 step 2): the error (no id);
+    /// one `0xA5` byte is discarded and scanning goes on.
+    Untrusted(Error),
+    /// A trusted frame refused: the error and the frame's whole length.
     Refused(DecodeError, u64),
 }
 
@@ -55,10 +60,13 @@ fn step(buf: &[u8], max_payload: u32) -> Step {
         return Step::Partial(HEADER_LEN - buf.len());
     };
     let Some(h) = Header::parse(head) else {
-        return Step::Refused(DecodeError::new(Error::HeaderChecksum, None), 1);
+        return Step::Untrusted(Error::HeaderChecksum);
     };
+    if let Err(e) = h.check_shape() {
+        return Step::Untrusted(e);
+    }
     let frame_len = h.frame_len();
-    if let Err(e) = h.check(max_payload) {
+    if let Err(e) = check_payload_len(u64::from(h.payload_len), max_payload) {
         return Step::Refused(DecodeError::new(e, Some(h.id)), frame_len);
     }
     let Some(frame) = usize::try_from(frame_len).ok().and_then(|n| buf.get(..n)) else {
@@ -166,6 +174,10 @@ pub fn decode_slice(buf: &[u8], max_payload: u32) -> Result<Status<'_>, SliceErr
             skipped: garbage,
             needed: needed.max(1),
         }),
+        Step::Untrusted(error) => Err(SliceError {
+            error: DecodeError::new(error, None),
+            consumed: garbage as u64 + 1,
+        }),
         Step::Refused(error, len) => Err(SliceError {
             error,
             consumed: garbage as u64 + len,
@@ -179,8 +191,8 @@ pub struct Stats {
     /// Frames (or text lines) decoded and handed out.
     pub frames: u64,
     /// Bytes discarded while looking for a frame: garbage between frames,
-    /// `0xA5` bytes whose header checksum failed, the rest of overlong text
-    /// lines, blank text lines.
+    /// the `0xA5` byte of each header that was not trusted (§2.1 step 2),
+    /// the rest of overlong text lines, blank text lines.
     pub discarded_bytes: u64,
     /// Bytes of refused frames (including their headers) and refused text
     /// lines that were dropped.
@@ -230,7 +242,7 @@ pub(crate) struct FrameAt {
 /// Read from the transport straight into [`Decoder::spare`], [`commit`]
 /// the count, then call [`Decoder::decode`] until it returns `None`. Frames
 /// are borrowed from the buffer, never copied; a frame refused on its header
-/// (too large, unknown version …) is reported at once and its bytes are
+/// (too large) is reported at once and its bytes are
 /// dropped as they arrive, never buffered. After garbage the decoder
 /// resynchronises exactly as the protocol says.
 ///
@@ -543,20 +555,23 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
                 };
                 None
             }
+            Step::Untrusted(error) => {
+                self.needed = 0;
+                self.pending = 0;
+                self.stats.count_refused(error);
+                self.stats.discarded_bytes += 1;
+                self.start += 1;
+                Some(Err(DecodeError::new(error, None)))
+            }
             Step::Refused(error, len) => {
                 self.needed = 0;
                 self.pending = 0;
                 self.stats.count_refused(error.error);
-                if error.error == Error::HeaderChecksum {
-                    self.stats.discarded_bytes += len;
-                    self.start += 1;
-                } else {
-                    // Field by field: `self.buf` is still borrowed here.
-                    let take = len.min((self.end - self.start) as u64);
-                    self.start += take as usize;
-                    self.skip = len - take;
-                    self.stats.skipped_bytes += take;
-                }
+                // Field by field: `self.buf` is still borrowed here.
+                let take = len.min((self.end - self.start) as u64);
+                self.start += take as usize;
+                self.skip = len - take;
+                self.stats.skipped_bytes += take;
                 Some(Err(error))
             }
         }

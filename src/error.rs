@@ -120,7 +120,8 @@ impl fmt::Display for Error {
 impl core::error::Error for Error {}
 
 /// An error event from a decoder: what was wrong, and the frame's id when
-/// its header checksum held (so a server can answer the sender's request).
+/// its header was trusted (§2.1 step 3), so a server can answer the
+/// sender's request.
 ///
 /// The offending bytes have already been consumed (or, for a frame too large
 /// to buffer, will be skipped as they arrive) when this is returned: keep

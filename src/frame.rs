@@ -17,7 +17,7 @@ pub const TRAILER_LEN: usize = 4;
 /// A decoder for payloads up to `max` holds at most `max + MAX_OVERHEAD` bytes.
 pub const MAX_OVERHEAD: usize = HEADER_LEN + MAX_KIND_LEN + TRAILER_LEN;
 
-/// A header whose CRC-16 holds (not yet checked against the rules).
+/// A header whose CRC-16 holds (its shape not yet checked).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Header {
     pub(crate) version: u8,
@@ -61,9 +61,10 @@ impl Header {
         HEADER_LEN as u64 + u64::from(self.kind_len) + u64::from(self.payload_len) + trailer
     }
 
-    /// The checks of §2.1 step 3, in the order the protocol gives.
+    /// The shape checks of §2.1 step 2 after the checksum, in the order the
+    /// protocol gives: only a header that passes them is trusted.
     #[inline]
-    pub(crate) fn check(&self, max_payload: u32) -> Result<(), Error> {
+    pub(crate) fn check_shape(&self) -> Result<(), Error> {
         if self.version != VERSION {
             return Err(Error::UnsupportedVersion);
         }
@@ -71,7 +72,7 @@ impl Header {
         if self.kind_len == 0 || usize::from(self.kind_len) > MAX_KIND_LEN {
             return Err(Error::InvalidKindLength);
         }
-        check_payload_len(u64::from(self.payload_len), max_payload)
+        Ok(())
     }
 }
 

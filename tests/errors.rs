@@ -64,7 +64,9 @@ fn header_checksum() {
 }
 
 #[test]
-fn trusted_header_errors_carry_the_id_and_skip_the_frame() {
+fn untrusted_header_errors_carry_no_id_and_cost_one_byte() {
+    // Revision 1.1, §2.1 step 2: a header with a good CRC-16 but a bad
+    // version, reserved flag or kind length is not trusted.
     let cases: [(Vec<u8>, Error); 4] = [
         (raw(2, 0, 4, 11, 3, b"PINGabc"), Error::UnsupportedVersion),
         (raw(1, 0x04, 4, 11, 3, b"PINGabc"), Error::ReservedFlags),
@@ -74,11 +76,69 @@ fn trusted_header_errors_carry_the_id_and_skip_the_frame() {
     for (frame, want) in cases {
         let mut input = frame.clone();
         input.extend(ping());
-        let (e, mut dec) = first_error(&input, 100);
-        assert_eq!((e.error, e.id), (want, Some(11)), "{want:?}");
-        assert_eq!(dec.stats().skipped_bytes, frame.len() as u64);
+        let (e, dec) = first_error(&input, 100);
+        assert_eq!((e.error, e.id), (want, None), "{want:?}");
+        assert_eq!(dec.stats().skipped_bytes, 0, "{want:?}");
+        assert_eq!(dec.stats().discarded_bytes, 1, "{want:?}");
         assert_eq!(dec.stats().refused(want), 1);
-        assert!(matches!(dec.decode(), Some(Ok(m)) if m.kind == "PING"));
+        assert_eq!(
+            dec.buffered(),
+            input.len() - 1,
+            "{want:?}: one byte dropped"
+        );
+        assert!(
+            matches!(decode_slice(&input, 100), Err(e) if (e.error.error, e.error.id, e.consumed) == (want, None, 1)),
+            "{want:?}: decode_slice"
+        );
+    }
+}
+
+/// The failure revision 1.1 fixes: stray CRC-valid headers whose claimed
+/// span covers good frames (here up to 4 GiB) used to swallow them.
+#[test]
+fn untrusted_headers_do_not_swallow_the_frames_behind_them() {
+    let good: Vec<Vec<u8>> = (1..=5u32)
+        .map(|id| raw(1, 0, 4, id, 2, b"PINGhi"))
+        .collect();
+    for (stray, want) in [
+        (raw(2, 0, 4, 9, 60, b""), Error::UnsupportedVersion),
+        (raw(1, 0, 0, 9, u32::MAX, b""), Error::InvalidKindLength),
+    ] {
+        let mut input = stray.clone();
+        for f in &good {
+            input.extend_from_slice(f);
+        }
+        // The stream decoder, one byte at a time.
+        let mut dec = Decoder::<2048>::with_max_payload(100).expect("fits");
+        let mut events = Vec::new();
+        for &b in &input {
+            assert_eq!(dec.feed(&[b]), 1);
+            while let Some(ev) = dec.decode() {
+                events.push(ev.map(|m| m.id).map_err(|e| (e.error, e.id)));
+            }
+        }
+        let mut expect = vec![Err((want, None))];
+        expect.extend((1..=5u32).map(Ok));
+        assert_eq!(events, expect, "{want:?}: stream");
+        assert_eq!(dec.skipping(), 0);
+        // decode_slice, dropping what each call consumed.
+        let mut events = Vec::new();
+        let mut rest = &input[..];
+        loop {
+            match decode_slice(rest, 100) {
+                Ok(Status::Complete { message, consumed }) => {
+                    events.push(Ok(message.id));
+                    rest = &rest[consumed..];
+                }
+                Ok(Status::Partial { .. }) => break,
+                Err(e) => {
+                    events.push(Err((e.error.error, e.error.id)));
+                    rest = &rest[e.consumed as usize..];
+                }
+            }
+        }
+        assert_eq!(events, expect, "{want:?}: decode_slice");
+        assert!(rest.is_empty());
     }
 }
 

@@ -106,16 +106,17 @@ fn prototype_conversation_in_memory() -> TestResult {
         let m = conn.recv().await?;
         assert_eq!((m.kind.as_str(), m.id), ("PONG", 11));
 
-        // A malformed frame: ERROR with the frame's id, and the loop goes on.
+        // A header with a good CRC-16 but a reserved flag is not trusted
+        // (§2.1 step 2): ERROR with id 0, and the loop goes on.
         let mut bad = encode_frame("DATA", 12, b"xy");
         bad[2] = 0x80; // reserved flag: header CRC now fails...
         let crc = header_crc(&bad[..12]);
-        bad[12..14].copy_from_slice(&crc.to_le_bytes()); // ...so fix it: trusted, refused
+        bad[12..14].copy_from_slice(&crc.to_le_bytes()); // ...so fix it: refused on its shape
         futures_lite::AsyncWriteExt::write_all(conn.get_mut(), &bad).await?;
         conn.send(&Message::new(Kind::PING, b"").with_id(13))
             .await?;
         let m = conn.recv().await?;
-        assert_eq!((m.kind.as_str(), m.id), ("ERROR", 12));
+        assert_eq!((m.kind.as_str(), m.id), ("ERROR", 0));
         assert!(
             m.payload.starts_with(b"reserved-flags: "),
             "{:?}",

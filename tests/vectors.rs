@@ -130,25 +130,54 @@ fn encode_vectors() {
     assert!(binary > 0 && text > 0);
 }
 
-/// The copies under `tests/vectors/` must agree with `../shared/vectors/`
-/// when the shared folder is beside the repository (it is in CI).
+/// `../shared`, beside the repository (it is in CI). Its absence fails the
+/// test unless `MSGWIRE_NO_SHARED=1` says it is meant (a copy of the crate
+/// on its own), so the comparison is never skipped without anyone asking.
+fn shared_dir() -> Option<std::path::PathBuf> {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    if shared.is_dir() {
+        return Some(shared);
+    }
+    assert!(
+        std::env::var_os("MSGWIRE_NO_SHARED").is_some_and(|v| v == "1"),
+        "no ../shared beside the repository: put the shared specification there, \
+         or set MSGWIRE_NO_SHARED=1 to skip the comparison with it"
+    );
+    None
+}
+
+/// The copies under `tests/vectors/` must agree with `../shared/vectors/`.
 #[test]
 fn vectors_match_shared_copy() {
-    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors");
-    if !std::path::Path::new(shared).is_dir() {
-        eprintln!("no ../shared/vectors beside the repository; skipping the comparison");
-        return;
-    }
+    let Some(shared) = shared_dir() else { return };
     for name in ["binary.json", "text.json", "encode.json"] {
         let ours = std::fs::read(format!(
             "{}/tests/vectors/{name}",
             env!("CARGO_MANIFEST_DIR")
         ))
         .expect("ours");
-        let theirs = std::fs::read(format!("{shared}/{name}")).expect("shared");
+        let theirs = std::fs::read(shared.join("vectors").join(name)).expect("shared");
         assert!(
             ours == theirs,
             "tests/vectors/{name} differs from shared/vectors/{name}"
         );
     }
+}
+
+/// `docs/PROTOCOL.md` is the shared text, then a `---` line and the crate's
+/// appendix.
+#[test]
+fn protocol_text_matches_shared_copy() {
+    let Some(shared) = shared_dir() else { return };
+    let theirs = std::fs::read_to_string(shared.join("PROTOCOL.md")).expect("shared");
+    let ours = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/PROTOCOL.md"))
+        .expect("ours");
+    let (normative, appendix) = ours
+        .split_once("\n---\n\n## Appendix")
+        .expect("docs/PROTOCOL.md has its appendix after a --- line");
+    assert_eq!(
+        normative, theirs,
+        "docs/PROTOCOL.md differs from shared/PROTOCOL.md"
+    );
+    assert!(!appendix.is_empty());
 }

@@ -21,15 +21,22 @@
 //! the encoder wrote and its payload fits the decoder's limit.
 //!
 //! §2.1 gives the decoder one state besides scanning: inside a frame whose
-//! header CRC held, whose claimed length (`14 + K + P (+4)`) is then
-//! trusted whatever else is wrong with it. Any `0xA5` followed by 13 bytes
-//! with a matching CRC-16 is such a header (a *hazard*): in garbage, in a
-//! fake header, in a truncated frame, or inside a payload. A hazard that the
-//! scan reaches swallows its claimed length, which may cover the following
-//! intact frames — the spec allows that. So the guarantee is:
+//! header was trusted, whose claimed length (`14 + K + P (+4)`) is then
+//! believed. Since revision 1.1 a header is trusted only when its CRC-16
+//! holds *and* its version, reserved flags and kind length are v1's; one
+//! that fails any of the four costs its `0xA5` byte and nothing else. Any
+//! `0xA5` followed by 13 bytes passing all four checks is such a header (a
+//! *hazard*): in garbage, in a fake header, in a truncated frame, or inside
+//! a payload. A hazard that the scan reaches swallows its claimed length
+//! (a real too-large frame, or one refused on its body), which may cover the
+//! following intact frames. So the guarantee is:
 //!
-//! > An intact frame starting at `s` is emitted if no hazard `p < s` that the
-//! > scan can reach claims a length reaching past `s` (`p + len > s`).
+//! > An intact frame starting at `s` is emitted if no trusted header
+//! > `p < s` that the scan can reach claims a length reaching past `s`
+//! > (`p + len > s`).
+//!
+//! In particular no header that failed a check, however long its claim,
+//! can cost an intact frame.
 //!
 //! "Can reach" is over-approximated as "not strictly inside an earlier
 //! guaranteed intact frame" (those are consumed whole, so nothing inside
@@ -39,8 +46,8 @@
 //!    of the events, and at its own offset in the spec model);
 //! 2. when the stream holds no hazard but the intact frames' own headers
 //!    (and whatever lies inside them), the events are exactly: each intact
-//!    frame, and one `header-checksum` per other `0xA5` with 13 bytes after
-//!    it, in stream order;
+//!    frame, and for every other `0xA5` with 13 bytes after it the error of
+//!    the first §2.1 step-2 check it fails (with no id), in stream order;
 //! 3. the decoder's events equal the spec model's (fed in the fuzzed
 //!    chunks, both input paths), with all of `run_binary`'s invariants.
 #![no_main]
@@ -48,8 +55,8 @@
 use libfuzzer_sys::fuzz_target;
 use msgwire::{Flags, Kind, Message, StreamDecoder};
 use msgwire_fuzz::{
-    binary_model, raw_frame, ref_crc16, run_binary, trusted_span, Cursor, Ev, Path, Sizes,
-    KIND_CHARSET, MAGIC,
+    binary_model, raw_frame, ref_crc16, run_binary, trusted_span, untrusted_code, Cursor, Ev, Path,
+    Sizes, KIND_CHARSET, MAGIC,
 };
 
 const MAXES: [u32; 8] = [0, 1, 16, 64, 100, 255, 1024, 4000];
@@ -230,7 +237,9 @@ fuzz_target!(|data: &[u8]| {
                 next.next();
             } else {
                 if stream[p] == MAGIC && p + 14 <= stream.len() {
-                    want.push(Ev::error("header-checksum", None));
+                    let code = untrusted_code(&stream[p..p + 14])
+                        .expect("every trusted header is a hazard inside a guaranteed frame");
+                    want.push(Ev::error(code, None));
                 }
                 p += 1;
             }

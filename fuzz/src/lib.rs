@@ -96,12 +96,31 @@ pub fn raw_frame(
     out
 }
 
-/// If `buf[p..]` starts with `0xA5` and 14 bytes whose header CRC holds,
-/// the frame length that header claims (§2.1 step 3: the decoder trusts it
-/// whatever the version, flags, kind length or payload length).
+/// §2.1 step 2 on the 14 bytes of a header that starts with `0xA5`: the
+/// code of the first check that fails, in the protocol's order, or `None`
+/// when the header is trusted.
+pub fn untrusted_code(h: &[u8]) -> Option<&'static str> {
+    let k = h[3];
+    if ref_crc16(&h[..12]) != u16::from_le_bytes([h[12], h[13]]) {
+        Some("header-checksum")
+    } else if h[1] != 1 {
+        Some("unsupported-version")
+    } else if h[2] & !3 != 0 {
+        Some("reserved-flags")
+    } else if k == 0 || k > 32 {
+        Some("invalid-kind-length")
+    } else {
+        None
+    }
+}
+
+/// If `buf[p..]` starts with `0xA5` and 14 bytes that form a trusted header
+/// (checksum, version, flags and kind length all v1's, §2.1 step 2), the
+/// frame length that header claims: the decoder believes it (§2.1 step 3)
+/// whatever the payload limit.
 pub fn trusted_span(buf: &[u8], p: usize) -> Option<u64> {
     let h = buf.get(p..p.checked_add(HEADER_LEN)?)?;
-    if h[0] != MAGIC || ref_crc16(&h[..12]) != u16::from_le_bytes([h[12], h[13]]) {
+    if h[0] != MAGIC || untrusted_code(h).is_some() {
         return None;
     }
     let k = u64::from(h[3]);
@@ -114,7 +133,8 @@ pub fn trusted_span(buf: &[u8], p: usize) -> Option<u64> {
 // Events.
 
 /// One decoder event, owned and comparable. Errors keep their id: §4 says
-/// the id of a frame whose header checksum held is reported with its error.
+/// the id of a frame whose header was trusted (§2.1 step 3) is reported
+/// with its error, and an untrusted header's error has none.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Ev {
     /// A frame (or text line).
@@ -132,7 +152,7 @@ pub enum Ev {
     Error {
         /// `header-checksum`, `too-large` …
         code: &'static str,
-        /// The frame's id when its header checksum held.
+        /// The frame's id when its header was trusted.
         id: Option<u32>,
     },
 }
@@ -243,27 +263,20 @@ pub fn binary_model(input: &[u8], max_payload: u32) -> Vec<(usize, Ev)> {
         let Some(h) = input.get(pos..pos + HEADER_LEN) else {
             return out;
         };
-        if ref_crc16(&h[..12]) != u16::from_le_bytes([h[12], h[13]]) {
-            out.push((pos, Ev::error("header-checksum", None)));
+        // The checksum, then the shape: a header that fails one costs its
+        // 0xA5 byte only, and its error carries no id.
+        if let Some(code) = untrusted_code(h) {
+            out.push((pos, Ev::error(code, None)));
             pos += 1;
             continue;
         }
         // 3. Trusted header: the frame length is believed.
-        let (version, flags, k) = (h[1], h[2], h[3]);
+        let flags = h[2];
+        let k = h[3];
         let id = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
         let p = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
         let len = 14 + u64::from(k) + u64::from(p) + if flags & 1 != 0 { 4 } else { 0 };
-        let refused = if version != 1 {
-            Some("unsupported-version")
-        } else if flags & !3 != 0 {
-            Some("reserved-flags")
-        } else if k == 0 || k > 32 {
-            Some("invalid-kind-length")
-        } else if p > max_payload {
-            Some("too-large")
-        } else {
-            None
-        };
+        let refused = (p > max_payload).then_some("too-large");
         let end = pos as u64 + len;
         if let Some(code) = refused {
             // Emitted at once, then the frame is skipped as it arrives.
