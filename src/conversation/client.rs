@@ -33,6 +33,14 @@ pub enum Matched {
     Unsolicited,
 }
 
+/// The request a binary message answers (§4): answers carry the
+/// `RESPONSE` flag and the request's id, which is never 0. `None` for
+/// anything else (a request from the peer, a notice such as `ERROR
+/// overloaded` with id 0).
+pub fn answer_id(m: &Message<'_>) -> Option<u32> {
+    (m.flags.contains(Flags::RESPONSE) && m.id != 0).then_some(m.id)
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Slot<T> {
     id: u32,
@@ -140,11 +148,11 @@ impl<T: Ord + Copy, const N: usize> Pending<T, N> {
     /// request is no longer pending.
     pub fn on_message(&mut self, m: &Message<'_>) -> Matched {
         let slot = match self.framing {
-            Framing::Binary if m.flags.contains(Flags::RESPONSE) && m.id != 0 => self
-                .slots
-                .iter()
-                .position(|s| s.is_some_and(|s| s.id == m.id)),
-            Framing::Binary => None,
+            Framing::Binary => answer_id(m).and_then(|id| {
+                self.slots
+                    .iter()
+                    .position(|s| s.is_some_and(|s| s.id == id))
+            }),
             Framing::Text => self
                 .slots
                 .iter()
@@ -159,9 +167,7 @@ impl<T: Ord + Copy, const N: usize> Pending<T, N> {
             }
         }
         let issued = self.framing == Framing::Binary
-            && m.flags.contains(Flags::RESPONSE)
-            && m.id != 0
-            && (self.wrapped || m.id < self.next_id);
+            && answer_id(m).is_some_and(|id| self.wrapped || id < self.next_id);
         if issued {
             self.late += 1;
             Matched::Late

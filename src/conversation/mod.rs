@@ -22,6 +22,8 @@ mod client;
 mod receiver;
 mod server;
 
-pub use client::{Full, Matched, Pending, RemoteError};
+pub use client::{answer_id, Full, Matched, Pending, RemoteError};
+#[cfg(feature = "async")]
+pub(crate) use receiver::At;
 pub use receiver::{Framing, Limits, Receiver};
 pub use server::{Answer, ErrorText, Event, Responder, Route, Wire, MAX_ERROR_LEN};

@@ -131,6 +131,19 @@ impl<B> Receiver<B> {
     }
 }
 
+#[cfg(feature = "std")]
+impl Receiver<std::boxed::Box<[u8]>> {
+    /// A receiver in `framing` whose buffer is allocated once, sized for
+    /// `limits` in that framing: for limits chosen at run time.
+    pub fn boxed(framing: Framing, limits: Limits) -> Self {
+        let state = match framing {
+            Framing::Binary => State::Binary(StreamDecoder::boxed(limits.max_payload)),
+            Framing::Text => State::Text(TextStreamDecoder::boxed(limits.max_line)),
+        };
+        Receiver { state, limits }
+    }
+}
+
 impl<B: AsRef<[u8]> + AsMut<[u8]>> Receiver<B> {
     /// A receiver over `buf` with these limits; `framing` `None` sniffs it
     /// from the first byte.
