@@ -6,7 +6,11 @@
 //! optional CRC-32 trailer) or as `KIND:DATA\n` text lines, the format of the
 //! original prototype. The wire format is specified in `docs/PROTOCOL.md`.
 //!
-//! The core is `#![no_std]` and needs no allocator: decoders own a fixed
+//! The core is `#![no_std]` and needs no allocator. Beside the codec it
+//! holds the conversation itself ([`conversation`]: routing, built-ins,
+//! `ERROR` answers, request/response matching) as state machines without
+//! I/O, which `msgwire::embedded` (feature `embedded-io-async`) and `net` drive.
+//! In the codec, decoders own a fixed
 //! buffer of `N` bytes, hand out messages borrowed from it (no payload is
 //! copied), skip frames too large to hold as their bytes arrive, resync
 //! after garbage, and never panic on anything a peer sends.
@@ -54,6 +58,8 @@
 //! - `async` (default): `msgwire::net`, the async layer — framed connections over
 //!   any futures-io `AsyncRead`/`AsyncWrite`, a router, an in-memory
 //!   transport, a TCP/Unix server and client.
+//! - `embedded-io-async`: `msgwire::embedded`, the conversation over any
+//!   `embedded_io_async::Read + Write` (no_std, no allocator).
 //! - `cli`: the `msgwire` command-line program.
 //!
 //! With `default-features = false` the crate is the pure core: no `std`, no
@@ -90,6 +96,6 @@ pub use message::{is_kind_byte, Flags, Kind, Message, OwnedMessage, MAX_KIND_LEN
 pub use text::{TextDecoder, TextEncoder, TextStreamDecoder};
 
 /// The README's examples, compiled and run as doc tests.
-#[cfg(all(doctest, feature = "async"))]
+#[cfg(all(doctest, feature = "async", feature = "embedded-io-async"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
