@@ -16,13 +16,12 @@ use std::time::{Duration, Instant};
 use futures_lite::future::block_on;
 use futures_lite::{FutureExt, StreamExt};
 use lexopt::prelude::*;
+use msgwire::conversation::{Limits, Receiver};
 use msgwire::net::{
     Client, ClientConfig, Framed, FramedConfig, Framing, RecvError, Router, Server, ServerConfig,
     ServerEvent,
 };
-use msgwire::{
-    DecodeError, Encoder, Flags, Kind, Message, StreamDecoder, TextEncoder, TextStreamDecoder,
-};
+use msgwire::{DecodeError, Encoder, Flags, Kind, Message, TextEncoder};
 
 const USAGE: &str = "\
 msgwire: asynchronous messaging over byte streams (msgwire v1)
@@ -762,25 +761,21 @@ fn decode(mut args: lexopt::Parser) -> Outcome {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     // The two decoders have the same shape but no common trait.
-    macro_rules! feed_all {
-        ($dec:expr) => {{
-            let mut dec = $dec;
-            for piece in input.chunks(chunk) {
-                let mut rest = piece;
-                while !rest.is_empty() {
-                    let n = dec.feed(rest);
-                    rest = &rest[n..];
-                    while let Some(ev) = dec.decode() {
-                        print_event(&mut out, ev)?;
-                    }
-                }
+    let framing = if text { Framing::Text } else { Framing::Binary };
+    let limits = Limits {
+        max_payload,
+        max_line,
+    };
+    let mut dec = Receiver::boxed(framing, limits);
+    for piece in input.chunks(chunk) {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let n = dec.feed(rest);
+            rest = &rest[n..];
+            while let Some(ev) = dec.decode() {
+                print_event(&mut out, ev)?;
             }
-        }};
-    }
-    if text {
-        feed_all!(TextStreamDecoder::boxed(max_line));
-    } else {
-        feed_all!(StreamDecoder::boxed(max_payload));
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
