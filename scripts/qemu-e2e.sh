@@ -9,7 +9,8 @@
 # "N passed, N failed"; the exit code is 1 if any check failed.
 #
 # Usage: bash scripts/qemu-e2e.sh
-# Env:   QEMU_E2E_TIMEOUT  overall limit in seconds [default: 900]
+# Env:   QEMU_E2E_TIMEOUT   overall limit in seconds [default: 900]
+#        QEMU_E2E_FIRMWARE  an ELF to boot instead of building firmware/
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -87,10 +88,15 @@ install_qemu() {
 }
 setup "install qemu-system-arm" install_qemu
 setup "rustup target add thumbv7m-none-eabi" rustup target add thumbv7m-none-eabi
-setup "build firmware (release)" bash -c 'cd firmware && cargo build --release --quiet'
+if [ -n "${QEMU_E2E_FIRMWARE:-}" ]; then
+    fw=$QEMU_E2E_FIRMWARE
+    echo "ok   firmware given: $fw"
+else
+    setup "build firmware (release)" bash -c 'cd firmware && cargo build --release --quiet'
+    fw="$root/firmware/target/thumbv7m-none-eabi/release/msgwire-firmware"
+fi
 setup "build the msgwire CLI" cargo build --quiet --features cli --bin msgwire
 
-fw="$root/firmware/target/thumbv7m-none-eabi/release/msgwire-firmware"
 cli="$root/target/debug/msgwire"
 
 free_port() {
@@ -250,7 +256,7 @@ elif check == "flood":
     time.sleep(0.3)                      # let any duplicate arrive
     pongs = sorted(f[1] for f in r.frames if f[0] == "PONG")
     errors = sum(f[0] == "ERROR" for f in r.frames)
-    print("  %d bytes in %.1f s, %d PONGs, %d ERRORs for the garbage"
+    print("  info: %d bytes in %.1f s, %d PONGs, %d ERRORs for the garbage"
           % (len(data), time.time() - t, len(pongs), errors))
     expect(ok and pongs == ids, "every PING id answered exactly once")
 
@@ -298,6 +304,7 @@ check() {
     shift
     if out=$("$@" 2>&1); then
         pass "$name"
+        printf '%s\n' "$out" | grep '^  info: ' || true
     else
         fail "$name"
         printf '%s\n' "$out" | tail -15 | sed 's/^/  | /'
