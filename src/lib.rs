@@ -66,6 +66,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod conversation;
 mod crc;
 mod decoder;
 mod encoder;
@@ -73,6 +74,10 @@ mod error;
 pub mod frame;
 mod message;
 mod text;
+
+#[cfg(feature = "embedded-io-async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
+pub mod embedded;
 
 #[cfg(feature = "async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]

@@ -41,7 +41,7 @@ use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 use super::framed::{or_stall, write_some, FramedConfig, Framing, RxState, READS_BEFORE_YIELD};
 use super::router::Frame;
 use super::runtime::spawn;
-use crate::{DecodeError, Encoder, Error, Flags, Kind, Message};
+use crate::{DecodeError, Encoder, Error, Kind, Message};
 
 /// A client's limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -523,8 +523,8 @@ impl Inner {
     /// Gives a message to its request, or to the subscribers.
     fn dispatch(&self, m: &Message<'_>) {
         let frame = Frame::from_message(m);
-        if m.flags.contains(Flags::RESPONSE) && m.id != 0 {
-            let ended = match self.lock_pending().get_mut(&m.id) {
+        if let Some(id) = crate::conversation::answer_id(m) {
+            let ended = match self.lock_pending().get_mut(&id) {
                 Some(p) => p.finish(Ok(frame)),
                 None => Finished::Before,
             };
@@ -877,12 +877,13 @@ impl Client {
             .await?;
         let answer = poll_fn(|cx| inner.poll_answer(cx, id)).await?;
         if answer.kind == "ERROR" {
-            let text = String::from_utf8_lossy(&answer.payload);
-            let (code, detail) = text.split_once(':').unwrap_or((&text, ""));
-            return Err(ClientError::Remote {
-                code: code.trim().to_string(),
-                detail: detail.trim().to_string(),
-            });
+            let m = Message::new(Kind::ERROR, &answer.payload);
+            if let Some(e) = crate::conversation::RemoteError::of(&m) {
+                return Err(ClientError::Remote {
+                    code: e.code.to_string(),
+                    detail: e.detail.to_string(),
+                });
+            }
         }
         Ok(answer)
     }

@@ -12,17 +12,10 @@ use std::time::Duration;
 
 use futures_lite::{ready, AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 
-use crate::frame::MAGIC;
-use crate::{DecodeError, Encoder, Error, Message, StreamDecoder, TextEncoder, TextStreamDecoder};
+use crate::conversation::{Limits, Receiver};
+use crate::{DecodeError, Encoder, Error, Message, TextEncoder};
 
-/// Which framing a connection speaks (`docs/PROTOCOL.md` §2 and §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Framing {
-    /// Binary frames: ids, flags, checksums. The default.
-    Binary,
-    /// `KIND:DATA\n` lines: kind and payload only, for humans and netcat.
-    Text,
-}
+pub use crate::conversation::Framing;
 
 /// Limits of a framed connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,78 +124,54 @@ impl From<io::Error> for SendError {
 }
 
 /// Where a decoded message sits in the receive buffer.
-#[derive(Clone, Copy)]
-pub(crate) enum At {
-    Binary(crate::decoder::FrameAt),
-    Text(crate::text::LineAt),
-}
+pub(crate) use crate::conversation::At;
 
-enum Codec {
-    /// Server side before the first byte: the framing is not known yet.
-    Sniff,
-    Binary(StreamDecoder<Box<[u8]>>),
-    Text(TextStreamDecoder<Box<[u8]>>),
-}
-
-/// The receiving half's state: the decoder and whether the peer has closed.
+/// The receiving half's state: the decoder (the conversation core's
+/// [`Receiver`], made when the framing is known: a sniffing connection
+/// allocates its buffer only once the first byte is in) and whether the
+/// peer has closed.
 pub(crate) struct RxState {
-    codec: Codec,
+    rx: Option<Receiver<Box<[u8]>>>,
     eof: bool,
     config: FramedConfig,
 }
 
 impl RxState {
     pub(crate) fn new(framing: Option<Framing>, config: FramedConfig) -> Self {
-        let codec = match framing {
-            None => Codec::Sniff,
-            Some(f) => Self::codec(f, &config),
-        };
         RxState {
-            codec,
+            rx: framing.map(|f| Self::receiver(f, &config)),
             eof: false,
             config,
         }
     }
 
-    fn codec(framing: Framing, config: &FramedConfig) -> Codec {
-        match framing {
-            Framing::Binary => Codec::Binary(StreamDecoder::boxed(config.max_payload)),
-            Framing::Text => Codec::Text(TextStreamDecoder::boxed(config.max_line)),
-        }
+    fn receiver(framing: Framing, config: &FramedConfig) -> Receiver<Box<[u8]>> {
+        let limits = Limits {
+            max_payload: config.max_payload,
+            max_line: config.max_line,
+        };
+        Receiver::boxed(framing, limits)
     }
 
     fn framing(&self) -> Option<Framing> {
-        match self.codec {
-            Codec::Sniff => None,
-            Codec::Binary(_) => Some(Framing::Binary),
-            Codec::Text(_) => Some(Framing::Text),
-        }
+        self.rx.as_ref().and_then(Receiver::framing)
     }
 
     fn stats(&self) -> Option<&crate::Stats> {
-        match &self.codec {
-            Codec::Sniff => None,
-            Codec::Binary(d) => Some(d.stats()),
-            Codec::Text(d) => Some(d.stats()),
-        }
+        self.rx.as_ref().and_then(Receiver::stats)
     }
 
     #[inline]
     pub(crate) fn next_event(&mut self) -> Option<Result<At, DecodeError>> {
-        match &mut self.codec {
-            Codec::Sniff => None,
-            Codec::Binary(d) => d.next_event().map(|e| e.map(At::Binary)),
-            Codec::Text(d) => d.next_event().map(|e| e.map(At::Text)),
-        }
+        self.rx.as_mut()?.next_event()
     }
 
     #[inline]
     pub(crate) fn message_at(&self, at: At) -> Message<'_> {
-        match (&self.codec, at) {
-            (Codec::Binary(d), At::Binary(at)) => d.message_at(at),
-            (Codec::Text(d), At::Text(at)) => d.message_at(at),
-            // A token is only ever used with the codec that made it.
-            _ => Message::new(crate::Kind::ERROR, &[]),
+        match &self.rx {
+            Some(rx) => rx.message_at(at),
+            // A position is only ever made by a receiver.
+            None => Message::new(crate::Kind::ERROR, &[]),
         }
     }
 
@@ -219,31 +188,25 @@ impl RxState {
         cx: &mut Context<'_>,
         io: &mut R,
     ) -> Poll<io::Result<()>> {
-        let spare = match &mut self.codec {
-            Codec::Sniff => {
-                // Read one byte to choose the framing (§4): 0xA5 is binary.
+        let rx = match &mut self.rx {
+            Some(rx) => rx,
+            None => {
+                // Read one byte to choose the framing (§4), then make the
+                // receiver for it.
                 let mut first = [0u8; 1];
                 let n = ready!(Pin::new(io).poll_read(cx, &mut first))?;
                 if n == 0 {
                     self.eof = true;
                     return Poll::Ready(Ok(()));
                 }
-                let framing = if first[0] == MAGIC {
-                    Framing::Binary
-                } else {
-                    Framing::Text
-                };
-                self.codec = Self::codec(framing, &self.config);
-                match &mut self.codec {
-                    Codec::Binary(d) => d.feed(&first),
-                    Codec::Text(d) => d.feed(&first),
-                    Codec::Sniff => 0,
-                };
+                let rx = self
+                    .rx
+                    .insert(Self::receiver(Framing::sniff(first[0]), &self.config));
+                rx.feed(&first);
                 return Poll::Ready(Ok(()));
             }
-            Codec::Binary(d) => d.spare(),
-            Codec::Text(d) => d.spare(),
         };
+        let spare = rx.spare();
         if spare.is_empty() {
             // Cannot happen while events are drained before reading: the
             // buffer always has room for the largest accepted frame.
@@ -253,11 +216,7 @@ impl RxState {
         if n == 0 {
             self.eof = true;
         }
-        match &mut self.codec {
-            Codec::Binary(d) => d.commit(n),
-            Codec::Text(d) => d.commit(n),
-            Codec::Sniff => {}
-        }
+        rx.commit(n);
         Poll::Ready(Ok(()))
     }
 

@@ -15,6 +15,7 @@ use std::vec::Vec;
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
 use super::framed::{Framed, RecvError, Replier, SendError};
+use crate::conversation::{Answer, Route};
 use crate::{Error, Flags, Kind, Message};
 
 /// An owned message: what async handlers receive, what a client gets back.
@@ -134,24 +135,6 @@ where
     }
 }
 
-#[derive(Clone)]
-enum Route {
-    Ping,
-    Echo,
-    Exit,
-    Handler(Arc<dyn Handler>),
-}
-
-/// A route looked up for one request (borrowed: no reference count
-/// touched per request).
-#[derive(Clone, Copy)]
-enum RouteRef<'a> {
-    Ping,
-    Echo,
-    Exit,
-    Handler(&'a Arc<dyn Handler>),
-}
-
 /// FNV-1a: kinds are short (≤ 32 bytes) and chosen by the server, so a
 /// simple hash beats SipHash's setup on every request.
 #[derive(Default)]
@@ -175,12 +158,13 @@ impl Hasher for KindHasher {
     }
 }
 
-type Routes = HashMap<String, Route, BuildHasherDefault<KindHasher>>;
+type Routes = HashMap<String, Arc<dyn Handler>, BuildHasherDefault<KindHasher>>;
 
-/// Maps kinds to handlers. [`Router::new`] comes with the protocol's
-/// built-ins (`PING` → `PONG ack`, `ECHO` → the same payload, `EXIT` →
-/// close), which registered handlers override; a kind with no handler gets
-/// the fallback, or `ERROR unknown-kind: <KIND>`.
+/// Maps kinds to handlers, on the rules of [`crate::conversation`]: the
+/// protocol's built-ins (`PING` → `PONG ack`, `ECHO` → the same payload,
+/// `EXIT` → close) answer unless a registered handler (or the fallback)
+/// takes the kind; a kind with no handler gets
+/// `ERROR unknown-kind: <KIND>`.
 ///
 /// The built-ins answer straight from the receive buffer: no allocation per
 /// request. A registered handler gets an owned [`Frame`] and runs as a boxed
@@ -225,17 +209,8 @@ impl Default for Router {
 }
 
 impl Router {
-    /// A router with the built-in `PING`, `ECHO` and `EXIT`.
+    /// A router with only the built-in `PING`, `ECHO` and `EXIT`.
     pub fn new() -> Self {
-        let mut r = Router::empty();
-        r.routes.insert("PING".into(), Route::Ping);
-        r.routes.insert("ECHO".into(), Route::Echo);
-        r.routes.insert("EXIT".into(), Route::Exit);
-        r
-    }
-
-    /// A router with no routes at all.
-    pub fn empty() -> Self {
         Router {
             routes: Routes::default(),
             fallback: None,
@@ -250,12 +225,12 @@ impl Router {
     /// [`Error::InvalidKind`] when `kind` is not a valid kind.
     pub fn on(mut self, kind: &str, handler: impl Handler) -> Result<Self, Error> {
         Kind::new(kind)?;
-        self.routes
-            .insert(kind.into(), Route::Handler(Arc::new(handler)));
+        self.routes.insert(kind.into(), Arc::new(handler));
         Ok(self)
     }
 
-    /// Handles every kind that has no route.
+    /// Handles every kind that has no handler of its own, the built-ins
+    /// included.
     pub fn fallback(mut self, handler: impl Handler) -> Self {
         self.fallback = Some(Arc::new(handler));
         self
@@ -268,14 +243,11 @@ impl Router {
         self
     }
 
-    fn route(&self, kind: &str) -> Option<RouteRef<'_>> {
-        match self.routes.get(kind) {
-            Some(Route::Ping) => Some(RouteRef::Ping),
-            Some(Route::Echo) => Some(RouteRef::Echo),
-            Some(Route::Exit) => Some(RouteRef::Exit),
-            Some(Route::Handler(h)) => Some(RouteRef::Handler(h)),
-            None => self.fallback.as_ref().map(RouteRef::Handler),
-        }
+    /// The route of `kind` (§4, [`Route::of`]) and its handler when the
+    /// application takes it.
+    fn route(&self, kind: Kind<'_>) -> (Route, Option<&Arc<dyn Handler>>) {
+        let handler = self.routes.get(kind.as_str()).or(self.fallback.as_ref());
+        (Route::of(kind, handler.is_some()), handler)
     }
 
     /// Runs a registered handler, catching its panics and its time.
@@ -309,7 +281,7 @@ pub enum ConnEvent {
     /// An `ERROR` was answered; the payload's code is given.
     ErrorAnswered {
         /// The stable code (`too-large`, `unknown-kind`, `handler-failed` …).
-        code: String,
+        code: &'static str,
         /// The request's id, or 0.
         id: u32,
     },
@@ -347,75 +319,24 @@ impl fmt::Display for ConnEnd {
 /// tasks on its executor thread run.
 const YIELD_EVERY: u32 = 128;
 
-/// Longest `ERROR` payload built without allocating.
-const ERROR_BUF: usize = 160;
-
-/// Formats `code: detail` into a stack buffer, with line breaks turned into
-/// spaces (a text-mode answer must stay one line) and the detail cut at the
-/// buffer's end.
-fn error_payload(code: &str, detail: fmt::Arguments<'_>) -> heapless::String<ERROR_BUF> {
-    struct Sink(heapless::String<ERROR_BUF>);
-    impl fmt::Write for Sink {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            for c in s.chars() {
-                let c = if c == '\n' || c == '\r' { ' ' } else { c };
-                // Stop quietly at capacity: the code comes first and fits.
-                if self.0.push(c).is_err() {
-                    break;
-                }
-            }
-            Ok(())
-        }
-    }
-    let mut sink = Sink(heapless::String::new());
-    let _ = fmt::write(&mut sink, format_args!("{code}: {detail}"));
-    sink.0
-}
-
-/// The answer of `PING` (`PONG ack`) and `ECHO` (the same payload); `None`
-/// for any other route.
-fn builtin_answer<'m>(
-    route: Option<RouteRef<'_>>,
-    m: &Message<'m>,
-) -> Option<(Kind<'static>, &'m [u8])> {
-    match route? {
-        RouteRef::Ping => Some((Kind::PONG, b"ack")),
-        RouteRef::Echo => Some((Kind::ECHO, m.payload)),
-        RouteRef::Exit | RouteRef::Handler(_) => None,
-    }
-}
-
-/// Sends an answer: the request's id and the `RESPONSE` flag.
-async fn reply<S: AsyncWrite + Unpin>(
-    tx: &mut Replier<'_, S>,
-    kind: Kind<'_>,
-    payload: &[u8],
-    id: u32,
-) -> Result<(), SendError> {
-    tx.send(
-        &Message::new(kind, payload)
-            .with_id(id)
-            .with_flags(Flags::RESPONSE),
-    )
-    .await
-}
-
-/// Sends `ERROR` with `payload` (from [`error_payload`]) and tells the
-/// connection's owner.
-async fn send_error<S: AsyncWrite + Unpin>(
+/// Sends an answer (the request's id and the `RESPONSE` flag) and tells
+/// the connection's owner about an `ERROR`. An answer the framing cannot
+/// carry becomes `ERROR handler-failed` ([`Answer::encodable`]).
+async fn send_answer<S: AsyncWrite + Unpin>(
     tx: &mut Replier<'_, S>,
     events: &mut (dyn FnMut(ConnEvent) + Send),
-    code: &str,
-    id: u32,
-    payload: heapless::String<ERROR_BUF>,
+    answer: Answer<'_>,
 ) -> io::Result<()> {
-    events(ConnEvent::ErrorAnswered {
-        code: code.into(),
-        id,
-    });
-    match reply(tx, Kind::ERROR, payload.as_bytes(), id).await {
+    let answer = answer.encodable(tx.framing());
+    if let Some(code) = answer.error_code() {
+        events(ConnEvent::ErrorAnswered {
+            code,
+            id: answer.id(),
+        });
+    }
+    match tx.send(&answer.message()).await {
         Err(SendError::Io(e)) => Err(e),
-        // One line of UTF-8 without `\n`: it encodes in either framing.
+        // `encodable` checked the framing; nothing else refuses an answer.
         _ => Ok(()),
     }
 }
@@ -425,58 +346,32 @@ impl Router {
     async fn answer<S: AsyncWrite + Unpin>(
         &self,
         m: Message<'_>,
-        route: Option<RouteRef<'_>>,
+        (route, handler): (Route, Option<&Arc<dyn Handler>>),
         tx: &mut Replier<'_, S>,
         events: &mut (dyn FnMut(ConnEvent) + Send),
     ) -> io::Result<bool> {
         let id = m.id;
-        let sent = match route {
-            Some(RouteRef::Exit) => return Ok(false),
-            Some(RouteRef::Ping | RouteRef::Echo) => {
-                let (kind, payload) = builtin_answer(route, &m).unwrap_or((Kind::ERROR, &[]));
-                reply(tx, kind, payload, id).await
-            }
-            None => {
-                let p = error_payload("unknown-kind", format_args!("{}", m.kind));
-                return send_error(tx, events, "unknown-kind", id, p)
-                    .await
-                    .map(|()| true);
-            }
-            Some(RouteRef::Handler(h)) => match self.run(h, Frame::from_message(&m)).await {
+        let reply;
+        let answer = match (route, handler) {
+            (Route::Exit, _) => return Ok(false),
+            (Route::Application, Some(h)) => match self.run(h, Frame::from_message(&m)).await {
                 Ok(None) => return Ok(true),
-                // `Reply::new` validated the kind.
                 Ok(Some(r)) => {
-                    reply(
-                        tx,
-                        Kind::new(&r.kind).unwrap_or(Kind::ERROR),
-                        &r.payload,
-                        id,
-                    )
-                    .await
+                    reply = r;
+                    // `Reply::new` validated the kind.
+                    match Kind::new(&reply.kind) {
+                        Ok(kind) => Answer::new(id, kind, &reply.payload),
+                        Err(e) => Answer::handler_failed(id, e),
+                    }
                 }
-                Err(e) => {
-                    let p = error_payload("handler-failed", format_args!("{e}"));
-                    return send_error(tx, events, "handler-failed", id, p)
-                        .await
-                        .map(|()| true);
-                }
+                Err(e) => Answer::handler_failed(id, e),
+            },
+            (route, _) => match Answer::for_route(route, &m) {
+                Some(a) => a,
+                None => Answer::unknown_kind(&m),
             },
         };
-        match sent {
-            Ok(()) => Ok(true),
-            Err(SendError::Io(e)) => Err(e),
-            // A reply that cannot be encoded (an echo of a text payload
-            // ending in `\r` …) is answered with an ERROR instead.
-            Err(SendError::Encode(e)) => {
-                let p = error_payload(
-                    "handler-failed",
-                    format_args!("reply cannot be encoded: {e}"),
-                );
-                send_error(tx, events, "handler-failed", id, p)
-                    .await
-                    .map(|()| true)
-            }
-        }
+        send_answer(tx, events, answer).await.map(|()| true)
     }
 
     /// Answers a built-in route without awaiting: `None` when the request
@@ -486,33 +381,21 @@ impl Router {
     fn answer_now<S: AsyncWrite + Unpin>(
         &self,
         m: &Message<'_>,
-        route: Option<RouteRef<'_>>,
+        route: Route,
         tx: &mut Replier<'_, S>,
     ) -> Option<bool> {
-        if let Some(RouteRef::Exit) = route {
-            return Some(false);
+        match route {
+            Route::Exit => Some(false),
+            Route::Ping | Route::Echo => {
+                let answer = Answer::for_route(route, m)?;
+                match tx.try_queue(&answer.message()) {
+                    Ok(true) => Some(true),
+                    // Nothing was queued: the slow path sends or explains.
+                    Ok(false) | Err(_) => None,
+                }
+            }
+            Route::Application | Route::Unknown => None,
         }
-        let (kind, payload) = builtin_answer(route, m)?;
-        let answer = Message::new(kind, payload)
-            .with_id(m.id)
-            .with_flags(Flags::RESPONSE);
-        match tx.try_queue(&answer) {
-            Ok(true) => Some(true),
-            // Nothing was queued: the slow path sends or explains.
-            Ok(false) | Err(_) => None,
-        }
-    }
-
-    /// Answers a frame the decoder refused: `ERROR <code>: <detail>` with
-    /// the frame's id when its header was trusted.
-    async fn answer_refused<S: AsyncWrite + Unpin>(
-        &self,
-        e: crate::DecodeError,
-        tx: &mut Replier<'_, S>,
-        events: &mut (dyn FnMut(ConnEvent) + Send),
-    ) -> io::Result<()> {
-        let p = error_payload(e.code(), format_args!("{}", e.error.detail()));
-        send_error(tx, events, e.code(), e.id.unwrap_or(0), p).await
     }
 
     /// Serves one connection until the peer sends `EXIT`, closes, or the
@@ -638,17 +521,19 @@ impl Router {
             let step = match received {
                 Ok(at) => {
                     let (m, mut tx) = framed.lend(at);
-                    let route = self.route(m.kind.as_str());
-                    match self.answer_now(&m, route, &mut tx) {
+                    let route = self.route(m.kind);
+                    match self.answer_now(&m, route.0, &mut tx) {
                         Some(more) => tx.write_if_full().await.map(|()| more),
                         None => self.answer(m, route, &mut tx, events).await,
                     }
                 }
                 Err(RecvError::Decode(e)) => {
                     // No replier is lent with an error: answer through the
-                    // framed connection itself.
+                    // framed connection itself, with §4's id rule.
                     let mut tx = framed.replier();
-                    self.answer_refused(e, &mut tx, events).await.map(|()| true)
+                    send_answer(&mut tx, events, Answer::refused(&e))
+                        .await
+                        .map(|()| true)
                 }
                 Err(RecvError::Closed) => break ConnEnd::Closed,
                 Err(RecvError::Io(e)) => break ConnEnd::Io(e),

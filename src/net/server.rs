@@ -42,7 +42,7 @@ pub enum ServerEvent {
         /// The peer's address.
         peer: String,
         /// The error's code (`too-large`, `unknown-kind` …).
-        code: String,
+        code: &'static str,
         /// The request's id, or 0.
         id: u32,
     },

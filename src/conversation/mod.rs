@@ -1,0 +1,29 @@
+//! The conversation of `docs/PROTOCOL.md` §4 for both sides, as state
+//! machines without I/O, clock or allocator (sans-IO, in the manner of
+//! quinn-proto or rustls).
+//!
+//! - [`Receiver`]: both stream decoders behind one interface, with the
+//!   server's framing sniff (`0xA5` first: binary, else text).
+//! - [`Responder`]: the server side. Fed bytes, it answers the built-ins
+//!   (`PING` → `PONG ack`, `ECHO`, `EXIT`) and every error itself, with the
+//!   id §4 gives, and hands the application's requests out one at a time,
+//!   in order. [`Answer`] is one answer, written without copying its
+//!   payload ([`Answer::wire`]).
+//! - [`Pending`]: the client side. Ids, a fixed table of requests in
+//!   flight, answers matched by id (or in order, in text mode), late and
+//!   unsolicited messages counted, timeouts decided from a `now` the
+//!   caller passes in. [`RemoteError`] reads an `ERROR` answer.
+//!
+//! Drivers add the I/O: [`crate::embedded`] over `embedded-io-async` (no
+//! allocator), and `msgwire::net` over futures-io on a host. Both follow
+//! the rules written here, and nowhere else.
+
+mod client;
+mod receiver;
+mod server;
+
+pub use client::{answer_id, Full, Matched, Pending, RemoteError};
+#[cfg(feature = "async")]
+pub(crate) use receiver::At;
+pub use receiver::{Framing, Limits, Receiver};
+pub use server::{Answer, ErrorText, Event, Responder, Route, Wire, MAX_ERROR_LEN};

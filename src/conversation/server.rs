@@ -1,0 +1,422 @@
+//! The server side of §4: routing, the built-ins, `ERROR` answers and
+//! their ids, as a state machine with no I/O.
+
+use core::fmt;
+
+use super::receiver::{Framing, Receiver};
+use crate::encoder::Head;
+use crate::message::MAX_KIND_LEN;
+use crate::{DecodeError, Encoder, Error, Flags, Kind, Message, TextEncoder};
+
+/// Longest `ERROR` payload (`<code>: <detail>`); a longer detail is cut at
+/// a character boundary.
+pub const MAX_ERROR_LEN: usize = 160;
+
+/// What §4 does with a request of some kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// Built-in `PING`: answered `PONG ack`.
+    Ping,
+    /// Built-in `ECHO`: answered with the same payload.
+    Echo,
+    /// Built-in `EXIT`: no answer; flush and close.
+    Exit,
+    /// The application handles it (a registered kind, which overrides a
+    /// built-in of the same name, or a fallback).
+    Application,
+    /// No handler: answered `ERROR unknown-kind: <KIND>`.
+    Unknown,
+}
+
+impl Route {
+    /// The route of `kind`: the application's when `handled` says it takes
+    /// the kind (overriding a built-in), else the built-in, else unknown.
+    pub fn of(kind: Kind<'_>, handled: bool) -> Route {
+        if handled {
+            return Route::Application;
+        }
+        match kind.as_str() {
+            "PING" => Route::Ping,
+            "ECHO" => Route::Echo,
+            "EXIT" => Route::Exit,
+            _ => Route::Unknown,
+        }
+    }
+}
+
+/// An `ERROR` payload, `<code>: <detail>`, built without allocating: line
+/// breaks in the detail become spaces (a text-mode answer stays one line)
+/// and it is cut at [`MAX_ERROR_LEN`] bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ErrorText(heapless::String<MAX_ERROR_LEN>);
+
+impl ErrorText {
+    /// `code: detail`, scrubbed and cut.
+    pub fn new(code: &str, detail: impl fmt::Display) -> ErrorText {
+        struct Sink(heapless::String<MAX_ERROR_LEN>);
+        impl fmt::Write for Sink {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                for c in s.chars() {
+                    let c = if c == '\n' || c == '\r' { ' ' } else { c };
+                    if self.0.push(c).is_err() {
+                        // Full: the rest of the detail is cut.
+                        return Err(fmt::Error);
+                    }
+                }
+                Ok(())
+            }
+        }
+        let mut sink = Sink(heapless::String::new());
+        // An `Err` here only means the text was cut at capacity.
+        let _ = fmt::write(&mut sink, format_args!("{code}: {detail}"));
+        ErrorText(sink.0)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The stable code: the text before the first `:`.
+    pub fn code(&self) -> &str {
+        self.0.split(':').next().unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for ErrorText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for ErrorText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Body<'a> {
+    Bytes(&'a [u8]),
+    Error(&'static str, ErrorText),
+}
+
+/// One answer as §4 gives it: the request's id, in binary mode the
+/// `RESPONSE` flag, and a kind and payload. Write it with
+/// [`Answer::wire`] (zero copy) or [`Answer::encode`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer<'a> {
+    kind: Kind<'a>,
+    id: u32,
+    body: Body<'a>,
+}
+
+impl<'a> Answer<'a> {
+    /// An answer of `kind` with `payload` to the request `id`.
+    pub fn new(id: u32, kind: Kind<'a>, payload: &'a [u8]) -> Self {
+        Answer {
+            kind,
+            id,
+            body: Body::Bytes(payload),
+        }
+    }
+
+    /// `PONG ack`, the answer to `PING`.
+    pub fn pong(id: u32) -> Self {
+        Answer::new(id, Kind::PONG, b"ack")
+    }
+
+    /// `ERROR <code>: <detail>` to the request `id`.
+    pub fn error(id: u32, code: &'static str, detail: impl fmt::Display) -> Self {
+        Answer {
+            kind: Kind::ERROR,
+            id,
+            body: Body::Error(code, ErrorText::new(code, detail)),
+        }
+    }
+
+    /// `ERROR unknown-kind: <KIND>`.
+    pub fn unknown_kind(request: &Message<'_>) -> Self {
+        Answer::error(request.id, "unknown-kind", request.kind)
+    }
+
+    /// `ERROR handler-failed: <detail>` for a handler that failed.
+    pub fn handler_failed(id: u32, detail: impl fmt::Display) -> Self {
+        Answer::error(id, "handler-failed", detail)
+    }
+
+    /// The answer to a frame or line the decoder refused: its code and
+    /// detail, with the frame's id when its header was trusted, else 0
+    /// (§4).
+    pub fn refused(e: &DecodeError) -> Self {
+        Answer::error(e.id.unwrap_or(0), e.code(), e.error.detail())
+    }
+
+    /// The answer the protocol gives a route by itself: `PONG ack` for
+    /// `PING`, the payload for `ECHO`, `ERROR unknown-kind` for a kind with
+    /// no handler; `None` for `EXIT` and the application's kinds.
+    pub fn for_route(route: Route, request: &Message<'a>) -> Option<Self> {
+        match route {
+            Route::Ping => Some(Answer::pong(request.id)),
+            Route::Echo => Some(Answer::new(request.id, Kind::ECHO, request.payload)),
+            Route::Unknown => Some(Answer::unknown_kind(request)),
+            Route::Exit | Route::Application => None,
+        }
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> Kind<'_> {
+        self.kind
+    }
+
+    /// The id (the request's, or 0).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        match &self.body {
+            Body::Bytes(b) => b,
+            Body::Error(_, t) => t.as_str().as_bytes(),
+        }
+    }
+
+    /// The `ERROR` code when this is an error answer.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match &self.body {
+            Body::Error(code, _) => Some(code),
+            Body::Bytes(_) => None,
+        }
+    }
+
+    /// The message on the wire: kind, id, payload and the `RESPONSE` flag.
+    pub fn message(&self) -> Message<'_> {
+        Message::new(self.kind, self.payload())
+            .with_id(self.id)
+            .with_flags(Flags::RESPONSE)
+    }
+
+    /// This answer if `framing` can carry it, else `ERROR handler-failed:
+    /// reply cannot be encoded: …` for the same request (a text payload
+    /// with `\n` or a final `\r`, a payload over 4 GiB).
+    pub fn encodable(self, framing: Framing) -> Self {
+        match self.check(framing) {
+            Ok(()) => self,
+            Err(e) => Answer::handler_failed(
+                self.id,
+                format_args!("reply cannot be encoded: {}", e.detail()),
+            ),
+        }
+    }
+
+    fn check(&self, framing: Framing) -> Result<(), Error> {
+        match framing {
+            Framing::Binary => Encoder::new().encoded_len(&self.message()).map(|_| ()),
+            Framing::Text => TextEncoder::new()
+                .encoded_len(self.kind, self.payload())
+                .map(|_| ()),
+        }
+    }
+
+    /// The answer's bytes in `framing`, as up to three slices (head,
+    /// payload, tail) that borrow the payload instead of copying it.
+    ///
+    /// # Errors
+    ///
+    /// What the encoder refuses (see [`Answer::encodable`], which never
+    /// gives such an answer).
+    pub fn wire(&self, framing: Framing) -> Result<Wire<'_>, Error> {
+        let payload = self.payload();
+        match framing {
+            Framing::Binary => Ok(Wire {
+                head: WireHead::Binary(Encoder::new().encode_head(&self.message())?),
+                payload,
+            }),
+            Framing::Text => {
+                TextEncoder::new().encoded_len(self.kind, payload)?;
+                let mut head = [0u8; MAX_KIND_LEN + 1];
+                let k = self.kind.len();
+                head[..k].copy_from_slice(self.kind.as_bytes());
+                head[k] = b':';
+                Ok(Wire {
+                    head: WireHead::Text(head, k as u8 + 1),
+                    payload,
+                })
+            }
+        }
+    }
+
+    /// Encodes the answer into `out` and returns its length.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BufferTooSmall`], or what the encoder refuses.
+    pub fn encode(&self, framing: Framing, out: &mut [u8]) -> Result<usize, Error> {
+        let wire = self.wire(framing)?;
+        let mut at = 0;
+        for part in wire.parts() {
+            let end = at + part.len();
+            out.get_mut(at..end)
+                .ok_or(Error::BufferTooSmall)?
+                .copy_from_slice(part);
+            at = end;
+        }
+        Ok(at)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum WireHead {
+    Binary(Head),
+    Text([u8; MAX_KIND_LEN + 1], u8),
+}
+
+/// An answer's bytes as three slices: write them in order. The payload is
+/// borrowed, never copied.
+#[derive(Clone, Copy, Debug)]
+pub struct Wire<'a> {
+    head: WireHead,
+    payload: &'a [u8],
+}
+
+impl Wire<'_> {
+    /// Head (header and kind, or `KIND:`), payload, tail (CRC-32 trailer,
+    /// or `\n`; possibly empty).
+    pub fn parts(&self) -> [&[u8]; 3] {
+        match &self.head {
+            WireHead::Binary(h) => [h.as_bytes(), self.payload, h.trailer()],
+            WireHead::Text(h, n) => [&h[..usize::from(*n)], self.payload, b"\n"],
+        }
+    }
+
+    /// The length of the whole answer.
+    pub fn len(&self) -> usize {
+        self.parts().iter().map(|p| p.len()).sum()
+    }
+
+    /// Whether the answer has no bytes (never: every answer has a head).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What the server side of a conversation asks its driver to do next.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Write this answer: a built-in's, or an `ERROR` the protocol gives
+    /// (unknown kind, refused frame or line).
+    Answer(Answer<'a>),
+    /// An application request: run its handler, then answer with
+    /// [`Answer::new`] (the reply), [`Answer::handler_failed`], or nothing.
+    Request(Message<'a>),
+    /// `EXIT`: write nothing more, flush what is owed, close.
+    Exit,
+}
+
+/// The server side of one conversation (§4), without I/O.
+///
+/// Feed it received bytes ([`Responder::spare`] / [`Responder::commit`],
+/// or [`Responder::feed`]), then call [`Responder::poll`] until it returns
+/// `None`, doing what each [`Event`] says. Requests are handed out one at
+/// a time, in order, so answers written as they come are in request order.
+/// The framing is sniffed from the first byte unless given.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::conversation::{Event, Framing, Responder};
+///
+/// let mut server = Responder::new([0u8; 256], None)?;
+/// server.feed(b"PING:\nTEMP:?\nFOO:\nEXIT:\n");
+/// let mut out = Vec::new();
+/// while let Some(event) = server.poll(|kind| kind == "TEMP") {
+///     let answer = match event {
+///         Event::Answer(a) => a,
+///         Event::Request(req) => msgwire::conversation::Answer::new(req.id, req.kind, b"21.5"),
+///         Event::Exit => break,
+///     };
+///     let mut buf = [0u8; 256];
+///     let n = answer.encode(Framing::Text, &mut buf)?;
+///     out.extend_from_slice(&buf[..n]);
+/// }
+/// assert_eq!(out, b"PONG:ack\nTEMP:21.5\nERROR:unknown-kind: FOO\n");
+/// # Ok::<(), msgwire::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Responder<B> {
+    rx: Receiver<B>,
+    exited: bool,
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
+    /// The server side over a receive buffer, with the largest limits it
+    /// holds; `framing` `None` sniffs it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Capacity`] for a buffer under 50 bytes (see
+    /// [`Receiver::for_buffer`]).
+    pub fn new(buf: B, framing: Option<Framing>) -> Result<Self, Error> {
+        Ok(Responder::with_receiver(Receiver::for_buffer(
+            buf, framing,
+        )?))
+    }
+
+    /// The server side over a receiver set up by the caller (limits).
+    pub fn with_receiver(rx: Receiver<B>) -> Self {
+        Responder { rx, exited: false }
+    }
+
+    /// The receiver: framing, counters.
+    pub fn receiver(&self) -> &Receiver<B> {
+        &self.rx
+    }
+
+    /// The conversation's framing, once known.
+    pub fn framing(&self) -> Option<Framing> {
+        self.rx.framing()
+    }
+
+    /// Whether `EXIT` was received: nothing more is decoded.
+    pub fn exited(&self) -> bool {
+        self.exited
+    }
+
+    /// Space to read into (see [`Receiver::spare`]).
+    pub fn spare(&mut self) -> &mut [u8] {
+        self.rx.spare()
+    }
+
+    /// Marks bytes read into [`Responder::spare`] as received.
+    pub fn commit(&mut self, n: usize) {
+        self.rx.commit(n);
+    }
+
+    /// Copies in as much of `data` as fits (see [`Receiver::feed`]).
+    pub fn feed(&mut self, data: &[u8]) -> usize {
+        self.rx.feed(data)
+    }
+
+    /// The next thing to do, or `None` when more bytes are needed (or after
+    /// `EXIT`). `handled` tells whether the application takes a kind; it
+    /// overrides a built-in of the same name.
+    pub fn poll(&mut self, handled: impl FnOnce(Kind<'_>) -> bool) -> Option<Event<'_>> {
+        if self.exited {
+            return None;
+        }
+        let at = match self.rx.next_event()? {
+            Ok(at) => at,
+            Err(e) => return Some(Event::Answer(Answer::refused(&e))),
+        };
+        let m = self.rx.message_at(at);
+        match Route::of(m.kind, handled(m.kind)) {
+            Route::Application => Some(Event::Request(m)),
+            Route::Exit => {
+                self.exited = true;
+                Some(Event::Exit)
+            }
+            route => Answer::for_route(route, &m).map(Event::Answer),
+        }
+    }
+}

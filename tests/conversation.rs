@@ -1,0 +1,518 @@
+//! The conversation core (`msgwire::conversation`) against §4, table by
+//! table: built-ins, overrides, every error code with its id rule, order,
+//! sniffing, and the client's table of pending requests.
+
+use msgwire::conversation::{
+    Answer, ErrorText, Event, Framing, Limits, Matched, Pending, Receiver, RemoteError, Responder,
+    Route, MAX_ERROR_LEN,
+};
+use msgwire::{Encoder, Flags, Kind, Message};
+
+/// A binary frame, as the encoder makes it.
+fn frame(kind: &str, id: u32, flags: Flags, payload: &[u8]) -> Vec<u8> {
+    let m = Message::new(Kind::new(kind).expect("kind"), payload)
+        .with_id(id)
+        .with_flags(flags);
+    let mut out = vec![0u8; msgwire::encoded_len(&m).expect("len")];
+    Encoder::new().encode(&m, &mut out).expect("encode");
+    out
+}
+
+fn request(kind: &str, id: u32, payload: &[u8]) -> Vec<u8> {
+    frame(kind, id, Flags::EMPTY, payload)
+}
+
+/// A header with any fields and a correct CRC-16 (bitwise, from the spec).
+fn raw_header(version: u8, flags: u8, kind_len: u8, id: u32, payload_len: u32) -> Vec<u8> {
+    let mut h = vec![0xA5, version, flags, kind_len];
+    h.extend_from_slice(&id.to_le_bytes());
+    h.extend_from_slice(&payload_len.to_le_bytes());
+    let mut crc = 0xFFFFu16;
+    for &b in &h {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    h.extend_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// One answer as the wire carries it.
+#[derive(Debug, PartialEq, Eq)]
+struct Out {
+    kind: String,
+    id: u32,
+    flags: Flags,
+    payload: String,
+}
+
+fn out(kind: &str, id: u32, payload: &str) -> Out {
+    Out {
+        kind: kind.into(),
+        id,
+        flags: Flags::RESPONSE,
+        payload: payload.into(),
+    }
+}
+
+/// Runs the server side over `input` fed in `chunk`-byte pieces. The
+/// application takes the kinds in `app` and answers `<KIND>-OK` with the
+/// request's payload, except `FAIL`, which fails, and `QUIET`, which
+/// answers nothing. Returns the answers and whether EXIT was seen.
+fn serve(input: &[u8], app: &[&str], chunk: usize, buf: usize) -> (Vec<Out>, bool) {
+    let mut server = Responder::new(vec![0u8; buf], None).expect("buffer");
+    let mut answers = Vec::new();
+    let mut exit = false;
+    for piece in input.chunks(chunk.max(1)) {
+        let mut piece = piece;
+        while !piece.is_empty() && !exit {
+            let n = server.feed(piece);
+            piece = &piece[n..];
+            while let Some(event) = server.poll(|k| app.contains(&k.as_str())) {
+                let answer = match event {
+                    Event::Answer(a) => a,
+                    Event::Exit => {
+                        exit = true;
+                        break;
+                    }
+                    Event::Request(req) => match req.kind.as_str() {
+                        "FAIL" => Answer::handler_failed(req.id, "broken\nsensor"),
+                        "QUIET" => continue,
+                        k => {
+                            let kind = Kind::new(if k == "PING" { "PONG2" } else { "APP-OK" })
+                                .expect("kind");
+                            Answer::new(req.id, kind, req.payload)
+                        }
+                    },
+                };
+                let m = answer.message();
+                answers.push(Out {
+                    kind: m.kind.as_str().into(),
+                    id: m.id,
+                    flags: m.flags,
+                    payload: String::from_utf8_lossy(m.payload).into(),
+                });
+            }
+        }
+    }
+    (answers, exit)
+}
+
+#[test]
+fn builtins_and_unknown_kinds() {
+    let cases: &[(&str, Vec<u8>, Vec<Out>)] = &[
+        (
+            "PING",
+            request("PING", 7, b"hello"),
+            vec![out("PONG", 7, "ack")],
+        ),
+        (
+            "ECHO",
+            request("ECHO", 8, b"abc"),
+            vec![out("ECHO", 8, "abc")],
+        ),
+        (
+            "unknown",
+            request("FOO", 9, b""),
+            vec![out("ERROR", 9, "unknown-kind: FOO")],
+        ),
+        (
+            "checksummed ECHO",
+            frame("ECHO", 10, Flags::CHECKSUM, b"xyz"),
+            vec![out("ECHO", 10, "xyz")],
+        ),
+    ];
+    for (name, input, want) in cases {
+        for chunk in [1, 3, usize::MAX] {
+            let (got, exit) = serve(input, &[], chunk, 256);
+            assert_eq!(&got, want, "{name}, chunks of {chunk}");
+            assert!(!exit);
+        }
+    }
+}
+
+#[test]
+fn exit_ends_the_conversation_and_nothing_after_it_is_decoded() {
+    let mut input = request("PING", 1, b"");
+    input.extend(request("EXIT", 2, b""));
+    input.extend(request("PING", 3, b""));
+    let (got, exit) = serve(&input, &[], usize::MAX, 256);
+    assert_eq!(got, vec![out("PONG", 1, "ack")]);
+    assert!(exit);
+}
+
+#[test]
+fn application_kinds_override_builtins() {
+    let mut input = request("PING", 1, b"p");
+    input.extend(request("ECHO", 2, b"e"));
+    input.extend(request("EXIT", 3, b""));
+    input.extend(request("PING", 4, b"after"));
+    let (got, exit) = serve(&input, &["PING", "ECHO", "EXIT"], usize::MAX, 256);
+    assert_eq!(
+        got,
+        vec![
+            out("PONG2", 1, "p"),
+            out("APP-OK", 2, "e"),
+            out("APP-OK", 3, ""),
+            out("PONG2", 4, "after"),
+        ]
+    );
+    assert!(!exit, "an overridden EXIT does not end the loop");
+}
+
+#[test]
+fn handler_failures_and_silence() {
+    let mut input = request("FAIL", 5, b"");
+    input.extend(request("QUIET", 6, b""));
+    input.extend(request("PING", 7, b""));
+    let (got, _) = serve(&input, &["FAIL", "QUIET"], 2, 256);
+    // The detail's line break is scrubbed: a text answer stays one line.
+    assert_eq!(
+        got,
+        vec![
+            out("ERROR", 5, "handler-failed: broken sensor"),
+            out("PONG", 7, "ack")
+        ]
+    );
+}
+
+#[test]
+fn every_refusal_is_answered_with_the_id_rule_of_section_4() {
+    let mut bad_crc = request("PING", 11, b"");
+    bad_crc[13] ^= 0xFF;
+    let mut bad_trailer = frame("DATA", 12, Flags::CHECKSUM, b"xy");
+    let n = bad_trailer.len();
+    bad_trailer[n - 1] ^= 1;
+    let mut bad_kind = request("DATA", 13, b"");
+    bad_kind[14] = b' ';
+    let mut too_large = raw_header(1, 0, 4, 14, 300);
+    too_large.extend(std::iter::repeat_n(b'A', 304));
+    // (input, code, id): untrusted headers (§2.1 step 2) answer id 0,
+    // trusted ones (step 3 and the body, step 4) the frame's id.
+    let cases: Vec<(Vec<u8>, &str, u32)> = vec![
+        (bad_crc, "header-checksum", 0),
+        (raw_header(2, 0, 4, 15, 0), "unsupported-version", 0),
+        (raw_header(1, 0x80, 4, 16, 0), "reserved-flags", 0),
+        (raw_header(1, 0, 0, 17, 0), "invalid-kind-length", 0),
+        (raw_header(1, 0, 33, 18, 0), "invalid-kind-length", 0),
+        (too_large, "too-large", 14),
+        (bad_trailer, "payload-checksum", 12),
+        (bad_kind, "invalid-kind", 13),
+    ];
+    for (input, code, id) in cases {
+        let mut stream = input.clone();
+        stream.extend(request("PING", 99, b""));
+        let (got, _) = serve(&stream, &[], 7, 256);
+        let first = got.first().expect("an answer");
+        assert_eq!((first.kind.as_str(), first.id), ("ERROR", id), "{code}");
+        assert!(
+            first.payload.starts_with(&format!("{code}: ")),
+            "{code}: {:?}",
+            first.payload
+        );
+        // The loop goes on: the PING behind it is answered (untrusted
+        // headers may give further errors on the bytes they cost).
+        assert_eq!(got.last(), Some(&out("PONG", 99, "ack")), "{code}");
+    }
+}
+
+#[test]
+fn text_mode_is_sniffed_and_answered_in_order() {
+    let input = b"PING:hi\nECHO:a:b\nFOO:x\nno separator\n:empty kind\nTEMP:?\nEXIT:\nPING:\n";
+    for chunk in [1, 5, usize::MAX] {
+        let mut server = Responder::new([0u8; 128], None).expect("buffer");
+        let mut wire = Vec::new();
+        let mut rest = &input[..];
+        'feed: while !rest.is_empty() {
+            let n = server.feed(&rest[..chunk.min(rest.len())]);
+            rest = &rest[n..];
+            assert_eq!(server.framing(), Some(Framing::Text));
+            while let Some(event) = server.poll(|k| k == "TEMP") {
+                let answer = match event {
+                    Event::Answer(a) => a,
+                    Event::Request(req) => Answer::new(req.id, req.kind, b"21.5"),
+                    Event::Exit => break 'feed,
+                };
+                let mut buf = [0u8; 256];
+                let n = answer.encode(Framing::Text, &mut buf).expect("encodes");
+                wire.extend_from_slice(&buf[..n]);
+            }
+        }
+        assert_eq!(
+            String::from_utf8(wire).expect("utf-8"),
+            "PONG:ack\nECHO:a:b\nERROR:unknown-kind: FOO\n\
+             ERROR:missing-separator: text line has no ':'\n\
+             ERROR:invalid-kind: kind is empty, too long or has a byte outside A-Z a-z 0-9 _ . - /\n\
+             TEMP:21.5\n",
+            "chunks of {chunk}"
+        );
+        assert!(server.exited());
+    }
+}
+
+#[test]
+fn text_line_limit_goes_through_the_server() {
+    let rx = Receiver::new(
+        [0u8; 64],
+        None,
+        Limits {
+            max_payload: 14,
+            max_line: 8,
+        },
+    )
+    .expect("fits");
+    let mut server = Responder::with_receiver(rx);
+    server.feed(b"ECHO:1234567890\nPING:\n");
+    let mut got = Vec::new();
+    while let Some(Event::Answer(a)) = server.poll(|_| false) {
+        got.push(String::from_utf8_lossy(a.payload()).into_owned());
+    }
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got[0].starts_with("line-too-long: "), "{got:?}");
+    assert_eq!(got[1], "ack");
+}
+
+#[test]
+fn answers_that_cannot_be_encoded_become_handler_failed() {
+    let bad = Answer::new(3, Kind::ECHO, b"two\nlines");
+    assert_eq!(bad.clone().encodable(Framing::Binary), bad);
+    let fixed = bad.encodable(Framing::Text);
+    assert_eq!(fixed.kind(), Kind::ERROR);
+    assert_eq!(fixed.id(), 3);
+    assert_eq!(fixed.error_code(), Some("handler-failed"));
+    let mut buf = [0u8; 256];
+    let n = fixed
+        .encode(Framing::Text, &mut buf)
+        .expect("an ERROR always encodes");
+    assert_eq!(buf[..n].iter().filter(|&&b| b == b'\n').count(), 1);
+}
+
+#[test]
+fn wire_parts_are_the_encoded_bytes_and_borrow_the_payload() {
+    let payload = [7u8; 100];
+    for (framing, answer) in [
+        (Framing::Binary, Answer::new(42, Kind::ECHO, &payload)),
+        (Framing::Text, Answer::new(0, Kind::ECHO, b"hello")),
+    ] {
+        let wire = answer.wire(framing).expect("wire");
+        let [_, p, _] = wire.parts();
+        assert_eq!(p.as_ptr(), answer.payload().as_ptr(), "payload not copied");
+        let joined = wire.parts().concat();
+        assert_eq!(joined.len(), wire.len());
+        let mut buf = [0u8; 256];
+        let n = answer.encode(framing, &mut buf).expect("encode");
+        assert_eq!(&buf[..n], &joined[..]);
+        if framing == Framing::Binary {
+            assert_eq!(
+                joined,
+                frame("ECHO", 42, Flags::RESPONSE, &payload),
+                "id and RESPONSE flag"
+            );
+        } else {
+            assert_eq!(joined, b"ECHO:hello\n");
+        }
+        assert_eq!(
+            answer.encode(framing, &mut buf[..n - 1]),
+            Err(msgwire::Error::BufferTooSmall)
+        );
+    }
+}
+
+#[test]
+fn error_text_is_scrubbed_and_cut_at_a_char_boundary() {
+    let t = ErrorText::new("handler-failed", "a\r\nb");
+    assert_eq!(t.as_str(), "handler-failed: a  b");
+    assert_eq!(t.code(), "handler-failed");
+    let long = "é".repeat(200);
+    let t = ErrorText::new("x", &long);
+    assert!(t.as_str().len() <= MAX_ERROR_LEN);
+    assert!(t.as_str().len() > MAX_ERROR_LEN - 2, "cut only at the end");
+    assert!(t.as_str().starts_with("x: é"));
+}
+
+#[test]
+fn routes() {
+    let table = [
+        ("PING", false, Route::Ping),
+        ("ECHO", false, Route::Echo),
+        ("EXIT", false, Route::Exit),
+        ("PONG", false, Route::Unknown),
+        ("ping", false, Route::Unknown),
+        ("PING", true, Route::Application),
+        ("sensor/temp", true, Route::Application),
+    ];
+    for (kind, handled, want) in table {
+        assert_eq!(
+            Route::of(Kind::new(kind).expect("kind"), handled),
+            want,
+            "{kind}"
+        );
+    }
+}
+
+#[test]
+fn receiver_sniffs_binary_and_checks_its_buffer() {
+    let mut rx = Receiver::for_buffer([0u8; 64], None).expect("fits");
+    assert_eq!(rx.framing(), None);
+    assert!(rx.decode().is_none());
+    let f = request("PING", 1, b"");
+    let spare = rx.spare();
+    spare[..f.len()].copy_from_slice(&f);
+    rx.commit(f.len());
+    assert_eq!(rx.framing(), Some(Framing::Binary));
+    let m = rx.decode().expect("event").expect("frame");
+    assert_eq!((m.kind.as_str(), m.id), ("PING", 1));
+    assert_eq!(rx.stats().map(|s| s.frames), Some(1));
+
+    assert!(Receiver::for_buffer([0u8; 49], None).is_err());
+    assert!(Receiver::for_buffer([0u8; 49], Some(Framing::Text)).is_ok());
+    let limits = Limits::for_buffer(100);
+    assert_eq!((limits.max_payload, limits.max_line), (50, 99));
+    assert!(Receiver::new(
+        [0u8; 100],
+        None,
+        Limits {
+            max_payload: 51,
+            max_line: 10
+        }
+    )
+    .is_err());
+    assert!(Receiver::new(
+        [0u8; 100],
+        None,
+        Limits {
+            max_payload: 50,
+            max_line: 100
+        }
+    )
+    .is_err());
+}
+
+// ------------------------------------------------------------ client side
+
+fn answer_to(id: u32) -> Message<'static> {
+    Message::new(Kind::PONG, b"ack")
+        .with_id(id)
+        .with_flags(Flags::RESPONSE)
+}
+
+#[test]
+fn pending_matches_by_id_and_counts_the_rest() {
+    let mut p = Pending::<u64, 3>::new(Framing::Binary);
+    let a = p.start(None).expect("room");
+    let b = p.start(None).expect("room");
+    assert_ne!(a, b);
+    assert!(a != 0 && b != 0);
+    assert_eq!(p.on_message(&answer_to(b)), Matched::Answer(b));
+    assert_eq!(p.on_message(&answer_to(b)), Matched::Late, "answered twice");
+    assert_eq!(
+        p.on_message(&answer_to(1000)),
+        Matched::Unsolicited,
+        "never issued"
+    );
+    assert_eq!(p.on_message(&answer_to(0)), Matched::Unsolicited, "id 0");
+    let request = Message::new(Kind::PING, b"").with_id(a);
+    assert_eq!(
+        p.on_message(&request),
+        Matched::Unsolicited,
+        "no RESPONSE flag"
+    );
+    assert!(p.is_pending(a));
+    assert!(p.cancel(a));
+    assert!(!p.cancel(a));
+    assert_eq!(p.on_message(&answer_to(a)), Matched::Late, "cancelled");
+    assert_eq!((p.late(), p.unsolicited()), (2, 3));
+    assert!(p.is_empty());
+}
+
+#[test]
+fn a_full_table_is_a_typed_error() {
+    let mut p = Pending::<u64, 2>::new(Framing::Binary);
+    let a = p.start(None).expect("room");
+    p.start(None).expect("room");
+    assert!(p.is_full());
+    assert_eq!(p.start(None), Err(msgwire::conversation::Full));
+    assert_eq!(p.on_message(&answer_to(a)), Matched::Answer(a));
+    assert!(p.start(None).is_ok(), "a slot is free again");
+}
+
+#[test]
+fn timeouts_are_decided_by_the_time_passed_in() {
+    let mut p = Pending::<u64, 4>::new(Framing::Binary);
+    let a = p.start(Some(100)).expect("room");
+    let b = p.start(Some(50)).expect("room");
+    let c = p.start(None).expect("room");
+    assert_eq!(p.next_deadline(), Some(50));
+    assert_eq!(p.expire(49), None, "never early");
+    assert_eq!(p.expire(50), Some(b));
+    assert_eq!(p.expire(50), None);
+    assert_eq!(p.next_deadline(), Some(100));
+    assert_eq!(p.expire(1_000_000), Some(a));
+    assert_eq!(p.expire(u64::MAX), None, "no deadline: waits for ever");
+    assert_eq!(p.next_deadline(), None);
+    assert!(p.is_pending(c));
+    assert_eq!(p.timed_out(), 2);
+    assert_eq!(p.on_message(&answer_to(a)), Matched::Late);
+}
+
+#[test]
+fn text_mode_answers_the_oldest_request() {
+    let mut p = Pending::<u32, 4>::new(Framing::Text);
+    let line = Message::new(Kind::PONG, b"ack");
+    assert_eq!(p.on_message(&line), Matched::Unsolicited, "nothing pending");
+    let a = p.start(None).expect("room");
+    let b = p.start(None).expect("room");
+    let c = p.start(None).expect("room");
+    assert!(p.cancel(b));
+    assert_eq!(p.on_message(&line), Matched::Answer(a));
+    assert_eq!(p.on_message(&line), Matched::Answer(c));
+    assert_eq!(p.on_message(&line), Matched::Unsolicited);
+}
+
+#[test]
+fn ids_skip_zero_and_pending_ids_when_they_wrap() {
+    let mut p = Pending::<u64, 2>::new(Framing::Binary);
+    let held = p.start(None).expect("room"); // id 1, kept pending
+    assert_eq!(held, 1);
+    // Issue and answer ids until the counter wraps.
+    let mut last = held;
+    for _ in 0..5 {
+        let id = p.start(None).expect("room");
+        assert_eq!(p.on_message(&answer_to(id)), Matched::Answer(id));
+        last = id;
+    }
+    assert_eq!(last, 6);
+    let mut seen_zero = false;
+    for _ in 0..10_000 {
+        let id = p.start(None).expect("room");
+        seen_zero |= id == 0;
+        assert_ne!(id, held);
+        p.cancel(id);
+    }
+    assert!(!seen_zero);
+}
+
+#[test]
+fn remote_errors_are_read_back() {
+    let m = Message::new(Kind::ERROR, b"unknown-kind: FOO: bar");
+    assert_eq!(
+        RemoteError::of(&m),
+        Some(RemoteError {
+            code: "unknown-kind",
+            detail: "FOO: bar"
+        })
+    );
+    assert_eq!(
+        RemoteError::of(&Message::new(Kind::ERROR, b"overloaded")),
+        Some(RemoteError {
+            code: "overloaded",
+            detail: ""
+        })
+    );
+    assert_eq!(RemoteError::of(&answer_to(1)), None);
+}

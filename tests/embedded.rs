@@ -1,0 +1,472 @@
+//! The `embedded-io-async` driver on the host: `serve` and the `Client`
+//! over an in-memory pipe that implements the traits, on one thread, and a
+//! counting allocator that proves neither allocates.
+#![cfg(feature = "embedded-io-async")]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::{Cell, RefCell};
+use std::convert::Infallible;
+use std::future::{poll_fn, Future};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use msgwire::conversation::Framing;
+use msgwire::embedded::{
+    serve, Builtins, Client, ClientError, Clock, Ended, Handler, HandlerError, Outcome, Reply,
+    ServeConfig,
+};
+use msgwire::{Kind, Message};
+
+// ---------------------------------------------------------- allocations
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; the
+// thread-locals are const-initialised, so touching them never allocates.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCS.with(|a| a.set(a.get() + 1));
+        }
+        // SAFETY: the caller upholds `alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made on this thread while `f` runs.
+fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    ALLOCS.with(|a| a.set(0));
+    COUNTING.with(|c| c.set(true));
+    let out = f();
+    COUNTING.with(|c| c.set(false));
+    (out, ALLOCS.with(Cell::get))
+}
+
+// ---------------------------------------------------------- the pipe
+
+const PIPE: usize = 512;
+
+#[derive(Default)]
+struct Queue {
+    bytes: heapless::Deque<u8, PIPE>,
+    closed: bool,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+/// One end of an in-memory duplex pipe with bounded queues: `write`
+/// waits while the peer's queue is full, `read` while its own is empty.
+struct End {
+    rx: Rc<RefCell<Queue>>,
+    tx: Rc<RefCell<Queue>>,
+}
+
+fn pipe() -> (End, End) {
+    let a = Rc::new(RefCell::new(Queue::default()));
+    let b = Rc::new(RefCell::new(Queue::default()));
+    (
+        End {
+            rx: a.clone(),
+            tx: b.clone(),
+        },
+        End { rx: b, tx: a },
+    )
+}
+
+impl End {
+    fn close(&self) {
+        let mut q = self.tx.borrow_mut();
+        q.closed = true;
+        if let Some(w) = q.reader.take() {
+            w.wake();
+        }
+    }
+}
+
+impl embedded_io_async::ErrorType for End {
+    type Error = Infallible;
+}
+
+impl embedded_io_async::Read for End {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+        poll_fn(|cx| {
+            let mut q = self.rx.borrow_mut();
+            if q.bytes.is_empty() {
+                if q.closed || buf.is_empty() {
+                    return Poll::Ready(Ok(0));
+                }
+                q.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            let mut n = 0;
+            while n < buf.len() {
+                match q.bytes.pop_front() {
+                    Some(b) => buf[n] = b,
+                    None => break,
+                }
+                n += 1;
+            }
+            if let Some(w) = q.writer.take() {
+                w.wake();
+            }
+            Poll::Ready(Ok(n))
+        })
+        .await
+    }
+}
+
+impl embedded_io_async::Write for End {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
+        poll_fn(|cx| {
+            let mut q = self.tx.borrow_mut();
+            let mut n = 0;
+            while n < buf.len() && q.bytes.push_back(buf[n]).is_ok() {
+                n += 1;
+            }
+            if n == 0 && !buf.is_empty() {
+                q.writer = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            if let Some(w) = q.reader.take() {
+                w.wake();
+            }
+            Poll::Ready(Ok(n))
+        })
+        .await
+    }
+
+    async fn flush(&mut self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------- a handler
+
+/// `TEMP` → `TEMP 21.5`; `FAIL` fails; `NOTE` answers nothing; `PING`
+/// (overridden) counts and answers `PONG mine`.
+#[derive(Default)]
+struct App {
+    pings: u32,
+}
+
+impl Handler for App {
+    fn handles(&self, kind: Kind<'_>) -> bool {
+        matches!(kind.as_str(), "TEMP" | "FAIL" | "NOTE" | "PING")
+    }
+
+    async fn handle<'a>(&'a mut self, request: Message<'a>) -> Outcome<'a> {
+        match request.kind.as_str() {
+            "TEMP" => Ok(Some(Reply::new(Kind::new("TEMP").expect("kind"), b"21.5"))),
+            "FAIL" => Err(HandlerError::new("sensor\nbroken")),
+            "PING" => {
+                self.pings += 1;
+                Ok(Some(Reply::new(Kind::PONG, b"mine")))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+fn run<T>(f: impl Future<Output = T>) -> T {
+    futures_lite::future::block_on(f)
+}
+
+type Remote = ClientError<Infallible>;
+
+fn remote_code(r: Result<Message<'_>, Remote>) -> String {
+    match r {
+        Err(ClientError::Remote(t)) => t.as_str().to_owned(),
+        other => panic!("expected an ERROR answer, got {other:?}"),
+    }
+}
+
+#[test]
+fn serve_and_client_hold_the_whole_conversation() {
+    let (client_end, mut server_end) = pipe();
+    let server = async {
+        let mut buf = [0u8; 306];
+        let mut app = App::default();
+        let ended = serve(&mut server_end, &mut buf, &mut app, ServeConfig::default()).await;
+        (ended, app.pings)
+    };
+    let client = async {
+        let mut c = Client::<_, _>::new(client_end, [0u8; 306], Framing::Binary).expect("buf");
+        let echo = vec![0x5Au8; 200];
+        let m = c.request(Kind::ECHO, &echo).await.expect("echo");
+        assert_eq!((m.kind.as_str(), m.payload), ("ECHO", &echo[..]));
+        let m = c
+            .request(Kind::new("TEMP").expect("kind"), b"")
+            .await
+            .expect("temp");
+        assert_eq!((m.kind.as_str(), m.payload), ("TEMP", &b"21.5"[..]));
+        let m = c.request(Kind::PING, b"").await.expect("ping");
+        assert_eq!(m.payload, b"mine", "the application overrides PING");
+        assert_eq!(
+            remote_code(c.request(Kind::new("FOO").expect("kind"), b"").await),
+            "unknown-kind: FOO"
+        );
+        assert_eq!(
+            remote_code(c.request(Kind::new("FAIL").expect("kind"), b"").await),
+            "handler-failed: sensor broken"
+        );
+        c.send(Kind::new("NOTE").expect("kind"), b"no answer")
+            .await
+            .expect("send");
+        let mut c = c.with_checksum(true);
+        let m = c.request(Kind::ECHO, b"checked").await.expect("echo");
+        assert_eq!(m.payload, b"checked");
+        c.send(Kind::EXIT, b"").await.expect("exit");
+        assert_eq!((c.pending().late(), c.pending().unsolicited()), (0, 0));
+        c
+    };
+    let ((ended, pings), c) = run(futures_lite::future::zip(server, client));
+    assert_eq!(ended, Ok(Ended::Exit));
+    assert_eq!(pings, 1);
+    assert_eq!(c.stats().map(|s| s.frames), Some(6));
+}
+
+#[test]
+fn errors_from_the_wire_are_answered_and_the_loop_goes_on() {
+    let (mut peer, mut server_end) = pipe();
+    let server = async {
+        let mut buf = [0u8; 100]; // payloads up to 50
+        let ended = serve(
+            &mut server_end,
+            &mut buf,
+            &mut Builtins,
+            ServeConfig::default(),
+        )
+        .await;
+        server_end.close();
+        ended
+    };
+    let peer_side = async {
+        use embedded_io_async::{Read, Write};
+        let mut input = Vec::new();
+        // A corrupt header, a too-large claim (skipped as it arrives),
+        // then a PING.
+        let mut bad = msgwire_frame("PING", 3, b"");
+        bad[13] ^= 1;
+        input.extend(bad);
+        input.extend(msgwire_frame("ECHO", 4, &[1u8; 60]));
+        input.extend(msgwire_frame("PING", 5, b""));
+        peer.write_all(&input).await.expect("write");
+        peer.close();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        loop {
+            let n = peer.read(&mut buf).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    };
+    let (ended, wire) = run(futures_lite::future::zip(server, peer_side));
+    assert_eq!(ended, Ok(Ended::Closed));
+    let mut dec = msgwire::Decoder::<512>::new();
+    dec.feed(&wire);
+    let mut answers = Vec::new();
+    while let Some(ev) = dec.decode() {
+        let m = ev.expect("answers are valid frames");
+        let text = String::from_utf8_lossy(m.payload).into_owned();
+        answers.push((m.kind.as_str().to_owned(), m.id, text));
+    }
+    // Bytes of the corrupt header after its 0xA5 hold no other 0xA5.
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert_eq!((answers[0].0.as_str(), answers[0].1), ("ERROR", 0));
+    assert!(answers[0].2.starts_with("header-checksum: "));
+    assert_eq!((answers[1].0.as_str(), answers[1].1), ("ERROR", 4));
+    assert!(answers[1].2.starts_with("too-large: "));
+    assert_eq!(answers[2], ("PONG".into(), 5, "ack".into()));
+}
+
+fn msgwire_frame(kind: &str, id: u32, payload: &[u8]) -> Vec<u8> {
+    let m = Message::new(Kind::new(kind).expect("kind"), payload).with_id(id);
+    let mut out = vec![0u8; msgwire::encoded_len(&m).expect("len")];
+    msgwire::encode(&m, &mut out).expect("encode");
+    out
+}
+
+#[test]
+fn text_mode_client_and_server() {
+    let (client_end, mut server_end) = pipe();
+    let server = async {
+        let mut buf = [0u8; 128];
+        serve(
+            &mut server_end,
+            &mut buf,
+            &mut App::default(),
+            ServeConfig::default(),
+        )
+        .await
+    };
+    let client = async {
+        let mut c = Client::<_, _>::new(client_end, [0u8; 128], Framing::Text).expect("buf");
+        let m = c.request(Kind::ECHO, b"hi: there").await.expect("echo");
+        assert_eq!(m.payload, b"hi: there");
+        assert_eq!(
+            remote_code(c.request(Kind::new("FOO").expect("kind"), b"x").await),
+            "unknown-kind: FOO"
+        );
+        assert!(matches!(
+            c.request(Kind::ECHO, b"two\nlines").await,
+            Err(ClientError::Encode(msgwire::Error::InvalidTextPayload))
+        ));
+        c.send(Kind::EXIT, b"").await.expect("exit");
+    };
+    let (ended, ()) = run(futures_lite::future::zip(server, client));
+    assert_eq!(ended, Ok(Ended::Exit));
+}
+
+/// A clock the test moves by hand: `sleep_until` completes once the time
+/// is set at or past its deadline.
+#[derive(Clone, Default)]
+struct ManualClock(Rc<Cell<u64>>);
+
+impl Clock for ManualClock {
+    type Instant = u64;
+
+    fn now(&self) -> u64 {
+        self.0.get()
+    }
+
+    fn after(&self, from: u64, ms: u32) -> u64 {
+        from + u64::from(ms)
+    }
+
+    fn sleep_until(&self, at: u64) -> impl Future<Output = ()> {
+        let now = self.0.clone();
+        poll_fn(move |cx| {
+            if now.get() >= at {
+                Poll::Ready(())
+            } else {
+                // Polled again whenever the executor polls the request.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+    }
+}
+
+#[test]
+fn a_request_times_out_by_the_clock_and_its_late_answer_is_counted() {
+    let (client_end, mut server_end) = pipe();
+    let clock = ManualClock::default();
+    let mut c = Client::<_, _, _, 2>::with_clock(
+        client_end,
+        [0u8; 128],
+        Framing::Binary,
+        clock.clone(),
+        Some(100),
+    )
+    .expect("buf");
+    run(async {
+        // Nobody serves yet: the request waits until the clock passes 100.
+        let request = c.request(Kind::PING, b"");
+        let advance = async {
+            for t in [10, 99, 100] {
+                futures_lite::future::yield_now().await;
+                clock.0.set(t);
+            }
+        };
+        let (r, ()) = futures_lite::future::zip(request, advance).await;
+        assert!(matches!(r, Err(ClientError::Timeout)), "{r:?}");
+    });
+    assert!(
+        c.pending().is_empty(),
+        "a timed-out request gives up its id"
+    );
+    // Now serve: the first PING's answer comes late, the second is matched.
+    let server = async {
+        let mut buf = [0u8; 128];
+        serve(
+            &mut server_end,
+            &mut buf,
+            &mut Builtins,
+            ServeConfig::default(),
+        )
+        .await
+    };
+    let client = async {
+        let m = c.request(Kind::PING, b"").await.map(|m| m.id);
+        assert_eq!(m.expect("pong"), 2);
+        c.send(Kind::EXIT, b"").await.expect("exit");
+        c.pending().late()
+    };
+    let (ended, late) = run(futures_lite::future::zip(server, client));
+    assert_eq!(ended, Ok(Ended::Exit));
+    assert_eq!(late, 1);
+}
+
+#[test]
+fn a_closed_transport_is_a_typed_error() {
+    let (client_end, server_end) = pipe();
+    server_end.close();
+    let mut c = Client::<_, _>::new(client_end, [0u8; 64], Framing::Binary).expect("buf");
+    assert!(matches!(
+        run(c.request(Kind::PING, b"")),
+        Err(ClientError::Closed)
+    ));
+    assert!(matches!(
+        Client::<_, _>::new(server_end, [0u8; 49], Framing::Binary),
+        Err(msgwire::Error::Capacity)
+    ));
+}
+
+#[test]
+fn serve_and_client_allocate_nothing() {
+    let (client_end, mut server_end) = pipe();
+    let mut server_buf = [0u8; 306];
+    let mut app = App::default();
+    let mut c = Client::<_, _>::new(client_end, [0u8; 306], Framing::Binary).expect("buf");
+    let payload = [7u8; 100];
+    // The executor's first `block_on` on a thread sets up its parker.
+    run(async {});
+    let ((ended, answered), allocs) = allocations(|| {
+        run(futures_lite::future::zip(
+            serve(
+                &mut server_end,
+                &mut server_buf,
+                &mut app,
+                ServeConfig::default(),
+            ),
+            async {
+                let mut answered = 0u32;
+                for i in 0..1_000u32 {
+                    let (kind, want): (Kind<'_>, &[u8]) = match i % 4 {
+                        0 => (Kind::ECHO, &payload),
+                        1 => (Kind::PING, b"mine"),
+                        2 => (Kind::new("TEMP").expect("kind"), b"21.5"),
+                        _ => (Kind::new("NOPE").expect("kind"), b""),
+                    };
+                    match c.request(kind, &payload).await {
+                        Ok(m) => assert_eq!(m.payload, want),
+                        Err(ClientError::Remote(t)) => assert_eq!(t.code(), "unknown-kind"),
+                        Err(e) => panic!("{e}"),
+                    }
+                    answered += 1;
+                }
+                c.send(Kind::EXIT, b"").await.expect("exit");
+                answered
+            },
+        ))
+    });
+    assert_eq!(ended, Ok(Ended::Exit));
+    assert_eq!(answered, 1_000);
+    assert_eq!(allocs, 0, "allocations in 1,000 requests and answers");
+}
