@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# End-to-end proof of issue 12: msgwire's no_std `serve` loop (firmware/)
+# on an emulated Cortex-M3 (QEMU lm3s6965evb), its UART0 on a loopback TCP
+# port, driven from the host by the msgwire CLI and a raw-socket driver.
+#
+# Installs what it needs (qemu-system-arm from Debian, the thumbv7m target),
+# builds the firmware and the CLI, boots QEMU, runs the checks (each prints
+# PASS/FAIL and a name) and stops QEMU on every path. The last line is
+# "N passed, N failed"; the exit code is 1 if any check failed.
+#
+# Usage: bash scripts/qemu-e2e.sh
+# Env:   QEMU_E2E_TIMEOUT   overall limit in seconds [default: 900]
+#        QEMU_E2E_FIRMWARE  an ELF to boot instead of building firmware/
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+passed=0
+failed=0
+qemu_pid=""
+watchdog_pid=""
+finished=0
+log_dir=$(mktemp -d)
+
+finish() {
+    [ "$finished" = 1 ] && return
+    finished=1
+    if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
+        kill -TERM "$qemu_pid" 2>/dev/null
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            kill -0 "$qemu_pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill -KILL "$qemu_pid" 2>/dev/null
+        wait "$qemu_pid" 2>/dev/null
+    fi
+    if [ -n "$watchdog_pid" ]; then
+        kill "$watchdog_pid" 2>/dev/null
+        wait "$watchdog_pid" 2>/dev/null
+    fi
+    rm -rf "$log_dir"
+    echo "$passed passed, $failed failed"
+}
+on_exit() {
+    finish
+    [ "$failed" -eq 0 ] || exit 1
+}
+on_timeout() {
+    echo "FAIL overall-timeout (${QEMU_E2E_TIMEOUT:-900} s)"
+    failed=$((failed + 1))
+    exit 1
+}
+trap on_exit EXIT
+trap on_timeout USR1
+trap 'failed=$((failed + 1)); exit 1' INT TERM
+
+# Overall limit: the watchdog signals this shell, whose trap stops QEMU.
+# (Its sleep is killed with it, and it holds none of our output open.)
+(
+    trap 'kill "$sleep_pid" 2>/dev/null; exit 0' TERM
+    sleep "${QEMU_E2E_TIMEOUT:-900}" &
+    sleep_pid=$!
+    wait "$sleep_pid" && kill -USR1 $$
+) >/dev/null 2>&1 </dev/null &
+watchdog_pid=$!
+
+pass() { echo "PASS $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
+# A step that must work for anything after it to make sense.
+setup() {
+    local name=$1
+    shift
+    if "$@" >"$log_dir/setup.log" 2>&1; then
+        echo "ok   $name"
+    else
+        tail -30 "$log_dir/setup.log"
+        fail "$name"
+        exit 1
+    fi
+}
+
+t0=$(date +%s)
+
+# ------------------------------------------------------------------ setup
+install_qemu() {
+    command -v qemu-system-arm >/dev/null && return 0
+    apt-get update && apt-get install -y --no-install-recommends qemu-system-arm
+}
+setup "install qemu-system-arm" install_qemu
+setup "rustup target add thumbv7m-none-eabi" rustup target add thumbv7m-none-eabi
+if [ -n "${QEMU_E2E_FIRMWARE:-}" ]; then
+    fw=$QEMU_E2E_FIRMWARE
+    echo "ok   firmware given: $fw"
+else
+    setup "build firmware (release)" bash -c 'cd firmware && cargo build --release --quiet'
+    fw="$root/firmware/target/thumbv7m-none-eabi/release/msgwire-firmware"
+fi
+setup "build the msgwire CLI" cargo build --quiet --features cli --bin msgwire
+
+cli="$root/target/debug/msgwire"
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+listening() {
+    python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' "$1" 2>/dev/null
+}
+
+boot() {
+    local tries
+    for tries in 1 2 3; do
+        port=$(free_port)
+        qemu-system-arm -M lm3s6965evb -display none -monitor none -kernel "$fw" \
+            -chardev "socket,id=u0,host=127.0.0.1,port=$port,server=on,wait=off,nodelay=on" \
+            -serial chardev:u0 >"$log_dir/qemu.log" 2>&1 &
+        qemu_pid=$!
+        for _ in $(seq 50); do
+            if listening "$port"; then
+                return 0
+            fi
+            kill -0 "$qemu_pid" 2>/dev/null || break
+            sleep 0.2
+        done
+        kill "$qemu_pid" 2>/dev/null
+        wait "$qemu_pid" 2>/dev/null
+        qemu_pid=""
+        cat "$log_dir/qemu.log"
+    done
+    return 1
+}
+setup "boot QEMU lm3s6965evb" boot
+echo "     QEMU pid $qemu_pid, UART0 on 127.0.0.1:$port"
+to="127.0.0.1:$port"
+
+# --------------------------------------------------------- the raw driver
+# python3 -c "$raw" PORT CHECK: speaks msgwire v1 over a socket, byte by byte.
+raw=$(cat <<'PY'
+import binascii, random, socket, struct, sys, threading, time, zlib
+
+port, check = int(sys.argv[1]), sys.argv[2]
+
+def frame(kind, payload=b"", id=0, flags=0, payload_len=None):
+    kind = kind.encode()
+    plen = len(payload) if payload_len is None else payload_len
+    head = struct.pack("<BBBBII", 0xA5, 1, flags, len(kind), id, plen)
+    f = head + struct.pack("<H", binascii.crc_hqx(head, 0xFFFF)) + kind + payload
+    if flags & 1:
+        f += struct.pack("<I", zlib.crc32(f))
+    return f
+
+class Reader:
+    """Decodes answer frames on a thread of its own."""
+    def __init__(self, sock):
+        self.sock, self.buf, self.frames = sock, b"", []
+        self.cond = threading.Condition()
+        self.closed = False
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            with self.cond:
+                if not data:
+                    self.closed = True
+                    self.cond.notify_all()
+                    return
+                self.buf += data
+                self.parse()
+                self.cond.notify_all()
+
+    def parse(self):
+        while True:
+            i = self.buf.find(b"\xa5")
+            if i < 0:
+                self.buf = b""
+                return
+            self.buf = self.buf[i:]
+            if len(self.buf) < 14:
+                return
+            magic, ver, flags, klen, id, plen, crc = struct.unpack("<BBBBIIH", self.buf[:14])
+            if binascii.crc_hqx(self.buf[:12], 0xFFFF) != crc:
+                raise SystemExit("FAIL: the firmware sent a bad header: %r" % self.buf[:14])
+            n = 14 + klen + plen + (4 if flags & 1 else 0)
+            if len(self.buf) < n:
+                return
+            kind = self.buf[14:14 + klen].decode()
+            payload = self.buf[14 + klen:14 + klen + plen]
+            self.frames.append((kind, id, flags, payload))
+            self.buf = self.buf[n:]
+
+    def wait(self, pred, timeout):
+        end = time.time() + timeout
+        with self.cond:
+            while not pred(self.frames):
+                left = end - time.time()
+                if left <= 0 or self.closed:
+                    return False
+                self.cond.wait(left)
+            return True
+
+    def pong(self, id, timeout=10):
+        return self.wait(lambda fs: any(f[0] == "PONG" and f[1] == id for f in fs), timeout)
+
+def expect(cond, what):
+    if not cond:
+        print("  expected:", what)
+        print("  got:", [(k, i, f, p[:60]) for k, i, f, p in r.frames][:20])
+        sys.exit(1)
+
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+if check != "exit-then-text":
+    r = Reader(s)
+
+if check == "header-checksum":
+    bad = bytearray(frame("PING", id=11))
+    bad[12] ^= 0xFF                      # header CRC-16 wrong
+    s.sendall(bytes(bad) + frame("PING", id=12))
+    expect(r.pong(12), "PONG id 12 after the corrupt header")
+    first = r.frames[0]
+    expect(first[0] == "ERROR" and first[1] == 0 and first[3].startswith(b"header-checksum: "),
+           "first answer ERROR header-checksum with id 0")
+    expect(first[2] & 2, "RESPONSE flag on the ERROR")
+    expect(not any(f[0] == "PONG" and f[1] == 11 for f in r.frames), "no PONG for the corrupt frame")
+
+elif check == "too-large":
+    # A trusted header claiming 1000 bytes (the firmware's max is ~256); the
+    # claimed bytes are two good PING frames, which must be skipped unread.
+    inner = frame("PING", id=666) * 2
+    body = inner + b"z" * (1000 - len(inner))
+    s.sendall(frame("ECHO", body, id=21) + frame("PING", id=22))
+    expect(r.pong(22), "PONG id 22 after the too-large frame")
+    first = r.frames[0]
+    expect(first[0] == "ERROR" and first[1] == 21 and first[3].startswith(b"too-large: "),
+           "first answer ERROR too-large with id 21")
+    expect(not any(f[1] == 666 for f in r.frames), "the skipped bytes were not decoded")
+    expect(len(r.frames) == 2, "exactly two answers")
+
+elif check == "echo-checksum-raw":
+    payload = bytes(range(256))[:200]
+    s.sendall(frame("ECHO", payload, id=31, flags=1))
+    expect(r.wait(lambda fs: fs, 10), "an answer")
+    k, i, f, p = r.frames[0]
+    expect(k == "ECHO" and i == 31 and p == payload and f & 2, "ECHO id 31, RESPONSE, same 200 bytes")
+
+elif check == "flood":
+    rng = random.Random(12)
+    ids = list(range(1000, 1064))       # one PING after every 4 KiB: 256 KiB
+    data = b"".join(rng.randbytes(4096) + frame("PING", id=i) for i in ids)
+    t = time.time()
+    s.sendall(data)
+    ok = r.wait(lambda fs: sum(f[0] == "PONG" for f in fs) >= len(ids), 90)
+    time.sleep(0.3)                      # let any duplicate arrive
+    pongs = sorted(f[1] for f in r.frames if f[0] == "PONG")
+    errors = sum(f[0] == "ERROR" for f in r.frames)
+    print("  info: %d bytes in %.1f s, %d PONGs, %d ERRORs for the garbage"
+          % (len(data), time.time() - t, len(pongs), errors))
+    expect(ok and pongs == ids, "every PING id answered exactly once")
+
+elif check == "exit-then-text":
+    # Plain reads on this one: binary first, then text lines.
+    def silent(secs):
+        s.settimeout(secs)
+        try:
+            return s.recv(65536) == b""   # closed counts as silent too
+        except socket.timeout:
+            return True
+    got = b""
+    def line():
+        global got
+        s.settimeout(10)
+        while b"\n" not in got:
+            data = s.recv(65536)
+            if not data:
+                break
+            got += data
+        l, _, got = got.partition(b"\n")
+        return l
+    s.sendall(frame("EXIT", id=41))
+    if not silent(0.5):
+        sys.exit("  expected no answer to EXIT")
+    # A new conversation: its first byte is not 0xA5, so it is text.
+    s.sendall(b"PING:hi\n")
+    l = line()
+    if l != b"PONG:ack":
+        sys.exit("  expected PONG:ack, got %r" % l)
+    s.sendall(b"FROB:x\n")
+    l = line()
+    if not l.startswith(b"ERROR:unknown-kind: FROB"):
+        sys.exit("  expected ERROR:unknown-kind: FROB, got %r" % l)
+
+else:
+    sys.exit("unknown check " + check)
+PY
+)
+rawcheck() { timeout 120 python3 -c "$raw" "$port" "$1"; }
+
+# A check: name, then a command; PASS if it exits 0.
+check() {
+    local name=$1
+    shift
+    if out=$("$@" 2>&1); then
+        pass "$name"
+        printf '%s\n' "$out" | grep '^  info: ' || true
+    else
+        fail "$name"
+        printf '%s\n' "$out" | tail -15 | sed 's/^/  | /'
+    fi
+}
+# Runs the CLI and checks its output matches an extended regex.
+cli_expect() {
+    local pattern=$1
+    shift
+    local out
+    out=$(timeout 30 "$cli" "$@" 2>&1)
+    printf '%s\n' "$out"
+    printf '%s\n' "$out" | grep -Eq -- "$pattern"
+}
+
+# ----------------------------------------------------------------- checks
+payload200=$(head -c 200 < <(yes 'The quick brown fox jumps over the lazy dog 0123456789.' | tr -d '\n'))
+
+check "send PING --id 7 -> PONG id=7 ack" \
+    cli_expect '^PONG id=7 ack$' send PING --to "$to" --id 7
+check "ping -c 3 --interval 0" \
+    cli_expect '^3 sent, 3 received, 0% loss' ping --to "$to" -c 3 --interval 0
+check "send ECHO <200 bytes> --checksum -> same payload" \
+    cli_expect "^ECHO id=1 ${payload200}\$" send ECHO "$payload200" --checksum --to "$to"
+check "ECHO 200 bytes with CRC-32 (raw): id, RESPONSE flag, payload" rawcheck echo-checksum-raw
+check "unknown kind -> ERROR unknown-kind with the request id" \
+    cli_expect '^ERROR id=9 unknown-kind: FROB' send FROB x --id 9 --to "$to"
+check "corrupt header -> ERROR header-checksum id 0, next PING answered" rawcheck header-checksum
+check "too-large claim -> ERROR too-large with its id, bytes skipped, next PING answered" rawcheck too-large
+check "256 KiB garbage with 64 PINGs: every PING answered once" rawcheck flood
+check "binary EXIT: no answer; then text PING:hi -> PONG:ack, unknown kind -> ERROR line" rawcheck exit-then-text
+check "text EXIT: ends the text conversation" \
+    cli_expect '^sent EXIT' send EXIT --text --to "$to"
+check "binary again after the text EXIT: PING --id 8 -> PONG id=8" \
+    cli_expect '^PONG id=8 ack$' send PING --to "$to" --id 8
+
+if kill -0 "$qemu_pid" 2>/dev/null; then
+    pass "QEMU still running"
+else
+    fail "QEMU still running"
+fi
+echo "     run time $(( $(date +%s) - t0 )) s"
