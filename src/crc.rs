@@ -17,6 +17,7 @@ pub(crate) const HEADER_CRC_LEN: usize = 12;
 const CRC16_POLY: u16 = 0x1021;
 
 /// `T[0]`: the CRC-16 of one byte `x` as the top byte (zero init).
+#[cfg(any(test, feature = "fast-crc"))]
 const fn crc16_table0() -> [u16; 256] {
     let mut t = [0u16; 256];
     let mut i = 0;
@@ -36,9 +37,6 @@ const fn crc16_table0() -> [u16; 256] {
     }
     t
 }
-
-#[cfg(any(test, not(feature = "fast-crc")))]
-static CRC16_T0: [u16; 256] = crc16_table0();
 
 /// `T[k][x]`: the CRC-16 of byte `x` followed by `k` zero bytes.
 #[cfg(feature = "fast-crc")]
@@ -90,13 +88,41 @@ pub(crate) fn crc16_header(b: &[u8; HEADER_CRC_LEN]) -> u16 {
     crc16(b)
 }
 
-/// CRC-16/IBM-3740 of any bytes, one table lookup per byte.
+/// `T4[x]`: the CRC-16 of one nibble `x` as the top nibble (zero init): the
+/// small build's table, 16 entries (32 B instead of 512 B).
 #[cfg(any(test, not(feature = "fast-crc")))]
-#[inline]
+const fn crc16_nibble_table() -> [u16; 16] {
+    let mut t = [0u16; 16];
+    let mut i = 0;
+    while i < 16 {
+        let mut c = (i as u16) << 12;
+        let mut bit = 0;
+        while bit < 4 {
+            c = if c & 0x8000 != 0 {
+                (c << 1) ^ CRC16_POLY
+            } else {
+                c << 1
+            };
+            bit += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+#[cfg(any(test, not(feature = "fast-crc")))]
+static CRC16_T4: [u16; 16] = crc16_nibble_table();
+
+/// CRC-16/IBM-3740 of any bytes, two lookups in the 16-entry table per
+/// byte (it runs over 12 header bytes a frame).
+#[cfg(any(test, not(feature = "fast-crc")))]
+#[cfg_attr(not(feature = "fast-crc"), inline(never))]
 pub(crate) fn crc16(bytes: &[u8]) -> u16 {
     let mut crc = 0xFFFFu16;
     for &b in bytes {
-        crc = (crc << 8) ^ CRC16_T0[usize::from((crc >> 8) as u8 ^ b)];
+        crc = (crc << 4) ^ CRC16_T4[usize::from((crc >> 12) as u8 ^ (b >> 4))];
+        crc = (crc << 4) ^ CRC16_T4[usize::from((crc >> 12) as u8 ^ (b & 0x0F))];
     }
     crc
 }
@@ -184,6 +210,81 @@ mod tests {
         c.update(b"56789");
         assert_eq!(c.finalize(), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+    }
+
+    /// CRC-16 (poly 0x1021, not reflected) one bit at a time from `crc`.
+    fn crc16_bitwise_from(mut crc: u16, bytes: &[u8]) -> u16 {
+        for &b in bytes {
+            crc ^= u16::from(b) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 {
+                    (crc << 1) ^ CRC16_POLY
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc
+    }
+
+    /// CRC-16/IBM-3740 one bit at a time: the reference for the tables.
+    fn crc16_bitwise(bytes: &[u8]) -> u16 {
+        crc16_bitwise_from(0xFFFF, bytes)
+    }
+
+    /// The small build's 16-entry table against the bit-at-a-time
+    /// reference: every input of one and two bytes, and many of 1 to 40.
+    #[test]
+    fn crc16_matches_bitwise() {
+        for a in 0..=255u8 {
+            assert_eq!(crc16(&[a]), crc16_bitwise(&[a]), "{a}");
+            for b in 0..=255u8 {
+                assert_eq!(crc16(&[a, b]), crc16_bitwise(&[a, b]), "{a} {b}");
+            }
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut buf = [0u8; 40];
+        for round in 0..5_000 {
+            for b in &mut buf {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            let n = 1 + round % buf.len();
+            assert_eq!(
+                crc16(&buf[..n]),
+                crc16_bitwise(&buf[..n]),
+                "{:?}",
+                &buf[..n]
+            );
+        }
+    }
+
+    /// Both tables against the reference: entry `x` is the CRC, from 0,
+    /// of `x` as the top bits.
+    #[test]
+    fn tables_match_bitwise() {
+        for (x, &t) in crc16_table0().iter().enumerate() {
+            assert_eq!(t, crc16_bitwise_from(0, &[x as u8]), "T0[{x}]");
+        }
+        for (x, &t) in crc16_nibble_table().iter().enumerate() {
+            // A nibble as the top 4 bits, then 4 zero bits shifted back out.
+            let mut c = (x as u16) << 12;
+            for _ in 0..4 {
+                c = if c & 0x8000 != 0 {
+                    (c << 1) ^ CRC16_POLY
+                } else {
+                    c << 1
+                };
+            }
+            assert_eq!(t, c, "T4[{x}]");
+            assert_eq!(
+                crc16_bitwise_from(0, &[(x as u8) << 4]),
+                (t << 4) ^ CRC16_T4[usize::from((t >> 12) as u8)],
+                "T4[{x}] then a zero nibble"
+            );
+        }
     }
 
     /// The header path agrees with the bytewise one on many headers.

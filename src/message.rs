@@ -109,17 +109,6 @@ impl<'a> Kind<'a> {
     }
 }
 
-/// `KIND_BYTES[b]`: whether `b` may appear in a kind (one lookup a byte).
-const KIND_BYTES: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = is_kind_byte(i as u8);
-        i += 1;
-    }
-    t
-};
-
 /// Whether `b` is 1..=32 bytes of the kind charset.
 #[inline]
 pub(crate) const fn is_valid_kind(b: &[u8]) -> bool {
@@ -128,7 +117,7 @@ pub(crate) const fn is_valid_kind(b: &[u8]) -> bool {
     }
     let mut i = 0;
     while i < b.len() {
-        if !KIND_BYTES[b[i] as usize] {
+        if !is_kind_byte(b[i]) {
             return false;
         }
         i += 1;
