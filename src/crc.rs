@@ -189,8 +189,10 @@ impl Crc32 {
     }
 }
 
-/// CRC-32/ISO-HDLC of `bytes`.
-#[inline]
+/// CRC-32/ISO-HDLC of `bytes`. Out of line in the small build: the decoder
+/// and the encoder share one copy of the loop.
+#[cfg_attr(feature = "fast-crc", inline)]
+#[cfg_attr(not(feature = "fast-crc"), inline(never))]
 pub(crate) fn crc32(bytes: &[u8]) -> u32 {
     let mut c = Crc32::new();
     c.update(bytes);

@@ -378,21 +378,24 @@ impl StreamDecoder<std::boxed::Box<[u8]>> {
 /// flash on Cortex-M) is never linked. When the bytes left are no more than
 /// the bytes dropped (the usual case) that is one copy; otherwise
 /// `ceil((end - start) / start)` copies, each byte still copied once.
-#[inline(never)]
+#[inline]
 pub(crate) fn move_to_front(buf: &mut [u8], start: usize, end: usize) {
     if start == 0 {
         return;
     }
-    let end = end.min(buf.len());
+    let Some(used) = buf.get_mut(..end) else {
+        return;
+    };
     // Chunk k of `start` bytes goes to chunk k - 1; only the last chunk
     // may be shorter, so each fits the one before it.
-    let mut chunks = buf[..end].chunks_mut(start);
+    let mut chunks = used.chunks_mut(start);
     let Some(mut prev) = chunks.next() else {
         return;
     };
     for cur in chunks {
-        let n = cur.len().min(prev.len());
-        prev[..n].copy_from_slice(&cur[..n]);
+        if let Some(to) = prev.get_mut(..cur.len()) {
+            to.copy_from_slice(cur);
+        }
         prev = cur;
     }
 }
@@ -482,10 +485,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     pub fn spare(&mut self) -> &mut [u8] {
         self.drop_skipped();
         let cap = self.buf.as_ref().len();
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.start > 0
+        // Nothing buffered (`start == end`) is the first case: no copy.
+        if self.start > 0
             && (self.end - self.start <= self.start || self.end.saturating_add(self.needed) > cap)
         {
             move_to_front(self.buf.as_mut(), self.start, self.end);

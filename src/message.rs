@@ -9,9 +9,13 @@ use crate::Error;
 pub const MAX_KIND_LEN: usize = 32;
 
 /// Whether `b` may appear in a kind: `A-Z a-z 0-9 _ . - /`.
+///
+/// Three range checks and no table (issue 16: the 256-byte table cost
+/// flash on small targets): setting bit 5 maps `A-Z` onto `a-z` (and only
+/// those), and `- . / 0-9` are the contiguous bytes `0x2D..=0x39`.
 #[inline]
 pub const fn is_kind_byte(b: u8) -> bool {
-    matches!(b, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'/')
+    (b | 0x20).wrapping_sub(b'a') < 26 || b.wrapping_sub(b'-') <= b'9' - b'-' || b == b'_'
 }
 
 /// A validated message kind: 1 to 32 bytes of `A-Z a-z 0-9 _ . - /`.
