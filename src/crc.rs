@@ -4,10 +4,11 @@
 //! - CRC-16/IBM-3740 (poly 0x1021, init 0xFFFF, not reflected) over the
 //!   12 header bytes. With `fast-crc`: slicing-by-12, one table per header
 //!   byte (12 × 512 B = 6 KiB), twelve independent lookups and no loop-carried
-//!   dependency. Without: the classic byte-at-a-time table (512 B).
+//!   dependency. Without: a 16-entry table (32 B), two lookups a byte, out of
+//!   line (issue 16: 12 header bytes a frame do not need 512 B of flash).
 //! - CRC-32/ISO-HDLC (zlib's crc32) over the frame. With `fast-crc`:
 //!   `crc32fast` (SIMD where the CPU has it). Without: byte-at-a-time table
-//!   (1 KiB).
+//!   (1 KiB), one out-of-line copy of the loop.
 //!
 //! The tables are computed at compile time.
 
@@ -17,6 +18,7 @@ pub(crate) const HEADER_CRC_LEN: usize = 12;
 const CRC16_POLY: u16 = 0x1021;
 
 /// `T[0]`: the CRC-16 of one byte `x` as the top byte (zero init).
+#[cfg(any(test, feature = "fast-crc"))]
 const fn crc16_table0() -> [u16; 256] {
     let mut t = [0u16; 256];
     let mut i = 0;
@@ -36,9 +38,6 @@ const fn crc16_table0() -> [u16; 256] {
     }
     t
 }
-
-#[cfg(any(test, not(feature = "fast-crc")))]
-static CRC16_T0: [u16; 256] = crc16_table0();
 
 /// `T[k][x]`: the CRC-16 of byte `x` followed by `k` zero bytes.
 #[cfg(feature = "fast-crc")]
@@ -90,13 +89,42 @@ pub(crate) fn crc16_header(b: &[u8; HEADER_CRC_LEN]) -> u16 {
     crc16(b)
 }
 
-/// CRC-16/IBM-3740 of any bytes, one table lookup per byte.
+/// `T4[x]`: the CRC-16 of one nibble `x` as the top nibble (zero init): the
+/// small build's table, 16 entries (32 B instead of 512 B).
 #[cfg(any(test, not(feature = "fast-crc")))]
-#[inline]
+const fn crc16_nibble_table() -> [u16; 16] {
+    let mut t = [0u16; 16];
+    let mut i = 0;
+    while i < 16 {
+        let mut c = (i as u16) << 12;
+        let mut bit = 0;
+        while bit < 4 {
+            c = if c & 0x8000 != 0 {
+                (c << 1) ^ CRC16_POLY
+            } else {
+                c << 1
+            };
+            bit += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+#[cfg(any(test, not(feature = "fast-crc")))]
+static CRC16_T4: [u16; 16] = crc16_nibble_table();
+
+/// CRC-16/IBM-3740 of any bytes, two lookups in the 16-entry table per
+/// byte (it runs over 12 header bytes a frame).
+#[cfg(any(test, not(feature = "fast-crc")))]
+#[cfg_attr(not(feature = "fast-crc"), inline(never))]
 pub(crate) fn crc16(bytes: &[u8]) -> u16 {
     let mut crc = 0xFFFFu16;
     for &b in bytes {
-        crc = (crc << 8) ^ CRC16_T0[usize::from((crc >> 8) as u8 ^ b)];
+        crc ^= u16::from(b) << 8;
+        crc = (crc << 4) ^ CRC16_T4[usize::from(crc >> 12)];
+        crc = (crc << 4) ^ CRC16_T4[usize::from(crc >> 12)];
     }
     crc
 }
@@ -163,8 +191,10 @@ impl Crc32 {
     }
 }
 
-/// CRC-32/ISO-HDLC of `bytes`.
-#[inline]
+/// CRC-32/ISO-HDLC of `bytes`. Out of line in the small build: the decoder
+/// and the encoder share one copy of the loop.
+#[cfg_attr(feature = "fast-crc", inline)]
+#[cfg_attr(not(feature = "fast-crc"), inline(never))]
 pub(crate) fn crc32(bytes: &[u8]) -> u32 {
     let mut c = Crc32::new();
     c.update(bytes);
@@ -184,6 +214,81 @@ mod tests {
         c.update(b"56789");
         assert_eq!(c.finalize(), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+    }
+
+    /// CRC-16 (poly 0x1021, not reflected) one bit at a time from `crc`.
+    fn crc16_bitwise_from(mut crc: u16, bytes: &[u8]) -> u16 {
+        for &b in bytes {
+            crc ^= u16::from(b) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 {
+                    (crc << 1) ^ CRC16_POLY
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc
+    }
+
+    /// CRC-16/IBM-3740 one bit at a time: the reference for the tables.
+    fn crc16_bitwise(bytes: &[u8]) -> u16 {
+        crc16_bitwise_from(0xFFFF, bytes)
+    }
+
+    /// The small build's 16-entry table against the bit-at-a-time
+    /// reference: every input of one and two bytes, and many of 1 to 40.
+    #[test]
+    fn crc16_matches_bitwise() {
+        for a in 0..=255u8 {
+            assert_eq!(crc16(&[a]), crc16_bitwise(&[a]), "{a}");
+            for b in 0..=255u8 {
+                assert_eq!(crc16(&[a, b]), crc16_bitwise(&[a, b]), "{a} {b}");
+            }
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut buf = [0u8; 40];
+        for round in 0..5_000 {
+            for b in &mut buf {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            let n = 1 + round % buf.len();
+            assert_eq!(
+                crc16(&buf[..n]),
+                crc16_bitwise(&buf[..n]),
+                "{:?}",
+                &buf[..n]
+            );
+        }
+    }
+
+    /// Both tables against the reference: entry `x` is the CRC, from 0,
+    /// of `x` as the top bits.
+    #[test]
+    fn tables_match_bitwise() {
+        for (x, &t) in crc16_table0().iter().enumerate() {
+            assert_eq!(t, crc16_bitwise_from(0, &[x as u8]), "T0[{x}]");
+        }
+        for (x, &t) in crc16_nibble_table().iter().enumerate() {
+            // A nibble as the top 4 bits, then 4 zero bits shifted back out.
+            let mut c = (x as u16) << 12;
+            for _ in 0..4 {
+                c = if c & 0x8000 != 0 {
+                    (c << 1) ^ CRC16_POLY
+                } else {
+                    c << 1
+                };
+            }
+            assert_eq!(t, c, "T4[{x}]");
+            assert_eq!(
+                crc16_bitwise_from(0, &[(x as u8) << 4]),
+                (t << 4) ^ CRC16_T4[usize::from((t >> 12) as u8)],
+                "T4[{x}] then a zero nibble"
+            );
+        }
     }
 
     /// The header path agrees with the bytewise one on many headers.

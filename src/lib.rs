@@ -52,9 +52,9 @@
 //! - `std` (default): links the standard library; lets `crc32fast` pick
 //!   SIMD at run time.
 //! - `fast-crc` (default): the header CRC-16 sliced by 12 (6 KiB of tables)
-//!   and `crc32fast` (16 KiB table, SIMD). Without it both checksums use
-//!   1-slice tables (1.5 KiB in all), for small microcontrollers. The
-//!   results are the same.
+//!   and `crc32fast` (16 KiB table, SIMD). Without it the CRC-32 uses a
+//!   1-slice table and the CRC-16 a 16-entry one (1,056 B in all), for small
+//!   microcontrollers. The results are the same.
 //! - `async` (default): `msgwire::net`, the async layer — framed connections over
 //!   any futures-io `AsyncRead`/`AsyncWrite`, a router, an in-memory
 //!   transport, a TCP/Unix server and client.

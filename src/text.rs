@@ -170,7 +170,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
             self.end = 0;
         } else if self.start > 0 {
             // What is left is a partial line of at most `max_line` bytes.
-            self.buf.as_mut().copy_within(self.start..self.end, 0);
+            crate::decoder::move_to_front(self.buf.as_mut(), self.start, self.end);
             self.end -= self.start;
             self.start = 0;
         }

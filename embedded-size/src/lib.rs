@@ -39,3 +39,5 @@ pub fn halt() -> ! {
         core::hint::spin_loop();
     }
 }
+
+pub mod peer;
