@@ -218,6 +218,11 @@ async fn write_parts<T: Write>(io: &mut T, parts: [&[u8]; 3]) -> Result<(), IoEr
 /// `buf` is the receive buffer: requests are borrowed from it, never
 /// copied. By default it sets the limits (see [`ServeConfig`]).
 ///
+/// `EXIT` closes the conversation as it would close a connection: bytes
+/// already read after it are dropped, and a new `serve` on the same
+/// transport (a UART has no connection to close) starts from the next byte
+/// read, sniffing its framing again.
+///
 /// # Errors
 ///
 /// [`IoError::Io`] when the transport fails, [`IoError::Capacity`] when
