@@ -250,7 +250,8 @@ where
                     match handler.handle(request).await {
                         Ok(Some(r)) => Answer::new(id, r.kind, r.payload),
                         Ok(None) => continue,
-                        Err(e) => Answer::handler_failed(id, e),
+                        // `handler_failed` without `core::fmt`.
+                        Err(e) => Answer::error_strs(id, "handler-failed", &[e.detail()]),
                     }
                 }
                 Event::Exit => {
@@ -617,7 +618,10 @@ where
         drop(guard);
         let answer = rx.message_at(at);
         match RemoteError::of(&answer) {
-            Some(e) => Err(ClientError::Remote(ErrorText::new(e.code, e.detail))),
+            Some(e) => Err(ClientError::Remote(ErrorText::from_strs(
+                e.code,
+                &[e.detail],
+            ))),
             None => Ok(answer),
         }
     }
