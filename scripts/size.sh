@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Flash size of msgwire's streaming decoder + encoder on Cortex-M (issues 6
-# and 16), against postcard's COBS framing doing the same job.
+# and 16), against postcard's COBS framing doing the same job, and of the
+# whole `serve` firmware (issue 12 item 5) with the RAM it needs.
 #
 # Builds embedded-size/ with opt-level "z", fat LTO, one codegen unit and
 # panic = "abort":
@@ -10,6 +11,10 @@
 #                      to_slice_cobs, no checksum
 #   postcard-cobs-crc  the same with a CRC-32 of the payload (crc crate,
 #                      1-slice table)
+#   serve              the same UART behind embedded-io-async, and
+#                      msgwire::embedded::serve with the built-ins (codec,
+#                      conversation core, text mode, ERROR answers), on a
+#                      poll-loop block_on
 #   stub               the same UART loop with no codec
 # and prints .text + .rodata of each, then for each codec
 #   all of it       = binary - stub
@@ -17,6 +22,12 @@
 #                     (memcpy/memmove/memset/memclr) the binary links and the
 #                     stub does not (the stub's own __aeabi_memclr4 is
 #                     already gone with "- stub").
+# then what serve adds to firmware (the conversation and the async loop),
+# its largest symbols, and its RAM: the size of serve's future (stored by
+# the binary in a section of its own, .msgwire_size, outside .text and
+# .rodata), the .data + .bss of each binary, and the stack frame of
+# _start (the future, the buffers and LLVM's temporaries; read from the
+# `sub sp` of its prologue, Thumb-2 targets only).
 #
 # Installs what it needs (the targets and llvm-tools) through rustup.
 # Usage: scripts/size.sh [target...]   (default: both targets)
@@ -61,7 +72,7 @@ mem_names() {
         sed 's/, $//'
 }
 
-codecs=(firmware postcard-cobs postcard-cobs-crc)
+codecs=(firmware serve postcard-cobs postcard-cobs-crc)
 declare -A all own memb
 
 echo "| target | binary | .text | .rodata | .text + .rodata | mem* routines |"
@@ -85,12 +96,24 @@ done
 echo
 echo "Codec minus stub (bytes of .text + .rodata):"
 echo
-echo "| target | firmware minus stub | msgwire | postcard COBS | postcard COBS + CRC-32 |"
-echo "|---|---|---:|---:|---:|"
+echo "| target | firmware minus stub | msgwire | msgwire serve | postcard COBS | postcard COBS + CRC-32 |"
+echo "|---|---|---:|---:|---:|---:|"
 for t in "${targets[@]}"; do
-    echo "| $t | all of it, mem* routines included | ${all[$t.firmware]} | ${all[$t.postcard-cobs]} | ${all[$t.postcard-cobs-crc]} |"
-    echo "| $t | without the mem* routines | ${own[$t.firmware]} | ${own[$t.postcard-cobs]} | ${own[$t.postcard-cobs-crc]} |"
-    echo "| $t | (mem* routines) | ${memb[$t.firmware]} | ${memb[$t.postcard-cobs]} | ${memb[$t.postcard-cobs-crc]} |"
+    echo "| $t | all of it, mem* routines included | ${all[$t.firmware]} | ${all[$t.serve]} | ${all[$t.postcard-cobs]} | ${all[$t.postcard-cobs-crc]} |"
+    echo "| $t | without the mem* routines | ${own[$t.firmware]} | ${own[$t.serve]} | ${own[$t.postcard-cobs]} | ${own[$t.postcard-cobs-crc]} |"
+    echo "| $t | (mem* routines) | ${memb[$t.firmware]} | ${memb[$t.serve]} | ${memb[$t.postcard-cobs]} | ${memb[$t.postcard-cobs-crc]} |"
+done
+echo
+echo "What serve adds to firmware (conversation core, text mode, ERROR texts,"
+echo "the async loop and its UART adapter), bytes of .text + .rodata:"
+echo
+echo "| target | serve minus stub | serve minus firmware | share of serve minus stub |"
+echo "|---|---|---:|---:|"
+for t in "${targets[@]}"; do
+    a=$((all[$t.serve] - all[$t.firmware]))
+    o=$((own[$t.serve] - own[$t.firmware]))
+    echo "| $t | all of it: ${all[$t.serve]} | $a | $((100 * a / all[$t.serve])) % |"
+    echo "| $t | without the mem* routines: ${own[$t.serve]} | $o | $((100 * o / own[$t.serve])) % |"
 done
 echo
 for t in "${targets[@]}"; do
@@ -98,7 +121,46 @@ for t in "${targets[@]}"; do
         echo "mem* in $t $b: $(mem_names "target/$t/release/$b")"
     done
 done
+
+# A section's size in an ELF file (0 when absent).
+section() {
+    "$size" -A "$1" | awk -v s="$2" '$1 == s { n = $2 } END { print n + 0 }'
+}
+
+# The little-endian u32 the serve binary stores in .msgwire_size.
+future_size() {
+    local h
+    h=$("$bin/llvm-objdump" -s -j .msgwire_size "$1" | awk '/^ [0-9a-f]+ [0-9a-f]+/ { h = $2 } END { print h }')
+    echo $((0x${h:6:2}${h:4:2}${h:2:2}${h:0:2}))
+}
+
+# Bytes _start's prologue subtracts from sp (Thumb-2: `sub sp, #n`), or "?".
+start_frame() {
+    local v s=0 found=
+    for v in $("$bin/llvm-objdump" -d --no-show-raw-insn --disassemble-symbols=_start "$1" |
+        awk '/^ / && n++ < 8 && $2 ~ /^sub/ && $0 ~ /sp, #/ { v = $NF; sub(/^#/, "", v); print v }'); do
+        s=$((s + v)) found=1
+    done
+    if [ -n "$found" ]; then echo "$s"; else echo "?"; fi
+}
+
 echo
-echo "Largest symbols of the firmware (${targets[0]}):"
-"$nm" --size-sort -S -C --radix=d "target/${targets[0]}/release/firmware" | tail -10 |
-    awk '{ printf "  %6d  %s %s\n", $2 + 0, $3, $4 }'
+echo "RAM beyond the caller's buffers (bytes):"
+echo
+echo "| target | serve future (size_of) | .data + .bss: stub / firmware / serve | _start stack frame: stub / firmware / serve |"
+echo "|---|---:|---|---|"
+for t in "${targets[@]}"; do
+    dir="target/$t/release"
+    statics="" frames=""
+    for b in stub firmware serve; do
+        statics+="$(($(section "$dir/$b" .data) + $(section "$dir/$b" .bss))) / "
+        frames+="$(start_frame "$dir/$b") / "
+    done
+    echo "| $t | $(future_size "$dir/serve") | ${statics% / } | ${frames% / } |"
+done
+for b in firmware serve; do
+    echo
+    echo "Largest symbols of $b (${targets[0]}):"
+    "$nm" --size-sort -S -C --radix=d "target/${targets[0]}/release/$b" | tail -12 |
+        awk '{ printf "  %6d  %s %s\n", $2 + 0, $3, $4 }'
+done

@@ -247,29 +247,43 @@ where
         // The framing is known once a byte is in, and only then are there
         // events.
         let framing = conv.framing().unwrap_or(Framing::Binary);
-        while let Some(event) = conv.poll(|kind| handler.handles(kind)) {
-            let answer = match event {
-                Event::Answer(a) => a,
-                Event::Request(request) => {
-                    let id = request.id;
-                    match handler.handle(request).await {
-                        Ok(Some(r)) => Answer::new(id, r.kind, r.payload),
-                        Ok(None) => continue,
-                        Err(e) => Answer::handler_failed(id, e),
+        loop {
+            // The event ends before the answer is written, and only the
+            // handler's wait holds it (`EXIT` is flushed below, not here):
+            // so the future keeps the event and the answer in the same
+            // bytes, not side by side.
+            let answer = {
+                let Some(event) = conv.poll(|kind| handler.handles(kind)) else {
+                    break;
+                };
+                match event {
+                    Event::Answer(a) => a,
+                    Event::Request(request) => {
+                        let id = request.id;
+                        match handler.handle(request).await {
+                            Ok(Some(r)) => Answer::new(id, r.kind, r.payload),
+                            Ok(None) => continue,
+                            // `handler_failed` without `core::fmt`.
+                            Err(e) => Answer::error_strs(id, "handler-failed", &[e.detail()]),
+                        }
                     }
-                }
-                Event::Exit => {
-                    io.flush().await.map_err(IoError::Io)?;
-                    return Ok(Ended::Exit);
+                    // Nothing more is decoded: flushed and ended below.
+                    Event::Exit => break,
                 }
             };
             let answer = answer.encodable(framing);
             // `encodable` gave an answer the framing can carry.
             if let Ok(wire) = answer.wire(framing) {
-                write_parts(io, wire.parts()).await?;
+                // `write_parts`, inline: the future keeps the parts once.
+                for part in wire.parts() {
+                    write_all(io, part).await?;
+                }
             }
         }
         io.flush().await.map_err(IoError::Io)?;
+        if conv.exited() {
+            return Ok(Ended::Exit);
+        }
         let spare = conv.spare();
         if spare.is_empty() {
             // Cannot happen once events are drained: the buffer always has
@@ -622,7 +636,10 @@ where
         drop(guard);
         let answer = rx.message_at(at);
         match RemoteError::of(&answer) {
-            Some(e) => Err(ClientError::Remote(ErrorText::new(e.code, e.detail))),
+            Some(e) => Err(ClientError::Remote(ErrorText::from_strs(
+                e.code,
+                &[e.detail],
+            ))),
             None => Ok(answer),
         }
     }

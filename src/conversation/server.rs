@@ -53,23 +53,53 @@ pub struct ErrorText(heapless::String<MAX_ERROR_LEN>);
 impl ErrorText {
     /// `code: detail`, scrubbed and cut.
     pub fn new(code: &str, detail: impl fmt::Display) -> ErrorText {
-        struct Sink(heapless::String<MAX_ERROR_LEN>);
+        struct Sink(ErrorText);
         impl fmt::Write for Sink {
             fn write_str(&mut self, s: &str) -> fmt::Result {
-                for c in s.chars() {
-                    let c = if c == '\n' || c == '\r' { ' ' } else { c };
-                    if self.0.push(c).is_err() {
-                        // Full: the rest of the detail is cut.
-                        return Err(fmt::Error);
-                    }
+                if self.0.push_scrubbed(s) {
+                    Ok(())
+                } else {
+                    // Full: the rest of the detail is cut.
+                    Err(fmt::Error)
                 }
-                Ok(())
             }
         }
-        let mut sink = Sink(heapless::String::new());
+        let mut sink = Sink(ErrorText(heapless::String::new()));
         // An `Err` here only means the text was cut at capacity.
         let _ = fmt::write(&mut sink, format_args!("{code}: {detail}"));
-        ErrorText(sink.0)
+        sink.0
+    }
+
+    /// What [`ErrorText::new`] gives for a `&str` detail made of `detail`'s
+    /// pieces one after the other, without `core::fmt` (which costs a
+    /// firmware ~1.3 KB of flash): every `ERROR` msgwire gives by itself
+    /// has `&str` pieces.
+    pub(crate) fn from_strs(code: &str, detail: &[&str]) -> ErrorText {
+        let mut t = ErrorText(heapless::String::new());
+        // Stops at the first piece that is cut, as `fmt::write` does.
+        let _ = t.push_scrubbed(code)
+            && t.push_scrubbed(": ")
+            && detail.iter().all(|piece| t.push_scrubbed(piece));
+        t
+    }
+
+    /// Appends `s` with `\n` and `\r` as spaces; `false` when it had to be
+    /// cut (at the last character that fits).
+    fn push_scrubbed(&mut self, s: &str) -> bool {
+        let mut end = s.len().min(MAX_ERROR_LEN - self.0.len());
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut rest = s.get(..end).unwrap_or_default();
+        // Line breaks are ASCII, so the pieces between them are `&str`s and
+        // every push fits (`end` left room for all of them).
+        while let Some(at) = rest.bytes().position(|b| b == b'\n' || b == b'\r') {
+            let _ = self.0.push_str(rest.get(..at).unwrap_or_default());
+            let _ = self.0.push_str(" ");
+            rest = rest.get(at + 1..).unwrap_or_default();
+        }
+        let _ = self.0.push_str(rest);
+        end == s.len()
     }
 
     /// The text.
@@ -128,16 +158,26 @@ impl<'a> Answer<'a> {
 
     /// `ERROR <code>: <detail>` to the request `id`.
     pub fn error(id: u32, code: &'static str, detail: impl fmt::Display) -> Self {
+        Answer::error_text(id, code, ErrorText::new(code, detail))
+    }
+
+    fn error_text(id: u32, code: &'static str, text: ErrorText) -> Self {
         Answer {
             kind: Kind::ERROR,
             id,
-            body: Body::Error(code, ErrorText::new(code, detail)),
+            body: Body::Error(code, text),
         }
+    }
+
+    /// [`Answer::error`] for a detail made of `&str` pieces, without
+    /// `core::fmt`.
+    pub(crate) fn error_strs(id: u32, code: &'static str, detail: &[&str]) -> Self {
+        Answer::error_text(id, code, ErrorText::from_strs(code, detail))
     }
 
     /// `ERROR unknown-kind: <KIND>`.
     pub fn unknown_kind(request: &Message<'_>) -> Self {
-        Answer::error(request.id, "unknown-kind", request.kind)
+        Answer::error_strs(request.id, "unknown-kind", &[request.kind.as_str()])
     }
 
     /// `ERROR handler-failed: <detail>` for a handler that failed.
@@ -149,7 +189,7 @@ impl<'a> Answer<'a> {
     /// detail, with the frame's id when its header was trusted, else 0
     /// (§4).
     pub fn refused(e: &DecodeError) -> Self {
-        Answer::error(e.id.unwrap_or(0), e.code(), e.error.detail())
+        Answer::error_strs(e.id.unwrap_or(0), e.code(), &[e.error.detail()])
     }
 
     /// The answer the protocol gives a route by itself: `PONG ack` for
@@ -203,9 +243,10 @@ impl<'a> Answer<'a> {
     pub fn encodable(self, framing: Framing) -> Self {
         match self.check(framing) {
             Ok(()) => self,
-            Err(e) => Answer::handler_failed(
+            Err(e) => Answer::error_strs(
                 self.id,
-                format_args!("reply cannot be encoded: {}", e.detail()),
+                "handler-failed",
+                &["reply cannot be encoded: ", e.detail()],
             ),
         }
     }
@@ -417,6 +458,48 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
                 Some(Event::Exit)
             }
             route => Answer::for_route(route, &m).map(Event::Answer),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `&str` path gives what the `core::fmt` path gives, at and around
+    /// the cut, with line breaks and multi-byte characters there.
+    #[test]
+    fn error_text_from_strs_is_error_text_new() {
+        let long = "é".repeat(100);
+        let mut details: [heapless::String<400>; 10] = Default::default();
+        for (d, s) in details.iter_mut().zip([
+            "",
+            "a\r\nb",
+            "\n",
+            "plain detail",
+            "x".repeat(154).as_str(),
+            "x".repeat(155).as_str(),
+            &("x".repeat(152) + "\n\ré"),
+            &("x".repeat(153) + "é\n"),
+            &long,
+            &("\r".repeat(10) + &long),
+        ]) {
+            d.push_str(s).unwrap();
+        }
+        for code in ["unknown-kind", "x", ""] {
+            for d in &details {
+                let d = d.as_str();
+                let want = ErrorText::new(code, d);
+                assert_eq!(ErrorText::from_strs(code, &[d]), want, "{code} {d:?}");
+                for cut in (0..=d.len()).filter(|&i| d.is_char_boundary(i)) {
+                    let (a, b) = d.split_at(cut);
+                    assert_eq!(
+                        ErrorText::from_strs(code, &[a, b]),
+                        want,
+                        "{code} {a:?} {b:?}"
+                    );
+                }
+            }
         }
     }
 }
