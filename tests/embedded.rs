@@ -470,3 +470,67 @@ fn serve_and_client_allocate_nothing() {
     assert_eq!(answered, 1_000);
     assert_eq!(allocs, 0, "allocations in 1,000 requests and answers");
 }
+
+/// `SLOW` waits for other tasks to run many times before it answers.
+struct Slow;
+
+impl Handler for Slow {
+    fn handles(&self, kind: Kind<'_>) -> bool {
+        kind == "SLOW"
+    }
+
+    async fn handle<'a>(&'a mut self, request: Message<'a>) -> Outcome<'a> {
+        for _ in 0..50 {
+            futures_lite::future::yield_now().await;
+        }
+        Ok(Some(Reply::new(
+            Kind::new("SLOW").expect("kind"),
+            request.payload,
+        )))
+    }
+}
+
+#[test]
+fn answers_keep_request_order_behind_a_slow_handler() {
+    let (mut peer, mut server_end) = pipe();
+    let server = async {
+        let mut buf = [0u8; 128];
+        let ended = serve(&mut server_end, &mut buf, &mut Slow, ServeConfig::default()).await;
+        server_end.close();
+        ended
+    };
+    let peer_side = async {
+        use embedded_io_async::{Read, Write};
+        // Pipelined: all three are in before the slow one is answered.
+        let mut input = msgwire_frame("SLOW", 1, b"first");
+        input.extend(msgwire_frame("PING", 2, b""));
+        input.extend(msgwire_frame("ECHO", 3, b"third"));
+        peer.write_all(&input).await.expect("write");
+        peer.close();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        loop {
+            match peer.read(&mut buf).await.expect("read") {
+                0 => break got,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let (ended, wire) = run(futures_lite::future::zip(server, peer_side));
+    assert_eq!(ended, Ok(Ended::Closed));
+    let mut dec = msgwire::Decoder::<512>::new();
+    dec.feed(&wire);
+    let mut answers = Vec::new();
+    while let Some(ev) = dec.decode() {
+        let m = ev.expect("valid answer");
+        answers.push((m.kind.as_str().to_owned(), m.id, m.payload.to_vec()));
+    }
+    assert_eq!(
+        answers,
+        [
+            ("SLOW".to_owned(), 1, b"first".to_vec()),
+            ("PONG".to_owned(), 2, b"ack".to_vec()),
+            ("ECHO".to_owned(), 3, b"third".to_vec()),
+        ]
+    );
+}
