@@ -308,8 +308,9 @@ impl Router {
 pub enum ConnEvent {
     /// An `ERROR` was answered; the payload's code is given.
     ErrorAnswered {
-        /// The stable code (`too-large`, `unknown-kind`, `handler-failed` …).
-        code: String,
+        /// The stable code (`too-large`, `unknown-kind`, `handler-failed` …);
+        /// static, so an `ERROR` answer allocates nothing.
+        code: &'static str,
         /// The request's id, or 0.
         id: u32,
     },
@@ -405,14 +406,11 @@ async fn reply<S: AsyncWrite + Unpin>(
 async fn send_error<S: AsyncWrite + Unpin>(
     tx: &mut Replier<'_, S>,
     events: &mut (dyn FnMut(ConnEvent) + Send),
-    code: &str,
+    code: &'static str,
     id: u32,
     payload: heapless::String<ERROR_BUF>,
 ) -> io::Result<()> {
-    events(ConnEvent::ErrorAnswered {
-        code: code.into(),
-        id,
-    });
+    events(ConnEvent::ErrorAnswered { code, id });
     match reply(tx, Kind::ERROR, payload.as_bytes(), id).await {
         Err(SendError::Io(e)) => Err(e),
         // One line of UTF-8 without `\n`: it encodes in either framing.

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Mutation testing (TESTING.md): changes one line of the codec or router at
+# a time and checks that some test fails.
+#
+#   scripts/mutants.sh                  # every mutant, codec then router
+#   scripts/mutants.sh codec|router     # one group
+#   scripts/mutants.sh --in-diff FILE   # only mutants in lines FILE touches
+#   extra arguments go to cargo mutants (e.g. -j 2, --file src/text.rs)
+#
+# Installs cargo-mutants when it is missing. Results in
+# target/mutants-{codec,router}/mutants.out/; a missed mutant makes the
+# script fail (exit 2; 3 for a timeout).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MUTANTS_VERSION=27.1.0
+if ! cargo mutants --version >/dev/null 2>&1; then
+  echo "installing cargo-mutants $MUTANTS_VERSION"
+  cargo install --locked cargo-mutants --version "$MUTANTS_VERSION"
+fi
+
+# The copy cargo-mutants builds in has no ../shared beside it: the vector
+# tests still run from tests/vectors/, only the text comparison is skipped.
+export MSGWIRE_NO_SHARED=1
+# Faster builds of each mutant: no debug info.
+export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0
+
+CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.rs)
+# The test binaries that cover each group: only these are built for each
+# mutant (the build is the slow part), without the async layer for the
+# codec.
+CODEC_ARGS=(--no-default-features --features=std,fast-crc --lib
+            --test=vectors --test=errors --test=rules --test=properties
+            --test=no_alloc --test=fuzz_regressions)
+ROUTER_FILES=(src/net/router.rs)
+ROUTER_ARGS=(--test=router --test=net --test=net_alloc)
+
+group="all"
+case "${1:-}" in
+  codec|router|all) group=$1; shift ;;
+esac
+EXTRA=("$@")
+
+run() { # name, then files... -- cargo args...
+  local name=$1 args=()
+  shift
+  while [ "$1" != "--" ]; do args+=(--file "$1"); shift; done
+  shift
+  for a in "$@"; do args+=("--cargo-arg=$a"); done
+  nice cargo mutants --no-shuffle --output "target/mutants-$name" "${args[@]}" "${EXTRA[@]}"
+}
+
+status=0
+if [ "$group" = codec ] || [ "$group" = all ]; then
+  run codec "${CODEC_FILES[@]}" -- "${CODEC_ARGS[@]}" || status=$?
+fi
+if [ "$group" = router ] || [ "$group" = all ]; then
+  run router "${ROUTER_FILES[@]}" -- "${ROUTER_ARGS[@]}" || status=$?
+fi
+exit $status
