@@ -27,9 +27,9 @@ export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0
 
 CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.rs)
 # The test binaries that cover each group: only these are built for each
-# mutant (the build is the slow part), without the async layer for the
-# codec.
-CODEC_ARGS=(--no-default-features --features=std,fast-crc --lib
+# mutant (the build is the slow part). tests/router.rs covers the
+# encoder's path into the async layer's send buffer (`Encoder::append`).
+CODEC_ARGS=(--lib --test=router
             --test=vectors --test=errors --test=rules --test=properties
             --test=no_alloc --test=fuzz_regressions)
 ROUTER_FILES=(src/net/router.rs)
@@ -47,7 +47,15 @@ run() { # name, then files... -- cargo args...
   while [ "$1" != "--" ]; do args+=(--file "$1"); shift; done
   shift
   for a in "$@"; do args+=("--cargo-arg=$a"); done
-  nice cargo mutants --no-shuffle --output "target/mutants-$name" "${args[@]}" "${EXTRA[@]}"
+  local rc=0
+  nice cargo mutants --no-shuffle --output "target/mutants-$name" "${args[@]}" "${EXTRA[@]}" || rc=$?
+  # 3: only timeouts besides caught mutants. A timeout is a suite that did
+  # not pass (a loop that never ends): the mutant was noticed.
+  if [ "$rc" = 3 ]; then
+    echo "($name: some mutants made the tests hang; counted as caught)"
+    rc=0
+  fi
+  return "$rc"
 }
 
 status=0

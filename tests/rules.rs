@@ -492,3 +492,119 @@ fn boxed_text_decoder_counts_alike() {
         );
     }
 }
+
+/// `feed` drops the bytes of a frame being skipped without buffering them
+/// (§2.1 step 3, "never buffered"), however many come at once, and in the
+/// right order after bytes committed through `spare`. Catches a broken
+/// fast path in `feed`.
+#[test]
+fn feed_skips_without_buffering_in_stream_order() {
+    let header = raw(1, 0, 4, 1, u32::MAX - 8, b"");
+    let mut dec = Decoder::<64>::new();
+    assert_eq!(dec.feed(&header), 14);
+    assert!(matches!(dec.decode(), Some(Err(e)) if e.error == Error::TooLarge));
+    let left = dec.skipping();
+    // 100 kB at once into a 64-byte decoder: all taken, none buffered.
+    let body = vec![0xA5u8; 100_000];
+    assert_eq!(dec.feed(&body), body.len());
+    assert_eq!((dec.buffered(), dec.skipping()), (0, left - 100_000));
+    assert_eq!(dec.stats().skipped_bytes, 14 + 100_000);
+    assert!(dec.decode().is_none());
+
+    // Body bytes committed through `spare`, then the rest of the body and
+    // a frame through `feed` without a `decode` between: the committed
+    // bytes are skipped first, so the frame after the body is whole.
+    let mut dec = Decoder::<64>::with_max_payload(5).expect("fits");
+    let frame = raw(1, 0, 4, 2, 10, b"BLOB");
+    dec.feed(&frame);
+    assert!(matches!(dec.decode(), Some(Err(e)) if e.error == Error::TooLarge && e.id == Some(2)));
+    assert_eq!(dec.skipping(), 10);
+    dec.spare()[..4].copy_from_slice(&[0; 4]);
+    dec.commit(4);
+    let mut rest = vec![0u8; 6];
+    rest.extend(encode_frame("PING", 3, b"ok"));
+    assert_eq!(dec.feed(&rest), rest.len());
+    let got: Vec<Ev> = std::iter::from_fn(|| dec.decode().map(Ev::of)).collect();
+    assert_eq!(got, [frame_ev("PING", 3, b"ok")]);
+    assert_eq!(dec.stats().skipped_bytes, 14 + 4 + 10);
+}
+
+/// The small accessors and trait impls of the codec's types, each checked
+/// against a value it could get wrong.
+#[test]
+fn accessors_and_trait_impls() {
+    // Decoders' Debug: what a log shows.
+    // A frame first, so that the buffered bytes do not start at 0.
+    let mut dec = Decoder::<64>::with_max_payload(10).expect("fits");
+    dec.feed(&encode_frame("PING", 1, b""));
+    dec.feed(&encode_frame("PING", 2, b"")[..5]);
+    assert!(matches!(dec.decode(), Some(Ok(_))));
+    assert!(dec.decode().is_none());
+    assert_eq!(
+        format!("{dec:?}"),
+        format!(
+            "StreamDecoder {{ capacity: 64, buffered: 5, skipping: 0, max_payload: 10, stats: {:?} }}",
+            dec.stats()
+        )
+    );
+    let mut text = TextDecoder::<16>::with_max_line(15).expect("fits");
+    text.feed(b"A:1\nPING:abc");
+    assert!(matches!(text.decode(), Some(Ok(_))));
+    assert!(text.decode().is_none());
+    assert_eq!(
+        format!("{text:?}"),
+        format!(
+            "TextStreamDecoder {{ capacity: 16, buffered: 8, discarding: false, max_line: 15, stats: {:?} }}",
+            text.stats()
+        )
+    );
+
+    // Text decoder: the limit may be the whole capacity minus one, and the
+    // accessors say what was set and held.
+    assert!(TextDecoder::<9>::with_max_line(8).is_ok());
+    assert_eq!(
+        TextDecoder::<9>::with_max_line(9).map(|_| ()),
+        Err(Error::Capacity)
+    );
+    assert_eq!(text.max_line(), 15);
+    assert_eq!(text.buffered(), 8);
+    text.spare()[..4].copy_from_slice(b"def\n");
+    text.commit(4);
+    assert_eq!(text.buffered(), 12);
+    assert!(matches!(text.decode(), Some(Ok(m)) if m.payload == b"abcdef"));
+    text.feed(b"PING:partial");
+    text.clear();
+    assert_eq!(text.buffered(), 0);
+    text.feed(b"A:1\n");
+    assert!(matches!(text.decode(), Some(Ok(m)) if m.kind == "A" && m.payload == b"1"));
+    // `clear` also ends the dropping of an overlong line.
+    text.feed(&[b'x'; 16]);
+    assert!(matches!(text.decode(), Some(Err(e)) if e.error == Error::LineTooLong));
+    text.clear();
+    text.feed(b"B:2\n");
+    assert!(matches!(text.decode(), Some(Ok(m)) if m.kind == "B"));
+
+    // Kind: formatting and comparisons.
+    let k = Kind::new("sensor/temp").expect("kind");
+    assert_eq!(format!("{k:?}"), "\"sensor/temp\"");
+    assert_eq!(format!("[{k:>12}]"), "[ sensor/temp]");
+    assert_eq!(AsRef::<str>::as_ref(&k), "sensor/temp");
+    assert!(k == *"sensor/temp" && k != *"sensor/tem");
+    assert!(k == "sensor/temp" && k != "x");
+
+    // Flags: set operations with overlapping bits.
+    let both = Flags::CHECKSUM | Flags::RESPONSE;
+    assert_eq!(Flags::CHECKSUM.union(Flags::CHECKSUM), Flags::CHECKSUM);
+    assert_eq!(both.difference(Flags::CHECKSUM), Flags::RESPONSE);
+    assert_eq!(Flags::RESPONSE.difference(Flags::CHECKSUM), Flags::RESPONSE);
+    assert!(Flags::EMPTY.is_empty() && !Flags::RESPONSE.is_empty());
+    let mut f = Flags::CHECKSUM;
+    f |= Flags::RESPONSE;
+    assert_eq!(f, both);
+
+    // Message and Encoder accessors.
+    let m = Message::new(Kind::PING, b"");
+    assert!(!m.is_response() && m.with_flags(Flags::RESPONSE).is_response());
+    assert_eq!(msgwire::Encoder::with_max_payload(77).max_payload(), 77);
+    assert_eq!(msgwire::TextEncoder::with_max_line(78).max_line(), 78);
+}
