@@ -133,6 +133,9 @@ pub fn slice_events(input: &[u8], max: u32) -> Vec<Ev> {
             }
             Ok(Status::Partial { .. }) => break,
             Err(e) => {
+                // A refusal always consumes something, or no caller could
+                // go on: fail here instead of looping forever.
+                assert!(e.consumed > 0, "decode_slice consumed nothing");
                 out.push(Ev::of(Err(e.error)));
                 pos = pos.saturating_add(usize::try_from(e.consumed).unwrap_or(usize::MAX));
             }
