@@ -607,4 +607,10 @@ fn accessors_and_trait_impls() {
     assert!(!m.is_response() && m.with_flags(Flags::RESPONSE).is_response());
     assert_eq!(msgwire::Encoder::with_max_payload(77).max_payload(), 77);
     assert_eq!(msgwire::TextEncoder::with_max_line(78).max_line(), 78);
+    // encode_to_vec appends and returns the length of what it appended.
+    let mut v = heapless::Vec::<u8, 32>::new();
+    v.extend_from_slice(b"x").expect("room");
+    let n = msgwire::TextEncoder::new().encode_to_vec(Kind::PING, b"hi", &mut v);
+    assert_eq!(n, Ok(8));
+    assert_eq!(&v[..], b"xPING:hi\n");
 }
