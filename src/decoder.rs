@@ -192,10 +192,11 @@ pub struct Stats {
     pub frames: u64,
     /// Bytes discarded while looking for a frame: garbage between frames,
     /// the `0xA5` byte of each header that was not trusted (§2.1 step 2),
-    /// the rest of overlong text lines, blank text lines.
+    /// blank text lines.
     pub discarded_bytes: u64,
     /// Bytes of refused frames (including their headers) and refused text
-    /// lines that were dropped.
+    /// lines that were dropped, the whole of an overlong text line included
+    /// (its `\n` too).
     pub skipped_bytes: u64,
     refused: [u64; DECODE_ERRORS],
 }

@@ -220,14 +220,16 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
             let avail = &self.buf.as_ref()[self.start..self.end];
             if self.discarding {
                 match avail.iter().position(|&b| b == b'\n') {
+                    // The rest of a line refused with `line-too-long`:
+                    // skipped, as a too-large frame's bytes are.
                     Some(i) => {
-                        self.stats.discarded_bytes += i as u64 + 1;
+                        self.stats.skipped_bytes += i as u64 + 1;
                         self.start += i + 1;
                         self.discarding = false;
                         continue;
                     }
                     None => {
-                        self.stats.discarded_bytes += avail.len() as u64;
+                        self.stats.skipped_bytes += avail.len() as u64;
                         self.start = self.end;
                         return None;
                     }

@@ -8,8 +8,10 @@
 //! on async-io's own thread there: when a thread runs it itself (as under
 //! `async_io::block_on`), each turn of the reactor that wakes tasks may
 //! allocate its list of wakers, which is the runtime's cost, not msgwire's
-//! (seen as up to one allocation per batch of requests). The second runs the full `Server`
-//! (executor, reactor, worker threads) and bounds what the runtime adds.
+//! (seen as up to one allocation per batch of requests). The second does the
+//! same for `ERROR` answers and for text mode. The third runs the full
+//! `Server` (executor, reactor, worker threads) and bounds what the runtime
+//! adds.
 #![cfg(feature = "async")]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -134,8 +136,187 @@ fn the_connection_loop_allocates_nothing_per_message() {
     ));
 }
 
+/// Serves one TCP connection on a thread of its own, counted as the server.
+fn serve_one_counted(listener: TcpListener) -> std::thread::JoinHandle<msgwire::net::ConnEnd> {
+    std::thread::spawn(move || {
+        IS_SERVER.with(|s| s.set(true));
+        let (stream, _) = listener.accept().expect("accept");
+        let stream = async_net::TcpStream::try_from(stream).expect("async stream");
+        futures_lite::future::block_on(async {
+            let mut framed = Framed::sniffing(stream, FramedConfig::default());
+            Router::new().serve(&mut framed).await
+        })
+    })
+}
+
+/// 100 binary requests that are all answered with `ERROR`: bad header
+/// checksums (id 0), too large frames (their body skipped), bad trailers,
+/// unknown kinds; each answer's code is checked.
+fn error_batch() -> (Vec<u8>, Vec<&'static str>) {
+    let mut batch = Vec::new();
+    let mut codes = Vec::new();
+    let mut buf = vec![0u8; 80_000];
+    for i in 0..BATCH as u32 {
+        let id = i + 1;
+        let m = match i % 4 {
+            0 => Message::new(Kind::PING, b"").with_id(id),
+            1 => Message::new(Kind::ECHO, &[0u8; 70_000]).with_id(id),
+            2 => Message::new(Kind::ECHO, b"sum")
+                .with_id(id)
+                .with_flags(msgwire::Flags::CHECKSUM),
+            _ => Message::new(Kind::new("NOPE").expect("kind"), b"").with_id(id),
+        };
+        let n = msgwire::encode(&m, &mut buf).expect("encode");
+        match i % 4 {
+            0 => buf[13] ^= 0xFF, // header-checksum: the rest is garbage
+            2 => buf[n - 1] ^= 1,
+            _ => {}
+        }
+        batch.extend_from_slice(&buf[..n]);
+        codes.push(
+            [
+                "header-checksum",
+                "too-large",
+                "payload-checksum",
+                "unknown-kind",
+            ][i as usize % 4],
+        );
+    }
+    (batch, codes)
+}
+
+/// 100 text lines: built-ins, refused lines (every text error) and
+/// unknown kinds, each answered with one line.
+fn text_batch() -> (Vec<u8>, Vec<String>) {
+    let mut batch = Vec::new();
+    let mut want = Vec::new();
+    let long = "z".repeat(70 * 1024);
+    for i in 0..BATCH {
+        let (line, answer) = match i % 5 {
+            0 => ("PING:".to_owned(), "PONG:ack".to_owned()),
+            1 => (format!("ECHO:e{i}"), format!("ECHO:e{i}")),
+            2 => (
+                "no separator".to_owned(),
+                "ERROR:missing-separator".to_owned(),
+            ),
+            3 => (format!("ECHO:{long}"), "ERROR:line-too-long".to_owned()),
+            _ => (format!("NOPE:{i}"), "ERROR:unknown-kind: NOPE".to_owned()),
+        };
+        batch.extend_from_slice(line.as_bytes());
+        batch.push(b'\n');
+        want.push(answer);
+    }
+    (batch, want)
+}
+
+/// `ERROR` answers (decode errors and unknown kinds, in binary mode) and a
+/// text-mode connection (built-ins and every kind of refused line) make no
+/// allocation per message on the serving thread either.
 #[test]
-fn the_full_server_stays_under_one_allocation_per_ten_messages() {
+fn error_answers_and_text_mode_allocate_nothing_per_message() {
+    // Binary, every answer an ERROR.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = serve_one_counted(listener);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let (batch, codes) = error_batch();
+    let mut dec = Box::new(Decoder::<4096>::new());
+    let errors = |s: &mut TcpStream, dec: &mut Decoder<4096>, rounds: usize| {
+        let mut answered = 0;
+        for _ in 0..rounds {
+            s.write_all(&batch).expect("write");
+            let mut got = 0;
+            while got < BATCH {
+                let n = s.read(dec.spare()).expect("read");
+                assert!(n > 0, "server closed");
+                dec.commit(n);
+                while let Some(ev) = dec.decode() {
+                    let m = ev.expect("valid answer");
+                    assert_eq!(m.kind.as_str(), "ERROR");
+                    let code = codes[got];
+                    assert!(m.payload.starts_with(code.as_bytes()), "{code}");
+                    let id = if code == "header-checksum" {
+                        0
+                    } else {
+                        got + 1
+                    };
+                    assert_eq!(m.id as usize, id, "{code}");
+                    got += 1;
+                }
+            }
+            answered += got;
+        }
+        answered
+    };
+    errors(&mut s, &mut dec, 5); // buffers reach their working size
+    let before = SERVING_THREAD.load(Ordering::SeqCst);
+    MEASURING.store(true, Ordering::SeqCst);
+    let answered = errors(&mut s, &mut dec, 50);
+    MEASURING.store(false, Ordering::SeqCst);
+    let allocated = SERVING_THREAD.load(Ordering::SeqCst) - before;
+    assert_eq!(answered, 5_000);
+    println!("ERROR answers: {allocated} allocations for {answered} messages");
+    assert!(
+        allocated <= 2,
+        "{allocated} allocations for {answered} ERROR answers"
+    );
+    drop(s);
+    assert!(matches!(
+        server.join().expect("server"),
+        msgwire::net::ConnEnd::Closed
+    ));
+
+    // Text mode.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = serve_one_counted(listener);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let (batch, want) = text_batch();
+    let mut pending = Vec::with_capacity(1 << 20);
+    let lines = |s: &mut TcpStream, pending: &mut Vec<u8>, rounds: usize| {
+        let mut answered = 0;
+        let mut chunk = [0u8; 4096];
+        for _ in 0..rounds {
+            s.write_all(&batch).expect("write");
+            let mut got = 0;
+            while got < BATCH {
+                let n = s.read(&mut chunk).expect("read");
+                assert!(n > 0, "server closed");
+                pending.extend_from_slice(&chunk[..n]);
+                while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                    let line = std::str::from_utf8(&pending[..nl]).expect("utf8");
+                    assert!(line.starts_with(&want[got]), "{line:?} for {:?}", want[got]);
+                    pending.drain(..=nl);
+                    got += 1;
+                }
+            }
+            answered += got;
+        }
+        answered
+    };
+    lines(&mut s, &mut pending, 5);
+    let before = SERVING_THREAD.load(Ordering::SeqCst);
+    MEASURING.store(true, Ordering::SeqCst);
+    let answered = lines(&mut s, &mut pending, 50);
+    MEASURING.store(false, Ordering::SeqCst);
+    let allocated = SERVING_THREAD.load(Ordering::SeqCst) - before;
+    assert_eq!(answered, 5_000);
+    println!("text mode: {allocated} allocations for {answered} messages");
+    assert!(
+        allocated <= 2,
+        "{allocated} allocations for {answered} text answers"
+    );
+    drop(s);
+    assert!(matches!(
+        server.join().expect("server"),
+        msgwire::net::ConnEnd::Closed
+    ));
+}
+
+#[test]
+fn the_full_server_stays_under_one_allocation_per_twenty_messages() {
     let server = futures_lite::future::block_on(Server::bind_tcp(
         "127.0.0.1:0",
         Router::new(),
@@ -152,10 +333,10 @@ fn the_full_server_stays_under_one_allocation_per_ten_messages() {
     let allocated = ALL.load(Ordering::SeqCst) - before;
     println!("full server: {allocated} allocations (all threads) for {answered} messages");
     // What remains is the executor's: its run queue grows in blocks as
-    // tasks are woken across threads. The other test pins msgwire's own
-    // path at zero.
+    // tasks are woken across threads (170 to 245 per 10,000 messages in
+    // five runs here). The other tests pin msgwire's own path at zero.
     assert!(
-        allocated < answered / 10,
+        allocated <= answered / 20,
         "{allocated} allocations for {answered} messages"
     );
 }

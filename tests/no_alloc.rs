@@ -123,6 +123,205 @@ fn ten_thousand_mixed_frames_allocate_nothing() {
     assert!(checksum > 0);
 }
 
+/// Every way into the decoders, not only `feed`: `spare`/`commit`,
+/// `decode_slice`, the boxed decoders once built, and the text decoder
+/// through `spare`/`commit`, over a stream with every kind of refusal.
+#[test]
+fn every_decoder_entry_point_allocates_nothing() {
+    // Built before the counter is armed: `boxed` allocates its buffer once.
+    let wire = mixed_stream();
+    let text = mixed_lines();
+    let mut array = Box::new(Decoder::<2098>::with_max_payload(2048).expect("fits"));
+    let mut boxed = msgwire::StreamDecoder::boxed(2048);
+    let mut tarray = Box::new(TextDecoder::<257>::new());
+    let mut tboxed = msgwire::TextStreamDecoder::boxed(256);
+    let mut counts = [[0usize; 2]; 6];
+
+    ARMED.with(|a| a.set(true));
+    for chunk in [1, 7, 64, 1500, usize::MAX] {
+        counts[0] = add(counts[0], spare_commit(&mut array, &wire, chunk));
+        counts[1] = add(counts[1], spare_commit(&mut boxed, &wire, chunk));
+        counts[2] = add(counts[2], feed(&mut boxed, &wire, chunk));
+        counts[4] = add(counts[4], text_spare_commit(&mut tarray, &text, chunk));
+        counts[5] = add(counts[5], text_feed(&mut tboxed, &text, chunk));
+    }
+    for _ in 0..5 {
+        counts[3] = add(counts[3], slices(&wire));
+    }
+    ARMED.with(|a| a.set(false));
+
+    assert_eq!(allocations(), 0, "a decoder allocated");
+    // Every binary path saw the same frames and errors, and so did both
+    // text paths: the loops above really decoded.
+    let [frames, errors] = counts[0];
+    assert!(frames >= 5 * 40 && errors >= 5 * 40, "{counts:?}");
+    assert!(counts[..4].iter().all(|c| *c == counts[0]), "{counts:?}");
+    assert_eq!(counts[4], counts[5], "{counts:?}");
+    assert!(
+        counts[4][0] >= 5 * 40 && counts[4][1] >= 5 * 40,
+        "{counts:?}"
+    );
+}
+
+fn add(a: [usize; 2], b: [usize; 2]) -> [usize; 2] {
+    [a[0] + b[0], a[1] + b[1]]
+}
+
+fn tally(ev: Result<Message<'_>, msgwire::DecodeError>, n: &mut [usize; 2]) {
+    match ev {
+        Ok(m) => {
+            std::hint::black_box(m.payload);
+            n[0] += 1;
+        }
+        Err(_) => n[1] += 1,
+    }
+}
+
+/// 40 rounds of: a valid frame with a checksum, garbage, a bad header
+/// checksum, a too-large frame, a bad trailer, a valid frame.
+fn mixed_stream() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    for i in 0..40u32 {
+        let payload = vec![i as u8; (i as usize * 53) % 2000];
+        let m = Message::new(Kind::ECHO, &payload)
+            .with_id(i)
+            .with_flags(Flags::CHECKSUM);
+        let n = msgwire::encode(&m, &mut buf).expect("encode");
+        out.extend_from_slice(&buf[..n]);
+        out.extend_from_slice(b"garbage");
+        let n = msgwire::encode(&Message::new(Kind::PING, b"x"), &mut buf).expect("encode");
+        let mut bad = buf[..n].to_vec();
+        bad[13] ^= 0xFF;
+        out.extend_from_slice(&bad);
+        let big = vec![0u8; 2049];
+        let n = msgwire::encode(&Message::new(Kind::ECHO, &big), &mut buf).expect("encode");
+        out.extend_from_slice(&buf[..n]);
+        let m = Message::new(Kind::ECHO, b"sum").with_flags(Flags::CHECKSUM);
+        let n = msgwire::encode(&m, &mut buf).expect("encode");
+        buf[n - 1] ^= 1;
+        out.extend_from_slice(&buf[..n]);
+        let n =
+            msgwire::encode(&Message::new(Kind::PING, b"").with_id(i), &mut buf).expect("encode");
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+/// 40 rounds of: a line, a line without `:`, an overlong line, a blank
+/// line, a line with a bad kind.
+fn mixed_lines() -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..40 {
+        out.extend_from_slice(format!("ECHO:line {i}\r\n").as_bytes());
+        out.extend_from_slice(b"no separator\n");
+        out.extend(std::iter::repeat_n(b'z', 300 + i));
+        out.extend_from_slice(b"\n\nP G:x\n");
+    }
+    out
+}
+
+fn spare_commit<B: AsRef<[u8]> + AsMut<[u8]>>(
+    dec: &mut msgwire::StreamDecoder<B>,
+    wire: &[u8],
+    chunk: usize,
+) -> [usize; 2] {
+    let mut n = [0; 2];
+    let mut rest = wire;
+    while !rest.is_empty() {
+        let spare = dec.spare();
+        let k = spare.len().min(rest.len()).min(chunk);
+        spare[..k].copy_from_slice(&rest[..k]);
+        dec.commit(k);
+        rest = &rest[k..];
+        while let Some(ev) = dec.decode() {
+            tally(ev, &mut n);
+        }
+    }
+    dec.clear();
+    n
+}
+
+fn feed<B: AsRef<[u8]> + AsMut<[u8]>>(
+    dec: &mut msgwire::StreamDecoder<B>,
+    wire: &[u8],
+    chunk: usize,
+) -> [usize; 2] {
+    let mut n = [0; 2];
+    for part in wire.chunks(chunk.min(wire.len())) {
+        let mut part = part;
+        while !part.is_empty() {
+            let k = dec.feed(part);
+            part = &part[k..];
+            while let Some(ev) = dec.decode() {
+                tally(ev, &mut n);
+            }
+        }
+    }
+    dec.clear();
+    n
+}
+
+fn slices(wire: &[u8]) -> [usize; 2] {
+    let mut n = [0; 2];
+    let mut pos = 0;
+    while pos < wire.len() {
+        match msgwire::decode_slice(&wire[pos..], 2048) {
+            Ok(msgwire::Status::Complete { message, consumed }) => {
+                tally(Ok(message), &mut n);
+                pos += consumed;
+            }
+            Ok(msgwire::Status::Partial { .. }) => break,
+            Err(e) => {
+                tally(Err(e.error), &mut n);
+                pos += e.consumed as usize;
+            }
+        }
+    }
+    n
+}
+
+fn text_spare_commit<B: AsRef<[u8]> + AsMut<[u8]>>(
+    dec: &mut msgwire::TextStreamDecoder<B>,
+    text: &[u8],
+    chunk: usize,
+) -> [usize; 2] {
+    let mut n = [0; 2];
+    let mut rest = text;
+    while !rest.is_empty() {
+        let spare = dec.spare();
+        let k = spare.len().min(rest.len()).min(chunk);
+        spare[..k].copy_from_slice(&rest[..k]);
+        dec.commit(k);
+        rest = &rest[k..];
+        while let Some(ev) = dec.decode() {
+            tally(ev, &mut n);
+        }
+    }
+    dec.clear();
+    n
+}
+
+fn text_feed<B: AsRef<[u8]> + AsMut<[u8]>>(
+    dec: &mut msgwire::TextStreamDecoder<B>,
+    text: &[u8],
+    chunk: usize,
+) -> [usize; 2] {
+    let mut n = [0; 2];
+    for part in text.chunks(chunk.min(text.len())) {
+        let mut part = part;
+        while !part.is_empty() {
+            let k = dec.feed(part);
+            part = &part[k..];
+            while let Some(ev) = dec.decode() {
+                tally(ev, &mut n);
+            }
+        }
+    }
+    dec.clear();
+    n
+}
+
 #[test]
 fn the_counter_sees_allocations() {
     // Guards the guard: an armed allocation is counted.

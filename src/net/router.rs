@@ -229,8 +229,8 @@ impl Router {
         Ok(self)
     }
 
-    /// Handles every kind that has no handler of its own, the built-ins
-    /// included.
+    /// Handles every kind that has no handler of its own and is not a
+    /// built-in (instead of `ERROR unknown-kind`).
     pub fn fallback(mut self, handler: impl Handler) -> Self {
         self.fallback = Some(Arc::new(handler));
         self
@@ -244,10 +244,16 @@ impl Router {
     }
 
     /// The route of `kind` (§4, [`Route::of`]) and its handler when the
-    /// application takes it.
+    /// application takes it: a registered kind (overriding a built-in),
+    /// else the built-in, else the fallback, else unknown.
     fn route(&self, kind: Kind<'_>) -> (Route, Option<&Arc<dyn Handler>>) {
-        let handler = self.routes.get(kind.as_str()).or(self.fallback.as_ref());
-        (Route::of(kind, handler.is_some()), handler)
+        if let Some(h) = self.routes.get(kind.as_str()) {
+            return (Route::Application, Some(h));
+        }
+        match (Route::of(kind, false), &self.fallback) {
+            (Route::Unknown, Some(h)) => (Route::Application, Some(h)),
+            (route, _) => (route, None),
+        }
     }
 
     /// Runs a registered handler, catching its panics and its time.

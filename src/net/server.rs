@@ -431,12 +431,17 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut framed = Framed::sniffing(stream, shared.config.framed);
     // A peer that stops reading its answers is dropped after the idle time.
     framed.set_write_timeout(shared.config.idle_timeout);
+    // The event is built only for a hook: with none, an ERROR answer
+    // allocates nothing.
     let mut events = |e: ConnEvent| match e {
-        ConnEvent::ErrorAnswered { code, id } => shared.emit(ServerEvent::ErrorAnswered {
-            peer: peer.to_string(),
-            code,
-            id,
-        }),
+        ConnEvent::ErrorAnswered { code, id } if shared.config.on_event.is_some() => {
+            shared.emit(ServerEvent::ErrorAnswered {
+                peer: peer.to_string(),
+                code,
+                id,
+            });
+        }
+        ConnEvent::ErrorAnswered { .. } => {}
     };
     let mut stop = pin!(shared.stop.waiter());
     let end = shared

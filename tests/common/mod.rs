@@ -88,7 +88,13 @@ pub fn stream_events(input: &[u8], max: u32, sizes: &[usize]) -> Vec<Ev> {
         while let Some(ev) = dec.decode() {
             out.push(Ev::of(ev));
         }
-        assert!(dec.buffered() <= BIN_CAP);
+        // §2.1: a decoder never holds more than `14 + 32 + max + 4` bytes;
+        // once `decode` says `None`, less than one whole frame is left.
+        assert!(
+            dec.buffered() < max as usize + 50,
+            "{} bytes held with max {max}",
+            dec.buffered()
+        );
     }
     out
 }
@@ -127,6 +133,9 @@ pub fn slice_events(input: &[u8], max: u32) -> Vec<Ev> {
             }
             Ok(Status::Partial { .. }) => break,
             Err(e) => {
+                // A refusal always consumes something, or no caller could
+                // go on: fail here instead of looping forever.
+                assert!(e.consumed > 0, "decode_slice consumed nothing");
                 out.push(Ev::of(Err(e.error)));
                 pos = pos.saturating_add(usize::try_from(e.consumed).unwrap_or(usize::MAX));
             }

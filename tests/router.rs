@@ -1,0 +1,524 @@
+//! The router's rules (`docs/PROTOCOL.md` §4), through its public API only
+//! (`Router::new().on(..)`, `Router::serve` over `memory::pipe`, `Framed`,
+//! `Server`): overriding built-ins, the fallback, the handler timeout, the
+//! `ERROR` payload's scrub and cut, the ids of `ERROR` answers, request
+//! order behind a slow handler, text and binary limits through a server.
+//! Each test fails on a one-line change that breaks its rule (mutation
+//! testing, `TESTING.md`). No sleeps: waits are on conditions, with a
+//! deadline so that a broken rule fails instead of hanging.
+#![cfg(feature = "async")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::encode_frame;
+use futures_lite::future::block_on;
+use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use msgwire::net::{
+    memory, ConnEnd, Frame, Framed, FramedConfig, Framing, HandlerError, RecvError, Reply, Router,
+    Server, ServerConfig,
+};
+use msgwire::{Flags, Kind, Message};
+
+/// How long a test waits for something that should come at once before it
+/// fails (a guard against hanging on a broken rule, not a speed check).
+const HANG: Duration = Duration::from_secs(20);
+
+/// Serves one in-memory connection on a thread; returns the client end.
+fn serve(
+    router: Router,
+    config: FramedConfig,
+) -> (memory::MemStream, std::thread::JoinHandle<ConnEnd>) {
+    let (client, server) = memory::pipe(4096);
+    let handle = std::thread::spawn(move || {
+        block_on(async move {
+            let mut conn = Framed::sniffing(server, config);
+            router.serve(&mut conn).await
+        })
+    });
+    (client, handle)
+}
+
+/// An answer in owned form: kind, id, payload (as text), RESPONSE flag.
+#[derive(Debug, PartialEq, Eq)]
+struct Answer {
+    kind: String,
+    id: u32,
+    payload: String,
+    response: bool,
+}
+
+fn answer(kind: &str, id: u32, payload: &str) -> Answer {
+    Answer {
+        kind: kind.into(),
+        id,
+        payload: payload.into(),
+        response: true,
+    }
+}
+
+/// The next message, or a failure after [`HANG`].
+async fn recv<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin>(
+    conn: &mut Framed<S>,
+) -> Answer {
+    let got = async {
+        let m = conn.recv().await.expect("an answer");
+        Some(Answer {
+            kind: m.kind.as_str().into(),
+            id: m.id,
+            payload: String::from_utf8_lossy(m.payload).into_owned(),
+            response: m.flags.contains(Flags::RESPONSE),
+        })
+    }
+    .or(async {
+        async_io::Timer::after(HANG).await;
+        None
+    })
+    .await;
+    got.expect("no answer in time")
+}
+
+/// Sends binary requests `(kind, id, payload)` in one flush and returns
+/// the `n` answers that follow, then sends `EXIT` and checks the loop ends.
+fn exchange(router: Router, requests: &[(&str, u32, &[u8])], n: usize) -> Vec<Answer> {
+    let (end, server) = serve(router, FramedConfig::default());
+    let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
+    let got = block_on(async {
+        for &(kind, id, payload) in requests {
+            let m = Message::new(Kind::new(kind).expect("kind"), payload).with_id(id);
+            conn.send(&m).await.expect("send");
+        }
+        conn.flush().await.expect("flush");
+        let mut got = Vec::new();
+        for _ in 0..n {
+            got.push(recv(&mut conn).await);
+        }
+        got
+    });
+    drop(conn);
+    assert!(matches!(server.join().expect("server"), ConnEnd::Closed));
+    got
+}
+
+fn replying(
+    kind: &'static str,
+) -> impl Fn(Frame) -> std::future::Ready<msgwire::net::HandlerResult> {
+    move |req: Frame| {
+        let payload = format!("{} {}", req.kind, String::from_utf8_lossy(&req.payload));
+        std::future::ready(Ok(Some(Reply::new(kind, payload).expect("kind"))))
+    }
+}
+
+/// §4: the built-in kinds "an application may override". Each one is
+/// overridden in turn; the others stay built-in. Catches a router that
+/// looks the built-ins up before the registered handlers, or drops one.
+#[test]
+fn each_builtin_can_be_overridden_and_the_others_stay() {
+    for kind in ["PING", "ECHO", "EXIT"] {
+        let router = Router::new().on(kind, replying("MINE")).expect("kind");
+        // EXIT last: unless overridden it ends the loop with no answer.
+        let requests: [(&str, u32, &[u8]); 3] =
+            [("PING", 1, b"p"), ("ECHO", 2, b"e"), ("EXIT", 3, b"x")];
+        let n = if kind == "EXIT" { 3 } else { 2 };
+        let (end, server) = serve(router, FramedConfig::default());
+        let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
+        let got = block_on(async {
+            for (k, id, p) in requests {
+                let m = Message::new(Kind::new(k).expect("kind"), p).with_id(id);
+                conn.send(&m).await.expect("send");
+            }
+            conn.flush().await.expect("flush");
+            let mut got = Vec::new();
+            for _ in 0..n {
+                got.push(recv(&mut conn).await);
+            }
+            got
+        });
+        let builtin = |k: &str, id: u32| match k {
+            "PING" => answer("PONG", id, "ack"),
+            "ECHO" => answer("ECHO", id, "e"),
+            _ => unreachable!(),
+        };
+        let want: Vec<Answer> = requests[..n]
+            .iter()
+            .map(|&(k, id, p)| {
+                if k == kind {
+                    answer("MINE", id, &format!("{k} {}", String::from_utf8_lossy(p)))
+                } else {
+                    builtin(k, id)
+                }
+            })
+            .collect();
+        assert_eq!(got, want, "{kind} overridden");
+        let end = if kind == "EXIT" {
+            drop(conn);
+            server.join().expect("server")
+        } else {
+            // The built-in EXIT closed the connection.
+            let end = server.join().expect("server");
+            assert!(matches!(block_on(conn.recv()), Err(RecvError::Closed)));
+            end
+        };
+        let want_exit = kind != "EXIT";
+        assert_eq!(matches!(end, ConnEnd::Exit), want_exit, "{kind}: {end:?}");
+    }
+}
+
+/// §4: a kind with no handler gets the fallback when there is one, else
+/// `ERROR unknown-kind`; registered kinds and built-ins never reach the
+/// fallback.
+#[test]
+fn the_fallback_gets_unknown_kinds_only() {
+    let router = Router::new()
+        .on("KNOWN", replying("HANDLED"))
+        .expect("kind")
+        .fallback(replying("FALLBACK"));
+    let got = exchange(
+        router,
+        &[
+            ("FOO", 1, b"a"),
+            ("KNOWN", 2, b"b"),
+            ("PING", 3, b""),
+            ("bar/baz", 4, b"c"),
+        ],
+        4,
+    );
+    assert_eq!(
+        got,
+        [
+            answer("FALLBACK", 1, "FOO a"),
+            answer("HANDLED", 2, "KNOWN b"),
+            answer("PONG", 3, "ack"),
+            answer("FALLBACK", 4, "bar/baz c"),
+        ]
+    );
+}
+
+/// `Router::handler_timeout`: a handler slower than the timeout gets
+/// `ERROR handler-failed: timed out` for its request, never before the
+/// timeout, and the next request is answered; a fast one is not touched.
+#[test]
+fn the_handler_timeout_answers_and_goes_on() {
+    let timeout = Duration::from_millis(100);
+    let router = Router::new()
+        .on("HANG", |_req: Frame| async {
+            futures_lite::future::pending::<()>().await;
+            Ok(None)
+        })
+        .expect("kind")
+        .on("FAST", replying("DONE"))
+        .expect("kind")
+        .handler_timeout(timeout);
+    let started = Instant::now();
+    let got = exchange(
+        router,
+        &[("FAST", 1, b"a"), ("HANG", 2, b""), ("FAST", 3, b"b")],
+        3,
+    );
+    assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
+    assert_eq!(
+        got,
+        [
+            answer("DONE", 1, "FAST a"),
+            answer("ERROR", 2, "handler-failed: timed out"),
+            answer("DONE", 3, "FAST b"),
+        ]
+    );
+}
+
+/// A router whose `FAIL` handler fails with the request's payload as its
+/// message.
+fn failing() -> Router {
+    Router::new()
+        .on("FAIL", |req: Frame| async move {
+            Err::<Option<Reply>, _>(HandlerError::msg(String::from_utf8_lossy(&req.payload)))
+        })
+        .expect("kind")
+}
+
+/// §3/§4: an `ERROR` payload is one line (a handler's `\n` or `\r` would
+/// split a text-mode answer line: they become spaces) and is cut at 160
+/// bytes, on a character boundary.
+#[test]
+fn error_payloads_are_one_line_and_cut_at_160_bytes() {
+    let long_x = "x".repeat(1000);
+    let long_e = "é".repeat(300);
+    let odd = format!("y{}", "é".repeat(300));
+    let cases: [(&str, String); 5] = [
+        ("a\nb\r\nc", "handler-failed: a b  c".into()),
+        ("\n", "handler-failed:  ".into()),
+        (&long_x, format!("handler-failed: {}", "x".repeat(160 - 16))),
+        (
+            &long_e,
+            format!("handler-failed: {}", "é".repeat((160 - 16) / 2)),
+        ),
+        // 17 + 2k bytes: the last 2-byte character that fits ends at 159.
+        (&odd, format!("handler-failed: y{}", "é".repeat(71))),
+    ];
+    // Binary framing carries any bytes: the message goes in a payload.
+    let requests: Vec<(&str, u32, &[u8])> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (msg, _))| ("FAIL", i as u32 + 1, msg.as_bytes()))
+        .collect();
+    let got = exchange(failing(), &requests, cases.len());
+    for (i, ((msg, want), got)) in cases.iter().zip(&got).enumerate() {
+        assert!(got.payload.len() <= 160, "{msg:?}");
+        assert_eq!(got, &answer("ERROR", i as u32 + 1, want), "{msg:?}");
+    }
+
+    // Text framing: a failure message with line breaks (from a handler, not
+    // from the peer: a text request cannot carry `\n`) stays one line.
+    let router = Router::new()
+        .on("FAIL", |_req: Frame| async {
+            Err::<Option<Reply>, _>(HandlerError::msg("line one\nline two\r\nthree"))
+        })
+        .expect("kind");
+    let (mut end, server) = serve(router, FramedConfig::default());
+    let text = block_on(async {
+        end.write_all(b"FAIL:\nPING:\nEXIT:\n")
+            .await
+            .expect("write");
+        end.flush().await.expect("flush");
+        let mut got = Vec::new();
+        end.read_to_end(&mut got).await.expect("read");
+        String::from_utf8(got).expect("utf8")
+    });
+    assert_eq!(
+        text,
+        "ERROR:handler-failed: line one line two  three\nPONG:ack\n"
+    );
+    assert!(matches!(server.join().expect("server"), ConnEnd::Exit));
+}
+
+/// CRC-16/IBM-3740, bitwise, for hand-made headers.
+fn header_crc(data: &[u8]) -> u16 {
+    let mut crc = 0xFFFFu16;
+    for &b in data {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// A header with any fields and a correct CRC-16, then `body`.
+fn raw(version: u8, flags: u8, kind_len: u8, id: u32, payload_len: u32, body: &[u8]) -> Vec<u8> {
+    let mut f = vec![0xA5, version, flags, kind_len];
+    f.extend_from_slice(&id.to_le_bytes());
+    f.extend_from_slice(&payload_len.to_le_bytes());
+    let crc = header_crc(&f);
+    f.extend_from_slice(&crc.to_le_bytes());
+    f.extend_from_slice(body);
+    f
+}
+
+/// §4: an `ERROR` for a malformed frame carries the frame's id when its
+/// header was trusted (§2.1 step 3), else 0; each is followed by the next
+/// request's answer. Catches an id taken from an untrusted header, an id
+/// dropped from a trusted one, or a wrong code.
+#[test]
+fn error_answers_carry_the_id_only_of_a_trusted_header() {
+    let mut bad_crc = encode_frame("PING", 9, b"");
+    bad_crc[13] ^= 1;
+    let mut bad_trailer = raw(1, 1, 4, 9, 1, b"DATAz");
+    bad_trailer.extend_from_slice(&[0, 0, 0, 0]);
+    let cases: [(Vec<u8>, u32, &str); 7] = [
+        (bad_crc, 0, "header-checksum"),
+        (raw(2, 0, 4, 9, 0, b"DATA"), 0, "unsupported-version"),
+        (raw(1, 0x80, 4, 9, 0, b"DATA"), 0, "reserved-flags"),
+        (raw(1, 0, 0, 9, 0, b""), 0, "invalid-kind-length"),
+        (raw(1, 0, 4, 9, 2000, &[b'D'; 2004]), 9, "too-large"),
+        (bad_trailer, 9, "payload-checksum"),
+        (raw(1, 0, 4, 9, 0, b"DA A"), 9, "invalid-kind"),
+    ];
+    let config = FramedConfig {
+        max_payload: 1000,
+        ..FramedConfig::default()
+    };
+    for (frame, id, code) in cases {
+        let (end, server) = serve(Router::new(), config);
+        let mut conn = Framed::new(end, Framing::Binary, config);
+        let got = block_on(async {
+            conn.get_mut().write_all(&frame).await.expect("write");
+            conn.send(&Message::new(Kind::PING, b"").with_id(77))
+                .await
+                .expect("send");
+            conn.flush().await.expect("flush");
+            // Untrusted headers leave bytes that are rescanned as garbage:
+            // one ERROR, then the PING's answer.
+            (recv(&mut conn).await, recv(&mut conn).await)
+        });
+        assert_eq!((got.0.kind.as_str(), got.0.id), ("ERROR", id), "{code}");
+        assert!(
+            got.0.payload.starts_with(&format!("{code}: ")),
+            "{code}: {:?}",
+            got.0.payload
+        );
+        assert_eq!(got.1, answer("PONG", 77, "ack"), "{code}");
+        drop(conn);
+        assert!(matches!(server.join().expect("server"), ConnEnd::Closed));
+    }
+}
+
+/// §4: answers come in the order of the requests, also behind a slow
+/// handler. The handler waits on a gate the test opens once it knows the
+/// handler runs, with the next requests already sent: no sleep.
+#[test]
+fn answers_keep_request_order_behind_a_slow_handler() {
+    let (started_tx, started_rx) = async_channel::bounded::<()>(1);
+    let (gate_tx, gate_rx) = async_channel::bounded::<()>(1);
+    let router = Router::new()
+        .on("GATED", move |req: Frame| {
+            let (started, gate) = (started_tx.clone(), gate_rx.clone());
+            async move {
+                started.send(()).await.expect("test alive");
+                gate.recv().await.expect("test alive");
+                Ok(Some(Reply::new("DONE", req.payload)?))
+            }
+        })
+        .expect("kind");
+    let (end, server) = serve(router, FramedConfig::default());
+    let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
+    let got = block_on(async {
+        let requests: [(Kind<'_>, &[u8]); 4] = [
+            (Kind::new("GATED").expect("kind"), b"1"),
+            (Kind::ECHO, b"2"),
+            (Kind::PING, b""),
+            (Kind::new("NOPE").expect("kind"), b""),
+        ];
+        for (i, (kind, payload)) in requests.iter().enumerate() {
+            conn.send(&Message::new(*kind, payload).with_id(i as u32 + 1))
+                .await
+                .expect("send");
+        }
+        conn.flush().await.expect("flush");
+        started_rx.recv().await.expect("the handler runs");
+        gate_tx.send(()).await.expect("open the gate");
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(recv(&mut conn).await);
+        }
+        got
+    });
+    assert_eq!(
+        got,
+        [
+            answer("DONE", 1, "1"),
+            answer("ECHO", 2, "2"),
+            answer("PONG", 3, "ack"),
+            answer("ERROR", 4, "unknown-kind: NOPE"),
+        ]
+    );
+    drop(conn);
+    assert!(matches!(server.join().expect("server"), ConnEnd::Closed));
+}
+
+/// The receive buffer the server uses holds `max_payload + 50` bytes: the
+/// largest frame (32-byte kind, checksum) after a small one must complete.
+/// Catches a decoder that does not move its bytes to the front in time
+/// (the connection would wait forever for room).
+#[test]
+fn the_largest_frame_after_a_small_one_reaches_its_handler() {
+    const MAX: u32 = 3000;
+    let kind = "k".repeat(32);
+    let router = Router::new()
+        .on(&kind, |req: Frame| async move {
+            Ok(Some(Reply::new("GOT", req.payload.len().to_string())?))
+        })
+        .expect("kind");
+    let config = FramedConfig {
+        max_payload: MAX,
+        ..FramedConfig::default()
+    };
+    let (end, server) = serve(router, config);
+    let mut conn = Framed::new(end, Framing::Binary, config);
+    let payload = vec![7u8; MAX as usize];
+    let got = block_on(async {
+        for round in 0..3u32 {
+            conn.send(&Message::new(Kind::PING, b"").with_id(round * 2 + 1))
+                .await
+                .expect("send");
+            let big = Message::new(Kind::new(&kind).expect("kind"), &payload)
+                .with_id(round * 2 + 2)
+                .with_flags(Flags::CHECKSUM);
+            assert_eq!(msgwire::encoded_len(&big), Ok(MAX as usize + 50));
+            conn.send(&big).await.expect("send");
+        }
+        conn.flush().await.expect("flush");
+        let mut got = Vec::new();
+        for _ in 0..6 {
+            got.push(recv(&mut conn).await);
+        }
+        got
+    });
+    let want: Vec<Answer> = (0..3u32)
+        .flat_map(|r| {
+            [
+                answer("PONG", r * 2 + 1, "ack"),
+                answer("GOT", r * 2 + 2, "3000"),
+            ]
+        })
+        .collect();
+    assert_eq!(got, want);
+    drop(conn);
+    assert!(matches!(server.join().expect("server"), ConnEnd::Closed));
+}
+
+/// The server's limits as configured, in text mode (`max_line`, §3) and
+/// binary mode (`max_payload`, §2.1 step 3), through a real `Server`:
+/// a request at the limit passes, one byte over is refused, and the
+/// connection goes on.
+#[test]
+fn a_server_applies_its_line_and_payload_limits() {
+    let config = ServerConfig {
+        framed: FramedConfig {
+            max_payload: 100,
+            max_line: 16,
+            ..FramedConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = block_on(Server::bind_tcp("127.0.0.1:0", Router::new(), config)).expect("bind");
+    let addr = server.local_addr().expect("tcp");
+    let connect = || {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(HANG)).expect("timeout");
+        s
+    };
+
+    // Text: "ECHO:" and 11 bytes is 16, the limit; 12 is one over.
+    let mut t = connect();
+    let at_limit = format!("ECHO:{}\n", "a".repeat(11));
+    let over = format!("ECHO:{}\n", "b".repeat(12));
+    t.write_all(format!("{at_limit}{over}PING:\nEXIT:\n").as_bytes())
+        .expect("write");
+    let mut text = String::new();
+    t.read_to_string(&mut text).expect("read until EXIT closes");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text:?}");
+    assert_eq!(lines[0], at_limit.trim_end());
+    assert!(lines[1].starts_with("ERROR:line-too-long: "), "{text:?}");
+    assert_eq!(lines[2], "PONG:ack");
+
+    // Binary: a payload of 100 bytes passes, 101 is too large.
+    let mut b = connect();
+    let mut batch = encode_frame("ECHO", 1, &[b'p'; 100]);
+    batch.extend(encode_frame("ECHO", 2, &[b'q'; 101]));
+    batch.extend(encode_frame("PING", 3, b""));
+    b.write_all(&batch).expect("write");
+    let got = common::read_frames(&mut b, 3);
+    assert_eq!(got[0], ("ECHO".into(), 1, vec![b'p'; 100]));
+    assert_eq!((got[1].0.as_str(), got[1].1), ("ERROR", 2));
+    assert!(got[1].2.starts_with(b"too-large: "), "{:?}", got[1]);
+    assert_eq!(got[2], ("PONG".into(), 3, b"ack".to_vec()));
+    block_on(server.shutdown(Duration::from_secs(5)));
+}
