@@ -26,7 +26,8 @@
 use libfuzzer_sys::fuzz_target;
 use msgwire::{Decoder, StreamDecoder};
 use msgwire_fuzz::{
-    binary_model, check_binary_events, check_slice_hint, run_binary, run_slice, Ev, Path, Sizes,
+    binary_model, check_binary_events, check_slice_hint, run_binary, run_slice, with_zeroed, Ev,
+    Path, Sizes,
 };
 
 /// Payload limits (every test vector's limit is one of them).
@@ -56,33 +57,18 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     check_binary_events(&model, max);
 
-    let new = || StreamDecoder::from_buffer(vec![0u8; cap], max).expect("buffer fits max");
     let m = &model;
-    let whole = run_binary(
-        &mut new(),
-        input,
-        &Sizes::whole(),
-        Path::Feed,
-        m,
-        "whole, feed",
-    );
-    let whole_sc = run_binary(
-        &mut new(),
-        input,
-        &Sizes::whole(),
-        Path::SpareCommit,
-        m,
-        "whole, spare/commit",
-    );
-    let split_sc = run_binary(
-        &mut new(),
-        input,
-        &sizes,
-        Path::SpareCommit,
-        m,
-        "split, spare/commit",
-    );
-    let split_feed = run_binary(&mut new(), input, &sizes, Path::Feed, m, "split, feed");
+    // Each run owns a fresh zeroed buffer of `cap` bytes (`with_zeroed`).
+    let run = |sizes: &Sizes, path: Path, what: &str| {
+        with_zeroed(cap, |buf| {
+            let mut dec = StreamDecoder::from_buffer(buf, max).expect("buffer fits max");
+            run_binary(&mut dec, input, sizes, path, m, what)
+        })
+    };
+    let whole = run(&Sizes::whole(), Path::Feed, "whole, feed");
+    let whole_sc = run(&Sizes::whole(), Path::SpareCommit, "whole, spare/commit");
+    let split_sc = run(&sizes, Path::SpareCommit, "split, spare/commit");
+    let split_feed = run(&sizes, Path::Feed, "split, feed");
     let mut array = Decoder::<1074>::with_max_payload(max).expect("max fits");
     let bytes = run_binary(
         &mut array,

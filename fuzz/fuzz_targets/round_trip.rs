@@ -25,7 +25,7 @@ use msgwire::{
 };
 use msgwire_fuzz::{
     check_binary_events, check_text_events, raw_frame, ref_kind_ok, run_binary, run_text,
-    text_model, Cursor, Ev, Path, Sizes, KIND_CHARSET,
+    text_model, with_zeroed, Cursor, Ev, Path, Sizes, KIND_CHARSET,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -131,18 +131,20 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(bytes, raw, "encoder output differs from the spec");
             check_binary_encoders(&m, &bytes, max);
             // The stream decoder gives it back too.
-            let mut dec =
-                StreamDecoder::from_buffer(vec![0u8; max as usize + 50], max).expect("fits");
+            // A fresh zeroed buffer of `max + 50` bytes (`with_zeroed`).
             let want = [Ev::frame(&kind, id, flags, &payload)];
             check_binary_events(&want, max);
-            run_binary(
-                &mut dec,
-                &bytes,
-                &Sizes::whole(),
-                Path::Feed,
-                &want,
-                "stream decoder",
-            );
+            with_zeroed(max as usize + 50, |buf| {
+                let mut dec = StreamDecoder::from_buffer(buf, max).expect("fits");
+                run_binary(
+                    &mut dec,
+                    &bytes,
+                    &Sizes::whole(),
+                    Path::Feed,
+                    &want,
+                    "stream decoder",
+                )
+            });
             // An owned copy holds the same message.
             match OwnedMessage::<4096>::from_message(&m) {
                 Ok(o) => assert_eq!(o.as_message(), m),
@@ -157,20 +159,23 @@ fuzz_target!(|data: &[u8]| {
     line.push(b':');
     line.extend_from_slice(&payload);
     line.push(b'\n');
-    let mut dec = TextStreamDecoder::from_buffer(vec![0u8; max_line + 1], max_line).expect("fits");
     // The decoder's events must be the §3 model's (checked as they come);
-    // so "decodes back" is read off the model's events.
+    // so "decodes back" is read off the model's events. A fresh zeroed
+    // buffer of `max_line + 1` bytes (`with_zeroed`).
     let model = text_model(&line, max_line);
     check_text_events(&model, max_line);
-    run_text(
-        &mut dec,
-        &line,
-        &Sizes::whole(),
-        Path::Feed,
-        max_line + 1,
-        &model,
-        "text stream decoder",
-    );
+    with_zeroed(max_line + 1, |buf| {
+        let mut dec = TextStreamDecoder::from_buffer(buf, max_line).expect("fits");
+        run_text(
+            &mut dec,
+            &line,
+            &Sizes::whole(),
+            Path::Feed,
+            max_line + 1,
+            &model,
+            "text stream decoder",
+        )
+    });
     let decode_back = model == [Ev::frame(&kind, 0, 0, &payload)];
     let text_enc = TextEncoder::with_max_line(max_line);
     match parsed {

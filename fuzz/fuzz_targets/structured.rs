@@ -55,51 +55,64 @@
 use libfuzzer_sys::fuzz_target;
 use msgwire::{Flags, Kind, Message, StreamDecoder};
 use msgwire_fuzz::{
-    binary_model, check_binary_events, raw_frame, ref_crc16, run_binary, trusted_span,
-    untrusted_code, Cursor, Ev, Path, Sizes, KIND_CHARSET, MAGIC,
+    binary_model, check_binary_events, raw_frame_into, ref_crc16, run_binary, trusted_span,
+    untrusted_code, with_zeroed, Cursor, Ev, Path, Sizes, KIND_CHARSET, MAGIC,
 };
 
 const MAXES: [u32; 8] = [0, 1, 16, 64, 100, 255, 1024, 4000];
 
 /// A frame made by the crate's encoder, and the message it holds.
 struct Made<'a> {
-    bytes: Vec<u8>,
-    kind: Vec<u8>,
+    kind: [u8; 32],
+    klen: usize,
     id: u32,
     flags: u8,
     payload: &'a [u8],
 }
 
-fn make_frame<'a>(c: &mut Cursor<'a>) -> Made<'a> {
+/// Reads a message from `c`, appends the crate's encoding of it to
+/// `stream` and the reference encoding (`raw_frame`) to the cleared
+/// `reference`, and asserts they are the same bytes. The frame is
+/// `stream[start..]`, `start` being `stream.len()` on entry.
+fn make_frame<'a>(c: &mut Cursor<'a>, stream: &mut Vec<u8>, reference: &mut Vec<u8>) -> Made<'a> {
     let klen = 1 + usize::from(c.u8() % 32);
-    let kind: Vec<u8> = (0..klen)
-        .map(|_| KIND_CHARSET[usize::from(c.u8()) % KIND_CHARSET.len()])
-        .collect();
+    let mut kind = [0u8; 32];
+    for b in &mut kind[..klen] {
+        *b = KIND_CHARSET[usize::from(c.u8()) % KIND_CHARSET.len()];
+    }
     let id = c.u32();
     let flags = c.u8() & 3;
     let plen = usize::from(c.u16() % 2048);
     let payload = c.bytes(plen);
-    let kind_str = core::str::from_utf8(&kind).expect("charset is ASCII");
+    let kind_str = core::str::from_utf8(&kind[..klen]).expect("charset is ASCII");
     let m = Message::new(Kind::new(kind_str).expect("valid kind"), payload)
         .with_id(id)
         .with_flags(Flags::from_bits(flags).expect("defined bits"));
-    let mut bytes = vec![0u8; msgwire::encoded_len(&m).expect("payload fits u32")];
-    let n = msgwire::encode(&m, &mut bytes).expect("buffer sized by encoded_len");
-    assert_eq!(n, bytes.len());
-    // The encoder's checksums agree with the bitwise reference.
-    let reference = raw_frame(
+    let start = stream.len();
+    let len = msgwire::encoded_len(&m).expect("payload fits u32");
+    stream.resize(start + len, 0);
+    let n = msgwire::encode(&m, &mut stream[start..]).expect("buffer sized by encoded_len");
+    assert_eq!(n, len);
+    // The encoder's checksums agree with the reference.
+    reference.clear();
+    raw_frame_into(
+        reference,
         1,
         flags,
         klen as u8,
-        &kind,
+        &kind[..klen],
         id,
         payload.len() as u32,
         payload,
     );
-    assert_eq!(bytes, reference, "encoder output differs from the spec");
+    assert_eq!(
+        &stream[start..],
+        &reference[..],
+        "encoder output differs from the spec"
+    );
     Made {
-        bytes,
         kind,
+        klen,
         id,
         flags,
         payload,
@@ -108,7 +121,7 @@ fn make_frame<'a>(c: &mut Cursor<'a>) -> Made<'a> {
 
 impl Made<'_> {
     fn ev(&self) -> Ev<'_> {
-        Ev::frame(&self.kind, self.id, self.flags, self.payload)
+        Ev::frame(&self.kind[..self.klen], self.id, self.flags, self.payload)
     }
 }
 
@@ -125,15 +138,16 @@ fuzz_target!(|data: &[u8]| {
     let sizes = Sizes::from_bytes(c.bytes(n));
 
     let mut stream: Vec<u8> = Vec::new();
+    // The reference encoding of the last frame made (reused buffer).
+    let mut reference: Vec<u8> = Vec::new();
     let mut intact: Vec<Intact> = Vec::new();
     let mut pieces = 0;
     while !c.is_empty() && pieces < 64 {
         pieces += 1;
         match c.u8() % 5 {
             0 => {
-                let f = make_frame(&mut c);
                 let start = stream.len();
-                stream.extend_from_slice(&f.bytes);
+                let f = make_frame(&mut c, &mut stream, &mut reference);
                 if f.payload.len() <= max as usize {
                     intact.push(Intact {
                         start,
@@ -147,23 +161,21 @@ fuzz_target!(|data: &[u8]| {
                 stream.extend_from_slice(c.bytes(len));
             }
             2 => {
-                let f = make_frame(&mut c);
-                let mut bytes = f.bytes.clone();
+                let start = stream.len();
+                let f = make_frame(&mut c, &mut stream, &mut reference);
+                // The damage, in place on the frame's bytes `stream[start..]`.
                 for _ in 0..c.u8() % 4 {
                     let (op, pos, arg) = (c.u8() % 3, usize::from(c.u16()), c.u8());
+                    let len = stream.len() - start;
                     match op {
-                        0 if !bytes.is_empty() => {
-                            let i = pos % bytes.len();
-                            bytes[i] ^= 1 << (arg % 8);
-                        }
-                        1 if !bytes.is_empty() => bytes.truncate(pos % bytes.len()),
-                        _ => bytes.insert(pos % (bytes.len() + 1), arg),
+                        0 if len != 0 => stream[start + pos % len] ^= 1 << (arg % 8),
+                        1 if len != 0 => stream.truncate(start + pos % len),
+                        _ => stream.insert(start + pos % (len + 1), arg),
                     }
                 }
-                let start = stream.len();
-                stream.extend_from_slice(&bytes);
-                // Damage that cancels out leaves an intact frame.
-                if bytes == f.bytes && f.payload.len() <= max as usize {
+                // Damage that cancels out leaves an intact frame (`reference`
+                // still holds the frame's bytes as encoded).
+                if stream[start..] == reference[..] && f.payload.len() <= max as usize {
                     intact.push(Intact {
                         start,
                         end: stream.len(),
@@ -172,12 +184,12 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             3 => {
-                let mut h = vec![MAGIC, c.u8(), c.u8(), c.u8()];
-                h.extend_from_slice(&c.u32().to_le_bytes());
-                h.extend_from_slice(&u32::from(c.u16()).to_le_bytes());
-                let crc = ref_crc16(&h);
-                h.extend_from_slice(&crc.to_le_bytes());
-                stream.extend_from_slice(&h);
+                let h = stream.len();
+                stream.extend_from_slice(&[MAGIC, c.u8(), c.u8(), c.u8()]);
+                stream.extend_from_slice(&c.u32().to_le_bytes());
+                stream.extend_from_slice(&u32::from(c.u16()).to_le_bytes());
+                let crc = ref_crc16(&stream[h..]);
+                stream.extend_from_slice(&crc.to_le_bytes());
                 let len = usize::from(c.u16() % 1024);
                 stream.extend_from_slice(c.bytes(len));
             }
@@ -190,8 +202,13 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Every header the decoder could trust: (offset, claimed length).
-    let hazards: Vec<(usize, u64)> = (0..stream.len())
-        .filter_map(|p| trusted_span(&stream, p).map(|len| (p, len)))
+    // (`trusted_span` is `None` unless `stream[p]` is `0xA5`, so only those
+    // offsets are tried.)
+    let hazards: Vec<(usize, u64)> = stream
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == MAGIC)
+        .filter_map(|(p, _)| trusted_span(&stream, p).map(|len| (p, len)))
         .collect();
 
     // The intact frames §2.1 guarantees (see the module docs).
@@ -213,23 +230,17 @@ fuzz_target!(|data: &[u8]| {
     let model = binary_model(&stream, max);
     let events: Vec<Ev> = model.iter().map(|&(_, e)| e).collect();
     check_binary_events(&events, max);
-    let dec = || StreamDecoder::from_buffer(vec![0u8; max as usize + 50], max).expect("fits");
-    run_binary(
-        &mut dec(),
-        &stream,
-        &sizes,
-        Path::SpareCommit,
-        &events,
-        "fuzzed chunks, spare/commit",
-    );
-    run_binary(
-        &mut dec(),
-        &stream,
-        &sizes,
-        Path::Feed,
-        &events,
-        "fuzzed chunks, feed",
-    );
+    // Each run owns a fresh zeroed buffer of `max + 50` bytes (`with_zeroed`).
+    let cap = max as usize + 50;
+    for (path, what) in [
+        (Path::SpareCommit, "fuzzed chunks, spare/commit"),
+        (Path::Feed, "fuzzed chunks, feed"),
+    ] {
+        with_zeroed(cap, |buf| {
+            let mut dec = StreamDecoder::from_buffer(buf, max).expect("fits");
+            run_binary(&mut dec, &stream, &sizes, path, &events, what)
+        });
+    }
 
     // 1. Every guaranteed frame comes out, in order, at its own offset.
     let mut rest = events.iter();

@@ -17,7 +17,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use msgwire::{TextDecoder, TextStreamDecoder};
-use msgwire_fuzz::{check_text_events, run_text, text_model, Path, Sizes};
+use msgwire_fuzz::{check_text_events, run_text, text_model, with_zeroed, Path, Sizes};
 
 /// Line limits (the test vectors use 64).
 const MAX_LINES: [usize; 8] = [0, 1, 2, 5, 16, 64, 100, 255];
@@ -43,35 +43,17 @@ fuzz_target!(|data: &[u8]| {
     check_text_events(&model, max_line);
     let m = &model;
 
-    let new = || TextStreamDecoder::from_buffer(vec![0u8; cap], max_line).expect("buffer fits");
-    let whole = run_text(
-        &mut new(),
-        input,
-        &Sizes::whole(),
-        Path::Feed,
-        cap,
-        m,
-        "whole, feed",
-    );
-    let whole_sc = run_text(
-        &mut new(),
-        input,
-        &Sizes::whole(),
-        Path::SpareCommit,
-        cap,
-        m,
-        "whole, spare/commit",
-    );
-    let split_sc = run_text(
-        &mut new(),
-        input,
-        &sizes,
-        Path::SpareCommit,
-        cap,
-        m,
-        "split, spare/commit",
-    );
-    let split_feed = run_text(&mut new(), input, &sizes, Path::Feed, cap, m, "split, feed");
+    // Each run owns a fresh zeroed buffer of `cap` bytes (`with_zeroed`).
+    let run = |sizes: &Sizes, path: Path, what: &str| {
+        with_zeroed(cap, |buf| {
+            let mut dec = TextStreamDecoder::from_buffer(buf, max_line).expect("buffer fits");
+            run_text(&mut dec, input, sizes, path, cap, m, what)
+        })
+    };
+    let whole = run(&Sizes::whole(), Path::Feed, "whole, feed");
+    let whole_sc = run(&Sizes::whole(), Path::SpareCommit, "whole, spare/commit");
+    let split_sc = run(&sizes, Path::SpareCommit, "split, spare/commit");
+    let split_feed = run(&sizes, Path::Feed, "split, feed");
     let mut array = TextDecoder::<256>::with_max_line(max_line).expect("max fits");
     let bytes = run_text(
         &mut array,

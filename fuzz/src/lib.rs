@@ -12,6 +12,8 @@
 //! - A byte cursor for the structured targets' input formats (simple enough
 //!   that `gen_seeds.py` can write seeds for them).
 
+use std::cell::RefCell;
+
 use msgwire::{
     decode_slice, DecodeError, Message, Stats, Status, StreamDecoder, TextStreamDecoder,
 };
@@ -165,18 +167,44 @@ pub fn raw_frame(
     payload_len: u32,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut out = vec![MAGIC, version, flags, kind_len];
+    let mut out = Vec::with_capacity(HEADER_LEN + kind.len() + payload.len() + 4);
+    raw_frame_into(
+        &mut out,
+        version,
+        flags,
+        kind_len,
+        kind,
+        id,
+        payload_len,
+        payload,
+    );
+    out
+}
+
+/// [`raw_frame`] appended to `out` (so a caller can reuse one buffer).
+#[allow(clippy::too_many_arguments)]
+pub fn raw_frame_into(
+    out: &mut Vec<u8>,
+    version: u8,
+    flags: u8,
+    kind_len: u8,
+    kind: &[u8],
+    id: u32,
+    payload_len: u32,
+    payload: &[u8],
+) {
+    let start = out.len();
+    out.extend_from_slice(&[MAGIC, version, flags, kind_len]);
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(&payload_len.to_le_bytes());
-    let crc = ref_crc16(&out);
+    let crc = ref_crc16(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(kind);
     out.extend_from_slice(payload);
     if flags & 1 != 0 {
-        let crc = ref_crc32(&out);
+        let crc = ref_crc32(&out[start..]);
         out.extend_from_slice(&crc.to_le_bytes());
     }
-    out
 }
 
 /// §2.1 step 2 on the 14 bytes of a header that starts with `0xA5`: the
@@ -475,6 +503,26 @@ impl Sizes {
             self.0[i % self.0.len()]
         }
     }
+}
+
+/// Calls `f` with a buffer of `len` zero bytes, for a decoder to own
+/// (`StreamDecoder::from_buffer(buf, ..)`): what `vec![0u8; len]` gives,
+/// without a fresh allocation per run. The memory is one thread-local
+/// `Vec` reused across runs and executions, zeroed again before each use,
+/// so every run starts from the same all-zero buffer of exactly `len` bytes
+/// (not nestable: a second call inside `f` panics).
+pub fn with_zeroed<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|v| {
+        if v.len() < len {
+            v.resize(len, 0);
+        }
+        let buf = &mut v[..len];
+        buf.fill(0);
+        f(buf)
+    })
 }
 
 /// How to hand bytes to a decoder.
