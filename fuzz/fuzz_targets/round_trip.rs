@@ -8,7 +8,7 @@
 //! payload limit u16, line limit u16 (mod 5000), then the payload (the
 //! rest of the input).
 //!
-//! Binary: the frame is also built by the bitwise reference
+//! Binary: the frame is also built by the reference encoder
 //! (`raw_frame`, any kind and flags) and given to `decode_slice`; the
 //! encoder succeeds iff the decoder accepts it, the bytes are identical
 //! (so the CRC tables of this build agree with the spec), and a refusal
