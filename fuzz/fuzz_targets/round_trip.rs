@@ -8,13 +8,14 @@
 //! payload limit u16, line limit u16 (mod 5000), then the payload (the
 //! rest of the input).
 //!
-//! Binary: the frame is also built by the bitwise reference
+//! Binary: the frame is also built by the reference encoder
 //! (`raw_frame`, any kind and flags) and given to `decode_slice`; the
 //! encoder succeeds iff the decoder accepts it, the bytes are identical
 //! (so the CRC tables of this build agree with the spec), and a refusal
 //! has the code of the first failing check in §2.1 order. Text: the line
 //! `kind ':' payload '\n'` is fed to a `TextStreamDecoder` with the same
-//! limit; the encoder succeeds iff that gives back exactly the message.
+//! limit (its events must equal the §3 model's); the encoder succeeds iff
+//! that gives back exactly the message.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,7 +24,8 @@ use msgwire::{
     TextEncoder, TextStreamDecoder,
 };
 use msgwire_fuzz::{
-    raw_frame, ref_kind_ok, run_binary, run_text, Cursor, Ev, Path, Sizes, KIND_CHARSET,
+    check_binary_events, check_text_events, raw_frame, ref_kind_ok, run_binary, run_text,
+    text_model, with_zeroed, Cursor, Ev, Path, Sizes, KIND_CHARSET,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -129,10 +131,20 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(bytes, raw, "encoder output differs from the spec");
             check_binary_encoders(&m, &bytes, max);
             // The stream decoder gives it back too.
-            let mut dec =
-                StreamDecoder::from_buffer(vec![0u8; max as usize + 50], max).expect("fits");
-            let run = run_binary(&mut dec, &bytes, &Sizes::whole(), Path::Feed);
-            assert_eq!(run.events, [Ev::frame(&kind, id, flags, &payload)]);
+            // A fresh zeroed buffer of `max + 50` bytes (`with_zeroed`).
+            let want = [Ev::frame(&kind, id, flags, &payload)];
+            check_binary_events(&want, max);
+            with_zeroed(max as usize + 50, |buf| {
+                let mut dec = StreamDecoder::from_buffer(buf, max).expect("fits");
+                run_binary(
+                    &mut dec,
+                    &bytes,
+                    &Sizes::whole(),
+                    Path::Feed,
+                    &want,
+                    "stream decoder",
+                )
+            });
             // An owned copy holds the same message.
             match OwnedMessage::<4096>::from_message(&m) {
                 Ok(o) => assert_eq!(o.as_message(), m),
@@ -147,9 +159,24 @@ fuzz_target!(|data: &[u8]| {
     line.push(b':');
     line.extend_from_slice(&payload);
     line.push(b'\n');
-    let mut dec = TextStreamDecoder::from_buffer(vec![0u8; max_line + 1], max_line).expect("fits");
-    let run = run_text(&mut dec, &line, &Sizes::whole(), Path::Feed, max_line + 1);
-    let decode_back = run.events == [Ev::frame(&kind, 0, 0, &payload)];
+    // The decoder's events must be the §3 model's (checked as they come);
+    // so "decodes back" is read off the model's events. A fresh zeroed
+    // buffer of `max_line + 1` bytes (`with_zeroed`).
+    let model = text_model(&line, max_line);
+    check_text_events(&model, max_line);
+    with_zeroed(max_line + 1, |buf| {
+        let mut dec = TextStreamDecoder::from_buffer(buf, max_line).expect("fits");
+        run_text(
+            &mut dec,
+            &line,
+            &Sizes::whole(),
+            Path::Feed,
+            max_line + 1,
+            &model,
+            "text stream decoder",
+        )
+    });
+    let decode_back = model == [Ev::frame(&kind, 0, 0, &payload)];
     let text_enc = TextEncoder::with_max_line(max_line);
     match parsed {
         Err(_) => assert!(!decode_back, "decoder accepted an invalid kind"),

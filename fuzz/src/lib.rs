@@ -12,6 +12,8 @@
 //! - A byte cursor for the structured targets' input formats (simple enough
 //!   that `gen_seeds.py` can write seeds for them).
 
+use std::cell::RefCell;
+
 use msgwire::{
     decode_slice, DecodeError, Message, Stats, Status, StreamDecoder, TextStreamDecoder,
 };
@@ -28,10 +30,16 @@ pub const KIND_CHARSET: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-/";
 
 // ---------------------------------------------------------------------------
-// Reference checksums (bit by bit, from the spec's parameters).
+// Reference checksums, from the spec's parameters.
+//
+// The bitwise forms below are the reference. The fuzz targets use tables
+// built from them at compile time (`const fn`, one entry per byte value):
+// the same function of the input, eight times fewer steps. The tests check
+// table against bitwise on random data; neither uses the crate's CRC code.
 
-/// CRC-16/IBM-3740: poly 0x1021, init 0xFFFF, not reflected, xorout 0.
-pub fn ref_crc16(data: &[u8]) -> u16 {
+/// CRC-16/IBM-3740 bit by bit: poly 0x1021, init 0xFFFF, not reflected,
+/// xorout 0.
+pub fn ref_crc16_bitwise(data: &[u8]) -> u16 {
     let mut crc: u16 = 0xFFFF;
     for &b in data {
         crc ^= u16::from(b) << 8;
@@ -46,9 +54,9 @@ pub fn ref_crc16(data: &[u8]) -> u16 {
     crc
 }
 
-/// CRC-32/ISO-HDLC (zlib): reflected poly 0xEDB88320, init and xorout
-/// 0xFFFFFFFF.
-pub fn ref_crc32(data: &[u8]) -> u32 {
+/// CRC-32/ISO-HDLC (zlib) bit by bit: reflected poly 0xEDB88320, init and
+/// xorout 0xFFFFFFFF.
+pub fn ref_crc32_bitwise(data: &[u8]) -> u32 {
     let mut crc: u32 = 0xFFFF_FFFF;
     for &b in data {
         crc ^= u32::from(b);
@@ -63,9 +71,86 @@ pub fn ref_crc32(data: &[u8]) -> u32 {
     !crc
 }
 
+/// `CRC16_TABLE[i]`: the bitwise CRC-16 step run over the 8 bits of `i << 8`.
+const CRC16_TABLE: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+            bit += 1;
+        }
+        t[i] = crc;
+        i += 1;
+    }
+    t
+};
+
+/// `CRC32_TABLE[i]`: the bitwise CRC-32 step run over the 8 bits of `i`.
+const CRC32_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+            bit += 1;
+        }
+        t[i] = crc;
+        i += 1;
+    }
+    t
+};
+
+/// CRC-16/IBM-3740 (equal to [`ref_crc16_bitwise`], one table step a byte).
+pub fn ref_crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0xFFFF;
+    for &b in data {
+        crc = (crc << 8) ^ CRC16_TABLE[usize::from((crc >> 8) as u8 ^ b)];
+    }
+    crc
+}
+
+/// CRC-32/ISO-HDLC (equal to [`ref_crc32_bitwise`], one table step a byte).
+pub fn ref_crc32(data: &[u8]) -> u32 {
+    let mut crc: u32 = 0xFFFF_FFFF;
+    for &b in data {
+        crc = (crc >> 8) ^ CRC32_TABLE[usize::from(crc as u8 ^ b)];
+    }
+    !crc
+}
+
+/// `KIND_BYTE[b]`: whether `b` is in [`KIND_CHARSET`] (a lookup instead of
+/// a scan of the 66 bytes).
+const KIND_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < KIND_CHARSET.len() {
+        t[KIND_CHARSET[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// Whether `b` is one of the bytes a kind may have (§1).
+pub fn ref_kind_byte(b: u8) -> bool {
+    KIND_BYTE[usize::from(b)]
+}
+
 /// Whether `b` is a valid kind: 1..=32 bytes of the charset.
 pub fn ref_kind_ok(b: &[u8]) -> bool {
-    (1..=32).contains(&b.len()) && b.iter().all(|c| KIND_CHARSET.contains(c))
+    (1..=32).contains(&b.len()) && b.iter().all(|&c| ref_kind_byte(c))
 }
 
 /// A binary frame with any header fields (the header CRC always right),
@@ -82,18 +167,44 @@ pub fn raw_frame(
     payload_len: u32,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut out = vec![MAGIC, version, flags, kind_len];
+    let mut out = Vec::with_capacity(HEADER_LEN + kind.len() + payload.len() + 4);
+    raw_frame_into(
+        &mut out,
+        version,
+        flags,
+        kind_len,
+        kind,
+        id,
+        payload_len,
+        payload,
+    );
+    out
+}
+
+/// [`raw_frame`] appended to `out` (so a caller can reuse one buffer).
+#[allow(clippy::too_many_arguments)]
+pub fn raw_frame_into(
+    out: &mut Vec<u8>,
+    version: u8,
+    flags: u8,
+    kind_len: u8,
+    kind: &[u8],
+    id: u32,
+    payload_len: u32,
+    payload: &[u8],
+) {
+    let start = out.len();
+    out.extend_from_slice(&[MAGIC, version, flags, kind_len]);
     out.extend_from_slice(&id.to_le_bytes());
     out.extend_from_slice(&payload_len.to_le_bytes());
-    let crc = ref_crc16(&out);
+    let crc = ref_crc16(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(kind);
     out.extend_from_slice(payload);
     if flags & 1 != 0 {
-        let crc = ref_crc32(&out);
+        let crc = ref_crc32(&out[start..]);
         out.extend_from_slice(&crc.to_le_bytes());
     }
-    out
 }
 
 /// §2.1 step 2 on the 14 bytes of a header that starts with `0xA5`: the
@@ -132,21 +243,24 @@ pub fn trusted_span(buf: &[u8], p: usize) -> Option<u64> {
 // ---------------------------------------------------------------------------
 // Events.
 
-/// One decoder event, owned and comparable. Errors keep their id: §4 says
-/// the id of a frame whose header was trusted (§2.1 step 3) is reported
-/// with its error, and an untrusted header's error has none.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ev {
+/// One decoder event, comparable. It borrows its kind and payload (from
+/// the input for the models, from the decoder's buffer for the crate's
+/// events), so that recording and comparing events allocates nothing.
+/// Errors keep their id: §4 says the id of a frame whose header was trusted
+/// (§2.1 step 3) is reported with its error, and an untrusted header's error
+/// has none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ev<'a> {
     /// A frame (or text line).
     Frame {
         /// Kind bytes.
-        kind: Vec<u8>,
+        kind: &'a [u8],
         /// Correlation id.
         id: u32,
         /// Flag bits.
         flags: u8,
         /// Payload.
-        payload: Vec<u8>,
+        payload: &'a [u8],
     },
     /// An error event: the protocol's code, and the id if the header held.
     Error {
@@ -157,15 +271,15 @@ pub enum Ev {
     },
 }
 
-impl Ev {
+impl<'a> Ev<'a> {
     /// From a crate decoder event.
-    pub fn of(event: Result<Message<'_>, DecodeError>) -> Ev {
+    pub fn of(event: Result<Message<'a>, DecodeError>) -> Ev<'a> {
         match event {
             Ok(m) => Ev::Frame {
-                kind: m.kind.as_bytes().to_vec(),
+                kind: m.kind.as_bytes(),
                 id: m.id,
                 flags: m.flags.bits(),
-                payload: m.payload.to_vec(),
+                payload: m.payload,
             },
             Err(e) => Ev::Error {
                 code: e.code(),
@@ -175,17 +289,17 @@ impl Ev {
     }
 
     /// A frame event.
-    pub fn frame(kind: &[u8], id: u32, flags: u8, payload: &[u8]) -> Ev {
+    pub fn frame(kind: &'a [u8], id: u32, flags: u8, payload: &'a [u8]) -> Ev<'a> {
         Ev::Frame {
-            kind: kind.to_vec(),
+            kind,
             id,
             flags,
-            payload: payload.to_vec(),
+            payload,
         }
     }
 
     /// An error event.
-    pub fn error(code: &'static str, id: Option<u32>) -> Ev {
+    pub fn error(code: &'static str, id: Option<u32>) -> Ev<'a> {
         Ev::Error { code, id }
     }
 
@@ -205,7 +319,7 @@ impl Ev {
 
 /// What every emitted binary frame must satisfy (§1, §2): a valid kind,
 /// only defined flag bits, a payload within the limit.
-pub fn check_binary_event(ev: &Ev, max_payload: u32) {
+pub fn check_binary_event(ev: &Ev<'_>, max_payload: u32) {
     if let Ev::Frame {
         kind,
         flags,
@@ -225,7 +339,7 @@ pub fn check_binary_event(ev: &Ev, max_payload: u32) {
 
 /// What every emitted text message must satisfy (§3): a valid kind, id 0,
 /// no flags, no `\n` in the payload, the line within the limit.
-pub fn check_text_event(ev: &Ev, max_line: usize) {
+pub fn check_text_event(ev: &Ev<'_>, max_line: usize) {
     match ev {
         Ev::Frame {
             kind,
@@ -250,7 +364,7 @@ pub fn check_text_event(ev: &Ev, max_line: usize) {
 
 /// §2.1 applied literally to a finished stream: every event with the offset
 /// of the `0xA5` it starts at.
-pub fn binary_model(input: &[u8], max_payload: u32) -> Vec<(usize, Ev)> {
+pub fn binary_model(input: &[u8], max_payload: u32) -> Vec<(usize, Ev<'_>)> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     loop {
@@ -298,10 +412,7 @@ pub fn binary_model(input: &[u8], max_payload: u32) -> Vec<(usize, Ev)> {
             && ref_crc32(&input[pos..payload_end]).to_le_bytes() != input[payload_end..end]
         {
             Ev::error("payload-checksum", Some(id))
-        } else if !input[pos + 14..kind_end]
-            .iter()
-            .all(|b| KIND_CHARSET.contains(b))
-        {
+        } else if !input[pos + 14..kind_end].iter().all(|&b| ref_kind_byte(b)) {
             Ev::error("invalid-kind", Some(id))
         } else {
             Ev::frame(
@@ -317,7 +428,7 @@ pub fn binary_model(input: &[u8], max_payload: u32) -> Vec<(usize, Ev)> {
 }
 
 /// §3 applied literally to a finished stream.
-pub fn text_model(input: &[u8], max_line: usize) -> Vec<Ev> {
+pub fn text_model(input: &[u8], max_line: usize) -> Vec<Ev<'_>> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < input.len() {
@@ -394,6 +505,26 @@ impl Sizes {
     }
 }
 
+/// Calls `f` with a buffer of `len` zero bytes, for a decoder to own
+/// (`StreamDecoder::from_buffer(buf, ..)`): what `vec![0u8; len]` gives,
+/// without a fresh allocation per run. The memory is one thread-local
+/// `Vec` reused across runs and executions, zeroed again before each use,
+/// so every run starts from the same all-zero buffer of exactly `len` bytes
+/// (not nestable: a second call inside `f` panics).
+pub fn with_zeroed<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with_borrow_mut(|v| {
+        if v.len() < len {
+            v.resize(len, 0);
+        }
+        let buf = &mut v[..len];
+        buf.fill(0);
+        f(buf)
+    })
+}
+
 /// How to hand bytes to a decoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {
@@ -403,36 +534,100 @@ pub enum Path {
     Feed,
 }
 
-/// Events and final counters of one run.
+/// Final counters of one run. Its events are not kept: they were compared
+/// with the expected ones as they came (see [`Expect`]).
 #[derive(Debug)]
 pub struct Run {
-    /// Events in order.
-    pub events: Vec<Ev>,
     /// Counters at the end.
     pub stats: Stats,
     /// Bytes still buffered at the end.
     pub buffered: usize,
 }
 
+/// Checks a decoder's events, as they come, against the expected list (the
+/// spec model's). Asserting "every run equals the model" is the same as
+/// collecting each run's events and asserting "every run equals the first
+/// run, and the first run equals the model", without keeping any of them.
+#[derive(Debug)]
+pub struct Expect<'e, 'a> {
+    want: &'e [Ev<'a>],
+    next: usize,
+    what: &'e str,
+}
+
+impl<'e, 'a> Expect<'e, 'a> {
+    /// Expects exactly `want`, in order; `what` names the run in failures.
+    pub fn new(want: &'e [Ev<'a>], what: &'e str) -> Self {
+        Expect {
+            want,
+            next: 0,
+            what,
+        }
+    }
+
+    /// The next event is `got`.
+    pub fn event(&mut self, got: Ev<'_>) {
+        match self.want.get(self.next) {
+            Some(w) if *w == got => {}
+            w => panic!(
+                "{}: event {} is {got:?}, the expected (spec model) one is {w:?}",
+                self.what, self.next
+            ),
+        }
+        self.next += 1;
+    }
+
+    /// No event is missing.
+    pub fn finish(&self) {
+        assert_eq!(
+            self.next,
+            self.want.len(),
+            "{}: {} events, the spec model has {} (next: {:?})",
+            self.what,
+            self.next,
+            self.want.len(),
+            self.want.get(self.next)
+        );
+    }
+}
+
+/// [`check_binary_event`] on each event of a list (done once on the spec
+/// model's events: every run's events are asserted equal to them).
+pub fn check_binary_events(events: &[Ev<'_>], max_payload: u32) {
+    for ev in events {
+        check_binary_event(ev, max_payload);
+    }
+}
+
+/// [`check_text_event`] on each event of a list.
+pub fn check_text_events(events: &[Ev<'_>], max_line: usize) {
+    for ev in events {
+        check_text_event(ev, max_line);
+    }
+}
+
 /// Feeds `input` to a binary decoder in chunks, draining it after each,
-/// and checks after every call what the spec and the API promise.
+/// and checks after every call what the spec and the API promise. The
+/// events must be `expected`, in order (`what` names the run in failures).
+/// Validity of each event (`check_binary_event`) is checked on `expected`
+/// by the caller, once for all runs.
 pub fn run_binary<B: AsRef<[u8]> + AsMut<[u8]>>(
     dec: &mut StreamDecoder<B>,
     input: &[u8],
     sizes: &Sizes,
     path: Path,
+    expected: &[Ev<'_>],
+    what: &str,
 ) -> Run {
     let max = dec.max_payload();
     let cap = dec.capacity();
     assert!(cap >= max as usize + MAX_OVERHEAD);
-    let mut events = Vec::new();
+    let mut events = Expect::new(expected, what);
     let mut rest = input;
     let mut i = 0;
-    let drain = |dec: &mut StreamDecoder<B>, events: &mut Vec<Ev>| {
+    let drain = |dec: &mut StreamDecoder<B>, events: &mut Expect<'_, '_>| {
         while let Some(ev) = dec.decode() {
-            let ev = Ev::of(ev);
-            check_binary_event(&ev, max);
-            events.push(ev);
+            events.event(Ev::of(ev));
             assert!(dec.buffered() <= cap);
         }
         // Waiting for more: what is held is the start of one frame (a
@@ -473,10 +668,10 @@ pub fn run_binary<B: AsRef<[u8]> + AsMut<[u8]>>(
             }
         }
     }
+    events.finish();
     let stats = *dec.stats();
-    check_binary_stats(&stats, &events, input.len() as u64, dec.buffered());
+    check_binary_stats(&stats, expected, input.len() as u64, dec.buffered());
     Run {
-        events,
         stats,
         buffered: dec.buffered(),
     }
@@ -485,7 +680,7 @@ pub fn run_binary<B: AsRef<[u8]> + AsMut<[u8]>>(
 /// The counters agree with the events, and every byte is accounted for:
 /// discarded, skipped, part of an emitted frame, or still buffered (bytes
 /// of a refused frame still to arrive are not counted yet).
-pub fn check_binary_stats(stats: &Stats, events: &[Ev], fed: u64, buffered: usize) {
+pub fn check_binary_stats(stats: &Stats, events: &[Ev<'_>], fed: u64, buffered: usize) {
     let frames = events
         .iter()
         .filter(|e| matches!(e, Ev::Frame { .. }))
@@ -502,9 +697,10 @@ pub fn check_binary_stats(stats: &Stats, events: &[Ev], fed: u64, buffered: usiz
 
 /// Drives the one-shot decoder over the whole input as a stream reader
 /// would: drop what it consumed, stop when it needs more (or when a refused
-/// frame runs past the end). Checks its `Partial` hints on the way.
-pub fn run_slice(input: &[u8], max: u32) -> Vec<Ev> {
-    let mut out = Vec::new();
+/// frame runs past the end). Its events must be `expected`. Checks its
+/// `Partial` hints on the way.
+pub fn run_slice(input: &[u8], max: u32, expected: &[Ev<'_>]) {
+    let mut events = Expect::new(expected, "decode_slice loop");
     let mut pos = 0usize;
     while pos < input.len() {
         let buf = &input[pos..];
@@ -512,9 +708,8 @@ pub fn run_slice(input: &[u8], max: u32) -> Vec<Ev> {
             Ok(Status::Complete { message, consumed }) => {
                 assert!(consumed > 0 && consumed <= buf.len());
                 let ev = Ev::of(Ok(message));
-                check_binary_event(&ev, max);
                 assert!(consumed as u64 >= ev.wire_len());
-                out.push(ev);
+                events.event(ev);
                 pos += consumed;
             }
             Ok(Status::Partial { skipped, needed }) => {
@@ -528,7 +723,7 @@ pub fn run_slice(input: &[u8], max: u32) -> Vec<Ev> {
             }
             Err(e) => {
                 assert!(e.consumed > 0);
-                out.push(Ev::of(Err(e.error)));
+                events.event(Ev::of(Err(e.error)));
                 match usize::try_from(e.consumed) {
                     Ok(n) if n < buf.len() => pos += n,
                     _ => break,
@@ -536,7 +731,7 @@ pub fn run_slice(input: &[u8], max: u32) -> Vec<Ev> {
             }
         }
     }
-    out
+    events.finish();
 }
 
 /// Checks `decode_slice`'s promise that after `Partial { needed }` nothing
@@ -557,24 +752,25 @@ pub fn check_slice_hint(input: &[u8], cut: usize, max: u32) {
 }
 
 /// Feeds `input` to a text decoder in chunks, draining after each, and
-/// checks the invariants.
+/// checks the invariants. The events must be `expected`, in order; validity
+/// (`check_text_event`) is checked on `expected` by the caller.
 pub fn run_text<B: AsRef<[u8]> + AsMut<[u8]>>(
     dec: &mut TextStreamDecoder<B>,
     input: &[u8],
     sizes: &Sizes,
     path: Path,
     cap: usize,
+    expected: &[Ev<'_>],
+    what: &str,
 ) -> Run {
     let max_line = dec.max_line();
     assert!(cap > max_line);
-    let mut events = Vec::new();
+    let mut events = Expect::new(expected, what);
     let mut rest = input;
     let mut i = 0;
-    let drain = |dec: &mut TextStreamDecoder<B>, events: &mut Vec<Ev>| {
+    let drain = |dec: &mut TextStreamDecoder<B>, events: &mut Expect<'_, '_>| {
         while let Some(ev) = dec.decode() {
-            let ev = Ev::of(ev);
-            check_text_event(&ev, max_line);
-            events.push(ev);
+            events.event(Ev::of(ev));
             assert!(dec.buffered() <= cap);
         }
         // Waiting for more: at most one unfinished line of <= max_line.
@@ -612,15 +808,15 @@ pub fn run_text<B: AsRef<[u8]> + AsMut<[u8]>>(
             }
         }
     }
+    events.finish();
     let stats = *dec.stats();
-    let frames = events
+    let frames = expected
         .iter()
         .filter(|e| matches!(e, Ev::Frame { .. }))
         .count() as u64;
     assert_eq!(stats.frames, frames);
-    assert_eq!(stats.refused_total(), events.len() as u64 - frames);
+    assert_eq!(stats.refused_total(), expected.len() as u64 - frames);
     Run {
-        events,
         stats,
         buffered: dec.buffered(),
     }
@@ -678,6 +874,75 @@ mod tests {
     fn reference_crc_check_values() {
         assert_eq!(ref_crc16(b"123456789"), 0x29B1);
         assert_eq!(ref_crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(ref_crc16_bitwise(b"123456789"), 0x29B1);
+        assert_eq!(ref_crc32_bitwise(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn table_crcs_equal_bitwise() {
+        // Every length 0..=300 over pseudo-random bytes (xorshift), and
+        // every single byte value.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let data: Vec<u8> = (0..300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for n in 0..=data.len() {
+            assert_eq!(ref_crc16(&data[..n]), ref_crc16_bitwise(&data[..n]));
+            assert_eq!(ref_crc32(&data[..n]), ref_crc32_bitwise(&data[..n]));
+        }
+        for b in 0..=255u8 {
+            assert_eq!(ref_crc16(&[b]), ref_crc16_bitwise(&[b]));
+            assert_eq!(ref_crc32(&[b]), ref_crc32_bitwise(&[b]));
+        }
+    }
+
+    #[test]
+    fn expect_accepts_exactly_the_list() {
+        let want = [Ev::frame(b"A", 1, 0, b"x"), Ev::error("too-large", Some(2))];
+        let mut e = Expect::new(&want, "test");
+        e.event(Ev::frame(b"A", 1, 0, b"x"));
+        e.event(Ev::error("too-large", Some(2)));
+        e.finish();
+    }
+
+    #[test]
+    #[should_panic(expected = "event 0 is")]
+    fn expect_refuses_a_different_event() {
+        let want = [Ev::frame(b"A", 1, 0, b"x")];
+        Expect::new(&want, "test").event(Ev::frame(b"A", 1, 0, b"y"));
+    }
+
+    #[test]
+    #[should_panic(expected = "event 1 is")]
+    fn expect_refuses_an_extra_event() {
+        let want = [Ev::error("header-checksum", None)];
+        let mut e = Expect::new(&want, "test");
+        e.event(Ev::error("header-checksum", None));
+        e.event(Ev::error("header-checksum", None));
+    }
+
+    #[test]
+    #[should_panic(expected = "1 events, the spec model has 2")]
+    fn expect_refuses_a_missing_event() {
+        let want = [
+            Ev::error("header-checksum", None),
+            Ev::error("header-checksum", None),
+        ];
+        let mut e = Expect::new(&want, "test");
+        e.event(Ev::error("header-checksum", None));
+        e.finish();
+    }
+
+    #[test]
+    fn kind_byte_table_is_the_charset() {
+        for b in 0..=255u8 {
+            assert_eq!(ref_kind_byte(b), KIND_CHARSET.contains(&b));
+        }
     }
 
     #[test]
