@@ -3,7 +3,7 @@
 # a time and checks that some test fails.
 #
 #   scripts/mutants.sh                  # every mutant, codec then router
-#   scripts/mutants.sh codec|router     # one group
+#   scripts/mutants.sh codec|router|conversation   # one group
 #   scripts/mutants.sh diff             # only mutants in the lines the last
 #                                       # commit changed (CI); see below
 #   extra arguments go to cargo mutants (e.g. -j 2, --iterate)
@@ -16,10 +16,12 @@ cd "$(dirname "$0")/.."
 
 CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.rs)
 ROUTER_FILES=(src/net/router.rs)
+CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs
+                    src/conversation/client.rs src/embedded.rs)
 
 group="all"
 case "${1:-}" in
-  codec|router|all|diff) group=$1; shift ;;
+  codec|router|conversation|all|diff) group=$1; shift ;;
 esac
 
 # `diff`: CI's step. Only the mutants in lines that HEAD changed against
@@ -33,7 +35,7 @@ if [ "$group" = diff ]; then
     exit 0
   fi
   mkdir -p target
-  git diff HEAD~1 -- "${CODEC_FILES[@]}" "${ROUTER_FILES[@]}" > target/mutants.diff
+  git diff HEAD~1 -- "${CODEC_FILES[@]}" "${ROUTER_FILES[@]}" "${CONVERSATION_FILES[@]}" > target/mutants.diff
   if [ ! -s target/mutants.diff ]; then
     echo "mutants: the last commit changes none of the mutated files: nothing to test"
     exit 0
@@ -61,6 +63,9 @@ CODEC_ARGS=(--lib --test=router
             --test=vectors --test=errors --test=rules --test=properties
             --test=no_alloc --test=fuzz_regressions)
 ROUTER_ARGS=(--test=router --test=net --test=net_alloc)
+# The conversation core and its embedded driver (which needs its feature).
+CONVERSATION_ARGS=(--lib --test=conversation --test=embedded --test=router
+                   --features=embedded-io-async)
 
 EXTRA=("$@")
 if [ "$group" = diff ]; then
@@ -92,5 +97,8 @@ if [ "$group" = codec ] || [ "$group" = all ] || [ "$group" = diff ]; then
 fi
 if [ "$group" = router ] || [ "$group" = all ] || [ "$group" = diff ]; then
   run router "${ROUTER_FILES[@]}" -- "${ROUTER_ARGS[@]}" || status=$?
+fi
+if [ "$group" = conversation ] || [ "$group" = all ] || [ "$group" = diff ]; then
+  run conversation "${CONVERSATION_FILES[@]}" -- "${CONVERSATION_ARGS[@]}" || status=$?
 fi
 exit $status
