@@ -417,7 +417,16 @@ impl Server {
         let busy = self.shared.active.load(Ordering::SeqCst);
         self.shared.stop.fire();
         if self.started() {
-            self.shared.accept_done.waiter().await;
+            // Bounded too: a `run()` future nobody polls never ends its
+            // accept loop.
+            let limit = Timer::at(started + deadline);
+            self.shared
+                .accept_done
+                .waiter()
+                .or(async {
+                    limit.await;
+                })
+                .await;
         }
         while self.shared.active.load(Ordering::SeqCst) > 0 && started.elapsed() < deadline {
             Timer::after(Duration::from_millis(5)).await;
