@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 // through the async-io driver thread on every wake-up).
 use async_io::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, Framing, Router};
+use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, Framing, Router, Spawner};
 use msgwire::{Kind, Message};
 
 fn secs() -> Duration {
@@ -298,9 +298,12 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
         let mut clients: Vec<Box<dyn PipeDyn>> = Vec::new();
         for _ in 0..conns {
             if peer == Peer::MsgwireClient {
+                // Its background tasks on msgwire's executor, as measured
+                // before the executor became the caller's choice.
                 let client = Client::connect_tcp(addr, ClientConfig::default())
                     .await
-                    .expect("connect");
+                    .expect("connect")
+                    .start(&Spawner::global());
                 clients.push(Box::new(CorrelatingClient(client)));
                 continue;
             }

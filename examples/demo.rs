@@ -11,9 +11,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
-use futures_lite::future::block_on;
-use msgwire::net::{Client, ClientConfig, Router, Server, ServerConfig};
+use msgwire::net::{Client, ClientConfig, Router, Server, ServerConfig, Spawner};
 use msgwire::{Decoder, Kind, Message};
+use smol::block_on;
 
 fn show(label: &str, result: &Result<msgwire::net::Frame, msgwire::net::ClientError>) {
     match result {
@@ -33,12 +33,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Router::new(),
         ServerConfig::default(),
     ))?;
+    // It runs on smol's executor: its accept loop and every connection
+    // are tasks there.
+    let server = server.start(&Spawner::new(|task| smol::spawn(task).detach()));
     let addr = server.local_addr().ok_or("no TCP address")?;
     println!("server listening on {addr}\n");
 
     // 2. The binary client: ids and correlation are automatic.
     println!("binary client:");
     let client = block_on(Client::connect_tcp(addr, ClientConfig::default()))?;
+    // Its background work (timeouts …) is one more task on smol's executor.
+    smol::spawn(client.run()).detach();
     block_on(async {
         show("PING hello", &client.request("PING", b"hello").await);
         show(
@@ -109,7 +114,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "\npipelined ECHO, 32-byte payloads, 64 requests in flight on one connection, 3 seconds:"
     );
     let started = Instant::now();
-    let ex = async_executor::LocalExecutor::new();
+    let ex = smol::LocalExecutor::new();
     let workers: Vec<_> = (0..64)
         .map(|_| {
             let client = client.clone();

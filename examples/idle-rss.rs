@@ -19,7 +19,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use msgwire::net::{Router, Server, ServerConfig};
+use msgwire::net::{Router, Server, ServerConfig, Spawner};
 use msgwire::{Decoder, Kind, Message};
 
 fn main() {
@@ -50,12 +50,10 @@ fn serve() {
         idle_timeout: None,
         ..ServerConfig::default()
     };
-    let server = match futures_lite::future::block_on(Server::bind_tcp(
-        "127.0.0.1:0",
-        Router::new(),
-        config,
-    )) {
-        Ok(s) => s,
+    let server = match smol::block_on(Server::bind_tcp("127.0.0.1:0", Router::new(), config)) {
+        // On smol's executor (its own thread): the accept loop and one
+        // task per connection.
+        Ok(s) => s.start(&Spawner::new(|task| smol::spawn(task).detach())),
         Err(e) => {
             eprintln!("idle-rss server: bind: {e}");
             std::process::exit(1);

@@ -29,14 +29,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use async_executor::Executor;
 use async_io::Timer;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use msgwire::net::{
     Client, ClientConfig, ClientError, Frame, Framed, FramedConfig, Framing, HandlerError, Reply,
-    Router, Server, ServerConfig,
+    Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message, StreamDecoder, TextStreamDecoder};
+use smol::Executor;
 
 // ---------------------------------------------------------------------------
 // Modes, violations, small tools
@@ -83,8 +83,9 @@ fn violations() -> usize {
     VIOLATIONS.lock().unwrap_or_else(|p| p.into_inner()).len()
 }
 
-/// The executor that drives this side's tasks (the clients' own
-/// background tasks run on msgwire's executor).
+/// The executor that drives this side's tasks, the clients' background
+/// tasks and the servers' (in the server process, and in this one for the
+/// in-process scenarios): smol's `Executor` on two threads of its own.
 fn ex() -> &'static Executor<'static> {
     static EX: OnceLock<&'static Executor<'static>> = OnceLock::new();
     EX.get_or_init(|| {
@@ -92,14 +93,19 @@ fn ex() -> &'static Executor<'static> {
         for i in 0..2 {
             let _ = std::thread::Builder::new()
                 .name(format!("rel-{i}"))
-                .spawn(move || async_io::block_on(ex.run(futures_lite::future::pending::<()>())));
+                .spawn(move || smol::block_on(ex.run(futures_lite::future::pending::<()>())));
         }
         ex
     })
 }
 
+/// Spawns msgwire's tasks on [`ex`].
+fn spawner() -> Spawner {
+    Spawner::new(|task| ex().spawn(task).detach())
+}
+
 fn run<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
-    async_io::block_on(ex().run(f))
+    smol::block_on(ex().run(f))
 }
 
 fn spawn<T: Send + 'static>(
@@ -336,7 +342,7 @@ fn serve_child(args: &[String]) {
     let router = test_router((ht > 0).then(|| Duration::from_millis(ht)));
     let server =
         match futures_lite::future::block_on(Server::bind_tcp("127.0.0.1:0", router, config)) {
-            Ok(s) => s,
+            Ok(s) => s.start(&spawner()),
             Err(e) => {
                 eprintln!("reliability server: bind: {e}");
                 std::process::exit(1);
@@ -546,7 +552,7 @@ async fn connect_client(addr: SocketAddr) -> Result<Client, String> {
     let mut last = String::new();
     for _ in 0..5 {
         match Client::connect_tcp(addr, client_config()).await {
-            Ok(c) => return Ok(c),
+            Ok(c) => return Ok(c.start(&spawner())),
             Err(e) => last = e.to_string(),
         }
         Timer::after(Duration::from_millis(200)).await;
@@ -1403,7 +1409,8 @@ fn overload() {
             },
         )
         .await
-        .map_err(|e| format!("bind: {e}"))?;
+        .map_err(|e| format!("bind: {e}"))?
+        .start(&spawner());
         let addr = server.local_addr().ok_or("no address")?;
         let mut clients = Vec::new();
         for _ in 0..max {
@@ -1497,7 +1504,8 @@ fn limits() {
             },
         )
         .await
-        .map_err(|e| format!("bind: {e}"))?;
+        .map_err(|e| format!("bind: {e}"))?
+        .start(&spawner());
         let addr = server.local_addr().ok_or("no address")?;
         let c = connect_client(addr).await?;
         let mut notes = Vec::new();
@@ -1581,7 +1589,8 @@ fn shutdown_under_load(mode: Mode) {
             },
         )
         .await
-        .map_err(|e| format!("bind: {e}"))?;
+        .map_err(|e| format!("bind: {e}"))?
+        .start(&spawner());
         let addr = server.local_addr().ok_or("no address")?;
         let t0 = Instant::now();
         // Busy clients: ECHO in a loop until their connection closes.
@@ -1662,7 +1671,7 @@ fn shutdown_under_load(mode: Mode) {
         .await?
         {
             Err(_) => true,
-            Ok(c) => c.request("PING", b"").await.is_err(),
+            Ok(c) => c.start(&spawner()).request("PING", b"").await.is_err(),
         };
         Ok::<_, String>((
             report,

@@ -5,9 +5,12 @@
 use msgwire::net::{Client, ClientConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    futures_lite::future::block_on(async {
+    smol::block_on(async {
         let addr = "127.0.0.1:7878".parse()?;
         let client = Client::connect_tcp(addr, ClientConfig::default()).await?;
+        // The client's background work (timeouts, unsolicited messages)
+        // runs as one task on smol's executor.
+        smol::spawn(client.run()).detach();
 
         // Requests get automatic ids; answers are matched to them.
         let pong = client.request("PING", b"hello").await?;

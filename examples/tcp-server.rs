@@ -33,11 +33,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..ServerConfig::default()
     };
 
-    futures_lite::future::block_on(async {
+    smol::block_on(async {
         let server = Server::bind_tcp("127.0.0.1:7878", router, config).await?;
         println!("listening on {}", server.listen_addr());
-        // The server runs on its own threads; this one just waits.
-        futures_lite::future::pending::<()>().await;
+        // The whole server is one future, run here on this thread. For
+        // connections served in parallel on a multi-threaded executor:
+        // `server.start(&Spawner::new(|task| smol::spawn(task).detach()))`.
+        server.run().await;
         Ok(())
     })
 }

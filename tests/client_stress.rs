@@ -28,7 +28,7 @@ use futures_lite::FutureExt;
 use msgwire::net::memory::{self, MemStream};
 use msgwire::net::{
     Client, ClientConfig, ClientError, Frame, Framed, FramedConfig, Framing, RecvError, Reply,
-    Router, Server, ServerConfig,
+    Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message};
 
@@ -263,7 +263,10 @@ struct Seen {
 /// peer on the other end.
 fn scripted(capacity: usize, config: ClientConfig) -> (Client, Peer) {
     let (end, server_end) = memory::pipe(capacity);
-    (Client::new(end, config), Peer::new(server_end))
+    (
+        Client::new(end, config).start(&Spawner::global()),
+        Peer::new(server_end),
+    )
 }
 
 /// Per-kind behaviour of [`echo_server`].
@@ -337,7 +340,8 @@ fn counting_tcp_server() -> (Server, Arc<AtomicU64>) {
         router,
         ServerConfig::default(),
     ))
-    .expect("bind");
+    .expect("bind")
+    .start(&Spawner::global());
     (server, count)
 }
 
@@ -467,7 +471,8 @@ fn random_cancellation_in_memory_keeps_the_books_balanced() {
             queue: 8,
             ..ClientConfig::default()
         },
-    );
+    )
+    .start(&Spawner::global());
     let (seen, server) = echo_server(server_end);
 
     let rep = stress_requests(&client, "ECHO", 12, 150);
@@ -536,7 +541,8 @@ fn random_cancellation_over_tcp_keeps_the_books_balanced() {
             ..ClientConfig::default()
         },
     ))
-    .expect("connect");
+    .expect("connect")
+    .start(&Spawner::global());
 
     let rep = stress_requests(&client, "CNT", 12, 150);
     assert!(
@@ -584,7 +590,8 @@ fn queue_of_one_with_many_concurrent_requests() {
             queue: 1,
             ..ClientConfig::default()
         },
-    );
+    )
+    .start(&Spawner::global());
     let (seen, server) = echo_server(server_end);
     let futs: Vec<_> = (0..24)
         .map(|t| {
@@ -639,7 +646,8 @@ fn send_then_request_keep_their_order() {
             queue: 2,
             ..ClientConfig::default()
         },
-    );
+    )
+    .start(&Spawner::global());
     let (seen, server) = echo_server(server_end);
     let futs: Vec<_> = (0..12)
         .map(|t| {
@@ -690,7 +698,7 @@ fn send_then_request_keep_their_order() {
 #[test]
 fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
     let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
+    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
     let (_seen, server) = echo_server(server_end);
     let sub = client.subscribe();
 
@@ -1119,7 +1127,7 @@ fn the_queue_limit_makes_send_wait_for_room() {
 #[test]
 fn dropping_the_last_client_writes_what_is_queued_then_closes() {
     let (end, server_end) = memory::pipe(1);
-    let client = Client::new(end, ClientConfig::default());
+    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
     let clone = client.clone();
     let mut peer = Peer::new(server_end);
     for i in 0..20u32 {
@@ -1151,7 +1159,7 @@ fn dropping_the_last_client_writes_what_is_queued_then_closes() {
 fn the_server_closing_while_nothing_waits_is_noticed() {
     // Subscribed.
     let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
+    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
     let sub = client.subscribe();
     let mut peer = Peer::new(server_end);
     let mut r = Probe::new(client.request("R", b""));
@@ -1221,7 +1229,8 @@ fn timeouts_are_never_early_under_contention() {
             request_timeout: timeout,
             ..ClientConfig::default()
         },
-    );
+    )
+    .start(&Spawner::global());
     let (_seen, server) = echo_server(server_end);
     let stop = Arc::new(AtomicBool::new(false));
     let spinner = {
@@ -1277,7 +1286,8 @@ fn a_request_waiting_for_room_times_out() {
             queue: 1,
             ..ClientConfig::default()
         },
-    );
+    )
+    .start(&Spawner::global());
     // The server reads nothing.
     let futs: Vec<_> = (0..6)
         .map(|i| {
@@ -1319,7 +1329,8 @@ fn a_server_that_reads_nothing_fails_the_connection_after_the_stall_timeout() {
             request_timeout: timeout,
             ..ClientConfig::default()
         },
-    );
+    )
+    .start(&Spawner::global());
     // Two requests: the first fills the pipe, the second's flush blocks.
     let results = block_on(within(
         Duration::from_secs(3),
@@ -1380,7 +1391,8 @@ fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
                 request_timeout: timeout,
                 ..ClientConfig::default()
             },
-        );
+        )
+        .start(&Spawner::global());
         let (_seen, server) = echo_server(server_end);
         // R reads the socket; W waits for its answer with the slow waker.
         let mut r = Probe::new(client.request("QUIET", b""));

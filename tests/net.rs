@@ -15,7 +15,7 @@ use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::net::{
     memory, Client, ClientConfig, ClientError, ConnEnd, Frame, Framed, FramedConfig, Framing,
-    HandlerError, RecvError, Reply, Router, Server, ServerConfig,
+    HandlerError, RecvError, Reply, Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message};
 
@@ -190,7 +190,7 @@ fn text_mode_in_memory_and_client_over_memory() -> TestResult {
 
     // The correlating client works over the in-memory transport too.
     let (end, _server) = memory_server(test_router());
-    let client = Client::new(end, ClientConfig::default());
+    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
     block_on(async {
         let slow = client.request("SLOW", b"z");
         let ping = client.ping();
@@ -238,7 +238,9 @@ fn wait_for(started: &async_channel::Receiver<()>) {
 }
 
 fn start(config: ServerConfig) -> Server {
-    block_on(Server::bind_tcp("127.0.0.1:0", test_router(), config)).expect("bind")
+    block_on(Server::bind_tcp("127.0.0.1:0", test_router(), config))
+        .expect("bind")
+        .start(&Spawner::global())
 }
 
 fn addr(server: &Server) -> SocketAddr {
@@ -313,7 +315,8 @@ fn two_hundred_clients_fifty_requests_each() {
                         clients.push(
                             Client::connect_tcp(addr, ClientConfig::default())
                                 .await
-                                .expect("connect"),
+                                .expect("connect")
+                                .start(&Spawner::global()),
                         );
                     }
                     let mut all = Vec::new();
@@ -655,9 +658,12 @@ fn shutdown_deadline_forces_stuck_connections() {
         router,
         ServerConfig::default(),
     ))
-    .expect("bind");
+    .expect("bind")
+    .start(&Spawner::global());
     let addr = addr(&server);
-    let client = block_on(Client::connect_tcp(addr, ClientConfig::default())).expect("connect");
+    let client = block_on(Client::connect_tcp(addr, ClientConfig::default()))
+        .expect("connect")
+        .start(&Spawner::global());
     let pending = std::thread::spawn(move || block_on(client.request("HANG", b"")));
     wait_for(&started_rx);
     let started = Instant::now();
@@ -672,8 +678,9 @@ fn shutdown_deadline_forces_stuck_connections() {
 #[test]
 fn handler_panic_is_answered_and_the_server_keeps_serving() {
     let server = start(ServerConfig::default());
-    let client =
-        block_on(Client::connect_tcp(addr(&server), ClientConfig::default())).expect("connect");
+    let client = block_on(Client::connect_tcp(addr(&server), ClientConfig::default()))
+        .expect("connect")
+        .start(&Spawner::global());
     block_on(async {
         for _ in 0..3 {
             let err = client.request("PANIC", b"").await.unwrap_err();
@@ -695,8 +702,9 @@ fn handler_panic_is_answered_and_the_server_keeps_serving() {
         }
     });
     // Other connections were never disturbed.
-    let other =
-        block_on(Client::connect_tcp(addr(&server), ClientConfig::default())).expect("connect");
+    let other = block_on(Client::connect_tcp(addr(&server), ClientConfig::default()))
+        .expect("connect")
+        .start(&Spawner::global());
     assert!(block_on(other.ping()).is_ok());
 }
 
@@ -707,7 +715,9 @@ fn client_errors_are_clear() {
         request_timeout: Duration::from_millis(100),
         ..ClientConfig::default()
     };
-    let client = block_on(Client::connect_tcp(addr(&server), config)).expect("connect");
+    let client = block_on(Client::connect_tcp(addr(&server), config))
+        .expect("connect")
+        .start(&Spawner::global());
     block_on(async {
         // Never early; well before the answer (300 ms) would come.
         let start = std::time::Instant::now();
@@ -741,7 +751,7 @@ fn client_errors_are_clear() {
 #[test]
 fn server_dying_mid_request_fails_pending_requests() {
     let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
+    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
     let c2 = client.clone();
     let pending = std::thread::spawn(move || block_on(c2.request("PING", b"")));
     // The "server" reads the request, then vanishes without answering.
@@ -768,8 +778,11 @@ fn unix_socket_server_and_client() {
         test_router(),
         ServerConfig::default(),
     ))
-    .expect("bind");
-    let client = block_on(Client::connect_unix(&path, ClientConfig::default())).expect("connect");
+    .expect("bind")
+    .start(&Spawner::global());
+    let client = block_on(Client::connect_unix(&path, ClientConfig::default()))
+        .expect("connect")
+        .start(&Spawner::global());
     let answer = block_on(client.request("ECHO", b"over unix")).expect("echo");
     assert_eq!(answer.payload, b"over unix");
     block_on(server.shutdown(Duration::from_secs(1)));
@@ -779,7 +792,7 @@ fn unix_socket_server_and_client() {
 #[test]
 fn unsolicited_messages_reach_subscribers() {
     let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
+    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
     let sub = client.subscribe();
     block_on(async {
         let mut server = Framed::new(server_end, Framing::Binary, FramedConfig::default());

@@ -20,7 +20,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use msgwire::net::{Framed, FramedConfig, Router, Server, ServerConfig};
+use msgwire::net::{Framed, FramedConfig, Router, Server, ServerConfig, Spawner};
 use msgwire::{Decoder, Kind, Message};
 
 struct Counting;
@@ -322,7 +322,8 @@ fn the_full_server_stays_under_one_allocation_per_twenty_messages() {
         Router::new(),
         ServerConfig::default(),
     ))
-    .expect("bind");
+    .expect("bind")
+    .start(&Spawner::global());
     let mut s = TcpStream::connect(server.local_addr().expect("tcp")).expect("connect");
     s.set_nodelay(true).expect("nodelay");
     let batch = batch();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{encode_frame, read_frames};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
-use msgwire::net::{Client, ClientConfig, Frame, Reply, Router, Server, ServerConfig};
+use msgwire::net::{Client, ClientConfig, Frame, Reply, Router, Server, ServerConfig, Spawner};
 
 #[test]
 fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() {
@@ -29,7 +29,8 @@ fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() 
             ..ServerConfig::default()
         },
     ))
-    .expect("bind");
+    .expect("bind")
+    .start(&Spawner::global());
     let mut s = TcpStream::connect(server.local_addr().expect("tcp")).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
@@ -53,11 +54,13 @@ async fn one_slot_server_with_its_client() -> (Server, std::net::SocketAddr, Cli
     };
     let server = Server::bind_tcp("127.0.0.1:0", Router::new(), config)
         .await
-        .expect("bind");
+        .expect("bind")
+        .start(&Spawner::global());
     let addr = server.local_addr().expect("tcp");
     let first = Client::connect_tcp(addr, ClientConfig::default())
         .await
-        .expect("connect");
+        .expect("connect")
+        .start(&Spawner::global());
     first.ping().await.expect("the first connection is served");
     (server, addr, first)
 }
@@ -68,7 +71,8 @@ fn a_client_refused_as_overloaded_is_told_why() {
         let (_server, addr, first) = one_slot_server_with_its_client().await;
         let second = Client::connect_tcp(addr, ClientConfig::default())
             .await
-            .expect("connect");
+            .expect("connect")
+            .start(&Spawner::global());
         let err = second.ping().await.expect_err("over the limit");
         // Was: "connection closed: closed by the server", with the
         // server's `ERROR overloaded: …` dropped as an unsolicited message.
@@ -111,7 +115,8 @@ fn a_client_dropped_while_its_server_does_not_read_releases_its_socket() {
             },
         )
         .await
-        .expect("connect");
+        .expect("connect")
+        .start(&Spawner::global());
         let (peer, _) = listener.accept().expect("accept");
         // The server never reads: the client's writes block once the
         // socket buffers are full, then its queue fills.
@@ -161,7 +166,8 @@ fn connections_being_refused_do_not_hold_a_slot() {
         // too.
         let next = Client::connect_tcp(addr, ClientConfig::default())
             .await
-            .expect("connect");
+            .expect("connect")
+            .start(&Spawner::global());
         next.ping().await.expect("a free slot is served");
         assert_eq!(server.stats().active, 1, "{:?}", server.stats());
         drop(silent);

@@ -19,7 +19,7 @@ use lexopt::prelude::*;
 use msgwire::conversation::{Limits, Receiver};
 use msgwire::net::{
     Client, ClientConfig, Framed, FramedConfig, Framing, RecvError, Router, Server, ServerConfig,
-    ServerEvent,
+    ServerEvent, Spawner,
 };
 use msgwire::{DecodeError, Encoder, Flags, Kind, Message, TextEncoder};
 
@@ -267,7 +267,10 @@ fn serve(mut args: lexopt::Parser) -> Outcome {
             Some(path) => Server::bind_unix(path, Router::new(), config).await,
             None => Server::bind_tcp(listen, Router::new(), config).await,
         }
-        .map_err(|e| Failure::Run(format!("cannot listen: {e}")))?;
+        .map_err(|e| Failure::Run(format!("cannot listen: {e}")))?
+        // The program opts in to msgwire's own executor: one worker thread
+        // per core (or MSGWIRE_THREADS).
+        .start(&Spawner::global());
         println!("listening on {}", server.listen_addr());
         signals.next().await;
         println!("shutting down");
@@ -485,7 +488,8 @@ fn ping(mut args: lexopt::Parser) -> Outcome {
     block_on(async {
         let client = Client::connect_tcp(to, ClientConfig::default())
             .await
-            .map_err(|e| Failure::Run(format!("cannot connect to {to}: {e}")))?;
+            .map_err(|e| Failure::Run(format!("cannot connect to {to}: {e}")))?
+            .start(&Spawner::global());
         println!("PING {to}: {size} bytes of payload");
         let mut rtts = Vec::new();
         for seq in 1..=count {
@@ -574,7 +578,11 @@ fn bench(mut args: lexopt::Parser) -> Outcome {
                     },
                     ..ServerConfig::default()
                 };
-                Some(Server::bind_tcp("127.0.0.1:0", Router::new(), config).await?)
+                Some(
+                    Server::bind_tcp("127.0.0.1:0", Router::new(), config)
+                        .await?
+                        .start(&Spawner::global()),
+                )
             }
         };
         let addr = match (&server, to) {
@@ -601,7 +609,8 @@ fn bench(mut args: lexopt::Parser) -> Outcome {
             clients.push(
                 Client::connect_tcp(addr, config)
                     .await
-                    .map_err(|e| Failure::Run(format!("cannot connect to {addr}: {e}")))?,
+                    .map_err(|e| Failure::Run(format!("cannot connect to {addr}: {e}")))?
+                    .start(&Spawner::global()),
             );
         }
         let done = Arc::new(AtomicU64::new(0));

@@ -40,7 +40,7 @@ use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 
 use super::framed::{or_stall, write_some, FramedConfig, Framing, RxState, READS_BEFORE_YIELD};
 use super::router::Frame;
-use super::runtime::spawn;
+use super::runtime::Spawner;
 use crate::{DecodeError, Encoder, Error, Kind, Message};
 
 /// A client's limits.
@@ -98,6 +98,9 @@ pub enum ClientError {
     Encode(Error),
     /// The answer was refused by this side's decoder (too large …).
     BadAnswer(crate::DecodeError),
+    /// The client's background work is not running: neither
+    /// [`Client::run`] nor [`Client::start`] was called. Nothing was sent.
+    NotStarted,
 }
 
 impl fmt::Display for ClientError {
@@ -110,6 +113,9 @@ impl fmt::Display for ClientError {
             }
             ClientError::Encode(e) => write!(f, "cannot encode request: {e}"),
             ClientError::BadAnswer(e) => write!(f, "answer refused: {e}"),
+            ClientError::NotStarted => f.write_str(
+                "client not started: drive Client::run or call Client::start with a spawner",
+            ),
         }
     }
 }
@@ -284,6 +290,8 @@ struct Inner {
     shut: (Sender<()>, Receiver<()>),
     dropped_unsolicited: AtomicU64,
     late_answers: AtomicU64,
+    /// `run` or `start` was called.
+    started: AtomicBool,
     config: ClientConfig,
 }
 
@@ -705,9 +713,35 @@ impl Drop for Forget<'_> {
 ///
 /// Requests write and read the socket from the task that awaits them (see
 /// the module docs for how batches and reading are shared); three small
-/// background tasks on the crate's executor finish writes the socket could
-/// not take, read while no request waits, and check timeouts. The client
-/// works from any runtime.
+/// background tasks finish writes the socket could not take, read while no
+/// request waits, and check timeouts. They run on an executor you choose:
+///
+/// - [`Client::run`] gives them as one future (it spawns nothing); spawn
+///   it on any executor (smol, a `LocalExecutor`, tokio), or poll it
+///   alongside the requests;
+/// - [`Client::start`] spawns them through a [`Spawner`].
+///
+/// A client that is neither run nor started answers every request with
+/// [`ClientError::NotStarted`].
+///
+/// ```
+/// use msgwire::net::{memory, Client, ClientConfig, Framed, FramedConfig, Router};
+///
+/// let ex = smol::LocalExecutor::new();
+/// smol::block_on(ex.run(async {
+///     let (near, far) = memory::pipe(4096);
+///     ex.spawn(async move {
+///         Router::new().serve(&mut Framed::sniffing(far, FramedConfig::default())).await
+///     })
+///     .detach();
+///     let client = Client::new(near, ClientConfig::default());
+///     ex.spawn(client.run()).detach();
+///     let pong = client.request("PING", b"").await?;
+///     assert_eq!(pong.kind, "PONG");
+///     Ok::<(), msgwire::net::ClientError>(())
+/// }))
+/// .unwrap();
+/// ```
 ///
 /// A request future that was polled and is then neither polled again nor
 /// dropped can be the one the reactor wakes for the socket. The expiry task
@@ -731,6 +765,31 @@ impl Drop for CloseOnDrop {
     }
 }
 
+/// `task`, closing the connection if it is dropped unfinished.
+fn guarded(
+    inner: &Arc<Inner>,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let guard = CloseIfDropped(inner.clone());
+    async move {
+        task.await;
+        drop(guard);
+    }
+}
+
+/// Closes the connection when a background task's future is dropped
+/// (finished: it is closed already, and this does nothing).
+struct CloseIfDropped(Arc<Inner>);
+
+impl Drop for CloseIfDropped {
+    fn drop(&mut self) {
+        if !self.0.closed.load(Ordering::SeqCst) {
+            self.0
+                .close("the client's background work was dropped".to_string());
+        }
+    }
+}
+
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
@@ -746,7 +805,8 @@ fn connect_timeout() -> io::Error {
 }
 
 impl Client {
-    /// Connects over TCP (with `TCP_NODELAY`).
+    /// Connects over TCP (with `TCP_NODELAY`). The client is not started
+    /// yet: see [`Client::run`] and [`Client::start`].
     ///
     /// # Errors
     ///
@@ -766,7 +826,8 @@ impl Client {
         ))
     }
 
-    /// Connects to a Unix socket.
+    /// Connects to a Unix socket. The client is not started yet: see
+    /// [`Client::run`] and [`Client::start`].
     ///
     /// # Errors
     ///
@@ -790,7 +851,9 @@ impl Client {
     }
 
     /// A client over any transport, e.g. one end of
-    /// [`memory::pipe`](super::memory::pipe).
+    /// [`memory::pipe`](super::memory::pipe), or a tokio stream through
+    /// `tokio_util::compat`. The client is not started yet: see
+    /// [`Client::run`] and [`Client::start`].
     pub fn new<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         io: S,
         config: ClientConfig,
@@ -830,15 +893,78 @@ impl Client {
             shut: async_channel::bounded(1),
             dropped_unsolicited: AtomicU64::new(0),
             late_answers: AtomicU64::new(0),
+            started: AtomicBool::new(false),
             config,
         });
-        spawn(write_task(inner.clone())).detach();
-        spawn(read_task(inner.clone())).detach();
-        spawn(expire_task(inner.clone())).detach();
         Client {
             _last: Arc::new(CloseOnDrop(inner.clone())),
             inner,
         }
+    }
+
+    /// The three background tasks (writer, reader, timeouts). Each closes
+    /// the connection if it is dropped unfinished (its executor shut down),
+    /// so requests then fail instead of waiting for timeouts nobody checks.
+    fn tasks(
+        &self,
+    ) -> (
+        impl std::future::Future<Output = ()> + Send + 'static,
+        impl std::future::Future<Output = ()> + Send + 'static,
+        impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        assert!(
+            !self.inner.started.swap(true, Ordering::SeqCst),
+            "msgwire: this client was started already"
+        );
+        let inner = &self.inner;
+        (
+            guarded(inner, write_task(inner.clone())),
+            guarded(inner, read_task(inner.clone())),
+            guarded(inner, expire_task(inner.clone())),
+        )
+    }
+
+    /// The client's background work as one future: it writes what requests
+    /// could not write at once, reads while no request waits, and fails
+    /// requests whose time is up. It spawns nothing (the three tasks run on
+    /// a small executor inside it), so it runs wherever it is polled:
+    /// spawn it on smol, a `LocalExecutor`, a tokio runtime.
+    ///
+    /// It ends when the connection has closed (every `Client` clone
+    /// dropped, [`Client::close`], the server closing, a failure) and the
+    /// socket is let go. Dropping it earlier closes the connection: pending
+    /// requests fail with [`ClientError::Closed`].
+    ///
+    /// # Panics
+    ///
+    /// If the client was started already (`run` or `start`).
+    pub fn run(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (write, read, expire) = self.tasks();
+        async move {
+            let ex = async_executor::Executor::new();
+            let tasks = [ex.spawn(write), ex.spawn(read), ex.spawn(expire)];
+            ex.run(async {
+                for t in tasks {
+                    t.await;
+                }
+            })
+            .await;
+        }
+    }
+
+    /// Starts the client's background work (see [`Client::run`]) as three
+    /// tasks on `spawner`'s executor.
+    ///
+    /// # Panics
+    ///
+    /// If the client was started already (`run` or `start`).
+    #[must_use = "dropping the last Client closes the connection"]
+    pub fn start(self, spawner: &Spawner) -> Client {
+        let (write, read, expire) = self.tasks();
+        spawner.spawn(write);
+        spawner.spawn(read);
+        spawner.spawn(expire);
+        self
     }
 
     /// Sends a request and waits for its answer.
@@ -856,6 +982,9 @@ impl Client {
     /// not at all, so a dropped request never leaves part of a frame.
     pub async fn request(&self, kind: &str, payload: &[u8]) -> Result<Frame, ClientError> {
         let kind = Kind::new(kind).map_err(ClientError::Encode)?;
+        if !self.inner.started.load(Ordering::Relaxed) {
+            return Err(ClientError::NotStarted);
+        }
         if self.is_closed() {
             return Err(self.inner.closed_error());
         }
@@ -897,6 +1026,9 @@ impl Client {
     /// [`ClientError::Closed`].
     pub async fn send(&self, kind: &str, payload: &[u8]) -> Result<(), ClientError> {
         let kind = Kind::new(kind).map_err(ClientError::Encode)?;
+        if !self.inner.started.load(Ordering::Relaxed) {
+            return Err(ClientError::NotStarted);
+        }
         self.inner.enqueue(&Message::new(kind, payload), 0).await
     }
 

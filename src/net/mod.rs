@@ -1,6 +1,6 @@
 //! The async layer (feature `async`): messages over any futures-io
-//! `AsyncRead`/`AsyncWrite` — smol, async-std, or tokio through a compat
-//! wrapper.
+//! `AsyncRead`/`AsyncWrite` — smol's streams, or tokio's through
+//! `tokio_util::compat` — on an executor you choose.
 //!
 //! - [`Framed`]: a connection that sends and receives messages, in binary
 //!   or text framing, or sniffs the framing from the peer's first byte.
@@ -10,39 +10,65 @@
 //! - [`memory::pipe`]: an in-memory transport for tests and in-process
 //!   actors.
 //! - [`Server`] and [`Client`]: TCP and Unix sockets, on smol's building
-//!   blocks (async-io, async-net, async-executor), with limits, timeouts,
+//!   blocks (async-io, async-net), with limits, timeouts,
 //!   request/response correlation and graceful shutdown.
 //!
 //! Nothing here is needed by the no_std core, and nothing of it leaks into
 //! it.
+//!
+//! # Runtimes
+//!
+//! msgwire starts no thread and spawns no task behind your back. A
+//! [`Server`] or [`Client`] does nothing until you run it, in one of two
+//! ways:
+//!
+//! - `run()` ([`Server::run`], [`Client::run`]) gives its work as one
+//!   `Send + 'static` future that spawns nothing: spawn it or await it on
+//!   any executor — `smol::spawn`, a `LocalExecutor` on one thread, a
+//!   tokio runtime (current-thread or multi-thread);
+//! - `start(&spawner)` ([`Server::start`], [`Client::start`]) spawns its
+//!   tasks (a server: one per connection) through a [`Spawner`], a
+//!   closure around your executor's `spawn`, so that a multi-threaded
+//!   executor serves connections in parallel.
+//!
+//! [`Spawner::global`] is msgwire's own executor (worker threads named
+//! `msgwire-N`), for programs that have none: opt-in, it is started by
+//! that call only. Sockets and timers come from async-io, whose reactor
+//! thread (`async-io`) async-io starts itself the first time one is used,
+//! whatever the executor.
+//!
+//! On tokio, wrap tokio's streams with `tokio_util::compat` for
+//! [`Framed`], [`Router::serve`] and [`Client::new`]; `tests/runtimes.rs`
+//! runs all of it on smol and on tokio's two kinds of runtime.
 //!
 //! # Example
 //!
 //! The prototype's conversation over the in-memory transport:
 //!
 //! ```
-//! use msgwire::net::{memory, Client, ClientConfig, Framed, FramedConfig, Router};
+//! use msgwire::net::{memory, Client, ClientConfig, ConnEnd, Framed, FramedConfig, Router};
 //!
-//! let (client_end, server_end) = memory::pipe(64);
+//! smol::block_on(async {
+//!     let (client_end, server_end) = memory::pipe(64);
 //!
-//! // The server side: sniff the framing, then answer until EXIT or EOF.
-//! let server = std::thread::spawn(move || {
-//!     futures_lite::future::block_on(async {
+//!     // The server side: sniff the framing, then answer until EXIT or EOF.
+//!     let server = smol::spawn(async move {
 //!         let mut conn = Framed::sniffing(server_end, FramedConfig::default());
 //!         Router::new().serve(&mut conn).await
-//!     })
-//! });
+//!     });
 //!
-//! # futures_lite::future::block_on(async {
-//! let client = Client::new(client_end, ClientConfig::default());
-//! let pong = client.request("PING", b"hello").await?;
-//! assert_eq!((pong.kind.as_str(), pong.payload.as_slice()), ("PONG", &b"ack"[..]));
-//! let err = client.request("FOO", b"").await.unwrap_err();
-//! assert_eq!(err.to_string(), "server answered ERROR unknown-kind: FOO");
-//! client.send("EXIT", b"").await?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! assert!(matches!(server.join().unwrap(), msgwire::net::ConnEnd::Exit));
+//!     let client = Client::new(client_end, ClientConfig::default());
+//!     // The client's background work (timeouts …): one more task.
+//!     smol::spawn(client.run()).detach();
+//!     let pong = client.request("PING", b"hello").await?;
+//!     assert_eq!((pong.kind.as_str(), pong.payload.as_slice()), ("PONG", &b"ack"[..]));
+//!     let err = client.request("FOO", b"").await.unwrap_err();
+//!     assert_eq!(err.to_string(), "server answered ERROR unknown-kind: FOO");
+//!     client.send("EXIT", b"").await?;
+//!     assert!(matches!(server.await, ConnEnd::Exit));
+//!     Ok::<(), Box<dyn std::error::Error>>(())
+//! })
+//! .unwrap();
 //! ```
 
 mod client;
@@ -57,6 +83,7 @@ pub use framed::{Framed, FramedConfig, Framing, RecvError, Replier, SendError};
 pub use router::{
     ConnEnd, Frame, Handler, HandlerError, HandlerFuture, HandlerResult, Reply, Router,
 };
+pub use runtime::{BoxTask, Spawner};
 pub use server::{
     EventHook, ListenAddr, Server, ServerConfig, ServerEvent, ServerStats, ShutdownReport,
 };

@@ -10,14 +10,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::sync::Mutex;
+
 use async_channel::{Receiver, Sender};
-use async_executor::Task;
+use async_executor::Executor;
 use async_io::Timer;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, FutureExt};
 
 use super::framed::{Framed, FramedConfig, Framing};
 use super::router::{ConnEnd, ConnEvent, Router};
-use super::runtime::spawn;
+use super::runtime::{BoxTask, Spawner};
 use crate::frame::MAGIC;
 use crate::{Flags, Kind, Message};
 
@@ -127,6 +129,8 @@ struct Shared {
     overloaded: AtomicU64,
     stop: Signal,
     force: Signal,
+    /// Fired when the accept loop has ended (or was dropped unpolled).
+    accept_done: Signal,
 }
 
 impl Shared {
@@ -175,31 +179,71 @@ impl fmt::Display for ListenAddr {
     }
 }
 
-/// A running server: it accepts connections on the crate's executor (one
-/// worker thread per core) and serves each with its [`Router`] — in the
-/// framing the peer's first byte picks, with the configured limits.
+/// A server: it accepts connections and serves each with its [`Router`] —
+/// in the framing the peer's first byte picks, with the configured limits.
+///
+/// Binding starts nothing: the server runs on an executor you choose, in
+/// one of two ways.
+///
+/// - [`Server::run`] gives one future that accepts and serves every
+///   connection inside itself, spawning nothing. Spawn it (or await it) on
+///   any executor: smol's, a `LocalExecutor`, a tokio runtime. All its
+///   connections then share the thread that polls it.
+/// - [`Server::start`] spawns the accept loop and one task per connection
+///   through a [`Spawner`], so a multi-threaded executor serves
+///   connections in parallel. [`Spawner::global`] is msgwire's own
+///   executor, for programs that have none (opt-in: it starts threads).
 ///
 /// Dropping a `Server` stops accepting; [`Server::shutdown`] also lets
 /// connections finish their requests, up to a deadline.
 ///
 /// # Examples
 ///
+/// On smol:
+///
 /// ```
 /// use msgwire::net::{Client, ClientConfig, Router, Server, ServerConfig};
 ///
-/// # futures_lite::future::block_on(async {
+/// # smol::block_on(async {
 /// let server = Server::bind_tcp("127.0.0.1:0", Router::new(), ServerConfig::default()).await?;
+/// smol::spawn(server.run()).detach();
 /// let client = Client::connect_tcp(server.local_addr().unwrap(), ClientConfig::default()).await?;
+/// smol::spawn(client.run()).detach();
 /// let pong = client.request("PING", b"").await?;
 /// assert_eq!((pong.kind.as_str(), pong.payload.as_slice()), ("PONG", &b"ack"[..]));
 /// server.shutdown(std::time::Duration::from_secs(1)).await;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
+///
+/// With connections spread over the threads of smol's executor:
+///
+/// ```
+/// use msgwire::net::{Router, Server, ServerConfig, Spawner};
+///
+/// # smol::block_on(async {
+/// let spawner = Spawner::new(|task| smol::spawn(task).detach());
+/// let server = Server::bind_tcp("127.0.0.1:0", Router::new(), ServerConfig::default())
+///     .await?
+///     .start(&spawner);
+/// # server.shutdown(std::time::Duration::from_secs(1)).await;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
 pub struct Server {
     shared: Arc<Shared>,
     addr: ListenAddr,
-    accept: Option<Task<()>>,
+    /// Until the server is started (`run` or `start`).
+    listener: Mutex<Option<Listener>>,
+    /// Shut down already: nothing left for `drop` to do.
+    done: bool,
+}
+
+/// A bound socket, not yet accepting.
+enum Listener {
+    Tcp(async_net::TcpListener),
+    #[cfg(unix)]
+    Unix(async_net::unix::UnixListener),
 }
 
 impl fmt::Debug for Server {
@@ -212,8 +256,9 @@ impl fmt::Debug for Server {
 }
 
 impl Server {
-    /// Listens on a TCP address (`"127.0.0.1:0"` picks a free port) and
-    /// starts serving.
+    /// Listens on a TCP address (`"127.0.0.1:0"` picks a free port).
+    /// Connections are accepted once the server runs ([`Server::run`] or
+    /// [`Server::start`]); until then they wait in the socket's backlog.
     ///
     /// # Errors
     ///
@@ -225,25 +270,17 @@ impl Server {
     ) -> io::Result<Server> {
         let listener = async_net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(router, config));
-        let accept = spawn(accept_loop(shared.clone(), move || {
-            let listener = listener.clone();
-            async move {
-                let (stream, peer) = listener.accept().await?;
-                // Answers are small and latency matters more than packets.
-                let _ = stream.set_nodelay(true);
-                Ok((stream, peer.to_string()))
-            }
-        }));
-        Ok(Server {
-            shared,
-            addr: ListenAddr::Tcp(local),
-            accept: Some(accept),
-        })
+        Ok(Server::new(
+            router,
+            config,
+            ListenAddr::Tcp(local),
+            Listener::Tcp(listener),
+        ))
     }
 
-    /// Listens on a Unix socket at `path` (which must not exist) and starts
-    /// serving. The socket file is removed at shutdown.
+    /// Listens on a Unix socket at `path` (which must not exist); the
+    /// socket file is removed at shutdown. Connections are accepted once the
+    /// server runs ([`Server::run`] or [`Server::start`]).
     ///
     /// # Errors
     ///
@@ -256,19 +293,96 @@ impl Server {
     ) -> io::Result<Server> {
         let path = path.as_ref().to_path_buf();
         let listener = async_net::unix::UnixListener::bind(&path)?;
-        let shared = Arc::new(Shared::new(router, config));
-        let accept = spawn(accept_loop(shared.clone(), move || {
-            let listener = listener.clone();
-            async move {
-                let (stream, _) = listener.accept().await?;
-                Ok((stream, "unix".to_string()))
-            }
-        }));
-        Ok(Server {
-            shared,
-            addr: ListenAddr::Unix(path),
-            accept: Some(accept),
-        })
+        Ok(Server::new(
+            router,
+            config,
+            ListenAddr::Unix(path),
+            Listener::Unix(listener),
+        ))
+    }
+
+    fn new(router: Router, config: ServerConfig, addr: ListenAddr, listener: Listener) -> Server {
+        Server {
+            shared: Arc::new(Shared::new(router, config)),
+            addr,
+            listener: Mutex::new(Some(listener)),
+            done: false,
+        }
+    }
+
+    fn take_listener(&self) -> Listener {
+        self.listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .expect("msgwire: this server was started already")
+    }
+
+    fn started(&self) -> bool {
+        self.listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
+    }
+
+    /// The server as one future: it accepts connections and serves each
+    /// one inside itself (on a small executor of its own that it polls: no
+    /// thread, no spawn), so it runs wherever it is polled — spawn it on
+    /// smol, a `LocalExecutor`, a tokio runtime, or await it.
+    ///
+    /// It ends once the server is stopped ([`Server::shutdown`], or the
+    /// `Server` dropped) and every connection has ended. Dropping it before
+    /// that closes every connection at once. Until it is first polled, new
+    /// connections wait in the socket's backlog.
+    ///
+    /// # Panics
+    ///
+    /// If the server was started already (`run` or `start`).
+    pub fn run(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let listener = self.take_listener();
+        let done = AcceptDone(self.shared.clone());
+        let shared = self.shared.clone();
+        async move {
+            let ex = Executor::new();
+            // Every connection's task holds a sender: when the last one
+            // ends, the receiver hears it.
+            let (alive, all_ended) = async_channel::bounded::<()>(1);
+            let spawn = |task: BoxTask| {
+                let alive = alive.clone();
+                ex.spawn(async move {
+                    task.await;
+                    drop(alive);
+                })
+                .detach();
+            };
+            ex.run(accept_loop(shared, listener, done, spawn)).await;
+            drop(alive);
+            ex.run(async {
+                let _ = all_ended.recv().await;
+            })
+            .await;
+        }
+    }
+
+    /// Starts the server on `spawner`'s executor: the accept loop is one
+    /// task, and every connection gets a task of its own, so a
+    /// multi-threaded executor serves connections in parallel.
+    ///
+    /// # Panics
+    ///
+    /// If the server was started already (`run` or `start`).
+    #[must_use = "dropping the returned Server stops it"]
+    pub fn start(self, spawner: &Spawner) -> Server {
+        let listener = self.take_listener();
+        let done = AcceptDone(self.shared.clone());
+        let for_tasks = spawner.clone();
+        spawner.spawn(accept_loop(
+            self.shared.clone(),
+            listener,
+            done,
+            move |task| for_tasks.spawn(task),
+        ));
+        self
     }
 
     /// The TCP address the server listens on (`None` for a Unix socket).
@@ -296,12 +410,23 @@ impl Server {
     /// Graceful shutdown: stop accepting, let every connection answer the
     /// requests it has received (pipelined ones included), flush and
     /// close; connections still busy after `deadline` are closed by force.
+    ///
+    /// A server that was never started has no connection to drain.
     pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
         let started = Instant::now();
         let busy = self.shared.active.load(Ordering::SeqCst);
         self.shared.stop.fire();
-        if let Some(accept) = self.accept.take() {
-            accept.await;
+        if self.started() {
+            // Bounded too: a `run()` future nobody polls never ends its
+            // accept loop.
+            let limit = Timer::at(started + deadline);
+            self.shared
+                .accept_done
+                .waiter()
+                .or(async {
+                    limit.await;
+                })
+                .await;
         }
         while self.shared.active.load(Ordering::SeqCst) > 0 && started.elapsed() < deadline {
             Timer::after(Duration::from_millis(5)).await;
@@ -317,6 +442,7 @@ impl Server {
             }
         }
         self.remove_socket_file();
+        self.done = true;
         ShutdownReport {
             drained: busy.saturating_sub(forced),
             forced,
@@ -332,7 +458,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if self.accept.is_some() {
+        if !self.done {
             self.shared.stop.fire();
             self.remove_socket_file();
         }
@@ -349,28 +475,39 @@ impl Shared {
             overloaded: AtomicU64::new(0),
             stop: Signal::new(),
             force: Signal::new(),
+            accept_done: Signal::new(),
         }
     }
 }
 
-/// Accepts until the stop signal, spawning a task per connection.
-async fn accept_loop<S, F, Fut>(shared: Arc<Shared>, mut accept: F)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = io::Result<(S, String)>>,
-{
+/// Fires [`Shared::accept_done`] when the accept loop's future is dropped,
+/// finished or not (even unpolled: it is one of the loop's arguments).
+struct AcceptDone(Arc<Shared>);
+
+impl Drop for AcceptDone {
+    fn drop(&mut self) {
+        self.0.accept_done.fire();
+    }
+}
+
+/// Accepts until the stop signal, handing a task per connection to `spawn`.
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: Listener,
+    _done: AcceptDone,
+    spawn: impl Fn(BoxTask),
+) {
     let mut stop = pin!(shared.stop.waiter());
     loop {
-        let next = async { Some(accept().await) }.or(async {
+        let next = async { Some(accept_one(&shared, &listener).await) }.or(async {
             stop.as_mut().await;
             None
         });
         match next.await {
             None => return,
-            Some(Ok((stream, peer))) => {
+            Some(Ok(task)) => {
                 shared.accepted.fetch_add(1, Ordering::SeqCst);
-                spawn(connection(shared.clone(), stream, peer)).detach();
+                spawn(task);
             }
             // Out of file descriptors and the like: wait a little, go on.
             Some(Err(_)) => {
@@ -378,6 +515,23 @@ where
             }
         }
     }
+}
+
+/// Accepts one connection: its task, ready to spawn.
+async fn accept_one(shared: &Arc<Shared>, listener: &Listener) -> io::Result<BoxTask> {
+    Ok(match listener {
+        Listener::Tcp(l) => {
+            let (stream, peer) = l.accept().await?;
+            // Answers are small and latency matters more than packets.
+            let _ = stream.set_nodelay(true);
+            std::boxed::Box::pin(connection(shared.clone(), stream, peer.to_string()))
+        }
+        #[cfg(unix)]
+        Listener::Unix(l) => {
+            let (stream, _) = l.accept().await?;
+            std::boxed::Box::pin(connection(shared.clone(), stream, "unix".to_string()))
+        }
+    })
 }
 
 /// Decrements the active count however the connection's task ends.
