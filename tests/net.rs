@@ -622,7 +622,8 @@ fn graceful_shutdown_answers_in_flight_requests() {
         router,
         ServerConfig::default(),
     ))
-    .expect("bind");
+    .expect("bind")
+    .start(&Spawner::global());
     let mut s = connect(&server);
     // A slow request, then pipelined ones behind it.
     let mut batch = encode_frame("SLOW", 1, b"a");

@@ -19,7 +19,7 @@ use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use msgwire::net::{
     memory, ConnEnd, Frame, Framed, FramedConfig, Framing, HandlerError, RecvError, Reply, Router,
-    Server, ServerConfig,
+    Server, ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message};
 
@@ -487,7 +487,9 @@ fn a_server_applies_its_line_and_payload_limits() {
         },
         ..ServerConfig::default()
     };
-    let server = block_on(Server::bind_tcp("127.0.0.1:0", Router::new(), config)).expect("bind");
+    let server = block_on(Server::bind_tcp("127.0.0.1:0", Router::new(), config))
+        .expect("bind")
+        .start(&Spawner::global());
     let addr = server.local_addr().expect("tcp");
     let connect = || {
         let s = TcpStream::connect(addr).expect("connect");
