@@ -534,3 +534,94 @@ fn answers_keep_request_order_behind_a_slow_handler() {
         ]
     );
 }
+
+#[test]
+fn error_types_say_what_happened() {
+    use msgwire::embedded::IoError;
+    let cases: [(String, &str); 10] = [
+        (HandlerError::new("no sensor").to_string(), "no sensor"),
+        (IoError::Io(7u8).to_string(), "transport failed: 7"),
+        (IoError::<u8>::WriteZero.to_string(), "transport wrote no byte"),
+        (IoError::<u8>::Capacity.to_string(), "buffer too small for the limits"),
+        (ClientError::<u8>::Closed.to_string(), "connection closed"),
+        (ClientError::<u8>::Timeout.to_string(), "request timed out"),
+        (ClientError::<u8>::Full.to_string(), "too many requests in flight"),
+        (
+            ClientError::<u8>::Io(IoError::WriteZero).to_string(),
+            "transport wrote no byte",
+        ),
+        (
+            ClientError::<u8>::Encode(msgwire::Error::InvalidTextPayload).to_string(),
+            "cannot encode request: invalid-text-payload: text payload contains '\\n' or ends with '\\r'",
+        ),
+        (
+            ClientError::<u8>::Remote(msgwire::conversation::ErrorText::new("unknown-kind", "FOO"))
+                .to_string(),
+            "server answered ERROR unknown-kind: FOO",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
+    }
+    assert_eq!(HandlerError::new("x").detail(), "x");
+}
+
+#[test]
+fn builtins_take_no_kind() {
+    for kind in ["PING", "ECHO", "EXIT", "TEMP"] {
+        assert!(!Builtins.handles(Kind::new(kind).expect("kind")), "{kind}");
+    }
+}
+
+#[test]
+fn serve_config_sets_the_framing_and_the_limits() {
+    use msgwire::conversation::Limits;
+    let (mut peer, mut server_end) = pipe();
+    let config = ServeConfig::default()
+        .framing(Framing::Text)
+        .limits(Limits {
+            max_payload: 0,
+            max_line: 8,
+        });
+    let server = async {
+        let mut buf = [0u8; 128];
+        let ended = serve(&mut server_end, &mut buf, &mut Builtins, config).await;
+        server_end.close();
+        ended
+    };
+    let peer_side = async {
+        use embedded_io_async::{Read, Write};
+        // 0xA5 first would sniff binary; the configured framing is text.
+        peer.write_all(b"\xA5PING:\nECHO:abc\nECHO:toolong\nEXIT:\n")
+            .await
+            .expect("write");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        loop {
+            match peer.read(&mut buf).await.expect("read") {
+                0 => break got,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let (ended, wire) = run(futures_lite::future::zip(server, peer_side));
+    assert_eq!(ended, Ok(Ended::Exit));
+    let text = String::from_utf8_lossy(&wire);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text:?}");
+    assert!(lines[0].starts_with("ERROR:invalid-kind: "), "{text:?}");
+    assert_eq!(lines[1], "ECHO:abc");
+    assert!(lines[2].starts_with("ERROR:line-too-long: "), "{text:?}");
+
+    // A buffer too small for the limits asked for.
+    let (_peer, mut server_end) = pipe();
+    let mut small = [0u8; 60];
+    let big = ServeConfig::default().limits(Limits {
+        max_payload: 11,
+        max_line: 8,
+    });
+    assert_eq!(
+        run(serve(&mut server_end, &mut small, &mut Builtins, big)),
+        Err(msgwire::embedded::IoError::Capacity)
+    );
+}
