@@ -625,3 +625,65 @@ fn serve_config_sets_the_framing_and_the_limits() {
         Err(msgwire::embedded::IoError::Capacity)
     );
 }
+
+/// Runs one request of a client (buffer `buf` bytes, `framing`) against a
+/// peer that reads the request and answers `reply` raw, then closes.
+fn request_against(framing: Framing, buf: usize, reply: Vec<u8>) -> Result<u32, Remote> {
+    let (client_end, mut peer) = pipe();
+    let client = async {
+        let mut c = Client::<_, _>::new(client_end, vec![0u8; buf], framing).expect("buf");
+        c.request(Kind::PING, b"").await.map(|m| m.id)
+    };
+    let peer_side = async {
+        use embedded_io_async::{Read, Write};
+        let mut scratch = [0u8; 64];
+        let _ = peer.read(&mut scratch).await.expect("read the request");
+        peer.write_all(&reply).await.expect("write");
+        peer.close();
+    };
+    run(futures_lite::future::zip(client, peer_side)).0
+}
+
+fn response_frame(kind: &str, id: u32, payload: &[u8]) -> Vec<u8> {
+    let m = Message::new(Kind::new(kind).expect("kind"), payload)
+        .with_id(id)
+        .with_flags(msgwire::Flags::RESPONSE);
+    let mut out = vec![0u8; msgwire::encoded_len(&m).expect("len")];
+    msgwire::encode(&m, &mut out).expect("encode");
+    out
+}
+
+#[test]
+fn a_refused_answer_fails_its_request_and_other_refusals_do_not() {
+    // The client's buffer takes payloads up to 14 bytes.
+    let mut bad_header = response_frame("PONG", 1, b"ack");
+    bad_header[13] ^= 1; // untrusted header: id unknown, not an answer
+    let mut reply = bad_header;
+    reply.extend(response_frame("PONG", 99, &[0u8; 40])); // another id, too large
+    reply.extend(response_frame("PONG", 1, &[0u8; 40])); // ours, too large
+    match request_against(Framing::Binary, 64, reply) {
+        Err(ClientError::BadAnswer(e)) => {
+            assert_eq!((e.error, e.id), (msgwire::Error::TooLarge, Some(1)));
+        }
+        other => panic!("expected the answer refused, got {other:?}"),
+    }
+    // The refusals that are not ours are skipped and the answer is taken.
+    let mut reply = response_frame("PONG", 1, b"ack");
+    reply[13] ^= 1;
+    reply.extend(response_frame("PONG", 99, &[0u8; 40]));
+    reply.extend(response_frame("PONG", 1, b"ack"));
+    assert_eq!(request_against(Framing::Binary, 64, reply).ok(), Some(1));
+    // Text mode has no ids: a refused line is the answer to the request.
+    match request_against(Framing::Text, 16, b"PONG:0123456789abcdef\n".to_vec()) {
+        Err(ClientError::BadAnswer(e)) => assert_eq!(e.error, msgwire::Error::LineTooLong),
+        other => panic!("expected the line refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn full_says_so() {
+    assert_eq!(
+        msgwire::conversation::Full.to_string(),
+        "too many requests in flight"
+    );
+}

@@ -524,3 +524,25 @@ fn a_server_applies_its_line_and_payload_limits() {
     assert_eq!(got[2], ("PONG".into(), 3, b"ack".to_vec()));
     block_on(server.shutdown(Duration::from_secs(5)));
 }
+
+/// The owned types' accessors give back what was put in.
+#[test]
+fn owned_types_give_back_their_parts() {
+    let m = Message::new(Kind::new("NOTE").expect("kind"), b"hi").with_id(3);
+    let f = Frame::from_message(&m);
+    assert_eq!(
+        (f.kind.as_str(), f.id, f.payload.as_slice()),
+        ("NOTE", 3, &b"hi"[..])
+    );
+    assert_eq!(f.text(), Some("hi"));
+    let binary = Frame::from_message(&Message::new(Kind::ECHO, &[0xFF, 0xFE]));
+    assert_eq!(binary.text(), None);
+    let r = Reply::new("TEMP", "21.5").expect("kind");
+    assert_eq!((r.kind(), r.payload()), ("TEMP", &b"21.5"[..]));
+    assert!(Reply::new("bad kind", "").is_err());
+    let e = HandlerError::msg("sensor gone");
+    assert_eq!(
+        (e.message(), e.to_string().as_str()),
+        ("sensor gone", "sensor gone")
+    );
+}
