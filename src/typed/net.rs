@@ -32,8 +32,8 @@
 //!     let sum: u64 = request(&client, "ADD", &Add { a: 2, b: 40 }).await?;
 //!     assert_eq!(sum, 42);
 //!     // A payload that is no `Add`:
-//!     let err = client.request("ADD", &[0xFF]).await.unwrap_err();
-//!     assert_eq!(err.to_string(), "server answered ERROR bad-payload: bad varint");
+//!     let err = client.request("ADD", &[7]).await.unwrap_err();
+//!     assert_eq!(err.to_string(), "server answered ERROR bad-payload: unexpected end");
 //!     client.send("EXIT", b"").await?;
 //!     Ok::<(), Box<dyn std::error::Error>>(())
 //! })?;
