@@ -9,8 +9,9 @@
 # (FAST_CRC_SECONDS, default 10) builds with `--features fast-crc` (big
 # tables, crc32fast) and runs the two targets that check both checksums
 # against the bitwise reference: binary_stream (decoding) and round_trip
-# (encoding). Budget on a 2-core machine: about 70 s of builds, 4 x 30 s
-# and 2 x 10 s of fuzzing, under 4 minutes in all.
+# (encoding). Budget on a 2-core machine: about 70 s of builds, 5 x 30 s
+# and 2 x 10 s of fuzzing, about 4 minutes in all. typed_handler feeds
+# arbitrary payloads to typed handlers (features postcard, embedded-io-async).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +65,6 @@ run() {
   done
 }
 
-run "$FUZZ_SECONDS" "" binary_stream text_stream structured round_trip
+run "$FUZZ_SECONDS" "" binary_stream text_stream structured round_trip typed_handler
 run "$FAST_CRC_SECONDS" "--features fast-crc" binary_stream round_trip
 echo "fuzz smoke runs passed"

@@ -104,6 +104,11 @@ pub use message::{is_kind_byte, Flags, Kind, Message, OwnedMessage, MAX_KIND_LEN
 pub use text::{TextDecoder, TextEncoder, TextStreamDecoder};
 
 /// The README's examples, compiled and run as doc tests.
-#[cfg(all(doctest, feature = "async", feature = "embedded-io-async"))]
+#[cfg(all(
+    doctest,
+    feature = "async",
+    feature = "embedded-io-async",
+    feature = "postcard"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -89,6 +89,28 @@ use crate::{Kind, Message};
 /// fields, with `#[serde(borrow)]` where serde needs it); the response may
 /// borrow from the request or from the handler: it is serialized before
 /// the handler is called again.
+///
+/// A handler type with a lifetime of its own (one that borrows state
+/// shared with other routes) repeats the trait's `where Self: 'a` on both
+/// types:
+///
+/// ```
+/// use core::cell::Cell;
+/// use msgwire::embedded::HandlerError;
+/// use msgwire::typed::embedded::TypedHandler;
+///
+/// /// `SET`: stores a value shared with other routes, answers the old one.
+/// struct Set<'s>(&'s Cell<u32>);
+///
+/// impl TypedHandler for Set<'_> {
+///     type Request<'a> = u32 where Self: 'a;
+///     type Response<'a> = u32 where Self: 'a;
+///
+///     async fn handle<'a>(&'a mut self, v: u32) -> Result<u32, HandlerError<'a>> {
+///         Ok(self.0.replace(v))
+///     }
+/// }
+/// ```
 pub trait TypedHandler {
     /// The request's type, deserialized from the payload with postcard.
     type Request<'a>: Deserialize<'a>
