@@ -21,7 +21,9 @@
 //!
 //! The wire format is postcard's: compact, not self-describing, so both
 //! ends must agree on the types (share a crate of message types between
-//! the device and the host). The answer has the request's kind.
+//! the device and the host). The answer has the request's kind. postcard's
+//! bytes are binary: use the binary framing (a text line cannot carry a
+//! `\n` byte; such an answer becomes `ERROR handler-failed`).
 //!
 //! serde's `derive` is the application's: `serde = { version = "1",
 //! default-features = false, features = ["derive"] }`.
