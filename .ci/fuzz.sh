@@ -8,9 +8,10 @@
 # which is the no_std core with the small CRC tables. A second, shorter pass
 # (FAST_CRC_SECONDS, default 10) builds with `--features fast-crc` (big
 # tables, crc32fast) and runs the two targets that check both checksums
-# against the reference CRCs: binary_stream (decoding) and round_trip
-# (encoding). Budget on a 2-core machine: about 70 s of builds, 4 x 30 s
-# and 2 x 10 s of fuzzing, under 4 minutes in all.
+# against the bitwise reference: binary_stream (decoding) and round_trip
+# (encoding). Budget on a 2-core machine: about 70 s of builds, 5 x 30 s
+# and 3 x 10 s of fuzzing, about 4 minutes in all. typed_handler feeds
+# arbitrary payloads to typed handlers (features postcard, embedded-io-async).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,7 +74,8 @@ run() {
 # fuzzes is the no_std core, which is `#![forbid(unsafe_code)]`, so ASan
 # has no memory error to find there, and it made every execution about 3x
 # slower (fuzz/README.md, "Speed"). The fast-crc pass keeps ASan: it runs
-# crc32fast's unsafe SIMD code.
-run "$FUZZ_SECONDS" "-s none" binary_stream text_stream structured round_trip
-run "$FAST_CRC_SECONDS" "--features fast-crc" binary_stream round_trip
+# crc32fast's unsafe SIMD code, and typed_handler, whose postcard and serde
+# code is not msgwire's.
+run "$FUZZ_SECONDS" "-s none" binary_stream text_stream structured round_trip typed_handler
+run "$FAST_CRC_SECONDS" "--features fast-crc" binary_stream round_trip typed_handler
 echo "fuzz smoke runs passed"

@@ -82,16 +82,37 @@ impl<'a> Reply<'a> {
 }
 
 /// A handler's failure: the peer gets `ERROR handler-failed: <detail>`
-/// and the loop goes on.
+/// (or `ERROR <code>: <detail>`, see [`HandlerError::with_code`]) and the
+/// loop goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HandlerError<'a> {
+    code: &'static str,
     detail: &'a str,
 }
 
 impl<'a> HandlerError<'a> {
-    /// A failure described by `detail`.
+    /// A failure described by `detail`: `ERROR handler-failed: <detail>`.
     pub const fn new(detail: &'a str) -> Self {
-        HandlerError { detail }
+        HandlerError::with_code("handler-failed", detail)
+    }
+
+    /// A failure answered `ERROR <code>: <detail>`, for a code of the
+    /// application's or one of the protocol's (`bad-payload`). A code is
+    /// lowercase words joined by `-`, with no `:`.
+    ///
+    /// ```
+    /// use msgwire::embedded::HandlerError;
+    ///
+    /// let e = HandlerError::with_code("out-of-range", "channel 9");
+    /// assert_eq!((e.code(), e.detail()), ("out-of-range", "channel 9"));
+    /// ```
+    pub const fn with_code(code: &'static str, detail: &'a str) -> Self {
+        HandlerError { code, detail }
+    }
+
+    /// The code of the `ERROR` answer (`handler-failed` unless given).
+    pub const fn code(&self) -> &'static str {
+        self.code
     }
 
     /// The description.
@@ -264,7 +285,7 @@ where
                             Ok(Some(r)) => Answer::new(id, r.kind, r.payload),
                             Ok(None) => continue,
                             // `handler_failed` without `core::fmt`.
-                            Err(e) => Answer::error_strs(id, "handler-failed", &[e.detail()]),
+                            Err(e) => Answer::error_strs(id, e.code(), &[e.detail()]),
                         }
                     }
                     // Nothing more is decoded: flushed and ended below.

@@ -60,6 +60,10 @@
 //!   transport, a TCP/Unix server and client.
 //! - `embedded-io-async`: `msgwire::embedded`, the conversation over any
 //!   `embedded_io_async::Read + Write` (no_std, no allocator).
+//! - `postcard`: `msgwire::typed`, typed payloads — request and response
+//!   types serialized by serde with postcard, for `embedded` (no_std, no
+//!   allocator, zero-copy borrowed fields) and `net`; a payload that does
+//!   not deserialize is answered `ERROR bad-payload`.
 //! - `cli`: the `msgwire` command-line program.
 //!
 //! With `default-features = false` the crate is the pure core: no `std`, no
@@ -89,6 +93,10 @@ pub mod embedded;
 #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
 pub mod net;
 
+#[cfg(feature = "postcard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postcard")))]
+pub mod typed;
+
 pub use decoder::{decode_slice, Decoder, SliceError, Stats, Status, StreamDecoder};
 pub use encoder::{encode, encoded_len, overhead, Encoder, Head};
 pub use error::{DecodeError, Error};
@@ -96,6 +104,11 @@ pub use message::{is_kind_byte, Flags, Kind, Message, OwnedMessage, MAX_KIND_LEN
 pub use text::{TextDecoder, TextEncoder, TextStreamDecoder};
 
 /// The README's examples, compiled and run as doc tests.
-#[cfg(all(doctest, feature = "async", feature = "embedded-io-async"))]
+#[cfg(all(
+    doctest,
+    feature = "async",
+    feature = "embedded-io-async",
+    feature = "postcard"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

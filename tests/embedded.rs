@@ -628,6 +628,7 @@ fn serve_config_sets_the_framing_and_the_limits() {
 
 /// Runs one request of a client (buffer `buf` bytes, `framing`) against a
 /// peer that reads the request and answers `reply` raw, then closes.
+#[allow(clippy::result_large_err)] // a test helper; the error is the one under test
 fn request_against(framing: Framing, buf: usize, reply: Vec<u8>) -> Result<u32, Remote> {
     let (client_end, mut peer) = pipe();
     let client = async {

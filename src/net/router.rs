@@ -81,33 +81,59 @@ impl Reply {
     }
 }
 
-/// A handler's failure; the peer gets `ERROR` `handler-failed: <message>`.
+/// A handler's failure; the peer gets `ERROR` `handler-failed: <message>`
+/// (or `<code>: <message>`, see [`HandlerError::with_code`]).
 ///
 /// Any `std::error::Error` converts into it, so handlers can use `?`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HandlerError(String);
+pub struct HandlerError {
+    code: &'static str,
+    message: String,
+}
 
 impl HandlerError {
-    /// A failure with this message.
+    /// A failure with this message: `ERROR handler-failed: <message>`.
     pub fn msg(message: impl fmt::Display) -> Self {
-        HandlerError(message.to_string())
+        HandlerError::with_code("handler-failed", message)
+    }
+
+    /// A failure answered `ERROR <code>: <message>`, for a code of the
+    /// application's or one of the protocol's (`bad-payload`). A code is
+    /// lowercase words joined by `-`, with no `:`.
+    ///
+    /// ```
+    /// use msgwire::net::HandlerError;
+    ///
+    /// let e = HandlerError::with_code("out-of-range", "channel 9");
+    /// assert_eq!((e.code(), e.message()), ("out-of-range", "channel 9"));
+    /// ```
+    pub fn with_code(code: &'static str, message: impl fmt::Display) -> Self {
+        HandlerError {
+            code,
+            message: message.to_string(),
+        }
+    }
+
+    /// The code of the `ERROR` answer (`handler-failed` unless given).
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 
     /// The message.
     pub fn message(&self) -> &str {
-        &self.0
+        &self.message
     }
 }
 
 impl fmt::Display for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl<E: std::error::Error> From<E> for HandlerError {
     fn from(e: E) -> Self {
-        HandlerError(e.to_string())
+        HandlerError::msg(e)
     }
 }
 
@@ -275,7 +301,7 @@ impl Router {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".into());
-            Err(HandlerError(std::format!("panicked: {what}")))
+            Err(HandlerError::msg(std::format_args!("panicked: {what}")))
         })
     }
 }
@@ -370,7 +396,7 @@ impl Router {
                         Err(e) => Answer::handler_failed(id, e),
                     }
                 }
-                Err(e) => Answer::handler_failed(id, e),
+                Err(e) => Answer::error(id, e.code(), e),
             },
             (route, _) => match Answer::for_route(route, &m) {
                 Some(a) => a,
