@@ -29,6 +29,7 @@
 //!
 //! futures_lite::future::block_on(async {
 //!     let client = Client::new(client_end, ClientConfig::default());
+//!     smol::spawn(client.run()).detach(); // its reader and timeouts
 //!     let sum: u64 = request(&client, "ADD", &Add { a: 2, b: 40 }).await?;
 //!     assert_eq!(sum, 42);
 //!     // A payload that is no `Add`:
