@@ -546,3 +546,84 @@ fn owned_types_give_back_their_parts() {
         ("sensor gone", "sensor gone")
     );
 }
+
+/// A transport whose writes fail; reads come from a memory pipe.
+struct BrokenWrites(memory::MemStream);
+
+impl futures_lite::AsyncRead for BrokenWrites {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl futures_lite::AsyncWrite for BrokenWrites {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        _buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// An answer that cannot be written ends the connection at once: the
+/// requests behind it are not handled (their answers could not be sent).
+#[test]
+fn a_failed_write_ends_the_loop_before_the_next_request() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let notes = Arc::new(AtomicUsize::new(0));
+    let seen = notes.clone();
+    let router = Router::new()
+        // Larger than the write buffer: written at once, so the write fails
+        // while this answer is sent.
+        .on("BIG", |_req: Frame| async {
+            Ok(Some(Reply::new("BIG", vec![0u8; 100 * 1024])?))
+        })
+        .expect("kind")
+        .on("NOTE", move |_req: Frame| {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(None)
+            }
+        })
+        .expect("kind");
+    let (client_end, server_end) = memory::pipe(64);
+    let mut input = encode_frame("BIG", 1, b"");
+    input.extend(encode_frame("NOTE", 2, b""));
+    let end = block_on(async {
+        let mut peer = client_end;
+        peer.write_all(&input).await.expect("write");
+        let mut conn = Framed::new(
+            BrokenWrites(server_end),
+            Framing::Binary,
+            FramedConfig::default(),
+        );
+        router.serve(&mut conn).await
+    });
+    assert!(matches!(end, ConnEnd::Io(_)), "{end:?}");
+    assert_eq!(
+        notes.load(Ordering::SeqCst),
+        0,
+        "a request after the failed write was handled"
+    );
+}
