@@ -237,12 +237,16 @@ where
     T: Read + Write,
     H: Handler,
 {
-    let rx = match config.limits {
-        Some(limits) => Receiver::new(buf, config.framing, limits),
-        None => Receiver::for_buffer(buf, config.framing),
-    }
-    .map_err(|_| IoError::Capacity)?;
+    // `Receiver::new` in two steps: the decoder is built where it stays.
+    let limits = match config.limits {
+        Some(limits) => limits,
+        None => Limits::for_buffer(buf.len()),
+    };
+    let rx = Receiver::unstarted(buf, config.framing, limits).map_err(|_| IoError::Capacity)?;
     let mut conv = Responder::with_receiver(rx);
+    if let Some(framing) = config.framing {
+        conv.enter(framing).map_err(|_| IoError::Capacity)?;
+    }
     loop {
         // The framing is known once a byte is in, and only then are there
         // events.

@@ -473,6 +473,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
         Responder { rx, exited: false }
     }
 
+    /// Builds the decoder of `framing` for a receiver made by
+    /// [`Receiver::unstarted`] (see [`Receiver::enter`]).
+    #[cfg(feature = "embedded-io-async")]
+    pub(crate) fn enter(&mut self, framing: Framing) -> Result<(), Error> {
+        self.rx.enter(framing)
+    }
+
     /// The receiver: framing, counters.
     pub fn receiver(&self) -> &Receiver<B> {
         &self.rx
