@@ -258,12 +258,16 @@ where
     T: Read + Write,
     H: Handler,
 {
-    let rx = match config.limits {
-        Some(limits) => Receiver::new(buf, config.framing, limits),
-        None => Receiver::for_buffer(buf, config.framing),
-    }
-    .map_err(|_| IoError::Capacity)?;
+    // `Receiver::new` in two steps: the decoder is built where it stays.
+    let limits = match config.limits {
+        Some(limits) => limits,
+        None => Limits::for_buffer(buf.len()),
+    };
+    let rx = Receiver::unstarted(buf, config.framing, limits).map_err(|_| IoError::Capacity)?;
     let mut conv = Responder::with_receiver(rx);
+    if let Some(framing) = config.framing {
+        conv.enter(framing).map_err(|_| IoError::Capacity)?;
+    }
     loop {
         // The framing is known once a byte is in, and only then are there
         // events.
@@ -293,8 +297,10 @@ where
                 }
             };
             let answer = answer.encodable(framing);
-            // `encodable` gave an answer the framing can carry.
-            if let Ok(wire) = answer.wire(framing) {
+            // `encodable` gave an answer the framing can carry. Four parts,
+            // the same bytes as `Answer::wire`'s three, without its head
+            // buffer.
+            if let Ok(wire) = answer.split_wire(framing) {
                 // `write_parts`, inline: the future keeps the parts once.
                 for part in wire.parts() {
                     write_all(io, part).await?;

@@ -204,6 +204,36 @@ impl Encoder {
         }
         Ok(head)
     }
+
+    /// The 14-byte header of `m` and, with [`Flags::CHECKSUM`], its
+    /// trailer: [`Encoder::encode_head`] without the kind copied behind the
+    /// header, so without the 46-byte buffer that holds both (zeroed first:
+    /// a `memclr` a firmware would link for it alone). The frame is the
+    /// header, the kind, the payload, the trailer. For `serve`'s answers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] when the payload is over the limit.
+    #[cfg(feature = "embedded-io-async")]
+    pub(crate) fn encode_header(
+        &self,
+        m: &Message<'_>,
+    ) -> Result<([u8; HEADER_LEN], Option<[u8; TRAILER_LEN]>), Error> {
+        let payload_len = self.check(m)?;
+        let mut header = [0; HEADER_LEN];
+        // A valid kind has 1..=32 bytes.
+        write_header(&mut header, m.flags, m.kind.len() as u8, m.id, payload_len);
+        let trailer = if m.flags.contains(Flags::CHECKSUM) {
+            let mut crc = Crc32::new();
+            crc.update(&header);
+            crc.update(m.kind.as_bytes());
+            crc.update(m.payload);
+            Some(crc.finalize().to_le_bytes())
+        } else {
+            None
+        };
+        Ok((header, trailer))
+    }
 }
 
 /// The parts of a binary frame around its payload, from

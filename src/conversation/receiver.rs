@@ -153,14 +153,30 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Receiver<B> {
     /// [`Error::Capacity`] when `buf` cannot hold a frame or a line at the
     /// limits (for a sniffing receiver, both).
     pub fn new(buf: B, framing: Option<Framing>, limits: Limits) -> Result<Self, Error> {
+        let mut rx = Self::unstarted(buf, framing, limits)?;
+        if let Some(f) = framing {
+            rx.enter(f)?;
+        }
+        Ok(rx)
+    }
+
+    /// [`Receiver::new`] without its decoder yet: `Sniff`, whatever
+    /// `framing`, once the limits are checked against it. Then
+    /// [`Receiver::enter`] `framing`, if given, where the receiver stays:
+    /// the decoder (its counters are 8-aligned) is not moved after it is
+    /// built (a firmware's `memcpy8`).
+    pub(crate) fn unstarted(
+        buf: B,
+        framing: Option<Framing>,
+        limits: Limits,
+    ) -> Result<Self, Error> {
         if !limits.fit(buf.as_ref().len(), framing) {
             return Err(Error::Capacity);
         }
-        let state = match framing {
-            None => State::Sniff(buf),
-            Some(f) => Self::decoder(buf, f, &limits)?,
-        };
-        Ok(Receiver { state, limits })
+        Ok(Receiver {
+            state: State::Sniff(buf),
+            limits,
+        })
     }
 
     /// A receiver with the largest limits `buf` can hold
@@ -173,13 +189,6 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Receiver<B> {
     pub fn for_buffer(buf: B, framing: Option<Framing>) -> Result<Self, Error> {
         let limits = Limits::for_buffer(buf.as_ref().len());
         Self::new(buf, framing, limits)
-    }
-
-    fn decoder(buf: B, framing: Framing, limits: &Limits) -> Result<State<B>, Error> {
-        Ok(match framing {
-            Framing::Binary => State::Binary(StreamDecoder::from_buffer(buf, limits.max_payload)?),
-            Framing::Text => State::Text(TextStreamDecoder::from_buffer(buf, limits.max_line)?),
-        })
     }
 
     /// The decoder's counters; `None` before the framing is known.
@@ -217,18 +226,47 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Receiver<B> {
         if n == 0 {
             return;
         }
-        if let State::Sniff(buf) = &self.state {
-            let framing = Framing::sniff(buf.as_ref().first().copied().unwrap_or(0));
-            if let State::Sniff(buf) = core::mem::replace(&mut self.state, State::Moving) {
-                // `new` checked that the buffer fits both framings.
-                self.state = Self::decoder(buf, framing, &self.limits).unwrap_or(State::Moving);
-            }
+        if let State::Sniff(_) = self.state {
+            self.sniff();
         }
         match &mut self.state {
             State::Binary(d) => d.commit(n),
             State::Text(d) => d.commit(n),
             State::Sniff(_) | State::Moving => {}
         }
+    }
+
+    /// Leaves `Sniff` for the decoder of the framing its first byte picks.
+    /// Out of line: once per conversation.
+    #[cold]
+    #[inline(never)]
+    fn sniff(&mut self) {
+        let first = match &self.state {
+            State::Sniff(buf) => buf.as_ref().first().copied().unwrap_or(0),
+            _ => return,
+        };
+        // `new` checked that the buffer fits both framings.
+        let _ = self.enter(Framing::sniff(first));
+    }
+
+    /// Replaces `Sniff` with the decoder of `framing`, built where it
+    /// stays: each arm assigns its own variant, so the decoder (its
+    /// counters are 8-aligned) is not built aside and moved in.
+    pub(crate) fn enter(&mut self, framing: Framing) -> Result<(), Error> {
+        let State::Sniff(buf) = core::mem::replace(&mut self.state, State::Moving) else {
+            return Ok(());
+        };
+        match framing {
+            Framing::Binary => {
+                self.state =
+                    State::Binary(StreamDecoder::from_buffer(buf, self.limits.max_payload)?);
+            }
+            Framing::Text => {
+                self.state =
+                    State::Text(TextStreamDecoder::from_buffer(buf, self.limits.max_line)?);
+            }
+        }
+        Ok(())
     }
 
     /// Copies as much of `data` as fits and returns how many bytes were

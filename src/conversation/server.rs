@@ -5,6 +5,8 @@ use core::fmt;
 
 use super::receiver::{Framing, Receiver};
 use crate::encoder::Head;
+#[cfg(feature = "embedded-io-async")]
+use crate::frame::{HEADER_LEN, TRAILER_LEN};
 use crate::message::MAX_KIND_LEN;
 use crate::{DecodeError, Encoder, Error, Flags, Kind, Message, TextEncoder};
 
@@ -288,6 +290,39 @@ impl<'a> Answer<'a> {
         }
     }
 
+    /// [`Answer::wire`] as four slices, for `serve`: binary header, kind,
+    /// payload, trailer, or kind, `:`, payload, `\n`. No head buffer to
+    /// build (46 bytes zeroed, then the kind copied in).
+    ///
+    /// # Errors
+    ///
+    /// As [`Answer::wire`].
+    #[cfg(feature = "embedded-io-async")]
+    pub(crate) fn split_wire(&self, framing: Framing) -> Result<SplitWire<'_>, Error> {
+        let payload = self.payload();
+        let kind = self.kind.as_bytes();
+        match framing {
+            Framing::Binary => {
+                let (header, trailer) = Encoder::new().encode_header(&self.message())?;
+                Ok(SplitWire {
+                    header: Some(header),
+                    kind,
+                    payload,
+                    trailer,
+                })
+            }
+            Framing::Text => {
+                TextEncoder::new().encoded_len(self.kind, payload)?;
+                Ok(SplitWire {
+                    header: None,
+                    kind,
+                    payload,
+                    trailer: None,
+                })
+            }
+        }
+    }
+
     /// Encodes the answer into `out` and returns its length.
     ///
     /// # Errors
@@ -339,6 +374,35 @@ impl Wire<'_> {
     /// Whether the answer has no bytes (never: every answer has a head).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// An answer's bytes as four slices, from [`Answer::split_wire`]: write
+/// them in order.
+#[cfg(feature = "embedded-io-async")]
+pub(crate) struct SplitWire<'a> {
+    /// The binary header; `None` in text mode.
+    header: Option<[u8; HEADER_LEN]>,
+    kind: &'a [u8],
+    payload: &'a [u8],
+    /// The CRC-32 trailer of a binary frame with a checksum.
+    trailer: Option<[u8; TRAILER_LEN]>,
+}
+
+#[cfg(feature = "embedded-io-async")]
+impl SplitWire<'_> {
+    /// Header, kind, payload, trailer (binary; the trailer possibly empty),
+    /// or kind, `:`, payload, `\n` (text).
+    pub(crate) fn parts(&self) -> [&[u8]; 4] {
+        match &self.header {
+            Some(header) => [
+                header,
+                self.kind,
+                self.payload,
+                self.trailer.as_ref().map_or(&[][..], |t| &t[..]),
+            ],
+            None => [self.kind, b":", self.payload, b"\n"],
+        }
     }
 }
 
@@ -407,6 +471,13 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
     /// The server side over a receiver set up by the caller (limits).
     pub fn with_receiver(rx: Receiver<B>) -> Self {
         Responder { rx, exited: false }
+    }
+
+    /// Builds the decoder of `framing` for a receiver made by
+    /// [`Receiver::unstarted`] (see [`Receiver::enter`]).
+    #[cfg(feature = "embedded-io-async")]
+    pub(crate) fn enter(&mut self, framing: Framing) -> Result<(), Error> {
+        self.rx.enter(framing)
     }
 
     /// The receiver: framing, counters.
