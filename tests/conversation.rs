@@ -516,3 +516,45 @@ fn remote_errors_are_read_back() {
     );
     assert_eq!(RemoteError::of(&answer_to(1)), None);
 }
+
+#[test]
+fn table_state_and_texts() {
+    let mut p = Pending::<u64, 2>::new(Framing::Binary);
+    assert!(p.is_empty() && !p.is_full());
+    assert_eq!(p.len(), 0);
+    let a = p.start(None).expect("room");
+    assert!(!p.is_empty() && !p.is_full());
+    assert_eq!(p.len(), 1);
+    p.start(None).expect("room");
+    assert!(!p.is_empty() && p.is_full());
+    assert!(p.cancel(a));
+    assert_eq!(p.len(), 1);
+
+    let e = RemoteError {
+        code: "too-large",
+        detail: "payload is longer than the maximum",
+    };
+    assert_eq!(
+        e.to_string(),
+        "server answered ERROR too-large: payload is longer than the maximum"
+    );
+    let t = ErrorText::new("unknown-kind", "FOO");
+    assert_eq!(t.to_string(), "unknown-kind: FOO");
+    assert_eq!(format!("{t:?}"), "\"unknown-kind: FOO\"");
+}
+
+#[test]
+fn receiver_counts_what_it_holds() {
+    let mut rx = Receiver::for_buffer([0u8; 64], None).expect("fits");
+    assert_eq!(rx.buffered(), 0);
+    let f = request("PING", 1, b"");
+    assert_eq!(rx.feed(&f[..5]), 5);
+    assert_eq!(rx.buffered(), 5);
+    assert!(rx.decode().is_none());
+    assert_eq!(rx.feed(&f[5..]), f.len() - 5);
+    assert_eq!(rx.buffered(), f.len());
+    assert!(matches!(rx.decode(), Some(Ok(_))));
+    assert!(rx.decode().is_none());
+    assert_eq!(rx.buffered(), 0);
+    assert_eq!(rx.limits(), Limits::for_buffer(64));
+}
