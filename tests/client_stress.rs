@@ -13,6 +13,8 @@
 //! Every wait has a deadline: a test fails, it never hangs.
 #![cfg(feature = "async")]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
+use common::wait_until;
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::net::memory::{self, MemStream};
@@ -31,14 +34,6 @@ use msgwire::net::{
     Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message};
-
-/// The expiry task's tick with the default 10 s request timeout. Anything
-/// that waits for it when it should not is a lost wake-up.
-const TICK: Duration = Duration::from_millis(250);
-
-/// How long something that should happen "at once" may take on a loaded
-/// two-core machine: well under the tick.
-const PROMPT: Duration = Duration::from_millis(100);
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -72,20 +67,6 @@ async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
         .await
 }
 
-/// Polls `cond` every millisecond until it holds or `limit` passes.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if cond() {
-            return true;
-        }
-        if start.elapsed() > limit {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// A waker that records that it was woken.
 struct Flag(AtomicBool);
 
@@ -107,6 +88,8 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 struct Probe<'a, T> {
     fut: Option<BoxFuture<'a, T>>,
     out: Option<T>,
+    /// Polled at least once.
+    polled: bool,
     flag: Arc<Flag>,
     waker: Waker,
 }
@@ -117,6 +100,7 @@ impl<'a, T> Probe<'a, T> {
         Probe {
             fut: Some(Box::pin(fut)),
             out: None,
+            polled: false,
             waker: Waker::from(flag.clone()),
             flag,
         }
@@ -127,6 +111,7 @@ impl<'a, T> Probe<'a, T> {
         if self.out.is_some() {
             return true;
         }
+        self.polled = true;
         self.flag.0.store(false, Ordering::SeqCst);
         let mut cx = Context::from_waker(&self.waker);
         let fut = self.fut.as_mut().expect("not dropped");
@@ -159,44 +144,75 @@ impl<'a, T> Probe<'a, T> {
         self.flag.0.store(false, Ordering::SeqCst);
     }
 
-    /// Plays the executor until the future is done or `limit` passes:
-    /// polls only when woken. The time it took, and the output.
-    fn drive(&mut self, limit: Duration) -> (Duration, Option<T>) {
+    /// Plays the executor until the future is done: polls only when
+    /// woken. Panics after `limit` (a lost wake-up, or the work it waits
+    /// for never happens).
+    fn drive(&mut self, limit: Duration) -> T {
         self.drive_with(&mut [], limit)
     }
 
     /// As [`Probe::drive`], also polling `others` whenever they are woken
     /// (other tasks of a well-behaved executor).
-    fn drive_with(
-        &mut self,
-        others: &mut [&mut dyn Pollable],
-        limit: Duration,
-    ) -> (Duration, Option<T>) {
-        let start = Instant::now();
-        while start.elapsed() < limit {
+    fn drive_with(&mut self, others: &mut [&mut dyn Pollable], limit: Duration) -> T {
+        wait_until(limit, "a future polled only when woken is done", || {
             if self.out.is_some() || (self.woken() && self.poll()) {
-                return (start.elapsed(), self.out.take());
+                return true;
             }
             for o in others.iter_mut() {
                 o.poll_if_woken();
             }
-            thread::sleep(Duration::from_micros(200));
-        }
-        (start.elapsed(), None)
+            false
+        });
+        self.out.take().expect("done")
     }
 }
 
 /// A [`Probe`] of any output, for [`Probe::drive_with`].
 trait Pollable {
-    fn poll_if_woken(&mut self);
+    /// Polls if woken; whether it was.
+    fn poll_if_woken(&mut self) -> bool;
 }
 
 impl<T> Pollable for Probe<'_, T> {
-    fn poll_if_woken(&mut self) {
-        if self.woken() {
+    fn poll_if_woken(&mut self) -> bool {
+        let woken = self.woken();
+        if woken {
             self.poll();
         }
+        woken
     }
+}
+
+/// Polls `probes` while any of them is woken. When everything runs on this
+/// thread (the client's background work included, polled by hand), each
+/// one is then done or waits for something from outside (the peer).
+fn settle(probes: &mut [&mut dyn Pollable]) {
+    for _ in 0..1000 {
+        let mut any = false;
+        for p in probes.iter_mut() {
+            any |= p.poll_if_woken();
+        }
+        if !any {
+            return;
+        }
+    }
+    panic!("still waking itself after 1000 polls");
+}
+
+/// Drives `req` and `background` (each polled only when woken, `req`
+/// also first if it never was) until `req` is done; also whether `req`'s
+/// end woke `background` (polled just before, so its flag is fresh).
+fn drive_noting<T>(req: &mut Probe<'_, T>, background: &mut Probe<'_, ()>) -> (T, bool) {
+    let mut woke = false;
+    wait_until(Duration::from_secs(2), "the request done", || {
+        background.poll_if_woken();
+        if (!req.polled || req.woken()) && req.poll() {
+            woke = background.woken();
+            return true;
+        }
+        false
+    });
+    (req.out.take().expect("done"), woke)
 }
 
 /// The server end of a `memory::pipe`, scripted by the test thread.
@@ -267,6 +283,18 @@ fn scripted(capacity: usize, config: ClientConfig) -> (Client, Peer) {
         Client::new(end, config).start(&Spawner::global()),
         Peer::new(server_end),
     )
+}
+
+/// As [`scripted`], with the client's background work ([`Client::run`])
+/// left to the test: it runs only when the test polls it. While it is not
+/// polled the expiry task never ticks (nor does the background reader
+/// read), so what completes meanwhile did so without a tick: a test that
+/// never polls it shows that no wake-up waited for one.
+fn scripted_by_hand(capacity: usize, config: ClientConfig) -> (Client, Peer, Probe<'static, ()>) {
+    let (end, server_end) = memory::pipe(capacity);
+    let client = Client::new(end, config);
+    let background = Probe::new(client.run());
+    (client, Peer::new(server_end), background)
 }
 
 /// Per-kind behaviour of [`echo_server`].
@@ -380,8 +408,6 @@ where
 struct TaskReport {
     ok: u64,
     cancelled: u64,
-    /// Slowest request that was not raced with a timer.
-    slowest: Duration,
     failures: Vec<String>,
 }
 
@@ -405,7 +431,6 @@ fn stress_requests(client: &Client, kind: &str, tasks: usize, per_task: usize) -
                     } else {
                         Duration::from_secs(5)
                     };
-                    let start = Instant::now();
                     match within(limit, client.request(&kind, payload.as_bytes())).await {
                         Some(Ok(f)) => {
                             if f.payload != payload.as_bytes() || f.kind != kind {
@@ -416,9 +441,6 @@ fn stress_requests(client: &Client, kind: &str, tasks: usize, per_task: usize) -
                                 ));
                             }
                             rep.ok += 1;
-                            if !raced {
-                                rep.slowest = rep.slowest.max(start.elapsed());
-                            }
                         }
                         Some(Err(e)) => rep.failures.push(format!("{payload}: {e}")),
                         None if raced => rep.cancelled += 1,
@@ -436,7 +458,6 @@ fn stress_requests(client: &Client, kind: &str, tasks: usize, per_task: usize) -
     for rep in on_two_threads(futs) {
         total.ok += rep.ok;
         total.cancelled += rep.cancelled;
-        total.slowest = total.slowest.max(rep.slowest);
         total.failures.extend(rep.failures);
     }
     total
@@ -485,16 +506,10 @@ fn random_cancellation_in_memory_keeps_the_books_balanced() {
         rep.cancelled > 0,
         "the timers never won: nothing was tested"
     );
-    assert!(
-        rep.slowest < Duration::from_secs(1),
-        "a request waited {:?}",
-        rep.slowest
-    );
 
-    // Still serves, promptly; and the last answer comes after every
-    // earlier one (the server answers in order), so every late answer has
-    // been read by now.
-    let start = Instant::now();
+    // Still serves; and the last answer comes after every earlier one
+    // (the server answers in order), so every late answer has been read
+    // by now.
     let sync = block_on(within(
         Duration::from_secs(2),
         client.request("ECHO", b"sync"),
@@ -502,11 +517,6 @@ fn random_cancellation_in_memory_keeps_the_books_balanced() {
     assert!(
         matches!(&sync, Some(Ok(f)) if f.payload == b"sync"),
         "{sync:?}"
-    );
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        start.elapsed()
     );
 
     let answered = seen.answered.load(Ordering::SeqCst);
@@ -553,11 +563,6 @@ fn random_cancellation_over_tcp_keeps_the_books_balanced() {
     assert!(
         rep.cancelled > 0,
         "the timers never won: nothing was tested"
-    );
-    assert!(
-        rep.slowest < Duration::from_secs(1),
-        "a request waited {:?}",
-        rep.slowest
     );
 
     let sync = block_on(within(
@@ -740,22 +745,39 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
     assert!(failures.is_empty(), "{failures:?}");
     assert_eq!(client.dropped_unsolicited(), 0);
 
-    // No request waits when the server pushes (20 ms after its answer).
+    drop(client);
+    server.join().expect("server");
+
+    // No request waits when the server pushes (20 ms after its answer):
+    // the background reader takes over as the last request ends, not at
+    // the next tick. A second client whose background work the test polls
+    // (only when woken), to see it woken at that moment.
+    let (end, server_end) = memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    let mut background = Probe::new(client.run());
+    let (_seen, server) = echo_server(server_end);
+    let sub = client.subscribe();
+    assert!(!background.poll_settled());
     for round in 0..3 {
-        block_on(client.request("PUSH", b"")).expect("push");
-        let start = Instant::now();
-        let got = block_on(within(Duration::from_secs(2), sub.recv()));
-        let took = start.elapsed();
+        // The echo server answers at once: PUSH may end in any poll.
+        let mut push = Probe::new(client.request("PUSH", b""));
+        let (answer, woken_at_end) = drive_noting(&mut push, &mut background);
+        assert!(answer.is_ok(), "round {round}: {answer:?}");
         assert!(
-            matches!(&got, Some(Ok(f)) if f.payload == b"pushed"),
-            "{got:?}"
+            woken_at_end,
+            "round {round}: the last request ended without waking the background reader \
+             (the push would wait for the tick)"
         );
+        let mut news = Probe::new(sub.recv());
+        news.poll();
+        let got = news.drive_with(&mut [&mut background], Duration::from_secs(2));
         assert!(
-            took < PROMPT + Duration::from_millis(20),
-            "round {round}: {took:?}"
+            matches!(&got, Ok(f) if f.payload == b"pushed"),
+            "round {round}: {got:?}"
         );
     }
     drop(client);
+    background.drive(Duration::from_secs(2));
     server.join().expect("server");
 }
 
@@ -769,7 +791,7 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
 /// counted late.
 #[test]
 fn a_batch_whose_first_request_is_dropped_mid_yield_is_still_written() {
-    let (client, mut peer) = scripted(8, ClientConfig::default());
+    let (client, mut peer, mut background) = scripted_by_hand(8, ClientConfig::default());
 
     // Another request in flight, so that the next batch's first yields.
     let mut a = Probe::new(client.request("A", b"a"));
@@ -781,6 +803,8 @@ fn a_batch_whose_first_request_is_dropped_mid_yield_is_still_written() {
     let mut d = Probe::new(client.request("D", b"d"));
     assert!(!d.poll_settled());
     drop(c); // mid-batch: its batch holds C and D
+             // The background writer writes it (the pipe has room: at once).
+    assert!(!background.poll_settled());
 
     let rc = peer.recv();
     let rd = peer.recv();
@@ -788,11 +812,12 @@ fn a_batch_whose_first_request_is_dropped_mid_yield_is_still_written() {
     peer.answer(rc.id, b"c");
     peer.answer(rd.id, b"d");
     peer.answer(ra.id, b"a");
-    let (took, out) = d.drive_with(&mut [&mut a], Duration::from_secs(2));
-    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"d".to_vec())));
-    assert!(took < PROMPT, "D waited {took:?}");
-    let (_, out) = a.drive(Duration::from_secs(2));
-    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"a".to_vec())));
+    // The background is not polled from here on: D is answered without a
+    // tick (A keeps reading, nothing is handed to the background reader).
+    let out = d.drive_with(&mut [&mut a], Duration::from_secs(2));
+    assert_eq!(out.map(|f| f.payload), Ok(b"d".to_vec()));
+    let out = a.drive(Duration::from_secs(2));
+    assert_eq!(out.map(|f| f.payload), Ok(b"a".to_vec()));
     assert_eq!(client.late_answers(), 1);
 }
 
@@ -821,23 +846,29 @@ fn a_request_dropped_while_waiting_for_room_is_never_written() {
     assert!(!b.poll_settled());
     let rb = peer.recv();
     assert_eq!(rb.kind, "B");
-    // Nothing else was written.
-    assert!(peer.try_recv(Duration::from_millis(50)).is_none());
     peer.answer(ra.id, b"a");
     peer.answer(rb.id, b"b");
-    let (_, out) = b.drive_with(&mut [&mut a], Duration::from_secs(2));
-    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"b".to_vec())));
-    let (_, out) = a.drive(Duration::from_secs(2));
-    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"a".to_vec())));
+    let out = b.drive_with(&mut [&mut a], Duration::from_secs(2));
+    assert_eq!(out.map(|f| f.payload), Ok(b"b".to_vec()));
+    let out = a.drive(Duration::from_secs(2));
+    assert_eq!(out.map(|f| f.payload), Ok(b"a".to_vec()));
     // A later request still works.
     let mut e = Probe::new(client.request("E", b"e"));
     assert!(!e.poll_settled());
     let re = peer.recv();
+    // Nothing was written between B and E (R would be here) ...
     assert_eq!(re.kind, "E");
     peer.answer(re.id, b"e");
-    let (_, out) = e.drive(Duration::from_secs(2));
-    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"e".to_vec())));
+    let out = e.drive(Duration::from_secs(2));
+    assert_eq!(out.map(|f| f.payload), Ok(b"e".to_vec()));
     assert_eq!(client.late_answers(), 0);
+    // ... nor after E: closing writes what is queued, then the stream ends.
+    client.close();
+    let end = peer.try_recv(Duration::from_secs(2));
+    assert!(
+        matches!(end, Some(Err(_))),
+        "not the end of stream: {end:?}"
+    );
 }
 
 /// A request polled by hand.
@@ -867,21 +898,19 @@ fn reader_and_two_waiting<'a>(
 /// the expiry task's next tick.
 #[test]
 fn a_reader_dropped_while_others_wait_hands_reading_on() {
-    let (client, mut peer) = scripted(8, ClientConfig::default());
-    // Three rounds: if a round waited for a tick, the next one starts right
-    // after a tick and would wait almost a whole one.
-    for round in 0..3 {
+    // The background work is never polled: no tick can hand reading on.
+    let (client, mut peer, _background) = scripted_by_hand(8, ClientConfig::default());
+    for _ in 0..3 {
         let (a, (mut x, rx), (mut y, ry)) = reader_and_two_waiting(&client, &mut peer);
         x.clear();
         y.clear();
         drop(a);
         peer.answer(rx.id, b"x");
         peer.answer(ry.id, b"y");
-        let (tx, ox) = x.drive_with(&mut [&mut y], Duration::from_secs(1));
-        let (ty, oy) = y.drive(Duration::from_secs(1));
-        assert_eq!(ox.map(|r| r.map(|f| f.payload)), Some(Ok(b"x".to_vec())));
-        assert_eq!(oy.map(|r| r.map(|f| f.payload)), Some(Ok(b"y".to_vec())));
-        assert!(tx.max(ty) < PROMPT, "round {round}: waited {tx:?} / {ty:?}");
+        let ox = x.drive_with(&mut [&mut y], Duration::from_secs(1));
+        let oy = y.drive(Duration::from_secs(1));
+        assert_eq!(ox.map(|f| f.payload), Ok(b"x".to_vec()));
+        assert_eq!(oy.map(|f| f.payload), Ok(b"y".to_vec()));
     }
 }
 
@@ -894,10 +923,9 @@ fn a_reader_dropped_while_others_wait_hands_reading_on() {
 /// expiry task's next tick (up to 250 ms) wakes the background reader.
 #[test]
 fn the_request_reading_is_handed_to_is_dropped_too() {
-    let (client, mut peer) = scripted(8, ClientConfig::default());
-    // The first round that waits for a tick ends right after it; the
-    // next round then waits almost a whole tick.
-    let mut waits = Vec::new();
+    // The background work is never polled: no tick can rescue the last
+    // waiting request, so it is answered only if it was handed the reading.
+    let (client, mut peer, _background) = scripted_by_hand(8, ClientConfig::default());
     for _ in 0..3 {
         let (a, (x, rx), (y, ry)) = reader_and_two_waiting(&client, &mut peer);
         x.clear();
@@ -912,17 +940,9 @@ fn the_request_reading_is_handed_to_is_dropped_too() {
             (y, ry.id, b"y")
         };
         peer.answer(id, payload);
-        let (took, out) = stays.drive(Duration::from_secs(1));
-        assert_eq!(
-            out.map(|r| r.map(|f| f.payload)),
-            Some(Ok(payload.to_vec()))
-        );
-        waits.push(took);
+        let out = stays.drive(Duration::from_secs(1));
+        assert_eq!(out.map(|f| f.payload), Ok(payload.to_vec()));
     }
-    assert!(
-        waits.iter().all(|&w| w < PROMPT),
-        "a waiting request got its answer only at the tick ({TICK:?}): {waits:?}"
-    );
 }
 
 /// The same defect from ordinary code, no hand-polling: a task races two
@@ -931,8 +951,8 @@ fn the_request_reading_is_handed_to_is_dropped_too() {
 /// loser — which is dropped right away with the race.
 #[test]
 fn racing_two_requests_does_not_stall_a_third() {
-    let (client, mut peer) = scripted(8, ClientConfig::default());
-    let mut waits = Vec::new();
+    // The background work is never polled: no tick can rescue C.
+    let (client, mut peer, _background) = scripted_by_hand(8, ClientConfig::default());
     for _ in 0..4 {
         // Several losers so that one of them is likely picked.
         let mut race = Probe::new(
@@ -953,19 +973,14 @@ fn racing_two_requests_does_not_stall_a_third() {
         let rc = peer.recv();
         // The winner's answer ends the race (and drops the losers) ...
         peer.answer(got["W"], b"w");
-        let (_, won) = race.drive(Duration::from_secs(1));
-        assert_eq!(won.map(|r| r.map(|f| f.payload)), Some(Ok(b"w".to_vec())));
+        let won = race.drive(Duration::from_secs(1));
+        assert_eq!(won.map(|f| f.payload), Ok(b"w".to_vec()));
         drop(race);
         // ... then C's answer comes.
         peer.answer(rc.id, b"c");
-        let (took, out) = c.drive(Duration::from_secs(1));
-        assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"c".to_vec())));
-        waits.push(took);
+        let out = c.drive(Duration::from_secs(1));
+        assert_eq!(out.map(|f| f.payload), Ok(b"c".to_vec()));
     }
-    assert!(
-        waits.iter().all(|&w| w < PROMPT),
-        "C got its answer only at the tick ({TICK:?}): {waits:?}"
-    );
 }
 
 /// DEFECT (against the documented contract). The docs of `Client` say a
@@ -987,23 +1002,19 @@ fn an_idle_request_future_does_not_hold_up_others() {
     let mut idle = Probe::new(client.request("IDLE", b""));
     assert!(!idle.poll()); // written; now reading — and never polled again
     let ri = peer.recv();
-    let (took, out) = thread::scope(|s| {
-        let other = s.spawn(|| {
-            let start = Instant::now();
-            let out = block_on(within(Duration::from_secs(3), client.request("B", b"b")));
-            (start.elapsed(), out)
-        });
+    let out = thread::scope(|s| {
+        let other = s.spawn(|| block_on(within(Duration::from_secs(3), client.request("B", b"b"))));
         let rb = peer.recv();
         peer.answer(rb.id, b"b");
         peer.answer(ri.id, b"idle");
         other.join().expect("thread")
     });
+    // Answered, not timed out: the expiry task took reading over from the
+    // idle future (after two of its 125 ms ticks) before B's 1 s timeout.
     assert_eq!(
         out.clone().map(|r| r.map(|f| f.payload)),
-        Some(Ok(b"b".to_vec())),
-        "after {took:?}"
+        Some(Ok(b"b".to_vec()))
     );
-    assert!(took < Duration::from_millis(500), "{took:?}");
     drop(idle);
 }
 
@@ -1042,9 +1053,10 @@ fn close_writes_what_is_queued_then_closes() {
     assert_eq!(peer.recv().kind, "R");
     let end = peer.try_recv(Duration::from_secs(2));
     assert!(matches!(end, Some(Err(_))), "no end of stream: {end:?}");
-    let (took, out) = r.drive(Duration::from_secs(2));
-    assert!(matches!(out, Some(Err(ClientError::Closed(_)))), "{out:?}");
-    assert!(took < PROMPT, "{took:?}");
+    // Woken by the close itself: after it nothing else (no tick, no
+    // timeout) would wake R, and drive fails at its deadline.
+    let out = r.drive(Duration::from_secs(2));
+    assert!(matches!(out, Err(ClientError::Closed(_))), "{out:?}");
     assert!(client.is_closed());
 }
 
@@ -1064,10 +1076,10 @@ fn close_during_a_batch_yield_still_writes_the_batch() {
     assert_eq!(peer.recv().kind, "C");
     let end = peer.try_recv(Duration::from_secs(2));
     assert!(matches!(end, Some(Err(_))), "no end of stream: {end:?}");
-    let (_, out) = c.drive_with(&mut [&mut a], Duration::from_secs(2));
-    assert!(matches!(out, Some(Err(ClientError::Closed(_)))), "{out:?}");
-    let (_, out) = a.drive(Duration::from_secs(2));
-    assert!(matches!(out, Some(Err(ClientError::Closed(_)))), "{out:?}");
+    let out = c.drive_with(&mut [&mut a], Duration::from_secs(2));
+    assert!(matches!(out, Err(ClientError::Closed(_))), "{out:?}");
+    let out = a.drive(Duration::from_secs(2));
+    assert!(matches!(out, Err(ClientError::Closed(_))), "{out:?}");
 }
 
 /// The `queue` limit holds: behind a write the server does not take,
@@ -1076,21 +1088,25 @@ fn close_during_a_batch_yield_still_writes_the_batch() {
 /// order.
 #[test]
 fn the_queue_limit_makes_send_wait_for_room() {
-    let (client, mut peer) = scripted(
+    // Everything on this thread, the background writer included: once
+    // nothing is woken, a send is done or waits for room, which only the
+    // peer reading can make.
+    let (client, mut peer, mut background) = scripted_by_hand(
         1,
         ClientConfig {
             queue: 2,
             ..ClientConfig::default()
         },
     );
+    assert!(!background.poll_settled());
     let mut sent = 0u32;
-    let blocked = loop {
+    let mut blocked = loop {
         let payload = format!("{sent}");
         let c = client.clone();
         let mut s = Probe::new(async move { c.send("NOTE", payload.as_bytes()).await });
         s.poll();
-        let (_, out) = s.drive(Duration::from_millis(100));
-        match out {
+        settle(&mut [&mut s, &mut background]);
+        match s.out.take() {
             Some(r) => {
                 assert_eq!(r, Ok(()));
                 sent += 1;
@@ -1105,21 +1121,36 @@ fn the_queue_limit_makes_send_wait_for_room() {
     // One chunk in the pipe, one held back by it (the batch the writer
     // takes over: a third may join it before it does), then the queue (2).
     assert!(sent >= 4, "only {sent} sends before waiting for room");
-    // Still waiting a while later: room comes only from the server.
-    let mut blocked = blocked;
-    let (_, out) = blocked.drive(Duration::from_millis(50));
-    assert_eq!(out, None, "room without the server reading");
     // Reading frees room; the waiting send goes on.
-    let (got, (took, out)) = thread::scope(|s| {
+    let (got, out) = thread::scope(|s| {
         let reader = s.spawn(|| (0..=sent).map(|_| peer.recv()).collect::<Vec<_>>());
-        let out = blocked.drive(Duration::from_secs(2));
+        let out = blocked.drive_with(&mut [&mut background], Duration::from_secs(2));
+        // The writer goes on until the reader has everything.
+        wait_until(
+            Duration::from_secs(5),
+            "the peer read every message",
+            || {
+                background.poll_if_woken();
+                reader.is_finished()
+            },
+        );
         (reader.join().expect("reader"), out)
     });
-    assert_eq!(out, Some(Ok(())), "after {took:?}");
+    assert_eq!(out, Ok(()));
     let texts: Vec<String> = got.iter().map(|f| f.text().unwrap().to_string()).collect();
     let want: Vec<String> = (0..=sent).map(|i| i.to_string()).collect();
     assert_eq!(texts, want);
-    assert!(peer.try_recv(Duration::from_millis(50)).is_none());
+    // Nothing more: closing writes what is queued, then the stream ends.
+    client.close();
+    wait_until(Duration::from_secs(2), "the client closed", || {
+        background.poll_if_woken();
+        client.is_closed()
+    });
+    let end = peer.try_recv(Duration::from_secs(2));
+    assert!(
+        matches!(end, Some(Err(_))),
+        "not the end of stream: {end:?}"
+    );
 }
 
 /// Dropping the last `Client` is a `close()`: queued messages are written,
@@ -1157,37 +1188,48 @@ fn dropping_the_last_client_writes_what_is_queued_then_closes() {
 /// at once (its subscription ends), an unsubscribed one within a tick.
 #[test]
 fn the_server_closing_while_nothing_waits_is_noticed() {
-    // Subscribed.
+    // Subscribed: the background work is polled by hand (only when woken)
+    // to see the background reader woken as the request ends.
     let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
+    let client = Client::new(end, ClientConfig::default());
+    let mut background = Probe::new(client.run());
     let sub = client.subscribe();
     let mut peer = Peer::new(server_end);
+    assert!(!background.poll_settled());
     let mut r = Probe::new(client.request("R", b""));
     assert!(!r.poll_settled());
     let rr = peer.recv();
     peer.answer(rr.id, b"r");
-    let (_, out) = r.drive(Duration::from_secs(1));
-    assert!(matches!(out, Some(Ok(_))), "{out:?}");
-    thread::sleep(Duration::from_millis(10));
-    let start = Instant::now();
+    let (out, woke) = drive_noting(&mut r, &mut background);
+    assert!(out.is_ok(), "{out:?}");
+    assert!(
+        woke,
+        "the request ended without waking the background reader (it would wait for the tick)"
+    );
     drop(peer);
+    wait_until(Duration::from_secs(2), "the server's close noticed", || {
+        background.poll_if_woken();
+        client.is_closed()
+    });
     let got = block_on(within(Duration::from_secs(2), sub.recv()));
     assert!(matches!(got, Some(Err(_))), "{got:?}");
-    assert!(start.elapsed() < PROMPT, "{:?}", start.elapsed());
-    assert!(client.is_closed());
 
-    // Not subscribed: within the tick (and a margin).
+    // Not subscribed: documented "within the expiry task's tick" (250 ms).
+    // That bound is the property, but only the tick can notice it here; the
+    // deadline is generous for a loaded machine and still fails when the
+    // close is never noticed.
     let (client, mut peer) = scripted(8, ClientConfig::default());
     let mut r = Probe::new(client.request("R", b""));
     assert!(!r.poll_settled());
     let rr = peer.recv();
     peer.answer(rr.id, b"r");
-    let (_, out) = r.drive(Duration::from_secs(1));
-    assert!(matches!(out, Some(Ok(_))), "{out:?}");
+    let out = r.drive(Duration::from_secs(1));
+    assert!(out.is_ok(), "{out:?}");
     drop(peer);
-    assert!(
-        wait_until(TICK * 2 + PROMPT, || client.is_closed()),
-        "the server's close went unnoticed"
+    wait_until(
+        Duration::from_secs(5),
+        "the server's close noticed (unsubscribed)",
+        || client.is_closed(),
     );
     let after = block_on(within(Duration::from_secs(1), client.request("R", b"")));
     assert!(
@@ -1200,16 +1242,17 @@ fn the_server_closing_while_nothing_waits_is_noticed() {
 /// away mid-flight, whichever of them was reading.
 #[test]
 fn the_server_vanishing_fails_every_pending_request_at_once() {
-    let (client, mut peer) = scripted(8, ClientConfig::default());
+    // The background work is never polled: no tick (which would demote a
+    // reader that does not notice the end) can help.
+    let (client, mut peer, _background) = scripted_by_hand(8, ClientConfig::default());
     let (a, (x, _), (y, _)) = reader_and_two_waiting(&client, &mut peer);
     drop(peer);
     for (name, mut p) in [("reader", a), ("x", x), ("y", y)] {
-        let (took, out) = p.drive(Duration::from_secs(2));
+        let out = p.drive(Duration::from_secs(2));
         assert!(
-            matches!(out, Some(Err(ClientError::Closed(_)))),
+            matches!(out, Err(ClientError::Closed(_))),
             "{name}: {out:?}"
         );
-        assert!(took < PROMPT, "{name}: {took:?}");
     }
 }
 
@@ -1263,11 +1306,12 @@ fn timeouts_are_never_early_under_contention() {
     for (took, r) in &waits {
         assert_eq!(r, &Some(Err(ClientError::Timeout)));
         assert!(*took >= timeout, "timed out early: {took:?}");
-        // Documented: up to a quarter late; generous for a loaded machine.
-        assert!(
-            *took < timeout + timeout / 4 + Duration::from_millis(200),
-            "{took:?}"
-        );
+        // Documented: up to a quarter late (10 ms here). "Not much late"
+        // is the property, so an upper bound stays, deliberately generous
+        // (a loaded two-core machine with the spinner saw 395 ms against
+        // the old 250 ms bound): it is coarse; "never early" is the strict
+        // check here.
+        assert!(*took < timeout + Duration::from_secs(1), "{took:?}");
     }
     drop(client);
     server.join().expect("server");
@@ -1305,8 +1349,8 @@ fn a_request_waiting_for_room_times_out() {
             matches!(r, Some(Err(ClientError::Timeout | ClientError::Closed(_)))),
             "{r:?}"
         );
+        // Not early; and not forever (within's 3 s deadline).
         assert!(took >= timeout, "{took:?}");
-        assert!(took < timeout * 3, "{took:?}");
     }
     drop(server_end);
 }
@@ -1337,10 +1381,10 @@ fn a_server_that_reads_nothing_fails_the_connection_after_the_stall_timeout() {
         futures_lite::future::zip(client.request("A", b"a"), client.request("B", b"b")),
     ));
     assert!(results.is_some());
-    assert!(
-        wait_until(timeout * 6, || client.is_closed()),
-        "still open {:?} after the stall timeout ({timeout:?})",
-        timeout * 6
+    wait_until(
+        Duration::from_secs(5),
+        &format!("the connection closed after the stall timeout ({timeout:?})"),
+        || client.is_closed(),
     );
     drop(server_end);
 }
@@ -1361,6 +1405,7 @@ impl Wake for SlowWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if self.armed.swap(false, Ordering::SeqCst) {
+            // The scenario: a waker that takes its time (see above).
             thread::sleep(Duration::from_millis(30));
             self.done.store(true, Ordering::SeqCst);
         }
@@ -1429,13 +1474,10 @@ fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
             });
             // R, polled when woken, reads W's answer and wakes W (slowly)
             // with the pending lock held.
-            let start = Instant::now();
-            while !slow.done.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(2) {
-                if r.woken() {
-                    r.poll();
-                }
-                thread::sleep(Duration::from_micros(100));
-            }
+            wait_until(Duration::from_secs(2), "W's slow waker run", || {
+                r.poll_if_woken();
+                slow.done.load(Ordering::SeqCst)
+            });
             q.join().expect("thread")
         });
         assert_eq!(res, Some(Err(ClientError::Timeout)));

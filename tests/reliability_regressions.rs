@@ -4,20 +4,30 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use common::{encode_frame, read_frames};
+use common::{encode_frame, read_frames, wait_until};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
-use msgwire::net::{Client, ClientConfig, Frame, Reply, Router, Server, ServerConfig, Spawner};
+use msgwire::net::{
+    Client, ClientConfig, Frame, Reply, Router, Server, ServerConfig, ServerEvent, Spawner,
+};
 
+/// The idle time counts from when the last request was *answered*: a
+/// handler slower than the idle timeout does not get its connection
+/// dropped right after its answer (was: dropped at once, so the next
+/// request in lock-step was refused).
 #[test]
 fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() {
+    const HANDLER: Duration = Duration::from_millis(600);
+    const IDLE: Duration = Duration::from_millis(400);
     let router = Router::new()
         .on("SLOW", |req: Frame| async move {
-            async_io::Timer::after(Duration::from_millis(600)).await;
+            // The scenario: a handler slower than the idle timeout.
+            async_io::Timer::after(HANDLER).await;
             Ok(Some(Reply::new("DONE", req.payload)?))
         })
         .expect("kind");
@@ -25,31 +35,51 @@ fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() 
         "127.0.0.1:0",
         router,
         ServerConfig {
-            idle_timeout: Some(Duration::from_millis(400)),
+            idle_timeout: Some(IDLE),
             ..ServerConfig::default()
         },
     ))
     .expect("bind")
     .start(&Spawner::global());
     let mut s = TcpStream::connect(server.local_addr().expect("tcp")).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
+    s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
+    let sent = Instant::now();
     s.write_all(&encode_frame("SLOW", 1, b"a")).expect("write");
     assert_eq!(
         read_frames(&mut s, 1)[0],
         ("DONE".to_owned(), 1, b"a".to_vec())
     );
-    // Lock-step: the next request right after the answer.
-    std::thread::sleep(Duration::from_millis(20));
-    s.write_all(&encode_frame("PING", 2, b"")).expect("write");
-    assert_eq!(read_frames(&mut s, 1)[0].1, 2);
+    // Nothing more is sent: the server closes for idleness, and no
+    // earlier than the idle timeout after the answer (which it wrote at
+    // least HANDLER after the request was sent). The buggy server closed
+    // right after the answer, about HANDLER after the request.
+    let mut rest = [0u8; 64];
+    let got = s.read(&mut rest).expect("the idle close within 10 s");
+    let closed = sent.elapsed();
+    assert_eq!(got, 0, "unexpected bytes after the answer");
+    assert!(
+        closed >= HANDLER + IDLE,
+        "closed {closed:?} after the request: before the idle timeout ({IDLE:?}) after the answer"
+    );
 }
 
 /// A server that serves one connection at a time, and a client already
 /// served on that connection.
-async fn one_slot_server_with_its_client() -> (Server, std::net::SocketAddr, Client) {
+/// The server's events are recorded in the returned log.
+async fn one_slot_server_with_its_client() -> (
+    Server,
+    std::net::SocketAddr,
+    Client,
+    Arc<Mutex<Vec<ServerEvent>>>,
+) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = events.clone();
     let config = ServerConfig {
         max_connections: 1,
+        on_event: Some(Arc::new(move |e: &ServerEvent| {
+            log.lock().unwrap().push(e.clone())
+        })),
         ..ServerConfig::default()
     };
     let server = Server::bind_tcp("127.0.0.1:0", Router::new(), config)
@@ -62,13 +92,13 @@ async fn one_slot_server_with_its_client() -> (Server, std::net::SocketAddr, Cli
         .expect("connect")
         .start(&Spawner::global());
     first.ping().await.expect("the first connection is served");
-    (server, addr, first)
+    (server, addr, first, events)
 }
 
 #[test]
 fn a_client_refused_as_overloaded_is_told_why() {
     block_on(async {
-        let (_server, addr, first) = one_slot_server_with_its_client().await;
+        let (_server, addr, first, _events) = one_slot_server_with_its_client().await;
         let second = Client::connect_tcp(addr, ClientConfig::default())
             .await
             .expect("connect")
@@ -119,20 +149,16 @@ fn a_client_dropped_while_its_server_does_not_read_releases_its_socket() {
         .start(&Spawner::global());
         let (peer, _) = listener.accept().expect("accept");
         // The server never reads: the client's writes block once the
-        // socket buffers are full, then its queue fills.
+        // socket buffers are full, then its queue fills, and the write
+        // stalls for a request timeout: the connection fails, and the
+        // send waiting for room fails with it. Sends until one fails
+        // (with the old writer, blocked forever, none ever did).
         let big = vec![7u8; 60_000];
-        for _ in 0..2_000 {
-            let sent = client
-                .send("ECHO", &big)
-                .or(async {
-                    async_io::Timer::after(Duration::from_millis(200)).await;
-                    Err(msgwire::net::ClientError::Timeout)
-                })
-                .await;
-            if sent.is_err() {
-                break;
-            }
-        }
+        let failed = async { while client.send("ECHO", &big).await.is_ok() {} }.or(async {
+            async_io::Timer::after(Duration::from_secs(10)).await;
+            panic!("no send failed within 10 s: the writer stays blocked on the unread socket");
+        });
+        failed.await;
         (peer, client)
     });
     let err = block_on(client.request("PING", b"")).expect_err("no answer");
@@ -140,13 +166,10 @@ fn a_client_dropped_while_its_server_does_not_read_releases_its_socket() {
     // Was: the writer task stayed blocked on the unread socket forever,
     // holding it open after the last clone of the client was dropped.
     let port = peer.peer_addr().expect("peer").port();
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
-    while socket_held(port, addr.port()) && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        !socket_held(port, addr.port()),
-        "the dropped client's socket is still open (last error: {err})"
+    wait_until(
+        Duration::from_secs(5),
+        &format!("the dropped client's socket released (last error: {err})"),
+        || !socket_held(port, addr.port()),
     );
     drop(peer);
 }
@@ -154,16 +177,39 @@ fn a_client_dropped_while_its_server_does_not_read_releases_its_socket() {
 #[test]
 fn connections_being_refused_do_not_hold_a_slot() {
     block_on(async {
-        let (server, addr, first) = one_slot_server_with_its_client().await;
+        let (server, addr, first, events) = one_slot_server_with_its_client().await;
         // Over the limit and silent: the server waits up to a second for
         // its first byte (to answer `overloaded` in its framing).
-        let silent = TcpStream::connect(addr).expect("connect");
-        async_io::Timer::after(Duration::from_millis(100)).await;
+        let mut silent = TcpStream::connect(addr).expect("connect");
+        wait_until(
+            Duration::from_secs(5),
+            "the silent connection refused",
+            || server.stats().overloaded == 1,
+        );
         drop(first);
-        async_io::Timer::after(Duration::from_millis(200)).await;
-        // The only served connection is gone: the slot is free. Was: the
-        // refusal in progress counted as active, so this one was refused
-        // too.
+        wait_until(
+            Duration::from_secs(5),
+            "the first connection's close noticed and its slot freed",
+            || {
+                let closed = events
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|e| matches!(e, ServerEvent::Close { .. }));
+                closed && server.stats().active == 0
+            },
+        );
+        // The refusal is still in progress (its answer not written yet),
+        // so the slot was freed while it goes on. Was: the refusal in
+        // progress counted as active, so the slot came free only once it
+        // ended (and the next one was refused meanwhile).
+        silent.set_nonblocking(true).expect("nonblocking");
+        let pending = silent.read(&mut [0u8; 1]);
+        assert!(
+            matches!(&pending, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "the refusal had ended before the slot was free: {pending:?}"
+        );
+        // The only served connection is gone: the slot is free.
         let next = Client::connect_tcp(addr, ClientConfig::default())
             .await
             .expect("connect")

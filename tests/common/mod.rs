@@ -210,3 +210,18 @@ pub fn read_frames(s: &mut std::net::TcpStream, n: usize) -> Vec<(String, u32, V
     }
     out
 }
+
+/// Polls `cond` (cheap; it may also drive something by hand) every
+/// 200 µs until it holds; panics with `what` once `limit` has passed, so a
+/// broken rule fails instead of hanging. The condition decides, not the
+/// sleep: it only spaces the polls.
+pub fn wait_until(limit: std::time::Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
