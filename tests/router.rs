@@ -627,3 +627,32 @@ fn a_failed_write_ends_the_loop_before_the_next_request() {
         "a request after the failed write was handled"
     );
 }
+
+/// What the loop and the router say about themselves (for logs).
+#[test]
+fn conn_end_and_router_describe_themselves() {
+    let cases = [
+        (ConnEnd::Exit, "EXIT"),
+        (ConnEnd::Closed, "closed by peer"),
+        (ConnEnd::IdleTimeout, "idle timeout"),
+        (ConnEnd::Stopped, "shutdown"),
+        (
+            ConnEnd::Io(std::io::ErrorKind::BrokenPipe.into()),
+            "i/o error: broken pipe",
+        ),
+    ];
+    for (end, want) in cases {
+        assert_eq!(end.to_string(), want);
+    }
+    let router = Router::new()
+        .on("b/two", replying("X"))
+        .expect("kind")
+        .on("a/one", replying("Y"))
+        .expect("kind")
+        .handler_timeout(Duration::from_secs(2));
+    let text = format!("{router:?}");
+    assert_eq!(
+        text,
+        "Router { kinds: [\"a/one\", \"b/two\"], fallback: false, handler_timeout: Some(2s) }"
+    );
+}
