@@ -656,3 +656,95 @@ fn conn_end_and_router_describe_themselves() {
         "Router { kinds: [\"a/one\", \"b/two\"], fallback: false, handler_timeout: Some(2s) }"
     );
 }
+
+/// A peer that never lets a read wait: `frames` PINGs, then end of stream;
+/// what the loop writes is dropped. Counts the frames handed out.
+struct Flood {
+    frame: Vec<u8>,
+    pos: usize,
+    left: u64,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl futures_lite::AsyncRead for Flood {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut n = 0;
+        while n < buf.len() && self.left > 0 {
+            let take = (self.frame.len() - self.pos).min(buf.len() - n);
+            let pos = self.pos;
+            buf[n..n + take].copy_from_slice(&self.frame[pos..pos + take]);
+            n += take;
+            self.pos += take;
+            if self.pos == self.frame.len() {
+                self.pos = 0;
+                self.left -= 1;
+                self.read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+impl futures_lite::AsyncWrite for Flood {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A stop signal that comes while a peer floods the connection is seen at
+/// the loop's next cooperative yield: the loop does not wait for the peer
+/// to pause (it never does here) before it drains and stops.
+#[test]
+fn a_stop_during_a_flood_is_seen_without_the_peer_pausing() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    const FRAMES: u64 = 50_000;
+    let read = Arc::new(AtomicU64::new(0));
+    let flood = Flood {
+        frame: encode_frame("PING", 1, b""),
+        pos: 0,
+        left: FRAMES,
+        read: read.clone(),
+    };
+    let seen = read.clone();
+    // Not ready at the loop's first wait; ready once 1,000 frames are in.
+    let stop = futures_lite::future::poll_fn(move |_cx| {
+        if seen.load(Ordering::SeqCst) >= 1_000 {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    });
+    let end = block_on(async {
+        let mut conn = Framed::new(flood, Framing::Binary, FramedConfig::default());
+        Router::new().serve_until(&mut conn, stop).await
+    });
+    assert!(matches!(end, ConnEnd::Stopped), "{end:?}");
+    let got = read.load(Ordering::SeqCst);
+    assert!(
+        got < FRAMES / 2,
+        "the loop read {got} of {FRAMES} frames before it stopped"
+    );
+}

@@ -444,6 +444,34 @@ impl Router {
         self.serve_with(framed, &mut |_| {}, None, None).await
     }
 
+    /// [`Router::serve`] until `stop` completes too: then the requests
+    /// already received are answered, the answers flushed, and the loop
+    /// ends with [`ConnEnd::Stopped`]. A graceful shutdown for loops of
+    /// your own; `stop` is also checked while a peer floods the connection
+    /// (at the loop's cooperative yields), not only when it waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use msgwire::net::{memory, ConnEnd, Framed, FramedConfig, Router};
+    ///
+    /// let (_client, server_end) = memory::pipe(8);
+    /// let end = futures_lite::future::block_on(async {
+    ///     let mut conn = Framed::sniffing(server_end, FramedConfig::default());
+    ///     Router::new().serve_until(&mut conn, async {}).await // stops at once
+    /// });
+    /// assert!(matches!(end, ConnEnd::Stopped));
+    /// ```
+    pub async fn serve_until<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        framed: &mut Framed<S>,
+        stop: impl Future<Output = ()> + Send,
+    ) -> ConnEnd {
+        let stop = std::pin::pin!(stop);
+        let stop: Pin<&mut (dyn Future<Output = ()> + Send)> = stop;
+        self.serve_with(framed, &mut |_| {}, Some(stop), None).await
+    }
+
     /// [`Router::serve`] with an event callback, a stop signal (once `stop`
     /// completes, requests already received are answered and the loop
     /// ends) and an idle timeout (no request completed for that long: the
