@@ -76,6 +76,10 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+// First: its macros are used by the modules below.
+#[macro_use]
+mod fmt;
+
 pub mod conversation;
 mod crc;
 mod decoder;
