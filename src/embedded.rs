@@ -67,6 +67,7 @@ use crate::{DecodeError, Encoder, Flags, Kind, Message, TextEncoder};
 /// What a [`Handler`] answers: a kind and a payload (the loop adds the
 /// request's id and the `RESPONSE` flag).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Reply<'a> {
     /// The answer's kind.
     pub kind: Kind<'a>,
@@ -85,6 +86,7 @@ impl<'a> Reply<'a> {
 /// (or `ERROR <code>: <detail>`, see [`HandlerError::with_code`]) and the
 /// loop goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HandlerError<'a> {
     code: &'static str,
     detail: &'a str,
@@ -181,6 +183,7 @@ impl ServeConfig {
 
 /// How a conversation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Ended {
     /// The peer sent `EXIT`; every answer owed was written and flushed.
     Exit,
@@ -190,6 +193,7 @@ pub enum Ended {
 
 /// Why [`serve`] or a [`Client`] could not go on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum IoError<E> {
     /// The transport failed.
@@ -268,6 +272,7 @@ where
     if let Some(framing) = config.framing {
         conv.enter(framing).map_err(|_| IoError::Capacity)?;
     }
+    debug!("conversation started (framing {:?})", config.framing);
     loop {
         // The framing is known once a byte is in, and only then are there
         // events.
@@ -282,14 +287,22 @@ where
                     break;
                 };
                 match event {
-                    Event::Answer(a) => a,
+                    Event::Answer(a) => {
+                        if let Some(code) = a.error_code() {
+                            debug!("refused: ERROR {} (id {})", code, a.id());
+                        }
+                        a
+                    }
                     Event::Request(request) => {
                         let id = request.id;
                         match handler.handle(request).await {
                             Ok(Some(r)) => Answer::new(id, r.kind, r.payload),
                             Ok(None) => continue,
                             // `handler_failed` without `core::fmt`.
-                            Err(e) => Answer::error_strs(id, e.code(), &[e.detail()]),
+                            Err(e) => {
+                                warn!("handler failed (id {}): {}: {}", id, e.code(), e.detail());
+                                Answer::error_strs(id, e.code(), &[e.detail()])
+                            }
                         }
                     }
                     // Nothing more is decoded: flushed and ended below.
@@ -309,6 +322,7 @@ where
         }
         io.flush().await.map_err(IoError::Io)?;
         if conv.exited() {
+            debug!("conversation ended: EXIT");
             return Ok(Ended::Exit);
         }
         let spare = conv.spare();
@@ -319,6 +333,7 @@ where
         }
         let n = io.read(spare).await.map_err(IoError::Io)?;
         if n == 0 {
+            debug!("conversation ended: peer closed");
             return Ok(Ended::Closed);
         }
         conv.commit(n);
@@ -361,6 +376,7 @@ impl Clock for NoClock {
 
 /// Why a [`Client`] request failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ClientError<E> {
     /// The transport failed, accepted no byte, or closed.

@@ -13,6 +13,7 @@ use core::fmt;
 /// "Need more bytes" is never an error: the decoders report it as
 /// `None` / [`Status::Partial`](crate::Status::Partial).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error {
     /// The 14-byte header's CRC-16 does not match (`header-checksum`).
@@ -127,6 +128,7 @@ impl core::error::Error for Error {}
 /// to buffer, will be skipped as they arrive) when this is returned: keep
 /// decoding and the stream goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DecodeError {
     /// What was wrong.
     pub error: Error,

@@ -65,6 +65,12 @@
 //!   allocator, zero-copy borrowed fields) and `net`; a payload that does
 //!   not deserialize is answered `ERROR bad-payload`.
 //! - `cli`: the `msgwire` command-line program.
+//! - `defmt`: `defmt::Format` on the public error and message types, and
+//!   the embedded driver's log lines through defmt.
+//! - `log`: log lines through the `log` facade (the `net` server, router
+//!   and client; the embedded driver), targets the module paths. With both
+//!   `defmt` and `log` on, `log` is used when `std` is on; without `std` it
+//!   is a compile error. The README's "Logs" lists the lines and levels.
 //!
 //! With `default-features = false` the crate is the pure core: no `std`, no
 //! allocator. It builds for `thumbv6m-none-eabi`.
@@ -75,6 +81,10 @@
 
 #[cfg(feature = "std")]
 extern crate std;
+
+// First: its macros are used by the modules below.
+#[macro_use]
+mod fmt;
 
 pub mod conversation;
 mod crc;

@@ -35,6 +35,7 @@ pub const fn is_kind_byte(b: u8) -> bool {
 /// # Ok::<(), Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Kind<'a>(&'a str);
 
 /// Builds a kind constant at compile time.
@@ -199,6 +200,7 @@ impl PartialEq<&str> for Kind<'_> {
 /// assert_eq!(Flags::from_bits(0x80), Err(Error::ReservedFlags));
 /// ```
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Flags(u8);
 
 impl Flags {
@@ -293,6 +295,7 @@ impl fmt::Debug for Flags {
 /// assert_eq!((m.id, m.payload), (7, &b"hello"[..]));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Message<'a> {
     /// What the message is.
     pub kind: Kind<'a>,

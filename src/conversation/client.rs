@@ -8,6 +8,7 @@ use crate::{Flags, Kind, Message};
 
 /// The table of pending requests is full: finish or cancel one first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Full;
 
 impl fmt::Display for Full {
@@ -20,6 +21,7 @@ impl core::error::Error for Full {}
 
 /// What a received message is to the requests in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Matched {
     /// The answer to the pending request with this id (its slot is free
     /// again).

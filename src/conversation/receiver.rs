@@ -7,6 +7,7 @@ use crate::{DecodeError, Error, Message};
 
 /// A conversation's framing (`docs/PROTOCOL.md` §2 binary, §3 text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Framing {
     /// Binary frames (§2): ids, flags, checksums.
     Binary,
@@ -28,6 +29,7 @@ impl Framing {
 
 /// The receiving limits of a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Limits {
     /// Largest binary payload accepted; longer frames are `too-large`.
     pub max_payload: u32,

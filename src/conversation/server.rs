@@ -16,6 +16,7 @@ pub const MAX_ERROR_LEN: usize = 160;
 
 /// What §4 does with a request of some kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Route {
     /// Built-in `PING`: answered `PONG ack`.
     Ping,
@@ -124,6 +125,13 @@ impl fmt::Debug for ErrorText {
 impl fmt::Display for ErrorText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for ErrorText {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.as_str())
     }
 }
 

@@ -325,6 +325,7 @@ impl Inner {
         {
             let mut w = lock(&self.why_closed);
             if w.is_none() {
+                host_info!("client connection closed: {}", why);
                 *w = Some(why);
             }
         }
@@ -549,6 +550,7 @@ impl Inner {
 
     /// An answer this side refuses still ends its request.
     fn refused(&self, e: DecodeError) {
+        host_debug!("client refused an answer: {} (id {:?})", e.code(), e.id);
         if let Some(id) = e.id {
             let ended = self
                 .lock_pending()

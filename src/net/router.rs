@@ -361,6 +361,7 @@ async fn send_answer<S: AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     let answer = answer.encodable(tx.framing());
     if let Some(code) = answer.error_code() {
+        host_debug!("answered ERROR {} (id {})", code, answer.id());
         events(ConnEvent::ErrorAnswered {
             code,
             id: answer.id(),
@@ -396,7 +397,16 @@ impl Router {
                         Err(e) => Answer::handler_failed(id, e),
                     }
                 }
-                Err(e) => Answer::error(id, e.code(), e),
+                Err(e) => {
+                    host_warn!(
+                        "handler for {} failed (id {}): {}: {}",
+                        m.kind,
+                        id,
+                        e.code(),
+                        e
+                    );
+                    Answer::error(id, e.code(), e)
+                }
             },
             (route, _) => match Answer::for_route(route, &m) {
                 Some(a) => a,

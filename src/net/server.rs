@@ -510,7 +510,8 @@ async fn accept_loop(
                 spawn(task);
             }
             // Out of file descriptors and the like: wait a little, go on.
-            Some(Err(_)) => {
+            Some(Err(_e)) => {
+                host_warn!("accept failed: {}", _e);
                 Timer::after(Duration::from_millis(10)).await;
             }
         }
@@ -555,11 +556,13 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         // a second): a slot freed meanwhile goes to the next peer.
         shared.active.fetch_sub(1, Ordering::SeqCst);
         shared.overloaded.fetch_add(1, Ordering::SeqCst);
+        host_warn!("{}: refused, overloaded ({} connections)", peer, max);
         shared.emit(ServerEvent::Overloaded { peer: peer.clone() });
         refuse_overloaded(stream, max).await;
         return;
     }
     let _guard = ActiveGuard(shared.clone());
+    host_info!("{}: connection open", peer);
     shared.emit(ServerEvent::Open { peer: peer.clone() });
     let force = shared.force.waiter();
     let serve = serve_connection(&shared, stream, &peer);
@@ -574,6 +577,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         Ok(reason) => reason,
         Err(_) => "internal error (panic)".to_string(),
     };
+    host_info!("{}: connection closed: {}", peer, reason);
     shared.emit(ServerEvent::Close { peer, reason });
 }
 
