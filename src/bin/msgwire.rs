@@ -322,7 +322,9 @@ fn serve(mut args: lexopt::Parser) -> Outcome {
     }
     if let Some(path) = serial {
         if unix.is_some() {
-            return Err(Failure::Usage("--serial and --unix exclude each other".into()));
+            return Err(Failure::Usage(
+                "--serial and --unix exclude each other".into(),
+            ));
         }
         return serve_serial(&path, baud, config.framed, quiet);
     }
