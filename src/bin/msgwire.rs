@@ -41,6 +41,7 @@ Run 'msgwire <COMMAND> --help' for a command's options.";
 const SERVE_USAGE: &str = "\
 Usage: msgwire serve [--listen ADDR] [--unix PATH] [--max-payload N]
                      [--max-connections N] [--idle-timeout SECS] [--quiet]
+       msgwire serve --serial PATH [--baud N] [--max-payload N] [--quiet]
 
 Serves PING (-> PONG ack), ECHO and EXIT in both framings on one port (the
 first byte picks). Logs one line per connection and per ERROR answered.
@@ -48,41 +49,52 @@ Ctrl-C or SIGTERM shuts down gracefully.
 
   --listen ADDR          TCP address [default: 127.0.0.1:7878]
   --unix PATH            listen on a Unix socket instead
+  --serial PATH          serve a serial port instead (raw 8N1), one
+                         conversation after another (feature serial)
+  --baud N               the serial port's baud [default: 115200]
   --max-payload N        largest payload accepted, bytes [default: 65536]
   --max-connections N    connections served at once [default: 1024]
   --idle-timeout SECS    drop a peer idle this long [default: 60]
   --quiet                no log lines";
 
 const SEND_USAGE: &str = "\
-Usage: msgwire send [--to ADDR] KIND [DATA] [--id N] [--checksum] [--text]
+Usage: msgwire send [--to ADDR | --serial PATH [--baud N]] KIND [DATA]
+                    [--id N] [--checksum] [--text]
 
 Sends one message and prints the answer: kind, id, and the payload as text
 when it is UTF-8, else as hex. Exits 1 when the answer is ERROR.
 
   --to ADDR      server [default: 127.0.0.1:7878]
+  --serial PATH  a serial port instead (raw 8N1; feature serial)
+  --baud N       the serial port's baud [default: 115200]
   --id N         correlation id [default: 1]
   --checksum     add the CRC-32 trailer
   --text         use text framing (KIND:DATA lines; no id, no flags)";
 
 const PING_USAGE: &str = "\
-Usage: msgwire ping [--to ADDR] [-c COUNT] [--size BYTES] [--interval SECS]
+Usage: msgwire ping [--to ADDR | --serial PATH [--baud N]] [-c COUNT]
+                    [--size BYTES] [--interval SECS]
 
 Sends PING requests and prints each round trip, then min/avg/p50/p99/max.
 
   --to ADDR          server [default: 127.0.0.1:7878]
+  --serial PATH      a serial port instead (raw 8N1; feature serial)
+  --baud N           the serial port's baud [default: 115200]
   -c, --count N      how many [default: 4]
   --size BYTES       payload size of each PING [default: 0]
   --interval SECS    pause between pings [default: 1]";
 
 const BENCH_USAGE: &str = "\
-Usage: msgwire bench [--to ADDR] [--connections C] [--pipeline P] [--size BYTES]
-                     [--duration SECS]
+Usage: msgwire bench [--to ADDR | --serial PATH [--baud N]] [--connections C]
+                     [--pipeline P] [--size BYTES] [--duration SECS]
 
 Sends ECHO requests as fast as answers come back and reports messages/s,
 MB/s and latency percentiles. Without --to it starts its own server on an
 ephemeral loopback port.
 
   --to ADDR           server [default: an in-process server]
+  --serial PATH       a serial port instead (one connection; feature serial)
+  --baud N            the serial port's baud [default: 115200]
   --connections C     connections [default: 4]
   --pipeline P        requests in flight per connection [default: 32]
   --size BYTES        payload size [default: 32]
@@ -221,17 +233,79 @@ async fn connect(addr: SocketAddr) -> Result<async_net::TcpStream, Failure> {
     Ok(stream)
 }
 
+/// The baud of `--serial` when `--baud` is not given.
+const DEFAULT_BAUD: u32 = 115_200;
+
+/// Where `send`, `ping` and `bench` talk to: `--to ADDR` or `--serial PATH`.
+enum Peer {
+    Tcp(SocketAddr),
+    Serial(std::path::PathBuf),
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Tcp(a) => write!(f, "{a}"),
+            Peer::Serial(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// The value of `--serial`, in a build with the `serial` feature.
+fn serial_path(value: OsString) -> Result<std::path::PathBuf, Failure> {
+    if cfg!(all(unix, feature = "serial")) {
+        Ok(value.into())
+    } else {
+        Err(Failure::Usage(
+            "--serial needs a build with the serial feature (Unix only)".into(),
+        ))
+    }
+}
+
+/// A byte stream to a peer: a TCP stream or a serial port.
+trait Stream: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send {}
+impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin + Send> Stream for T {}
+
+#[cfg(all(unix, feature = "serial"))]
+fn open_serial(path: &std::path::Path, baud: u32) -> Result<msgwire::net::SerialPort, Failure> {
+    msgwire::net::serial::open(path, baud).map_err(|e| Failure::Run(e.to_string()))
+}
+
+async fn open_stream(peer: &Peer, baud: u32) -> Result<Box<dyn Stream>, Failure> {
+    let _ = baud;
+    match peer {
+        Peer::Tcp(addr) => Ok(Box::new(connect(*addr).await?)),
+        #[cfg(all(unix, feature = "serial"))]
+        Peer::Serial(path) => Ok(Box::new(open_serial(path, baud)?)),
+        #[cfg(not(all(unix, feature = "serial")))]
+        Peer::Serial(_) => unreachable!("--serial is refused without the serial feature"),
+    }
+}
+
+async fn open_client(peer: &Peer, baud: u32, config: ClientConfig) -> Result<Client, Failure> {
+    match peer {
+        Peer::Tcp(addr) => Client::connect_tcp(*addr, config)
+            .await
+            .map_err(|e| Failure::Run(format!("cannot connect to {addr}: {e}"))),
+        Peer::Serial(_) => Ok(Client::new(open_stream(peer, baud).await?, config)),
+    }
+}
+
 // ---------------------------------------------------------------- serve
 
 fn serve(mut args: lexopt::Parser) -> Outcome {
     let mut listen = default_addr();
     let mut unix: Option<std::path::PathBuf> = None;
+    let mut serial: Option<std::path::PathBuf> = None;
+    let mut baud = DEFAULT_BAUD;
     let mut config = ServerConfig::default();
     let mut quiet = false;
     while let Some(arg) = args.next()? {
         match arg {
             Long("listen") => listen = address(args.value()?)?,
             Long("unix") => unix = Some(args.value()?.into()),
+            Long("serial") => serial = Some(serial_path(args.value()?)?),
+            Long("baud") => baud = number(args.value()?, "--baud")?,
             Long("max-payload") => {
                 config.framed.max_payload = number(args.value()?, "--max-payload")?
             }
@@ -245,6 +319,14 @@ fn serve(mut args: lexopt::Parser) -> Outcome {
             Long("help") | Short('h') => return help(SERVE_USAGE),
             other => return Err(other.unexpected().into()),
         }
+    }
+    if let Some(path) = serial {
+        if unix.is_some() {
+            return Err(Failure::Usage(
+                "--serial and --unix exclude each other".into(),
+            ));
+        }
+        return serve_serial(&path, baud, config.framed, quiet);
     }
     if !quiet {
         config.on_event = Some(Arc::new(|e: &ServerEvent| {
@@ -281,6 +363,45 @@ fn serve(mut args: lexopt::Parser) -> Outcome {
         );
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `serve --serial`: one conversation after another on the port (a new
+/// one after EXIT; the port reopened after a hang-up or an I/O error),
+/// until Ctrl-C or SIGTERM.
+#[cfg(all(unix, feature = "serial"))]
+fn serve_serial(path: &std::path::Path, baud: u32, framed: FramedConfig, quiet: bool) -> Outcome {
+    use msgwire::net::{serial, ConnEnd};
+    block_on(async {
+        let mut signals =
+            async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])?;
+        let mut port = open_serial(path, baud)?;
+        println!("serving {} at {baud} baud", path.display());
+        let router = Router::new();
+        let work = async {
+            loop {
+                let end = serial::serve(&router, &mut port, framed).await;
+                if !quiet {
+                    println!("conversation ended: {end}");
+                }
+                if !matches!(end, ConnEnd::Exit) {
+                    // A hang-up or an I/O error: the device may come back.
+                    async_io::Timer::after(Duration::from_millis(500)).await;
+                    port = open_serial(path, baud)?;
+                }
+            }
+        };
+        work.or(async {
+            signals.next().await;
+            println!("shutting down");
+            Ok(ExitCode::SUCCESS)
+        })
+        .await
+    })
+}
+
+#[cfg(not(all(unix, feature = "serial")))]
+fn serve_serial(_: &std::path::Path, _: u32, _: FramedConfig, _: bool) -> Outcome {
+    unreachable!("--serial is refused without the serial feature")
 }
 
 // ---------------------------------------------------------------- send
@@ -389,7 +510,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn send(mut args: lexopt::Parser) -> Outcome {
-    let mut to = default_addr();
+    let mut to = Peer::Tcp(default_addr());
+    let mut baud = DEFAULT_BAUD;
     let mut m = MessageArgs::new(1);
     let mut positional = 0;
     while let Some(arg) = args.next()?.map(Opt::of) {
@@ -397,7 +519,9 @@ fn send(mut args: lexopt::Parser) -> Outcome {
             continue;
         }
         match arg {
-            Opt::Long(l) if l == "to" => to = address(args.value()?)?,
+            Opt::Long(l) if l == "to" => to = Peer::Tcp(address(args.value()?)?),
+            Opt::Long(l) if l == "serial" => to = Peer::Serial(serial_path(args.value()?)?),
+            Opt::Long(l) if l == "baud" => baud = number(args.value()?, "--baud")?,
             Opt::Long(l) if l == "help" => return help(SEND_USAGE),
             Opt::Short('h') => return help(SEND_USAGE),
             other => return Err(other.unexpected()),
@@ -410,7 +534,7 @@ fn send(mut args: lexopt::Parser) -> Outcome {
         Framing::Binary
     };
     block_on(async {
-        let stream = connect(to).await?;
+        let stream = open_stream(&to, baud).await?;
         let mut conn = Framed::new(stream, framing, FramedConfig::default());
         let msg = Message::new(kind, &m.data)
             .with_id(m.id)
@@ -470,13 +594,16 @@ fn ms(d: Duration) -> String {
 }
 
 fn ping(mut args: lexopt::Parser) -> Outcome {
-    let mut to = default_addr();
+    let mut to = Peer::Tcp(default_addr());
+    let mut baud = DEFAULT_BAUD;
     let mut count: u64 = 4;
     let mut size: usize = 0;
     let mut interval = Duration::from_secs(1);
     while let Some(arg) = args.next()? {
         match arg {
-            Long("to") => to = address(args.value()?)?,
+            Long("to") => to = Peer::Tcp(address(args.value()?)?),
+            Long("serial") => to = Peer::Serial(serial_path(args.value()?)?),
+            Long("baud") => baud = number(args.value()?, "--baud")?,
             Short('c') | Long("count") => count = number(args.value()?, "-c")?,
             Long("size") => size = number(args.value()?, "--size")?,
             Long("interval") => interval = seconds(args.value()?, "--interval")?,
@@ -486,9 +613,8 @@ fn ping(mut args: lexopt::Parser) -> Outcome {
     }
     let payload = vec![b'p'; size];
     block_on(async {
-        let client = Client::connect_tcp(to, ClientConfig::default())
-            .await
-            .map_err(|e| Failure::Run(format!("cannot connect to {to}: {e}")))?
+        let client = open_client(&to, baud, ClientConfig::default())
+            .await?
             .start(&Spawner::global());
         println!("PING {to}: {size} bytes of payload");
         let mut rtts = Vec::new();
@@ -544,15 +670,18 @@ fn ping(mut args: lexopt::Parser) -> Outcome {
 // ---------------------------------------------------------------- bench
 
 fn bench(mut args: lexopt::Parser) -> Outcome {
-    let mut to: Option<SocketAddr> = None;
-    let mut connections: usize = 4;
+    let mut to: Option<Peer> = None;
+    let mut baud = DEFAULT_BAUD;
+    let mut connections: Option<usize> = None;
     let mut pipeline: usize = 32;
     let mut size: usize = 32;
     let mut duration = Duration::from_secs(5);
     while let Some(arg) = args.next()? {
         match arg {
-            Long("to") => to = Some(address(args.value()?)?),
-            Long("connections") => connections = number(args.value()?, "--connections")?,
+            Long("to") => to = Some(Peer::Tcp(address(args.value()?)?)),
+            Long("serial") => to = Some(Peer::Serial(serial_path(args.value()?)?)),
+            Long("baud") => baud = number(args.value()?, "--baud")?,
+            Long("connections") => connections = Some(number(args.value()?, "--connections")?),
             Long("pipeline") => pipeline = number(args.value()?, "--pipeline")?,
             Long("size") => size = number(args.value()?, "--size")?,
             Long("duration") => duration = seconds(args.value()?, "--duration")?,
@@ -560,6 +689,15 @@ fn bench(mut args: lexopt::Parser) -> Outcome {
             other => return Err(other.unexpected().into()),
         }
     }
+    let connections = match (&to, connections) {
+        (Some(Peer::Serial(_)), Some(c)) if c != 1 => {
+            return Err(Failure::Usage(
+                "a serial port is one connection: drop --connections or make it 1".into(),
+            ))
+        }
+        (Some(Peer::Serial(_)), _) => 1,
+        (_, c) => c.unwrap_or(4),
+    };
     if connections == 0 || pipeline == 0 {
         return Err(Failure::Usage(
             "--connections and --pipeline must be at least 1".into(),
@@ -568,7 +706,7 @@ fn bench(mut args: lexopt::Parser) -> Outcome {
     let max_payload = u32::try_from(size.max(64 * 1024))
         .map_err(|_| Failure::Usage("--size is too large".into()))?;
     block_on(async {
-        let server = match to {
+        let server = match &to {
             Some(_) => None,
             None => {
                 let config = ServerConfig {
@@ -586,9 +724,10 @@ fn bench(mut args: lexopt::Parser) -> Outcome {
             }
         };
         let addr = match (&server, to) {
-            (Some(s), _) => s
-                .local_addr()
-                .ok_or_else(|| Failure::Run("no server address".into()))?,
+            (Some(s), _) => Peer::Tcp(
+                s.local_addr()
+                    .ok_or_else(|| Failure::Run("no server address".into()))?,
+            ),
             (None, Some(a)) => a,
             (None, None) => return Err(Failure::Run("no server".into())),
         };
@@ -607,9 +746,8 @@ fn bench(mut args: lexopt::Parser) -> Outcome {
         let mut clients = Vec::new();
         for _ in 0..connections {
             clients.push(
-                Client::connect_tcp(addr, config)
-                    .await
-                    .map_err(|e| Failure::Run(format!("cannot connect to {addr}: {e}")))?
+                open_client(&addr, baud, config)
+                    .await?
                     .start(&Spawner::global()),
             );
         }

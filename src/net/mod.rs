@@ -76,6 +76,9 @@ mod framed;
 pub mod memory;
 mod router;
 mod runtime;
+#[cfg(all(unix, feature = "serial"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "serial"))))]
+pub mod serial;
 mod server;
 
 pub use client::{Client, ClientConfig, ClientError};
@@ -84,6 +87,8 @@ pub use router::{
     ConnEnd, Frame, Handler, HandlerError, HandlerFuture, HandlerResult, Reply, Router,
 };
 pub use runtime::{BoxTask, Spawner};
+#[cfg(all(unix, feature = "serial"))]
+pub use serial::SerialPort;
 pub use server::{
     EventHook, ListenAddr, Server, ServerConfig, ServerEvent, ServerStats, ShutdownReport,
 };
