@@ -5,13 +5,13 @@
 #![cfg(feature = "postcard")]
 
 #[cfg(feature = "embedded-io-async")]
+#[path = "common/embedded_pipe.rs"]
+mod embedded_pipe;
+
+#[cfg(feature = "embedded-io-async")]
 mod device {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::{Cell, RefCell};
     use std::convert::Infallible;
-    use std::future::{poll_fn, Future};
-    use std::rc::Rc;
-    use std::task::{Poll, Waker};
+    use std::future::Future;
 
     use msgwire::conversation::Framing;
     use msgwire::embedded::{
@@ -22,142 +22,7 @@ mod device {
     use msgwire::{decode_slice, Encoder, Flags, Kind, Message, Status};
     use serde::{Deserialize, Serialize};
 
-    // ------------------------------------------------------ allocations
-
-    struct Counting;
-
-    thread_local! {
-        static COUNTING: Cell<bool> = const { Cell::new(false) };
-        static ALLOCS: Cell<usize> = const { Cell::new(0) };
-    }
-
-    // SAFETY: every call is passed on to the system allocator unchanged;
-    // the thread-locals are const-initialised, so touching them never
-    // allocates.
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            if COUNTING.with(Cell::get) {
-                ALLOCS.with(|a| a.set(a.get() + 1));
-            }
-            // SAFETY: the caller upholds `alloc`'s contract.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: `ptr` came from `System.alloc` with this layout.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-    }
-
-    #[global_allocator]
-    static GLOBAL: Counting = Counting;
-
-    /// Allocations made on this thread while `f` runs.
-    fn allocations<T>(f: impl FnOnce() -> T) -> (T, usize) {
-        ALLOCS.with(|a| a.set(0));
-        COUNTING.with(|c| c.set(true));
-        let out = f();
-        COUNTING.with(|c| c.set(false));
-        (out, ALLOCS.with(Cell::get))
-    }
-
-    // ---------------------------------------------------------- the pipe
-
-    const PIPE: usize = 512;
-
-    #[derive(Default)]
-    struct Queue {
-        bytes: heapless::Deque<u8, PIPE>,
-        closed: bool,
-        reader: Option<Waker>,
-        writer: Option<Waker>,
-    }
-
-    /// One end of an in-memory duplex pipe with bounded queues: `write`
-    /// waits while the peer's queue is full, `read` while its own is empty.
-    struct End {
-        rx: Rc<RefCell<Queue>>,
-        tx: Rc<RefCell<Queue>>,
-    }
-
-    fn pipe() -> (End, End) {
-        let a = Rc::new(RefCell::new(Queue::default()));
-        let b = Rc::new(RefCell::new(Queue::default()));
-        (
-            End {
-                rx: a.clone(),
-                tx: b.clone(),
-            },
-            End { rx: b, tx: a },
-        )
-    }
-
-    impl End {
-        fn close(&self) {
-            let mut q = self.tx.borrow_mut();
-            q.closed = true;
-            if let Some(w) = q.reader.take() {
-                w.wake();
-            }
-        }
-    }
-
-    impl embedded_io_async::ErrorType for End {
-        type Error = Infallible;
-    }
-
-    impl embedded_io_async::Read for End {
-        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
-            poll_fn(|cx| {
-                let mut q = self.rx.borrow_mut();
-                if q.bytes.is_empty() {
-                    if q.closed || buf.is_empty() {
-                        return Poll::Ready(Ok(0));
-                    }
-                    q.reader = Some(cx.waker().clone());
-                    return Poll::Pending;
-                }
-                let mut n = 0;
-                while n < buf.len() {
-                    match q.bytes.pop_front() {
-                        Some(b) => buf[n] = b,
-                        None => break,
-                    }
-                    n += 1;
-                }
-                if let Some(w) = q.writer.take() {
-                    w.wake();
-                }
-                Poll::Ready(Ok(n))
-            })
-            .await
-        }
-    }
-
-    impl embedded_io_async::Write for End {
-        async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
-            poll_fn(|cx| {
-                let mut q = self.tx.borrow_mut();
-                let mut n = 0;
-                while n < buf.len() && q.bytes.push_back(buf[n]).is_ok() {
-                    n += 1;
-                }
-                if n == 0 && !buf.is_empty() {
-                    q.writer = Some(cx.waker().clone());
-                    return Poll::Pending;
-                }
-                if let Some(w) = q.reader.take() {
-                    w.wake();
-                }
-                Poll::Ready(Ok(n))
-            })
-            .await
-        }
-
-        async fn flush(&mut self) -> Result<(), Infallible> {
-            Ok(())
-        }
-    }
+    use super::embedded_pipe::{allocations, pipe, End};
 
     // ------------------------------------------------------ the app
 
