@@ -17,23 +17,27 @@ pub(crate) const HEADER_CRC_LEN: usize = 12;
 
 const CRC16_POLY: u16 = 0x1021;
 
+/// The CRC-16 (zero init) of the top `bits` bits of `c`: one table entry.
+const fn crc16_shift(mut c: u16, bits: u32) -> u16 {
+    let mut bit = 0;
+    while bit < bits {
+        c = if c & 0x8000 != 0 {
+            (c << 1) ^ CRC16_POLY
+        } else {
+            c << 1
+        };
+        bit += 1;
+    }
+    c
+}
+
 /// `T[0]`: the CRC-16 of one byte `x` as the top byte (zero init).
 #[cfg(any(test, feature = "fast-crc"))]
 const fn crc16_table0() -> [u16; 256] {
     let mut t = [0u16; 256];
     let mut i = 0;
     while i < 256 {
-        let mut c = (i as u16) << 8;
-        let mut bit = 0;
-        while bit < 8 {
-            c = if c & 0x8000 != 0 {
-                (c << 1) ^ CRC16_POLY
-            } else {
-                c << 1
-            };
-            bit += 1;
-        }
-        t[i] = c;
+        t[i] = crc16_shift((i as u16) << 8, 8);
         i += 1;
     }
     t
@@ -96,17 +100,7 @@ const fn crc16_nibble_table() -> [u16; 16] {
     let mut t = [0u16; 16];
     let mut i = 0;
     while i < 16 {
-        let mut c = (i as u16) << 12;
-        let mut bit = 0;
-        while bit < 4 {
-            c = if c & 0x8000 != 0 {
-                (c << 1) ^ CRC16_POLY
-            } else {
-                c << 1
-            };
-            bit += 1;
-        }
-        t[i] = c;
+        t[i] = crc16_shift((i as u16) << 12, 4);
         i += 1;
     }
     t

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{encode_frame, read_frames};
+use common::{encode_frame, header_crc, read_frames};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::net::{
@@ -136,22 +136,6 @@ fn prototype_conversation_in_memory() -> TestResult {
         ConnEnd::Exit
     ));
     Ok(())
-}
-
-/// CRC-16/IBM-3740, bitwise, for hand-made headers.
-fn header_crc(data: &[u8]) -> u16 {
-    let mut crc = 0xFFFFu16;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::encode_frame;
+use common::{encode_frame, raw};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use msgwire::net::{
@@ -292,33 +292,6 @@ fn error_payloads_are_one_line_and_cut_at_160_bytes() {
         "ERROR:handler-failed: line one line two  three\nPONG:ack\n"
     );
     assert!(matches!(server.join().expect("server"), ConnEnd::Exit));
-}
-
-/// CRC-16/IBM-3740, bitwise, for hand-made headers.
-fn header_crc(data: &[u8]) -> u16 {
-    let mut crc = 0xFFFFu16;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
-/// A header with any fields and a correct CRC-16, then `body`.
-fn raw(version: u8, flags: u8, kind_len: u8, id: u32, payload_len: u32, body: &[u8]) -> Vec<u8> {
-    let mut f = vec![0xA5, version, flags, kind_len];
-    f.extend_from_slice(&id.to_le_bytes());
-    f.extend_from_slice(&payload_len.to_le_bytes());
-    let crc = header_crc(&f);
-    f.extend_from_slice(&crc.to_le_bytes());
-    f.extend_from_slice(body);
-    f
 }
 
 /// §4: an `ERROR` for a malformed frame carries the frame's id when its

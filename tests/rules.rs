@@ -5,39 +5,13 @@
 
 mod common;
 
+use common::raw;
+
 use common::{encode_frame, feed_events, slice_events, stream_events, text_events, Ev, XorShift};
 use msgwire::{
     decode_slice, Decoder, Error, Flags, Kind, Message, Stats, StreamDecoder, TextDecoder,
     TextStreamDecoder,
 };
-
-/// Bitwise CRC-16/IBM-3740, written from the protocol text.
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc = 0xFFFFu16;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
-/// A frame with any header fields, a correct header CRC, and `body` after
-/// the header.
-fn raw(version: u8, flags: u8, kind_len: u8, id: u32, payload_len: u32, body: &[u8]) -> Vec<u8> {
-    let mut f = vec![0xA5, version, flags, kind_len];
-    f.extend_from_slice(&id.to_le_bytes());
-    f.extend_from_slice(&payload_len.to_le_bytes());
-    let crc = crc16(&f);
-    f.extend_from_slice(&crc.to_le_bytes());
-    f.extend_from_slice(body);
-    f
-}
 
 /// A frame with a payload checksum over `kind ++ payload` (kind bytes
 /// unchecked), its trailer either right or `trailer_ok == false` flipped.

@@ -225,3 +225,39 @@ pub fn wait_until(limit: std::time::Duration, what: &str, mut cond: impl FnMut()
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
 }
+
+/// Bitwise CRC-16/IBM-3740, written from the protocol text, for hand-made
+/// headers (independent of the crate's table-driven one).
+pub fn header_crc(data: &[u8]) -> u16 {
+    let mut crc = 0xFFFFu16;
+    for &b in data {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+/// A frame with any header fields, a correct header CRC, and `body` after
+/// the header (kind, payload, trailer as the caller wants them).
+pub fn raw(
+    version: u8,
+    flags: u8,
+    kind_len: u8,
+    id: u32,
+    payload_len: u32,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![0xA5, version, flags, kind_len];
+    f.extend_from_slice(&id.to_le_bytes());
+    f.extend_from_slice(&payload_len.to_le_bytes());
+    let crc = header_crc(&f);
+    f.extend_from_slice(&crc.to_le_bytes());
+    f.extend_from_slice(body);
+    f
+}
