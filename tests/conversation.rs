@@ -483,19 +483,20 @@ fn ids_count_up_and_skip_the_places_of_pending_ids() {
     let mut ids = Vec::new();
     for _ in 0..5 {
         let id = p.start(None).expect("room");
-        assert_eq!(p.index(id), Some(1));
+        assert_eq!(p.place(id), 1);
         assert_eq!(p.on_message(&answer_to(id)), Matched::Answer(id));
         ids.push(id);
     }
     assert_eq!(ids, [2, 4, 6, 8, 10]);
-    assert_eq!(p.index(held), Some(0));
+    assert_eq!(p.place(held), 0);
+    assert!(p.is_pending(held));
     for _ in 0..10_000 {
         let id = p.start(None).expect("room");
         assert!(id != 0 && id != held);
         assert!(p.cancel(id));
     }
     assert_eq!(p.len(), 1);
-    assert_eq!(p.index(7), None, "never issued");
+    assert!(!p.is_pending(7), "never issued");
 }
 
 #[test]

@@ -145,13 +145,6 @@ impl<T, S> PendingTable<T, S> {
 }
 
 impl<T: Ord + Copy, S: AsRef<[Option<Slot<T>>]> + AsMut<[Option<Slot<T>>]>> PendingTable<T, S> {
-    /// The place of `id` in the table, pending or not.
-    fn place(&self, id: u32) -> usize {
-        // An empty array (`Pending<T, 0>`) has no place: `start` says Full
-        // before asking, and `index` finds nothing in it.
-        (id.wrapping_sub(1) as usize) % self.slots.as_ref().len().max(1)
-    }
-
     /// Registers a new request and returns its id (never 0, never the id
     /// of another pending request). `deadline` `None` waits for ever.
     ///
@@ -185,10 +178,18 @@ impl<T: Ord + Copy, S: AsRef<[Option<Slot<T>>]> + AsMut<[Option<Slot<T>>]>> Pend
         Ok(id)
     }
 
-    /// Where the pending request `id` sits, in `0..capacity`: an index for
-    /// a side table of per-request state (wakers, results) of the same
-    /// capacity. `None` when `id` is not pending.
-    pub fn index(&self, id: u32) -> Option<usize> {
+    /// The place of request `id` in the table, in `0..capacity`, whether
+    /// it is pending or not: an index for a side table of per-request
+    /// state (wakers, results) of the same capacity. A request keeps its
+    /// place while it is pending; a new request never gets a taken place.
+    pub fn place(&self, id: u32) -> usize {
+        // An empty array (`Pending<T, 0>`) has no place: `start` says Full
+        // before asking, and lookups find nothing there.
+        (id.wrapping_sub(1) as usize) % self.slots.as_ref().len().max(1)
+    }
+
+    /// The place of `id` if it is pending.
+    fn index(&self, id: u32) -> Option<usize> {
         let at = self.place(id);
         self.slots
             .as_ref()
@@ -378,7 +379,8 @@ mod tests {
     fn an_empty_table_is_always_full_and_matches_nothing() {
         let mut p = Pending::<u64, 0>::new(Framing::Binary);
         assert_eq!(p.start(None), Err(Full));
-        assert_eq!(p.index(1), None);
+        assert_eq!(p.place(1), 0);
+        assert!(!p.is_pending(1));
         assert_eq!(p.on_message(&answer(1)), Matched::Unsolicited);
     }
 }
