@@ -285,6 +285,34 @@ fn stress_requests(client: &Client, kind: &str, tasks: usize, per_task: usize) -
     total
 }
 
+/// [`stress_requests`] (12 tasks of 150 requests of `kind`), checked: no
+/// failure, some cancelled (or nothing was tested); then one more request,
+/// which must be answered. Its answer comes after every earlier one (the
+/// server answers in order), so every late answer has been read by then.
+/// The report counts that request among the `ok` ones.
+fn stress_then_sync(client: &Client, kind: &str) -> TaskReport {
+    let mut rep = stress_requests(client, kind, 12, 150);
+    assert!(
+        rep.failures.is_empty(),
+        "{:?}",
+        &rep.failures[..rep.failures.len().min(10)]
+    );
+    assert!(
+        rep.cancelled > 0,
+        "the timers never won: nothing was tested"
+    );
+    let sync = block_on(within(
+        Duration::from_secs(2),
+        client.request(kind, b"sync"),
+    ));
+    assert!(
+        matches!(&sync, Some(Ok(f)) if f.payload == b"sync"),
+        "{sync:?}"
+    );
+    rep.ok += 1;
+    rep
+}
+
 /// Every answer the server sent was taken by its request or counted late
 /// (including one that reached a request whose future was dropped before
 /// it took it).
@@ -309,28 +337,7 @@ fn books_balance(taken: u64, cancelled: u64, late: u64, answered: u64) {
 fn random_cancellation_in_memory_keeps_the_books_balanced() {
     let (client, seen) = fixture().chunks(4).queue(8).echo();
 
-    let rep = stress_requests(&client, "ECHO", 12, 150);
-    assert!(
-        rep.failures.is_empty(),
-        "{:?}",
-        &rep.failures[..rep.failures.len().min(10)]
-    );
-    assert!(
-        rep.cancelled > 0,
-        "the timers never won: nothing was tested"
-    );
-
-    // Still serves; and the last answer comes after every earlier one
-    // (the server answers in order), so every late answer has been read
-    // by now.
-    let sync = block_on(within(
-        Duration::from_secs(2),
-        client.request("ECHO", b"sync"),
-    ));
-    assert!(
-        matches!(&sync, Some(Ok(f)) if f.payload == b"sync"),
-        "{sync:?}"
-    );
+    let rep = stress_then_sync(&client, "ECHO");
 
     let answered = seen.answered.load(Ordering::SeqCst);
     assert_eq!(
@@ -338,7 +345,7 @@ fn random_cancellation_in_memory_keeps_the_books_balanced() {
         0,
         "a frame was written in part"
     );
-    books_balance(rep.ok + 1, rep.cancelled, client.late_answers(), answered);
+    books_balance(rep.ok, rep.cancelled, client.late_answers(), answered);
     // Each request was written once: no id twice, every payload once.
     let log = seen.log.lock().unwrap();
     let ids: HashSet<u32> = log.iter().map(|f| f.id).collect();
@@ -358,27 +365,9 @@ fn random_cancellation_over_tcp_keeps_the_books_balanced() {
     let (server, count) = counting_tcp_server();
     let client = fixture().queue(8).tcp(&server);
 
-    let rep = stress_requests(&client, "CNT", 12, 150);
-    assert!(
-        rep.failures.is_empty(),
-        "{:?}",
-        &rep.failures[..rep.failures.len().min(10)]
-    );
-    assert!(
-        rep.cancelled > 0,
-        "the timers never won: nothing was tested"
-    );
-
-    let sync = block_on(within(
-        Duration::from_secs(2),
-        client.request("CNT", b"sync"),
-    ));
-    assert!(
-        matches!(&sync, Some(Ok(f)) if f.payload == b"sync"),
-        "{sync:?}"
-    );
+    let rep = stress_then_sync(&client, "CNT");
     books_balance(
-        rep.ok + 1,
+        rep.ok,
         rep.cancelled,
         client.late_answers(),
         count.load(Ordering::SeqCst),
