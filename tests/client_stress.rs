@@ -19,53 +19,20 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use async_io::Timer;
-use common::wait_until;
+use common::net::{fixture, tcp_server, within, Peer};
+use common::{wait_until, XorShift};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
-use msgwire::net::memory::{self, MemStream};
-use msgwire::net::{
-    Client, ClientConfig, ClientError, Frame, Framed, FramedConfig, Framing, RecvError, Reply,
-    Router, Server, ServerConfig, Spawner,
-};
-use msgwire::{Flags, Kind, Message};
+use msgwire::net::{Client, ClientError, Frame, Reply, Router, Server, ServerConfig};
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// A small deterministic generator.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-}
-
-/// `fut`, or `None` after `limit`.
-async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
-    async { Some(fut.await) }
-        .or(async {
-            Timer::after(limit).await;
-            None
-        })
-        .await
-}
 
 /// A waker that records that it was woken.
 struct Flag(AtomicBool);
@@ -215,144 +182,6 @@ fn drive_noting<T>(req: &mut Probe<'_, T>, background: &mut Probe<'_, ()>) -> (T
     (req.out.take().expect("done"), woke)
 }
 
-/// The server end of a `memory::pipe`, scripted by the test thread.
-struct Peer {
-    conn: Framed<MemStream>,
-}
-
-impl Peer {
-    fn new(end: MemStream) -> Self {
-        Peer {
-            conn: Framed::new(end, Framing::Binary, FramedConfig::default()),
-        }
-    }
-
-    /// The next message the client sent (panics after 5 s).
-    fn recv(&mut self) -> Frame {
-        self.try_recv(Duration::from_secs(5))
-            .expect("no message from the client within 5 s")
-            .expect("the client closed")
-    }
-
-    /// The next message, `Err` at the end of the stream, `None` after
-    /// `limit`.
-    fn try_recv(&mut self, limit: Duration) -> Option<Result<Frame, String>> {
-        let conn = &mut self.conn;
-        block_on(within(limit, async {
-            match conn.recv().await {
-                Ok(m) => Ok(Frame::from_message(&m)),
-                Err(e) => Err(e.to_string()),
-            }
-        }))
-    }
-
-    /// Answers request `id`.
-    fn answer(&mut self, id: u32, payload: &[u8]) {
-        let m = Message::new(Kind::new("ANS").expect("kind"), payload)
-            .with_id(id)
-            .with_flags(Flags::RESPONSE);
-        self.write(&m);
-    }
-
-    fn write(&mut self, m: &Message<'_>) {
-        let conn = &mut self.conn;
-        block_on(within(Duration::from_secs(5), async {
-            conn.send(m).await.expect("send");
-            conn.flush().await.expect("flush");
-        }))
-        .expect("the client does not read");
-    }
-}
-
-/// What an echo server saw and did.
-#[derive(Default)]
-struct Seen {
-    /// Every message received, in order.
-    log: Mutex<Vec<Frame>>,
-    /// Answers sent.
-    answered: AtomicU64,
-    /// Frames the server's decoder refused (a partial or corrupt frame).
-    refused: AtomicU64,
-}
-
-/// A client over a `memory::pipe` of `capacity` chunks, and the scripted
-/// peer on the other end.
-fn scripted(capacity: usize, config: ClientConfig) -> (Client, Peer) {
-    let (end, server_end) = memory::pipe(capacity);
-    (
-        Client::new(end, config).start(&Spawner::global()),
-        Peer::new(server_end),
-    )
-}
-
-/// As [`scripted`], with the client's background work ([`Client::run`])
-/// left to the test: it runs only when the test polls it. While it is not
-/// polled the expiry task never ticks (nor does the background reader
-/// read), so what completes meanwhile did so without a tick: a test that
-/// never polls it shows that no wake-up waited for one.
-fn scripted_by_hand(capacity: usize, config: ClientConfig) -> (Client, Peer, Probe<'static, ()>) {
-    let (end, server_end) = memory::pipe(capacity);
-    let client = Client::new(end, config);
-    let background = Probe::new(client.run());
-    (client, Peer::new(server_end), background)
-}
-
-/// Per-kind behaviour of [`echo_server`].
-///
-/// - `QUIET`: no answer.
-/// - `NEWS`-ful requests (`WITHNEWS`): an unsolicited `NEWS` with the same
-///   payload, then the answer.
-/// - `PUSH`: the answer, then 20 ms later an unsolicited `NEWS pushed`.
-/// - anything else with an id: the same kind and payload back.
-fn echo_server(end: MemStream) -> (Arc<Seen>, thread::JoinHandle<()>) {
-    let seen = Arc::new(Seen::default());
-    let s = seen.clone();
-    let handle = thread::spawn(move || {
-        block_on(async move {
-            let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
-            loop {
-                let frame = match conn.recv().await {
-                    Ok(m) => Frame::from_message(&m),
-                    Err(e) if e.is_recoverable() => {
-                        s.refused.fetch_add(1, Ordering::SeqCst);
-                        continue;
-                    }
-                    Err(RecvError::Closed) | Err(_) => break,
-                };
-                s.log.lock().unwrap().push(frame.clone());
-                if frame.id == 0 || frame.kind == "QUIET" {
-                    continue;
-                }
-                if frame.kind == "WITHNEWS" {
-                    let news = Message::new(Kind::new("NEWS").unwrap(), &frame.payload);
-                    if conn.send(&news).await.is_err() {
-                        break;
-                    }
-                }
-                let kind = Kind::new(&frame.kind).unwrap();
-                let answer = Message::new(kind, &frame.payload)
-                    .with_id(frame.id)
-                    .with_flags(Flags::RESPONSE);
-                s.answered.fetch_add(1, Ordering::SeqCst);
-                if conn.send(&answer).await.is_err() {
-                    break;
-                }
-                if frame.kind == "PUSH" {
-                    if conn.flush().await.is_err() {
-                        break;
-                    }
-                    Timer::after(Duration::from_millis(20)).await;
-                    let news = Message::new(Kind::new("NEWS").unwrap(), b"pushed");
-                    if conn.send(&news).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        })
-    });
-    (seen, handle)
-}
-
 /// A TCP server (the crate's own) whose `CNT` handler counts and echoes.
 fn counting_tcp_server() -> (Server, Arc<AtomicU64>) {
     let count = Arc::new(AtomicU64::new(0));
@@ -363,14 +192,7 @@ fn counting_tcp_server() -> (Server, Arc<AtomicU64>) {
             async move { Ok(Some(Reply::new("CNT", req.payload)?)) }
         })
         .expect("kind");
-    let server = block_on(Server::bind_tcp(
-        "127.0.0.1:0",
-        router,
-        ServerConfig::default(),
-    ))
-    .expect("bind")
-    .start(&Spawner::global());
-    (server, count)
+    (tcp_server(router, ServerConfig::default()), count)
 }
 
 /// Runs `futs` on a two-thread executor (the test thread and one helper)
@@ -420,7 +242,7 @@ fn stress_requests(client: &Client, kind: &str, tasks: usize, per_task: usize) -
             let client = client.clone();
             let kind = kind.to_string();
             async move {
-                let mut rng = XorShift::new(t as u64 + 1);
+                let mut rng = XorShift::seeded(t as u64 + 1);
                 let mut rep = TaskReport::default();
                 for i in 0..per_task {
                     let payload = format!("{t}-{i}");
@@ -463,6 +285,34 @@ fn stress_requests(client: &Client, kind: &str, tasks: usize, per_task: usize) -
     total
 }
 
+/// [`stress_requests`] (12 tasks of 150 requests of `kind`), checked: no
+/// failure, some cancelled (or nothing was tested); then one more request,
+/// which must be answered. Its answer comes after every earlier one (the
+/// server answers in order), so every late answer has been read by then.
+/// The report counts that request among the `ok` ones.
+fn stress_then_sync(client: &Client, kind: &str) -> TaskReport {
+    let mut rep = stress_requests(client, kind, 12, 150);
+    assert!(
+        rep.failures.is_empty(),
+        "{:?}",
+        &rep.failures[..rep.failures.len().min(10)]
+    );
+    assert!(
+        rep.cancelled > 0,
+        "the timers never won: nothing was tested"
+    );
+    let sync = block_on(within(
+        Duration::from_secs(2),
+        client.request(kind, b"sync"),
+    ));
+    assert!(
+        matches!(&sync, Some(Ok(f)) if f.payload == b"sync"),
+        "{sync:?}"
+    );
+    rep.ok += 1;
+    rep
+}
+
 /// Every answer the server sent was taken by its request or counted late
 /// (including one that reached a request whose future was dropped before
 /// it took it).
@@ -485,39 +335,9 @@ fn books_balance(taken: u64, cancelled: u64, late: u64, answered: u64) {
 /// the books balance: answers sent = answers taken + `late_answers`.
 #[test]
 fn random_cancellation_in_memory_keeps_the_books_balanced() {
-    let (end, server_end) = memory::pipe(4);
-    let client = Client::new(
-        end,
-        ClientConfig {
-            queue: 8,
-            ..ClientConfig::default()
-        },
-    )
-    .start(&Spawner::global());
-    let (seen, server) = echo_server(server_end);
+    let (client, seen) = fixture().chunks(4).queue(8).echo();
 
-    let rep = stress_requests(&client, "ECHO", 12, 150);
-    assert!(
-        rep.failures.is_empty(),
-        "{:?}",
-        &rep.failures[..rep.failures.len().min(10)]
-    );
-    assert!(
-        rep.cancelled > 0,
-        "the timers never won: nothing was tested"
-    );
-
-    // Still serves; and the last answer comes after every earlier one
-    // (the server answers in order), so every late answer has been read
-    // by now.
-    let sync = block_on(within(
-        Duration::from_secs(2),
-        client.request("ECHO", b"sync"),
-    ));
-    assert!(
-        matches!(&sync, Some(Ok(f)) if f.payload == b"sync"),
-        "{sync:?}"
-    );
+    let rep = stress_then_sync(&client, "ECHO");
 
     let answered = seen.answered.load(Ordering::SeqCst);
     assert_eq!(
@@ -525,7 +345,7 @@ fn random_cancellation_in_memory_keeps_the_books_balanced() {
         0,
         "a frame was written in part"
     );
-    books_balance(rep.ok + 1, rep.cancelled, client.late_answers(), answered);
+    books_balance(rep.ok, rep.cancelled, client.late_answers(), answered);
     // Each request was written once: no id twice, every payload once.
     let log = seen.log.lock().unwrap();
     let ids: HashSet<u32> = log.iter().map(|f| f.id).collect();
@@ -535,7 +355,7 @@ fn random_cancellation_in_memory_keeps_the_books_balanced() {
     drop(log);
 
     drop(client);
-    server.join().expect("server");
+    seen.join();
 }
 
 /// The same over TCP (async-io's reactor, which keeps one waker per
@@ -543,38 +363,11 @@ fn random_cancellation_in_memory_keeps_the_books_balanced() {
 #[test]
 fn random_cancellation_over_tcp_keeps_the_books_balanced() {
     let (server, count) = counting_tcp_server();
-    let addr = server.local_addr().expect("tcp");
-    let client = block_on(Client::connect_tcp(
-        addr,
-        ClientConfig {
-            queue: 8,
-            ..ClientConfig::default()
-        },
-    ))
-    .expect("connect")
-    .start(&Spawner::global());
+    let client = fixture().queue(8).tcp(&server);
 
-    let rep = stress_requests(&client, "CNT", 12, 150);
-    assert!(
-        rep.failures.is_empty(),
-        "{:?}",
-        &rep.failures[..rep.failures.len().min(10)]
-    );
-    assert!(
-        rep.cancelled > 0,
-        "the timers never won: nothing was tested"
-    );
-
-    let sync = block_on(within(
-        Duration::from_secs(2),
-        client.request("CNT", b"sync"),
-    ));
-    assert!(
-        matches!(&sync, Some(Ok(f)) if f.payload == b"sync"),
-        "{sync:?}"
-    );
+    let rep = stress_then_sync(&client, "CNT");
     books_balance(
-        rep.ok + 1,
+        rep.ok,
         rep.cancelled,
         client.late_answers(),
         count.load(Ordering::SeqCst),
@@ -588,16 +381,7 @@ fn random_cancellation_over_tcp_keeps_the_books_balanced() {
 /// with its own answer, and nothing is written twice or lost.
 #[test]
 fn queue_of_one_with_many_concurrent_requests() {
-    let (end, server_end) = memory::pipe(1);
-    let client = Client::new(
-        end,
-        ClientConfig {
-            queue: 1,
-            ..ClientConfig::default()
-        },
-    )
-    .start(&Spawner::global());
-    let (seen, server) = echo_server(server_end);
+    let (client, seen) = fixture().chunks(1).queue(1).echo();
     let futs: Vec<_> = (0..24)
         .map(|t| {
             let client = client.clone();
@@ -637,23 +421,14 @@ fn queue_of_one_with_many_concurrent_requests() {
     assert_eq!(seen.refused.load(Ordering::SeqCst), 0);
     drop(log);
     drop(client);
-    server.join().expect("server");
+    seen.join();
 }
 
 /// A task's `send` then `request` reach the server in that order, with
 /// many tasks interleaving and a small queue.
 #[test]
 fn send_then_request_keep_their_order() {
-    let (end, server_end) = memory::pipe(2);
-    let client = Client::new(
-        end,
-        ClientConfig {
-            queue: 2,
-            ..ClientConfig::default()
-        },
-    )
-    .start(&Spawner::global());
-    let (seen, server) = echo_server(server_end);
+    let (client, seen) = fixture().chunks(2).queue(2).echo();
     let futs: Vec<_> = (0..12)
         .map(|t| {
             let client = client.clone();
@@ -693,7 +468,7 @@ fn send_then_request_keep_their_order() {
     }
     drop(log);
     drop(client);
-    server.join().expect("server");
+    seen.join();
 }
 
 /// Subscribers get unsolicited messages while requests are in flight (the
@@ -702,9 +477,7 @@ fn send_then_request_keep_their_order() {
 /// at the next tick.
 #[test]
 fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
-    let (_seen, server) = echo_server(server_end);
+    let (client, server) = fixture().echo();
     let sub = client.subscribe();
 
     let mut futs: Vec<BoxFuture<'_, Vec<String>>> = (0..8)
@@ -746,16 +519,14 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
     assert_eq!(client.dropped_unsolicited(), 0);
 
     drop(client);
-    server.join().expect("server");
+    server.join();
 
     // No request waits when the server pushes (20 ms after its answer):
     // the background reader takes over as the last request ends, not at
     // the next tick. A second client whose background work the test polls
     // (only when woken), to see it woken at that moment.
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
+    let (client, server) = fixture().by_hand().echo();
     let mut background = Probe::new(client.run());
-    let (_seen, server) = echo_server(server_end);
     let sub = client.subscribe();
     assert!(!background.poll_settled());
     for round in 0..3 {
@@ -778,7 +549,7 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
     }
     drop(client);
     background.drive(Duration::from_secs(2));
-    server.join().expect("server");
+    server.join();
 }
 
 // ---------------------------------------------------------------------------
@@ -791,7 +562,8 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
 /// counted late.
 #[test]
 fn a_batch_whose_first_request_is_dropped_mid_yield_is_still_written() {
-    let (client, mut peer, mut background) = scripted_by_hand(8, ClientConfig::default());
+    let (client, mut peer) = fixture().by_hand().scripted();
+    let mut background = Probe::new(client.run());
 
     // Another request in flight, so that the next batch's first yields.
     let mut a = Probe::new(client.request("A", b"a"));
@@ -825,13 +597,7 @@ fn a_batch_whose_first_request_is_dropped_mid_yield_is_still_written() {
 /// behind: it is never written, and the others go on.
 #[test]
 fn a_request_dropped_while_waiting_for_room_is_never_written() {
-    let (client, mut peer) = scripted(
-        8,
-        ClientConfig {
-            queue: 1,
-            ..ClientConfig::default()
-        },
-    );
+    let (client, mut peer) = fixture().queue(1).scripted();
     let mut a = Probe::new(client.request("A", b"a"));
     assert!(!a.poll());
     let ra = peer.recv();
@@ -899,7 +665,8 @@ fn reader_and_two_waiting<'a>(
 #[test]
 fn a_reader_dropped_while_others_wait_hands_reading_on() {
     // The background work is never polled: no tick can hand reading on.
-    let (client, mut peer, _background) = scripted_by_hand(8, ClientConfig::default());
+    let (client, mut peer) = fixture().by_hand().scripted();
+    let _background = client.run();
     for _ in 0..3 {
         let (a, (mut x, rx), (mut y, ry)) = reader_and_two_waiting(&client, &mut peer);
         x.clear();
@@ -925,7 +692,8 @@ fn a_reader_dropped_while_others_wait_hands_reading_on() {
 fn the_request_reading_is_handed_to_is_dropped_too() {
     // The background work is never polled: no tick can rescue the last
     // waiting request, so it is answered only if it was handed the reading.
-    let (client, mut peer, _background) = scripted_by_hand(8, ClientConfig::default());
+    let (client, mut peer) = fixture().by_hand().scripted();
+    let _background = client.run();
     for _ in 0..3 {
         let (a, (x, rx), (y, ry)) = reader_and_two_waiting(&client, &mut peer);
         x.clear();
@@ -952,7 +720,8 @@ fn the_request_reading_is_handed_to_is_dropped_too() {
 #[test]
 fn racing_two_requests_does_not_stall_a_third() {
     // The background work is never polled: no tick can rescue C.
-    let (client, mut peer, _background) = scripted_by_hand(8, ClientConfig::default());
+    let (client, mut peer) = fixture().by_hand().scripted();
+    let _background = client.run();
     for _ in 0..4 {
         // Several losers so that one of them is likely picked.
         let mut race = Probe::new(
@@ -992,13 +761,7 @@ fn racing_two_requests_does_not_stall_a_third() {
 /// until it times out.
 #[test]
 fn an_idle_request_future_does_not_hold_up_others() {
-    let (client, mut peer) = scripted(
-        8,
-        ClientConfig {
-            request_timeout: Duration::from_secs(1),
-            ..ClientConfig::default()
-        },
-    );
+    let (client, mut peer) = fixture().timeout(Duration::from_secs(1)).scripted();
     let mut idle = Probe::new(client.request("IDLE", b""));
     assert!(!idle.poll()); // written; now reading — and never polled again
     let ri = peer.recv();
@@ -1027,7 +790,7 @@ fn an_idle_request_future_does_not_hold_up_others() {
 /// `Closed`; nothing can be sent afterwards.
 #[test]
 fn close_writes_what_is_queued_then_closes() {
-    let (client, mut peer) = scripted(1, ClientConfig::default());
+    let (client, mut peer) = fixture().chunks(1).scripted();
     // The peer reads nothing yet: after a chunk or two the writes block.
     for i in 0..20u32 {
         let sent = block_on(within(
@@ -1065,7 +828,7 @@ fn close_writes_what_is_queued_then_closes() {
 /// ends, and both pending requests fail with `Closed`.
 #[test]
 fn close_during_a_batch_yield_still_writes_the_batch() {
-    let (client, mut peer) = scripted(8, ClientConfig::default());
+    let (client, mut peer) = fixture().scripted();
     let mut a = Probe::new(client.request("A", b"a"));
     assert!(!a.poll());
     assert_eq!(peer.recv().kind, "A");
@@ -1091,13 +854,8 @@ fn the_queue_limit_makes_send_wait_for_room() {
     // Everything on this thread, the background writer included: once
     // nothing is woken, a send is done or waits for room, which only the
     // peer reading can make.
-    let (client, mut peer, mut background) = scripted_by_hand(
-        1,
-        ClientConfig {
-            queue: 2,
-            ..ClientConfig::default()
-        },
-    );
+    let (client, mut peer) = fixture().chunks(1).queue(2).by_hand().scripted();
+    let mut background = Probe::new(client.run());
     assert!(!background.poll_settled());
     let mut sent = 0u32;
     let mut blocked = loop {
@@ -1157,10 +915,8 @@ fn the_queue_limit_makes_send_wait_for_room() {
 /// then the stream ends.
 #[test]
 fn dropping_the_last_client_writes_what_is_queued_then_closes() {
-    let (end, server_end) = memory::pipe(1);
-    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
+    let (client, mut peer) = fixture().chunks(1).scripted();
     let clone = client.clone();
-    let mut peer = Peer::new(server_end);
     for i in 0..20u32 {
         let c = if i % 2 == 0 { &client } else { &clone };
         let sent = block_on(within(
@@ -1190,11 +946,9 @@ fn dropping_the_last_client_writes_what_is_queued_then_closes() {
 fn the_server_closing_while_nothing_waits_is_noticed() {
     // Subscribed: the background work is polled by hand (only when woken)
     // to see the background reader woken as the request ends.
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default());
+    let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     let sub = client.subscribe();
-    let mut peer = Peer::new(server_end);
     assert!(!background.poll_settled());
     let mut r = Probe::new(client.request("R", b""));
     assert!(!r.poll_settled());
@@ -1218,7 +972,7 @@ fn the_server_closing_while_nothing_waits_is_noticed() {
     // That bound is the property, but only the tick can notice it here; the
     // deadline is generous for a loaded machine and still fails when the
     // close is never noticed.
-    let (client, mut peer) = scripted(8, ClientConfig::default());
+    let (client, mut peer) = fixture().scripted();
     let mut r = Probe::new(client.request("R", b""));
     assert!(!r.poll_settled());
     let rr = peer.recv();
@@ -1244,7 +998,8 @@ fn the_server_closing_while_nothing_waits_is_noticed() {
 fn the_server_vanishing_fails_every_pending_request_at_once() {
     // The background work is never polled: no tick (which would demote a
     // reader that does not notice the end) can help.
-    let (client, mut peer, _background) = scripted_by_hand(8, ClientConfig::default());
+    let (client, mut peer) = fixture().by_hand().scripted();
+    let _background = client.run();
     let (a, (x, _), (y, _)) = reader_and_two_waiting(&client, &mut peer);
     drop(peer);
     for (name, mut p) in [("reader", a), ("x", x), ("y", y)] {
@@ -1264,17 +1019,8 @@ fn the_server_vanishing_fails_every_pending_request_at_once() {
 /// two threads and the pending map under contention.
 #[test]
 fn timeouts_are_never_early_under_contention() {
-    let (end, server_end) = memory::pipe(64);
     let timeout = Duration::from_millis(40);
-    let client = Client::new(
-        end,
-        ClientConfig {
-            request_timeout: timeout,
-            ..ClientConfig::default()
-        },
-    )
-    .start(&Spawner::global());
-    let (_seen, server) = echo_server(server_end);
+    let (client, server) = fixture().chunks(64).timeout(timeout).echo();
     let stop = Arc::new(AtomicBool::new(false));
     let spinner = {
         let client = client.clone();
@@ -1314,24 +1060,15 @@ fn timeouts_are_never_early_under_contention() {
         assert!(*took < timeout + Duration::from_secs(1), "{took:?}");
     }
     drop(client);
-    server.join().expect("server");
+    server.join();
 }
 
 /// A request waiting for room behind a write the server does not take
 /// still times out (not early), instead of waiting for room forever.
 #[test]
 fn a_request_waiting_for_room_times_out() {
-    let (end, server_end) = memory::pipe(1);
     let timeout = Duration::from_millis(200);
-    let client = Client::new(
-        end,
-        ClientConfig {
-            request_timeout: timeout,
-            queue: 1,
-            ..ClientConfig::default()
-        },
-    )
-    .start(&Spawner::global());
+    let (client, server_end) = fixture().chunks(1).timeout(timeout).queue(1).silent();
     // The server reads nothing.
     let futs: Vec<_> = (0..6)
         .map(|i| {
@@ -1365,16 +1102,8 @@ fn a_request_waiting_for_room_times_out() {
 /// never closed, and a dropped client never lets go of its stream.
 #[test]
 fn a_server_that_reads_nothing_fails_the_connection_after_the_stall_timeout() {
-    let (end, server_end) = memory::pipe(1);
     let timeout = Duration::from_millis(200);
-    let client = Client::new(
-        end,
-        ClientConfig {
-            request_timeout: timeout,
-            ..ClientConfig::default()
-        },
-    )
-    .start(&Spawner::global());
+    let (client, server_end) = fixture().chunks(1).timeout(timeout).silent();
     // Two requests: the first fills the pipe, the second's flush blocks.
     let results = block_on(within(
         Duration::from_secs(3),
@@ -1429,16 +1158,7 @@ fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
     let timeout = Duration::from_millis(40);
     let mut early = Vec::new();
     for attempt in 0..10u32 {
-        let (end, server_end) = memory::pipe(64);
-        let client = Client::new(
-            end,
-            ClientConfig {
-                request_timeout: timeout,
-                ..ClientConfig::default()
-            },
-        )
-        .start(&Spawner::global());
-        let (_seen, server) = echo_server(server_end);
+        let (client, server) = fixture().chunks(64).timeout(timeout).echo();
         // R reads the socket; W waits for its answer with the slow waker.
         let mut r = Probe::new(client.request("QUIET", b""));
         assert!(!r.poll());
@@ -1487,7 +1207,7 @@ fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
         drop(w);
         drop(r);
         drop(client);
-        server.join().expect("server");
+        server.join();
     }
     assert!(early.is_empty(), "timed out before {timeout:?}: {early:?}");
 }
