@@ -8,7 +8,7 @@
 //! and on two threads), then pipelined throughput at depth 1, 32 and 256 on
 //! one connection and across 16 connections, with 32-byte and 1 KiB payloads.
 //!
-//! Run: `cargo bench --bench net` (or `scripts/bench-net.sh`). Each cell runs
+//! Run: `cargo bench --bench net` (or `scripts/bench.sh net`). Each cell runs
 //! for `MSGWIRE_BENCH_SECS` seconds (default 2); it prints Markdown tables.
 
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 // through the async-io driver thread on every wake-up).
 use async_io::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, Framing, Router, Spawner};
+use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, Framing, Router};
 use msgwire::{Kind, Message};
 
 fn secs() -> Duration {
@@ -294,16 +294,18 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
         })
     };
     let payload = vec![b'x'; size];
-    let client_side = async {
+    // The clients' connection loops run on this executor, on the thread
+    // of the requests (as the other contenders do all their work there).
+    let loops = async_executor::LocalExecutor::new();
+    let client_side = loops.run(async {
         let mut clients: Vec<Box<dyn PipeDyn>> = Vec::new();
+        let mut client_loops = Vec::new();
         for _ in 0..conns {
             if peer == Peer::MsgwireClient {
-                // Its background tasks on msgwire's executor, as measured
-                // before the executor became the caller's choice.
                 let client = Client::connect_tcp(addr, ClientConfig::default())
                     .await
-                    .expect("connect")
-                    .start(&Spawner::global());
+                    .expect("connect");
+                client_loops.push(loops.spawn(client.run()));
                 clients.push(Box::new(CorrelatingClient(client)));
                 continue;
             }
@@ -329,8 +331,12 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
         let (done, total) = run_all(&mut clients, depth, &payload, start + secs()).await;
         let elapsed = start.elapsed();
         drop(clients);
+        // The connections close (the server then ends).
+        for l in client_loops {
+            l.await;
+        }
         cell(done, total, elapsed)
-    };
+    });
     if one_thread {
         let server = server_side(&ex);
         let result = block_on(ex.run(client_side));

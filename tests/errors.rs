@@ -5,33 +5,9 @@ use msgwire::{
     SliceError, Status, TextDecoder, TextEncoder,
 };
 
-/// Bitwise CRC-16/IBM-3740, written from the protocol text.
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc = 0xFFFFu16;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
+mod common;
 
-/// A frame with any header fields, a correct header CRC, and `body` after
-/// the header (kind, payload, trailer as the caller wants them).
-fn raw(version: u8, flags: u8, kind_len: u8, id: u32, payload_len: u32, body: &[u8]) -> Vec<u8> {
-    let mut f = vec![0xA5, version, flags, kind_len];
-    f.extend_from_slice(&id.to_le_bytes());
-    f.extend_from_slice(&payload_len.to_le_bytes());
-    let crc = crc16(&f);
-    f.extend_from_slice(&crc.to_le_bytes());
-    f.extend_from_slice(body);
-    f
-}
+use common::{raw, ALL_ERRORS};
 
 fn ping() -> Vec<u8> {
     raw(1, 0, 4, 0, 0, b"PING")
@@ -366,23 +342,9 @@ fn owned_messages_and_display() {
         Error::HeaderChecksum.to_string(),
         "header-checksum: header CRC-16 does not match"
     );
-    let all = [
-        Error::HeaderChecksum,
-        Error::UnsupportedVersion,
-        Error::ReservedFlags,
-        Error::InvalidKindLength,
-        Error::TooLarge,
-        Error::PayloadChecksum,
-        Error::InvalidKind,
-        Error::MissingSeparator,
-        Error::LineTooLong,
-        Error::BufferTooSmall,
-        Error::InvalidTextPayload,
-        Error::Capacity,
-    ];
-    let codes: std::collections::HashSet<_> = all.iter().map(|e| e.code()).collect();
-    assert_eq!(codes.len(), all.len(), "codes are distinct");
-    for e in all {
+    let codes: std::collections::HashSet<_> = ALL_ERRORS.iter().map(|e| e.code()).collect();
+    assert_eq!(codes.len(), ALL_ERRORS.len(), "codes are distinct");
+    for e in ALL_ERRORS {
         assert!(e.to_string().starts_with(&format!("{}: ", e.code())));
     }
 }

@@ -2,30 +2,20 @@
 //! replays a failing input through the public API the way the target does
 //! and checks the property the target asserted.
 
+mod common;
+
+use common::Ev;
 use msgwire::{DecodeError, Decoder, Message, Stats};
 
-/// An owned event, for comparing runs.
-#[derive(Debug, PartialEq, Eq)]
-enum Ev {
-    Frame(String, u32, u8, Vec<u8>),
-    Error(&'static str, Option<u32>),
-}
-
-fn ev(e: Result<Message<'_>, DecodeError>) -> Ev {
-    match e {
-        Ok(m) => Ev::Frame(
-            m.kind.as_str().into(),
-            m.id,
-            m.flags.bits(),
-            m.payload.to_vec(),
-        ),
-        Err(e) => Ev::Error(e.code(), e.id),
-    }
+/// An event, with the id a refusal carries (`Ev` has its code alone).
+fn ev(e: Result<Message<'_>, DecodeError>) -> (Ev, Option<u32>) {
+    let id = e.as_ref().err().and_then(|e| e.id);
+    (Ev::of(e), id)
 }
 
 /// Feeds `input` in chunks of `chunk` bytes through `feed`, draining the
 /// decoder after each; returns the events, the counters and what is left.
-fn run(input: &[u8], max: u32, chunk: usize) -> (Vec<Ev>, Stats, usize) {
+fn run(input: &[u8], max: u32, chunk: usize) -> (Vec<(Ev, Option<u32>)>, Stats, usize) {
     let mut dec = Decoder::<1074>::with_max_payload(max).expect("max fits");
     let mut events = Vec::new();
     for mut part in input.chunks(chunk) {

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{encode_frame, header_crc, read_frames};
+use common::net::{fixture, serve_router, tcp_server, Flood};
+use common::{encode_frame, fix_header_crc, read_frames, Ev};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::net::{
@@ -45,16 +46,10 @@ fn test_router() -> Router {
         .expect("kind")
 }
 
-/// Serves one in-memory connection on a thread; returns the client end.
+/// Serves one in-memory connection (a pipe of 64 chunks) on a thread;
+/// returns the client end.
 fn memory_server(router: Router) -> (memory::MemStream, std::thread::JoinHandle<ConnEnd>) {
-    let (client, server) = memory::pipe(64);
-    let handle = std::thread::spawn(move || {
-        block_on(async move {
-            let mut conn = Framed::sniffing(server, FramedConfig::default());
-            router.serve(&mut conn).await
-        })
-    });
-    (client, handle)
+    serve_router(router, 64, FramedConfig::default())
 }
 
 #[test]
@@ -110,8 +105,7 @@ fn prototype_conversation_in_memory() -> TestResult {
         // (§2.1 step 2): ERROR with id 0, and the loop goes on.
         let mut bad = encode_frame("DATA", 12, b"xy");
         bad[2] = 0x80; // reserved flag: header CRC now fails...
-        let crc = header_crc(&bad[..12]);
-        bad[12..14].copy_from_slice(&crc.to_le_bytes()); // ...so fix it: refused on its shape
+        fix_header_crc(&mut bad); // ...so fix it: refused on its shape
         futures_lite::AsyncWriteExt::write_all(conn.get_mut(), &bad).await?;
         conn.send(&Message::new(Kind::PING, b"").with_id(13))
             .await?;
@@ -173,8 +167,7 @@ fn text_mode_in_memory_and_client_over_memory() -> TestResult {
     ));
 
     // The correlating client works over the in-memory transport too.
-    let (end, _server) = memory_server(test_router());
-    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
+    let (client, _server) = fixture().chunks(64).router(test_router());
     block_on(async {
         let slow = client.request("SLOW", b"z");
         let ping = client.ping();
@@ -222,9 +215,7 @@ fn wait_for(started: &async_channel::Receiver<()>) {
 }
 
 fn start(config: ServerConfig) -> Server {
-    block_on(Server::bind_tcp("127.0.0.1:0", test_router(), config))
-        .expect("bind")
-        .start(&Spawner::global())
+    tcp_server(test_router(), config)
 }
 
 fn addr(server: &Server) -> SocketAddr {
@@ -264,12 +255,9 @@ fn pipelining_1000_requests_in_one_write_both_framings() {
     }
     s.write_all(&batch).expect("write");
     let answers = read_frames(&mut s, 1000);
-    for (i, (kind, id, payload)) in answers.iter().enumerate() {
+    for (i, got) in answers.iter().enumerate() {
         let n = i as u32 + 1;
-        assert_eq!(
-            (kind.as_str(), *id, payload.as_slice()),
-            ("ECHO", n, format!("n{n}").as_bytes())
-        );
+        assert_eq!(got, &Ev::answer("ECHO", n, format!("n{n}")));
     }
 
     let mut t = connect(&server);
@@ -369,7 +357,7 @@ fn a_client_vanishing_mid_frame_disturbs_no_one() {
         good.write_all(&encode_frame("ECHO", i as u32 + 1, b"ok"))
             .expect("write");
         let got = read_frames(&mut good, 1);
-        assert_eq!(got[0], ("ECHO".to_owned(), i as u32 + 1, b"ok".to_vec()));
+        assert_eq!(got[0], Ev::answer("ECHO", i as u32 + 1, b"ok"));
     }
 }
 
@@ -503,13 +491,12 @@ fn a_100_mb_frame_is_refused_at_once_and_skipped_without_buffering() {
     let size = 100 * 1024 * 1024;
     let mut header = encode_frame("BLOB", 77, b"");
     header[8..12].copy_from_slice(&(size as u32).to_le_bytes());
-    let crc = header_crc(&header[..12]);
-    header[12..14].copy_from_slice(&crc.to_le_bytes());
+    fix_header_crc(&mut header);
     s.write_all(&header).expect("write");
     // The answer comes from the header alone, before any payload byte.
     let got = read_frames(&mut s, 1);
-    assert_eq!((got[0].0.as_str(), got[0].1), ("ERROR", 77));
-    assert!(got[0].2.starts_with(b"too-large: "));
+    assert_eq!((got[0].kind(), got[0].id()), ("ERROR", 77));
+    assert!(got[0].payload().starts_with(b"too-large: "));
 
     let before = server.memory("VmRSS");
     let chunk = vec![0u8; 1024 * 1024];
@@ -518,7 +505,7 @@ fn a_100_mb_frame_is_refused_at_once_and_skipped_without_buffering() {
     }
     s.write_all(&encode_frame("PING", 78, b"")).expect("write");
     let got = read_frames(&mut s, 1);
-    assert_eq!((got[0].0.as_str(), got[0].1), ("PONG", 78));
+    assert_eq!((got[0].kind(), got[0].id()), ("PONG", 78));
     // The server process's peak, not the test runner's RSS.
     let grown = server.memory("VmHWM").saturating_sub(before);
     assert!(
@@ -558,15 +545,15 @@ fn the_connection_limit_answers_overloaded() {
         let mut s = connect(&server);
         s.write_all(&encode_frame("PING", i + 1, b""))
             .expect("write");
-        assert_eq!(read_frames(&mut s, 1)[0].0, "PONG");
+        assert_eq!(read_frames(&mut s, 1)[0].kind(), "PONG");
         kept.push(s);
     }
     // Binary newcomer.
     let mut s = connect(&server);
     s.write_all(&encode_frame("PING", 9, b"")).expect("write");
     let got = read_frames(&mut s, 1);
-    assert_eq!(got[0].0, "ERROR");
-    assert!(got[0].2.starts_with(b"overloaded: "));
+    assert_eq!(got[0].kind(), "ERROR");
+    assert!(got[0].payload().starts_with(b"overloaded: "));
     let mut rest = Vec::new();
     assert_eq!(s.read_to_end(&mut rest).expect("closed"), 0);
     // Text newcomer gets a text answer.
@@ -583,7 +570,7 @@ fn the_connection_limit_answers_overloaded() {
     }
     let mut s = connect(&server);
     s.write_all(&encode_frame("PING", 10, b"")).expect("write");
-    assert_eq!(read_frames(&mut s, 1)[0].0, "PONG");
+    assert_eq!(read_frames(&mut s, 1)[0].kind(), "PONG");
 }
 
 #[test]
@@ -601,13 +588,7 @@ fn graceful_shutdown_answers_in_flight_requests() {
             }
         })
         .expect("kind");
-    let server = block_on(Server::bind_tcp(
-        "127.0.0.1:0",
-        router,
-        ServerConfig::default(),
-    ))
-    .expect("bind")
-    .start(&Spawner::global());
+    let server = tcp_server(router, ServerConfig::default());
     let mut s = connect(&server);
     // A slow request, then pipelined ones behind it.
     let mut batch = encode_frame("SLOW", 1, b"a");
@@ -619,8 +600,11 @@ fn graceful_shutdown_answers_in_flight_requests() {
     let report = block_on(server.shutdown(Duration::from_secs(5)));
     assert_eq!((report.drained, report.forced), (1, 0));
     let got = read_frames(&mut s, 5);
-    assert_eq!(got[0], ("DONE".to_owned(), 1, b"a".to_vec()));
-    assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    assert_eq!(got[0], Ev::answer("DONE", 1, b"a"));
+    assert_eq!(
+        got.iter().map(|g| g.id()).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
     let mut rest = Vec::new();
     assert_eq!(s.read_to_end(&mut rest).expect("closed"), 0);
 }
@@ -638,17 +622,8 @@ fn shutdown_deadline_forces_stuck_connections() {
             }
         })
         .expect("kind");
-    let server = block_on(Server::bind_tcp(
-        "127.0.0.1:0",
-        router,
-        ServerConfig::default(),
-    ))
-    .expect("bind")
-    .start(&Spawner::global());
-    let addr = addr(&server);
-    let client = block_on(Client::connect_tcp(addr, ClientConfig::default()))
-        .expect("connect")
-        .start(&Spawner::global());
+    let server = tcp_server(router, ServerConfig::default());
+    let client = fixture().tcp(&server);
     let pending = std::thread::spawn(move || block_on(client.request("HANG", b"")));
     wait_for(&started_rx);
     let started = Instant::now();
@@ -663,9 +638,7 @@ fn shutdown_deadline_forces_stuck_connections() {
 #[test]
 fn handler_panic_is_answered_and_the_server_keeps_serving() {
     let server = start(ServerConfig::default());
-    let client = block_on(Client::connect_tcp(addr(&server), ClientConfig::default()))
-        .expect("connect")
-        .start(&Spawner::global());
+    let client = fixture().tcp(&server);
     block_on(async {
         for _ in 0..3 {
             let err = client.request("PANIC", b"").await.unwrap_err();
@@ -687,22 +660,14 @@ fn handler_panic_is_answered_and_the_server_keeps_serving() {
         }
     });
     // Other connections were never disturbed.
-    let other = block_on(Client::connect_tcp(addr(&server), ClientConfig::default()))
-        .expect("connect")
-        .start(&Spawner::global());
+    let other = fixture().tcp(&server);
     assert!(block_on(other.ping()).is_ok());
 }
 
 #[test]
 fn client_errors_are_clear() {
     let server = start(ServerConfig::default());
-    let config = ClientConfig {
-        request_timeout: Duration::from_millis(100),
-        ..ClientConfig::default()
-    };
-    let client = block_on(Client::connect_tcp(addr(&server), config))
-        .expect("connect")
-        .start(&Spawner::global());
+    let client = fixture().timeout(Duration::from_millis(100)).tcp(&server);
     block_on(async {
         // Never early; well before the answer (300 ms) would come.
         let start = std::time::Instant::now();
@@ -735,14 +700,11 @@ fn client_errors_are_clear() {
 
 #[test]
 fn server_dying_mid_request_fails_pending_requests() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
+    let (client, mut server) = fixture().scripted();
     let c2 = client.clone();
     let pending = std::thread::spawn(move || block_on(c2.request("PING", b"")));
     // The "server" reads the request, then vanishes without answering.
-    let mut server = Framed::new(server_end, Framing::Binary, FramedConfig::default());
-    let request = block_on(async { server.recv().await.map(|m| m.kind.as_str().to_owned()) });
-    assert_eq!(request.expect("the request arrives"), "PING");
+    assert_eq!(server.recv().kind, "PING", "the request arrives");
     drop(server);
     let result = pending.join().expect("thread");
     assert!(matches!(result, Err(ClientError::Closed(_))), "{result:?}");
@@ -776,15 +738,10 @@ fn unix_socket_server_and_client() {
 
 #[test]
 fn unsolicited_messages_reach_subscribers() {
-    let (end, server_end) = memory::pipe(8);
-    let client = Client::new(end, ClientConfig::default()).start(&Spawner::global());
+    let (client, mut server) = fixture().scripted();
     let sub = client.subscribe();
+    server.send(&Message::new(Kind::new("NEWS").expect("kind"), b"flash"));
     block_on(async {
-        let mut server = Framed::new(server_end, Framing::Binary, FramedConfig::default());
-        server
-            .send(&Message::new(Kind::new("NEWS")?, b"flash"))
-            .await?;
-        server.flush().await?;
         let m = sub.recv().await?;
         assert_eq!(
             (m.kind.as_str(), m.payload.as_slice()),
@@ -890,58 +847,6 @@ fn builtin_answers_fall_back_when_they_cannot_be_queued() -> TestResult {
     Ok(())
 }
 
-/// A transport that always has bytes ready: `frames` copies of `frame`,
-/// then the end of the stream. Writes are counted and dropped.
-struct Flood {
-    frame: Vec<u8>,
-    pos: usize,
-    frames: u64,
-    read: std::rc::Rc<std::cell::Cell<u64>>,
-}
-
-impl futures_lite::AsyncRead for Flood {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let mut n = 0;
-        while n < buf.len() && self.read.get() < self.frames {
-            let take = (buf.len() - n).min(self.frame.len() - self.pos);
-            buf[n..n + take].copy_from_slice(&self.frame[self.pos..self.pos + take]);
-            n += take;
-            self.pos += take;
-            if self.pos == self.frame.len() {
-                self.pos = 0;
-                self.read.set(self.read.get() + 1);
-            }
-        }
-        std::task::Poll::Ready(Ok(n))
-    }
-}
-
-impl futures_lite::AsyncWrite for Flood {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn poll_close(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
 /// A peer that never lets a read wait must not hold the executor thread:
 /// the loop yields now and then, so other connections on the same thread
 /// are served while it floods — with requests, with garbage that makes no
@@ -951,8 +856,7 @@ fn a_flooding_peer_does_not_starve_other_tasks() {
     let mut huge = encode_frame("BLOB", 1, b"");
     // The same header claiming 4 GB: refused, then its bytes are skipped.
     huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
-    let crc = header_crc(&huge[..12]);
-    huge[12..14].copy_from_slice(&crc.to_le_bytes());
+    fix_header_crc(&mut huge);
     let mut skipped = huge;
     skipped.resize(64 * 1024, 0);
     for (unit, count) in [
@@ -965,23 +869,17 @@ fn a_flooding_peer_does_not_starve_other_tasks() {
 }
 
 fn flood_beside_another_task(unit: Vec<u8>, frames: u64) {
-    let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    let flood = Flood {
-        frame: unit,
-        pos: 0,
-        frames,
-        read: read.clone(),
-    };
+    let (flood, read) = Flood::new(unit, frames);
     let ex = async_executor::LocalExecutor::new();
     let served = ex.spawn(async move {
         let mut conn = Framed::sniffing(flood, FramedConfig::default());
         Router::new().serve(&mut conn).await
     });
     let seen = read.clone();
-    let other = ex.spawn(async move { seen.get() });
+    let other = ex.spawn(async move { seen.load(Ordering::SeqCst) });
     let (end, seen_by_other) = block_on(ex.run(async { (served.await, other.await) }));
     assert!(matches!(end, ConnEnd::Closed), "{end:?}");
-    assert_eq!(read.get(), frames);
+    assert_eq!(read.load(Ordering::SeqCst), frames);
     assert!(
         seen_by_other < frames / 2,
         "the other task ran only after {seen_by_other} of {frames} frames"

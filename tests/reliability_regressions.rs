@@ -9,7 +9,8 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{encode_frame, read_frames, wait_until};
+use common::net::tcp_server;
+use common::{encode_frame, read_frames, wait_until, Ev};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::net::{
@@ -31,25 +32,17 @@ fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() 
             Ok(Some(Reply::new("DONE", req.payload)?))
         })
         .expect("kind");
-    let server = block_on(Server::bind_tcp(
-        "127.0.0.1:0",
-        router,
-        ServerConfig {
-            idle_timeout: Some(IDLE),
-            ..ServerConfig::default()
-        },
-    ))
-    .expect("bind")
-    .start(&Spawner::global());
+    let config = ServerConfig {
+        idle_timeout: Some(IDLE),
+        ..ServerConfig::default()
+    };
+    let server = tcp_server(router, config);
     let mut s = TcpStream::connect(server.local_addr().expect("tcp")).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let sent = Instant::now();
     s.write_all(&encode_frame("SLOW", 1, b"a")).expect("write");
-    assert_eq!(
-        read_frames(&mut s, 1)[0],
-        ("DONE".to_owned(), 1, b"a".to_vec())
-    );
+    assert_eq!(read_frames(&mut s, 1)[0], Ev::answer("DONE", 1, b"a"));
     // Nothing more is sent: the server closes for idleness, and no
     // earlier than the idle timeout after the answer (which it wrote at
     // least HANDLER after the request was sent). The buggy server closed

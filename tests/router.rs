@@ -14,7 +14,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{encode_frame, raw};
+use common::net::{serve_router, Flood};
+use common::{encode_frame, raw, Ev};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use msgwire::net::{
@@ -27,51 +28,26 @@ use msgwire::{Flags, Kind, Message};
 /// fails (a guard against hanging on a broken rule, not a speed check).
 const HANG: Duration = Duration::from_secs(20);
 
-/// Serves one in-memory connection on a thread; returns the client end.
+/// Serves one in-memory connection (a pipe of 4096 chunks) on a thread;
+/// returns the client end.
 fn serve(
     router: Router,
     config: FramedConfig,
 ) -> (memory::MemStream, std::thread::JoinHandle<ConnEnd>) {
-    let (client, server) = memory::pipe(4096);
-    let handle = std::thread::spawn(move || {
-        block_on(async move {
-            let mut conn = Framed::sniffing(server, config);
-            router.serve(&mut conn).await
-        })
-    });
-    (client, handle)
+    serve_router(router, 4096, config)
 }
 
-/// An answer in owned form: kind, id, payload (as text), RESPONSE flag.
-#[derive(Debug, PartialEq, Eq)]
-struct Answer {
-    kind: String,
-    id: u32,
-    payload: String,
-    response: bool,
-}
-
-fn answer(kind: &str, id: u32, payload: &str) -> Answer {
-    Answer {
-        kind: kind.into(),
-        id,
-        payload: payload.into(),
-        response: true,
-    }
+fn answer(kind: &str, id: u32, payload: &str) -> Ev {
+    Ev::answer(kind, id, payload)
 }
 
 /// The next message, or a failure after [`HANG`].
 async fn recv<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin>(
     conn: &mut Framed<S>,
-) -> Answer {
+) -> Ev {
     let got = async {
         let m = conn.recv().await.expect("an answer");
-        Some(Answer {
-            kind: m.kind.as_str().into(),
-            id: m.id,
-            payload: String::from_utf8_lossy(m.payload).into_owned(),
-            response: m.flags.contains(Flags::RESPONSE),
-        })
+        Some(Ev::of(Ok(m)))
     }
     .or(async {
         async_io::Timer::after(HANG).await;
@@ -83,7 +59,7 @@ async fn recv<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin>(
 
 /// Sends binary requests `(kind, id, payload)` in one flush and returns
 /// the `n` answers that follow, then sends `EXIT` and checks the loop ends.
-fn exchange(router: Router, requests: &[(&str, u32, &[u8])], n: usize) -> Vec<Answer> {
+fn exchange(router: Router, requests: &[(&str, u32, &[u8])], n: usize) -> Vec<Ev> {
     let (end, server) = serve(router, FramedConfig::default());
     let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
     let got = block_on(async {
@@ -142,7 +118,7 @@ fn each_builtin_can_be_overridden_and_the_others_stay() {
             "ECHO" => answer("ECHO", id, "e"),
             _ => unreachable!(),
         };
-        let want: Vec<Answer> = requests[..n]
+        let want: Vec<Ev> = requests[..n]
             .iter()
             .map(|&(k, id, p)| {
                 if k == kind {
@@ -266,7 +242,7 @@ fn error_payloads_are_one_line_and_cut_at_160_bytes() {
         .collect();
     let got = exchange(failing(), &requests, cases.len());
     for (i, ((msg, want), got)) in cases.iter().zip(&got).enumerate() {
-        assert!(got.payload.len() <= 160, "{msg:?}");
+        assert!(got.payload().len() <= 160, "{msg:?}");
         assert_eq!(got, &answer("ERROR", i as u32 + 1, want), "{msg:?}");
     }
 
@@ -330,11 +306,11 @@ fn error_answers_carry_the_id_only_of_a_trusted_header() {
             // one ERROR, then the PING's answer.
             (recv(&mut conn).await, recv(&mut conn).await)
         });
-        assert_eq!((got.0.kind.as_str(), got.0.id), ("ERROR", id), "{code}");
+        assert_eq!((got.0.kind(), got.0.id()), ("ERROR", id), "{code}");
         assert!(
-            got.0.payload.starts_with(&format!("{code}: ")),
+            got.0.payload().starts_with(format!("{code}: ").as_bytes()),
             "{code}: {:?}",
-            got.0.payload
+            got.0
         );
         assert_eq!(got.1, answer("PONG", 77, "ack"), "{code}");
         drop(conn);
@@ -433,7 +409,7 @@ fn the_largest_frame_after_a_small_one_reaches_its_handler() {
         }
         got
     });
-    let want: Vec<Answer> = (0..3u32)
+    let want: Vec<Ev> = (0..3u32)
         .flat_map(|r| {
             [
                 answer("PONG", r * 2 + 1, "ack"),
@@ -491,10 +467,10 @@ fn a_server_applies_its_line_and_payload_limits() {
     batch.extend(encode_frame("PING", 3, b""));
     b.write_all(&batch).expect("write");
     let got = common::read_frames(&mut b, 3);
-    assert_eq!(got[0], ("ECHO".into(), 1, vec![b'p'; 100]));
-    assert_eq!((got[1].0.as_str(), got[1].1), ("ERROR", 2));
-    assert!(got[1].2.starts_with(b"too-large: "), "{:?}", got[1]);
-    assert_eq!(got[2], ("PONG".into(), 3, b"ack".to_vec()));
+    assert_eq!(got[0], Ev::answer("ECHO", 1, [b'p'; 100]));
+    assert_eq!((got[1].kind(), got[1].id()), ("ERROR", 2));
+    assert!(got[1].payload().starts_with(b"too-large: "), "{:?}", got[1]);
+    assert_eq!(got[2], Ev::answer("PONG", 3, b"ack"));
     block_on(server.shutdown(Duration::from_secs(5)));
 }
 
@@ -630,77 +606,14 @@ fn conn_end_and_router_describe_themselves() {
     );
 }
 
-/// A peer that never lets a read wait: `frames` PINGs, then end of stream;
-/// what the loop writes is dropped. Counts the frames handed out.
-struct Flood {
-    frame: Vec<u8>,
-    pos: usize,
-    left: u64,
-    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl futures_lite::AsyncRead for Flood {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let mut n = 0;
-        while n < buf.len() && self.left > 0 {
-            let take = (self.frame.len() - self.pos).min(buf.len() - n);
-            let pos = self.pos;
-            buf[n..n + take].copy_from_slice(&self.frame[pos..pos + take]);
-            n += take;
-            self.pos += take;
-            if self.pos == self.frame.len() {
-                self.pos = 0;
-                self.left -= 1;
-                self.read.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            }
-        }
-        std::task::Poll::Ready(Ok(n))
-    }
-}
-
-impl futures_lite::AsyncWrite for Flood {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
 /// A stop signal that comes while a peer floods the connection is seen at
 /// the loop's next cooperative yield: the loop does not wait for the peer
 /// to pause (it never does here) before it drains and stops.
 #[test]
 fn a_stop_during_a_flood_is_seen_without_the_peer_pausing() {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
     const FRAMES: u64 = 50_000;
-    let read = Arc::new(AtomicU64::new(0));
-    let flood = Flood {
-        frame: encode_frame("PING", 1, b""),
-        pos: 0,
-        left: FRAMES,
-        read: read.clone(),
-    };
+    let (flood, read) = Flood::new(encode_frame("PING", 1, b""), FRAMES);
     let seen = read.clone();
     // Not ready at the loop's first wait; ready once 1,000 frames are in.
     let stop = futures_lite::future::poll_fn(move |_cx| {

@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::raw;
-
-use common::{encode_frame, feed_events, slice_events, stream_events, text_events, Ev, XorShift};
+use common::{
+    crc32, encode_frame, feed_events, frame, raw, slice_events, stream_events, text_events, Ev,
+    XorShift, ALL_ERRORS,
+};
 use msgwire::{
     decode_slice, Decoder, Error, Flags, Kind, Message, Stats, StreamDecoder, TextDecoder,
     TextStreamDecoder,
@@ -25,31 +26,6 @@ fn checked(kind: &[u8], id: u32, payload: &[u8], trailer_ok: bool) -> Vec<u8> {
     }
     f.extend_from_slice(&crc.to_le_bytes());
     f
-}
-
-/// Bitwise CRC-32/ISO-HDLC.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn frame_ev(kind: &str, id: u32, payload: &[u8]) -> Ev {
-    Ev::Frame {
-        kind: kind.into(),
-        id,
-        flags: 0,
-        payload: payload.to_vec(),
-    }
 }
 
 /// Every decoder agrees on `input`: whole, one byte at a time, in random
@@ -137,7 +113,7 @@ fn skipped_bodies_are_not_scanned_for_frames() {
         input.extend_from_slice(&after);
         assert_eq!(
             all_decoders(&input, max),
-            [Ev::Error(code), frame_ev("ECHO", 7, b"after")],
+            [Ev::Error(code), Ev::frame("ECHO", 7, b"after")],
             "{code}"
         );
         let mut dec = Decoder::<2048>::with_max_payload(max).expect("fits");
@@ -162,14 +138,7 @@ fn a_largest_frame_after_a_small_one_completes_in_a_buffer_of_max_plus_50() {
     const MAX: u32 = 1000;
     let kind = "K".repeat(32);
     let payload: Vec<u8> = (0..MAX).map(|i| (i % 251) as u8).collect();
-    let big = {
-        let m = Message::new(Kind::new(&kind).expect("kind"), &payload)
-            .with_id(2)
-            .with_flags(Flags::CHECKSUM);
-        let mut out = vec![0; msgwire::encoded_len(&m).expect("len")];
-        msgwire::encode(&m, &mut out).expect("encode");
-        out
-    };
+    let big = frame(&kind, 2, Flags::CHECKSUM, &payload);
     assert_eq!(big.len(), MAX as usize + 50, "the largest frame");
     let mut input = encode_frame("PING", 1, b"");
     input.extend_from_slice(&big);
@@ -385,29 +354,15 @@ fn counters_by_reason_text() {
     assert_eq!(
         text_events(b"ABCD:xyz\nABCD:xy\r\nABCD:xyz\r\n", 8, &[1]),
         [
-            frame_ev("ABCD", 0, b"xyz"),
-            frame_ev("ABCD", 0, b"xy"),
+            Ev::frame("ABCD", 0, b"xyz"),
+            Ev::frame("ABCD", 0, b"xy"),
             Ev::Error("line-too-long"),
         ]
     );
 }
 
 fn check_counts(c: &Counted, s: &Stats, chunk: usize) {
-    let all = [
-        Error::HeaderChecksum,
-        Error::UnsupportedVersion,
-        Error::ReservedFlags,
-        Error::InvalidKindLength,
-        Error::TooLarge,
-        Error::PayloadChecksum,
-        Error::InvalidKind,
-        Error::MissingSeparator,
-        Error::LineTooLong,
-        Error::BufferTooSmall,
-        Error::InvalidTextPayload,
-        Error::Capacity,
-    ];
-    for e in all {
+    for e in ALL_ERRORS {
         let want = u64::from(c.refused == Some(e));
         assert_eq!(
             s.refused(e),
@@ -499,7 +454,7 @@ fn feed_skips_without_buffering_in_stream_order() {
     rest.extend(encode_frame("PING", 3, b"ok"));
     assert_eq!(dec.feed(&rest), rest.len());
     let got: Vec<Ev> = std::iter::from_fn(|| dec.decode().map(Ev::of)).collect();
-    assert_eq!(got, [frame_ev("PING", 3, b"ok")]);
+    assert_eq!(got, [Ev::frame("PING", 3, b"ok")]);
     assert_eq!(dec.stats().skipped_bytes, 14 + 4 + 10);
 }
 

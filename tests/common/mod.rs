@@ -1,12 +1,19 @@
-//! Shared helpers for the integration tests: the vector files, an event
-//! type that compares decoders, and drivers that feed them in chunks.
+//! Shared helpers for the integration tests: the vector files, the one
+//! owned event type (a decoded frame or a refusal, and an answer read from
+//! a server), drivers that feed decoders in chunks, hand-made frames with
+//! reference checksums written from the protocol text, and (with `async`)
+//! the server-and-client fixture in [`net`].
 #![allow(dead_code)]
 
-use msgwire::{decode_slice, DecodeError, Decoder, Message, Status, TextDecoder};
+#[cfg(feature = "async")]
+pub mod net;
+
+use msgwire::{decode_slice, DecodeError, Decoder, Error, Flags, Message, Status, TextDecoder};
 use serde_json::Value;
 
-/// One decoder event in a comparable, owned form.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One decoder event, or one answer read from a server, in a comparable,
+/// owned form.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Ev {
     Frame {
         kind: String,
@@ -18,6 +25,48 @@ pub enum Ev {
 }
 
 impl Ev {
+    /// A frame without flags.
+    pub fn frame(kind: &str, id: u32, payload: impl AsRef<[u8]>) -> Ev {
+        Ev::Frame {
+            kind: kind.into(),
+            id,
+            flags: 0,
+            payload: payload.as_ref().to_vec(),
+        }
+    }
+
+    /// An answer: a frame with the `RESPONSE` flag alone.
+    pub fn answer(kind: &str, id: u32, payload: impl AsRef<[u8]>) -> Ev {
+        Ev::Frame {
+            kind: kind.into(),
+            id,
+            flags: Flags::RESPONSE.bits(),
+            payload: payload.as_ref().to_vec(),
+        }
+    }
+
+    /// The parts of a frame; panics on a refusal.
+    fn parts(&self) -> (&str, u32, &[u8]) {
+        match self {
+            Ev::Frame {
+                kind, id, payload, ..
+            } => (kind, *id, payload),
+            Ev::Error(code) => panic!("a refusal ({code}), not a frame"),
+        }
+    }
+
+    pub fn kind(&self) -> &str {
+        self.parts().0
+    }
+
+    pub fn id(&self) -> u32 {
+        self.parts().1
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        self.parts().2
+    }
+
     pub fn of(event: Result<Message<'_>, DecodeError>) -> Ev {
         match event {
             Ok(m) => Ev::Frame {
@@ -45,6 +94,41 @@ impl Ev {
         }
     }
 }
+
+/// Payloads shown as text (escaped), so that a failed comparison reads.
+impl std::fmt::Debug for Ev {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ev::Frame {
+                kind,
+                id,
+                flags,
+                payload,
+            } => write!(
+                f,
+                "Frame({kind} id={id} flags={flags} b\"{}\")",
+                payload.escape_ascii()
+            ),
+            Ev::Error(code) => write!(f, "Error({code})"),
+        }
+    }
+}
+
+/// Every error the crate reports, each once.
+pub const ALL_ERRORS: [Error; 12] = [
+    Error::HeaderChecksum,
+    Error::UnsupportedVersion,
+    Error::ReservedFlags,
+    Error::InvalidKindLength,
+    Error::TooLarge,
+    Error::PayloadChecksum,
+    Error::InvalidKind,
+    Error::MissingSeparator,
+    Error::LineTooLong,
+    Error::BufferTooSmall,
+    Error::InvalidTextPayload,
+    Error::Capacity,
+];
 
 pub fn unhex(s: &str) -> Vec<u8> {
     assert!(s.len().is_multiple_of(2), "odd hex length");
@@ -171,6 +255,11 @@ pub fn text_events(input: &[u8], max_line: usize, sizes: &[usize]) -> Vec<Ev> {
 pub struct XorShift(pub u64);
 
 impl XorShift {
+    /// A generator from any seed (0 included), its bits spread.
+    pub fn seeded(seed: u64) -> Self {
+        XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
     pub fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
@@ -185,17 +274,24 @@ impl XorShift {
     }
 }
 
-/// Encodes one binary frame (no flags).
-pub fn encode_frame(kind: &str, id: u32, payload: &[u8]) -> Vec<u8> {
-    let m = Message::new(msgwire::Kind::new(kind).expect("kind"), payload).with_id(id);
+/// Encodes one binary frame, as the crate's encoder makes it.
+pub fn frame(kind: &str, id: u32, flags: Flags, payload: &[u8]) -> Vec<u8> {
+    let m = Message::new(msgwire::Kind::new(kind).expect("kind"), payload)
+        .with_id(id)
+        .with_flags(flags);
     let mut out = vec![0; msgwire::encoded_len(&m).expect("len")];
     msgwire::encode(&m, &mut out).expect("encode");
     out
 }
 
-/// Reads binary frames from a blocking socket until `n` are decoded, as
-/// `(kind, id, payload)`; panics on a refused frame or an early close.
-pub fn read_frames(s: &mut std::net::TcpStream, n: usize) -> Vec<(String, u32, Vec<u8>)> {
+/// Encodes one binary frame (no flags).
+pub fn encode_frame(kind: &str, id: u32, payload: &[u8]) -> Vec<u8> {
+    frame(kind, id, Flags::EMPTY, payload)
+}
+
+/// Reads binary frames from a blocking socket until `n` are decoded;
+/// panics on a refused frame or an early close.
+pub fn read_frames(s: &mut std::net::TcpStream, n: usize) -> Vec<Ev> {
     use std::io::Read;
     let mut dec = Decoder::<70_000>::new();
     let mut out = Vec::new();
@@ -204,8 +300,7 @@ pub fn read_frames(s: &mut std::net::TcpStream, n: usize) -> Vec<(String, u32, V
         assert!(got > 0, "server closed after {} of {n} frames", out.len());
         dec.commit(got);
         while let Some(ev) = dec.decode() {
-            let m = ev.expect("valid answer");
-            out.push((m.kind.as_str().to_owned(), m.id, m.payload.to_vec()));
+            out.push(Ev::of(Ok(ev.expect("valid answer"))));
         }
     }
     out
@@ -227,7 +322,8 @@ pub fn wait_until(limit: std::time::Duration, what: &str, mut cond: impl FnMut()
 }
 
 /// Bitwise CRC-16/IBM-3740, written from the protocol text, for hand-made
-/// headers (independent of the crate's table-driven one).
+/// headers (independent of the crate's table-driven one: this is the
+/// reference the tests check it against).
 pub fn header_crc(data: &[u8]) -> u16 {
     let mut crc = 0xFFFFu16;
     for &b in data {
@@ -241,6 +337,23 @@ pub fn header_crc(data: &[u8]) -> u16 {
         }
     }
     crc
+}
+
+/// Bitwise CRC-32/ISO-HDLC, written from the protocol text, for hand-made
+/// payload trailers (independent of the crate's, like [`header_crc`]).
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 /// A frame with any header fields, a correct header CRC, and `body` after
@@ -260,4 +373,11 @@ pub fn raw(
     f.extend_from_slice(&crc.to_le_bytes());
     f.extend_from_slice(body);
     f
+}
+
+/// `frame` with its header CRC made right again after a test changed the
+/// header's fields (a reserved flag, a claimed length).
+pub fn fix_header_crc(frame: &mut [u8]) {
+    let crc = header_crc(&frame[..12]);
+    frame[12..14].copy_from_slice(&crc.to_le_bytes());
 }
