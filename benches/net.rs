@@ -495,6 +495,31 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    // One cell alone, for profiling (`perf record`):
+    // MSGWIRE_BENCH_CELL=client,CONNS,DEPTH,SIZE (or msgwire, raw, tokio).
+    if let Ok(spec) = std::env::var("MSGWIRE_BENCH_CELL") {
+        let f: Vec<&str> = spec.split(',').collect();
+        let peer = match f.first().copied() {
+            Some("client") => Peer::MsgwireClient,
+            Some("msgwire") => Peer::Msgwire,
+            Some("raw") => Peer::RawSmol,
+            Some("tokio") => Peer::Tokio,
+            other => panic!("MSGWIRE_BENCH_CELL: unknown contender {other:?}"),
+        };
+        let num = |i: usize| -> usize {
+            f.get(i)
+                .and_then(|v| v.parse().ok())
+                .expect("MSGWIRE_BENCH_CELL=PEER,CONNS,DEPTH,SIZE")
+        };
+        let c = run(peer, num(1), num(2), num(3), false);
+        println!(
+            "{}: {:.0} msg/s, mean RTT {:.1} µs",
+            peer.name(),
+            c.msgs_per_sec,
+            c.mean_rtt.as_secs_f64() * 1e6
+        );
+        return;
+    }
     let peers = [
         Peer::Msgwire,
         Peer::MsgwireClient,

@@ -468,12 +468,13 @@ fn cancel_all_gives_up_every_request() {
 #[test]
 fn a_table_sized_at_run_time_behaves_as_a_fixed_one() {
     let mut p = PendingTable::<u64, _>::with_capacity(Framing::Binary, 3);
-    assert_eq!(p.capacity(), 3);
-    let ids: Vec<u32> = (0..3).map(|_| p.start(Some(10)).expect("room")).collect();
-    assert_eq!(ids, [1, 2, 3]);
+    assert_eq!(p.capacity(), 4, "rounded up to a power of two");
+    let ids: Vec<u32> = (0..4).map(|_| p.start(Some(10)).expect("room")).collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
     assert_eq!(p.start(None), Err(msgwire::conversation::Full));
     assert_eq!(p.on_message(&answer_to(2)), Matched::Answer(2));
-    assert_eq!(p.start(None), Ok(5), "4 would land on 1's place");
+    assert_eq!(p.start(None), Ok(6), "5 would land on 1's place");
+    assert_eq!(p.place(6), 1);
     assert_eq!(p.expire(10), Some(1));
     assert_eq!(
         PendingTable::<u64, _>::with_capacity(Framing::Binary, 0).capacity(),

@@ -120,10 +120,14 @@ impl<T: Copy, const N: usize> PendingTable<T, [Option<Slot<T>>; N]> {
 
 #[cfg(feature = "std")]
 impl<T> PendingTable<T, std::boxed::Box<[Option<Slot<T>>]>> {
-    /// An empty table of at most `capacity` requests (at least 1), in one
-    /// allocation made now.
+    /// An empty table of at most `capacity` requests, rounded up to a
+    /// power of two (at least 1), in one allocation made now.
     pub fn with_capacity(framing: Framing, capacity: usize) -> Self {
-        Self::in_storage((0..capacity.max(1)).map(|_| None).collect(), framing)
+        let capacity = capacity
+            .max(1)
+            .checked_next_power_of_two()
+            .unwrap_or(capacity);
+        Self::in_storage((0..capacity).map(|_| None).collect(), framing)
     }
 }
 
@@ -185,7 +189,14 @@ impl<T: Ord + Copy, S: AsRef<[Option<Slot<T>>]> + AsMut<[Option<Slot<T>>]>> Pend
     pub fn place(&self, id: u32) -> usize {
         // An empty array (`Pending<T, 0>`) has no place: `start` says Full
         // before asking, and lookups find nothing there.
-        (id.wrapping_sub(1) as usize) % self.slots.as_ref().len().max(1)
+        let n = self.slots.as_ref().len().max(1);
+        let i = id.wrapping_sub(1) as usize;
+        // A power of two (every boxed table) needs no division.
+        if n.is_power_of_two() {
+            i & (n - 1)
+        } else {
+            i % n
+        }
     }
 
     /// The place of `id` if it is pending.

@@ -81,7 +81,7 @@ mod runtime;
 pub mod serial;
 mod server;
 
-pub use client::{Client, ClientConfig, ClientError};
+pub use client::{Client, ClientConfig, ClientError, Reconnect};
 pub use framed::{Framed, FramedConfig, Framing, RecvError, Replier, SendError};
 pub use router::{
     ConnEnd, Frame, Handler, HandlerError, HandlerFuture, HandlerResult, Reply, Router,

@@ -191,3 +191,43 @@ async fn pause(shared: &Shared, delay: Duration) -> bool {
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_up_to_the_maximum_with_up_to_half_taken_off() {
+        let plan = Reconnect {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+            attempts: Some(5),
+        };
+        let mut b = Backoff::new(plan);
+        let fulls = [10u64, 20, 40, 50, 50];
+        let mut waits = Vec::new();
+        for full in fulls {
+            let full = Duration::from_millis(full);
+            let w = b.wait().expect("an attempt left");
+            assert!(w <= full && w >= full / 2, "{w:?} for {full:?}");
+            waits.push(w);
+        }
+        assert_eq!(b.wait(), None, "five attempts, then none");
+        // Jitter: the waits are not the full ones every time.
+        let full: Vec<Duration> = fulls.iter().map(|&m| Duration::from_millis(m)).collect();
+        assert_ne!(waits, full);
+    }
+
+    #[test]
+    fn two_clients_do_not_wait_alike() {
+        let plan = Reconnect::default();
+        let a: Vec<_> = {
+            let mut b = Backoff::new(plan);
+            (0..8).map(|_| b.wait()).collect()
+        };
+        let mut b = Backoff::new(plan);
+        let c: Vec<_> = (0..8).map(|_| b.wait()).collect();
+        assert_ne!(a, c);
+        assert!(c.iter().all(Option::is_some), "no attempt limit by default");
+    }
+}
