@@ -343,11 +343,14 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
         block_on(ex.run(server));
         result
     } else {
-        let handle = std::thread::spawn(move || {
-            let ex = async_executor::LocalExecutor::new();
-            let server = server_side(&ex);
-            block_on(ex.run(server));
-        });
+        let handle = std::thread::Builder::new()
+            .name("server".into())
+            .spawn(move || {
+                let ex = async_executor::LocalExecutor::new();
+                let server = server_side(&ex);
+                block_on(ex.run(server));
+            })
+            .expect("server thread");
         let result = block_on(client_side);
         handle.join().expect("server thread");
         result

@@ -92,12 +92,18 @@ impl<'a> Conn<'a> {
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
         let mut reads = 0;
+        // The read side waits for the reactor (registered): no use trying
+        // again in this poll.
+        let mut read_waits = false;
         for _ in 0..ROUNDS_BEFORE_YIELD {
             if let Err(why) = self.poll_write(cx) {
                 return Poll::Ready(End::Lost(why));
             }
-            if let Poll::Ready(why) = self.poll_read(cx, &mut reads) {
-                return Poll::Ready(End::Lost(why));
+            if !read_waits {
+                if let Poll::Ready(why) = self.poll_read(cx, &mut reads) {
+                    return Poll::Ready(End::Lost(why));
+                }
+                read_waits = reads < READS_BEFORE_YIELD;
             }
             if reads >= READS_BEFORE_YIELD {
                 break;
@@ -109,10 +115,19 @@ impl<'a> Conn<'a> {
             if st.closing && self.writing.is_empty() {
                 return Poll::Ready(End::ByClient);
             }
-            if st.has_pending() || self.stalled.is_some() {
+            // The ticker runs while requests wait or a write stalls, and is
+            // kept across the idle moments between batches (making and
+            // dropping a timer costs a word with the reactor); once it
+            // fires with nothing to check, it is dropped.
+            let busy = st.has_pending() || self.stalled.is_some();
+            if busy || self.ticker.is_some() {
                 let period = tick(self.shared.config.request_timeout);
                 let t = self.ticker.get_or_insert_with(|| Timer::after(period));
                 if Pin::new(&mut *t).poll(cx).is_ready() {
+                    if !busy {
+                        self.ticker = None;
+                        continue;
+                    }
                     t.set_after(period);
                     let now = Instant::now();
                     st.expire(now, &mut self.wake);
@@ -128,8 +143,6 @@ impl<'a> Conn<'a> {
                     wake_all(&mut self.wake);
                     continue;
                 }
-            } else {
-                self.ticker = None;
             }
             st.park(cx);
             return Poll::Pending;

@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::string::{String, ToString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
@@ -416,7 +417,16 @@ impl Client {
             ticket,
             armed: true,
         };
-        let answer = poll_fn(|cx| shared.with(|st, wake| st.poll_answer(cx, ticket, wake))).await;
+        // The first look is skipped: `poll_start` recorded this task's
+        // waker in the same poll, and the loop wakes it with the outcome.
+        let mut first = true;
+        let answer = poll_fn(|cx| {
+            if std::mem::take(&mut first) {
+                return Poll::Pending;
+            }
+            shared.with(|st, wake| st.poll_answer(cx, ticket, wake))
+        })
+        .await;
         forget.armed = false;
         let answer = answer?;
         if answer.kind == "ERROR" {
