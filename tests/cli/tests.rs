@@ -150,7 +150,9 @@ fn bad_arguments_exit_2_with_one_line() {
     }
 }
 
-/// A `msgwire serve` on an ephemeral port, stopped with SIGINT on drop.
+/// A `msgwire serve` on an ephemeral port, stopped with SIGINT by
+/// [`Serve::stop`], and killed on drop (a test that fails before `stop`
+/// leaves no server behind).
 struct Serve {
     child: Child,
     addr: String,
@@ -193,6 +195,14 @@ impl Serve {
     }
 }
 
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // After `stop` the child is reaped already and this does nothing.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn serve_send_ping_and_bench_talk_to_each_other() {
     let server = Serve::start();
@@ -230,15 +240,21 @@ fn serve_send_ping_and_bench_talk_to_each_other() {
         "ERROR id=1 unknown-kind: NOPE\n"
     );
 
+    // Piped, ping prints its summary alone: no line per answer.
     let out = bin()
         .args(["ping", "--to", &to, "-c", "3", "--interval", "0.05"])
         .output()
         .expect("ping");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.matches(" time=").count(), 3, "{text}");
+    assert_eq!(text.matches(" time=").count(), 0, "{text}");
     assert!(text.contains("3 sent, 3 received, 0% loss"), "{text}");
     assert!(text.contains("rtt min/avg/p50/p99/max = "), "{text}");
+    assert_eq!(
+        text.lines().count(),
+        4,
+        "header, then 3 summary lines: {text}"
+    );
 
     let out = bin()
         .args([
@@ -259,7 +275,7 @@ fn serve_send_ping_and_bench_talk_to_each_other() {
     assert!(text.contains(" 0 failed"), "{text}");
     assert!(answers(&text) > 0, "{text}");
     assert!(
-        text.contains("messages/s") && text.contains("latency p50"),
+        text.contains("messages/s") && text.contains("latency min/p50/p90/p99/max = "),
         "{text}"
     );
 
@@ -305,4 +321,303 @@ fn answers(text: &str) -> u64 {
                 .and_then(|(n, _)| n.rsplit(' ').next()?.parse().ok())
         })
         .unwrap_or_else(|| panic!("no answer count in {text:?}"))
+}
+
+#[test]
+fn bad_arguments_say_what_is_wrong() {
+    for (args, says) in [
+        (vec!["bench", "--json=yes"], "--json"),
+        (
+            vec!["bench", "--duration", "-1"],
+            "invalid duration -1 for --duration",
+        ),
+        (vec!["bench", "--pipeline", "0"], "at least 1"),
+        (
+            vec!["ping", "-c", "many", "--json"],
+            "invalid value 'many' for -c",
+        ),
+        (
+            vec!["ping", "--baud", "9600"],
+            "--baud applies to --serial only",
+        ),
+        (
+            vec!["ping", "--to", "127.0.0.1:1", "--serial", "/dev/null"],
+            "--to and --serial exclude each other",
+        ),
+        (
+            vec![
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--unix",
+                "/tmp/msgwire-x",
+            ],
+            "--listen, --unix and --serial exclude each other",
+        ),
+        (
+            vec!["serve", "--serial", "/dev/null", "--max-connections", "3"],
+            "--max-connections applies to sockets, not to --serial",
+        ),
+        (vec!["send", "bad kind"], "invalid kind 'bad kind'"),
+        (
+            vec!["bench", "--frobnicate"],
+            "invalid option '--frobnicate'",
+        ),
+    ] {
+        let out = bin().args(&args).output().expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("msgwire: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// Runs the program piped and returns its stdout, which must be exactly
+/// one line holding one JSON object.
+fn json_summary(args: &[&str]) -> serde_json::Value {
+    let out = bin().args(args).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    assert_eq!(text.lines().count(), 1, "one line of JSON: {text:?}");
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(v.is_object(), "{text}");
+    v
+}
+
+fn number(v: &serde_json::Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no number {key:?} in {v}"))
+}
+
+/// Every key present, positive, and in ascending order.
+fn ascending(v: &serde_json::Value, keys: &[&str]) {
+    let values: Vec<f64> = keys.iter().map(|k| number(v, k)).collect();
+    assert!(values[0] > 0.0, "{keys:?} = {values:?}");
+    assert!(
+        values.windows(2).all(|w| w[0] <= w[1]),
+        "{keys:?} = {values:?}"
+    );
+}
+
+const PERCENTILES: [&str; 5] = ["min_us", "p50_us", "p90_us", "p99_us", "max_us"];
+
+#[test]
+fn bench_json_is_one_object_with_the_summary() {
+    let v = json_summary(&[
+        "bench",
+        "--duration",
+        "0.5",
+        "--connections",
+        "2",
+        "--pipeline",
+        "3",
+        "--size",
+        "100",
+        "--json",
+    ]);
+    assert_eq!(v["command"], "bench");
+    assert_eq!(v["in_process_server"], true);
+    assert_eq!(v["connections"], 2);
+    assert_eq!(v["pipeline"], 3);
+    assert_eq!(v["size_bytes"], 100);
+    assert_eq!(number(&v, "duration_s"), 0.5);
+    assert!(number(&v, "elapsed_s") >= 0.5, "{v}");
+    assert_eq!(v["failed"], 0, "{v}");
+    assert!(v["first_failure"].is_null(), "{v}");
+    let answers = v["answers"].as_u64().expect("answers");
+    assert!(answers > 0, "{v}");
+    let rate = answers as f64 / number(&v, "elapsed_s");
+    assert!(
+        (number(&v, "messages_per_s") / rate - 1.0).abs() < 0.01,
+        "{v}"
+    );
+    let mb = rate * 100.0 / 1e6;
+    assert!(
+        (number(&v, "payload_mb_per_s") / mb - 1.0).abs() < 0.01,
+        "{v}"
+    );
+    ascending(&v, &PERCENTILES);
+    ascending(&v, &["min_us", "mean_us", "max_us"]);
+}
+
+#[test]
+fn ping_json_and_bench_json_against_a_server() {
+    let server = Serve::start();
+    let to = server.addr.clone();
+    let v = json_summary(&[
+        "ping",
+        "--to",
+        &to,
+        "-c",
+        "5",
+        "--interval",
+        "0.01",
+        "--size",
+        "7",
+        "--json",
+    ]);
+    assert_eq!(v["command"], "ping");
+    assert_eq!(v["to"], to.as_str());
+    assert_eq!(v["size_bytes"], 7);
+    assert_eq!(v["sent"], 5);
+    assert_eq!(v["received"], 5);
+    assert_eq!(number(&v, "loss_percent"), 0.0);
+    ascending(&v, &PERCENTILES);
+    ascending(&v, &["min_us", "avg_us", "max_us"]);
+
+    let v = json_summary(&[
+        "bench",
+        "--to",
+        &to,
+        "--duration",
+        "0.3",
+        "--connections",
+        "1",
+        "--pipeline",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(v["to"], to.as_str());
+    assert_eq!(v["in_process_server"], false);
+    assert_eq!(
+        (v["connections"].clone(), v["pipeline"].clone()),
+        (1.into(), 2.into())
+    );
+    assert!(v["answers"].as_u64().expect("answers") > 0, "{v}");
+    ascending(&v, &PERCENTILES);
+    server.stop();
+}
+
+#[test]
+fn piped_bench_prints_the_summary_alone() {
+    let out = bin()
+        .args([
+            "bench",
+            "--duration",
+            "1.2",
+            "--connections",
+            "1",
+            "--pipeline",
+            "2",
+        ])
+        .output()
+        .expect("bench");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    // Progress lines are redrawn with '\r' and say "msg/s"; there would be
+    // two of them in 1.2 s.
+    assert!(!text.contains('\r') && !text.contains("msg/s"), "{text:?}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "header, throughput, latency: {text:?}");
+    assert!(lines[0].starts_with("bench ") && lines[0].contains("(in-process server)"));
+    assert!(lines[1].contains(" answers, 0 failed, in "), "{text}");
+    assert!(
+        lines[2].starts_with("latency min/p50/p90/p99/max = "),
+        "{text}"
+    );
+    let ms: Vec<f64> = lines[2]
+        .trim_start_matches("latency min/p50/p90/p99/max = ")
+        .trim_end_matches(" ms")
+        .split('/')
+        .map(|n| n.parse().expect("a number of ms"))
+        .collect();
+    assert_eq!(ms.len(), 5, "{text}");
+    assert!(ms.windows(2).all(|w| w[0] <= w[1]), "{text}");
+}
+
+#[test]
+fn ping_without_a_server_fails_with_a_message() {
+    // A port nobody listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let to = format!("127.0.0.1:{port}");
+    let out = bin()
+        .args(["ping", "--to", &to, "-c", "1", "--json"])
+        .output()
+        .expect("ping");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "no JSON without a summary");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("msgwire: cannot connect to {to}")),
+        "{err}"
+    );
+}
+
+/// Runs the program with its stdout on a pseudo-terminal and returns what
+/// it wrote there.
+#[cfg(unix)]
+fn on_a_terminal(args: &[&str]) -> String {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::io::Read;
+
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("ptsname");
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().expect("a UTF-8 pty name"))
+        .expect("open the pty's slave");
+    let mut master = std::fs::File::from(master);
+    // Read all along: a full pty buffer would stop the program.
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        // Ends with EIO once the last slave descriptor is closed.
+        let _ = master.read_to_end(&mut out);
+        out
+    });
+    let status = bin()
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave))
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("run on a pty");
+    assert!(status.success(), "{args:?}: {status}");
+    String::from_utf8(reader.join().expect("reader")).expect("utf8")
+}
+
+#[cfg(unix)]
+#[test]
+fn on_a_terminal_ping_and_bench_draw_progress() {
+    let server = Serve::start();
+    let to = server.addr.clone();
+    let text = on_a_terminal(&["ping", "--to", &to, "-c", "2", "--interval", "0.05"]);
+    assert_eq!(text.matches(" time=").count(), 2, "{text:?}");
+    assert!(text.contains("2 sent, 2 received, 0% loss"), "{text:?}");
+
+    let text = on_a_terminal(&[
+        "bench",
+        "--to",
+        &to,
+        "--duration",
+        "1.2",
+        "--connections",
+        "1",
+        "--pipeline",
+        "2",
+    ]);
+    assert!(text.matches(" msg/s").count() >= 2, "{text:?}");
+    assert!(text.contains("latency min/p50/p90/p99/max = "), "{text:?}");
+
+    // --json: the object alone, on a terminal too.
+    let text = on_a_terminal(&["ping", "--to", &to, "-c", "1", "--json"]);
+    assert_eq!(text.trim_end().lines().count(), 1, "{text:?}");
+    let v: serde_json::Value = serde_json::from_str(text.trim_end()).expect("JSON");
+    assert_eq!(v["received"], 1);
+    server.stop();
 }

@@ -1,0 +1,565 @@
+//! The command line: the help texts, and one parser per subcommand that
+//! turns its arguments into a checked, typed value (with lexopt). Every
+//! bad argument is a [`Failure::Usage`]: one line, exit code 2.
+
+use std::ffi::OsString;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use lexopt::prelude::*;
+use msgwire::net::{FramedConfig, ServerConfig};
+use msgwire::{Flags, Kind};
+
+use crate::common::{no_serial_feature, Peer, DEFAULT_BAUD};
+use crate::Failure;
+
+pub const USAGE: &str = "\
+msgwire: asynchronous messaging over byte streams (msgwire v1)
+
+Usage: msgwire <COMMAND> [OPTIONS]
+
+Commands:
+  serve    run a server with the built-in router (PING, ECHO, EXIT)
+  send     send one message and print the answer
+  ping     measure round trips, like ping(8)
+  bench    load-generate and report throughput and latency
+  decode   decode a capture from stdin into JSON events
+  encode   encode one message to stdout
+
+ping and bench draw their progress only on a terminal; piped, they print
+the summary alone, and with --json the summary as one JSON object.
+
+Run 'msgwire <COMMAND> --help' for a command's options.";
+
+const SERVE_USAGE: &str = "\
+Usage: msgwire serve [--listen ADDR | --unix PATH] [--max-payload N]
+                     [--max-connections N] [--idle-timeout SECS] [--quiet]
+       msgwire serve --serial PATH [--baud N] [--max-payload N] [--quiet]
+
+Serves PING (-> PONG ack), ECHO and EXIT in both framings on one port (the
+first byte picks). Logs one line per connection and per ERROR answered.
+Ctrl-C or SIGTERM shuts down gracefully.
+
+  --listen ADDR          TCP address [default: 127.0.0.1:7878]
+  --unix PATH            listen on a Unix socket instead
+  --serial PATH          serve a serial port instead (raw 8N1), one
+                         conversation after another (feature serial)
+  --baud N               the serial port's baud [default: 115200]
+  --max-payload N        largest payload accepted, bytes [default: 65536]
+  --max-connections N    connections served at once [default: 1024]
+  --idle-timeout SECS    drop a peer idle this long [default: 60]
+  --quiet                no log lines";
+
+const SEND_USAGE: &str = "\
+Usage: msgwire send [--to ADDR | --serial PATH [--baud N]] KIND [DATA]
+                    [--id N] [--checksum] [--text]
+
+Sends one message and prints the answer: kind, id, and the payload as text
+when it is UTF-8, else as hex. Exits 1 when the answer is ERROR.
+
+  --to ADDR      server [default: 127.0.0.1:7878]
+  --serial PATH  a serial port instead (raw 8N1; feature serial)
+  --baud N       the serial port's baud [default: 115200]
+  --id N         correlation id [default: 1]
+  --checksum     add the CRC-32 trailer
+  --text         use text framing (KIND:DATA lines; no id, no flags)";
+
+const PING_USAGE: &str = "\
+Usage: msgwire ping [--to ADDR | --serial PATH [--baud N]] [-c COUNT]
+                    [--size BYTES] [--interval SECS] [--json]
+
+Sends PING requests, prints each round trip (on a terminal), then
+min/avg/p50/p99/max. Exits 1 unless every PING was answered.
+
+  --to ADDR          server [default: 127.0.0.1:7878]
+  --serial PATH      a serial port instead (raw 8N1; feature serial)
+  --baud N           the serial port's baud [default: 115200]
+  -c, --count N      how many [default: 4]
+  --size BYTES       payload size of each PING [default: 0]
+  --interval SECS    pause between pings [default: 1]
+  --json             print the summary as one JSON object: sent, received,
+                     loss_percent, min_us, avg_us, p50_us, p90_us, p99_us,
+                     max_us (null when nothing was received)
+
+Piped (stdout not a terminal) it prints only the summary; a PING that
+fails is reported on stderr.";
+
+const BENCH_USAGE: &str = "\
+Usage: msgwire bench [--to ADDR | --serial PATH [--baud N]] [--connections C]
+                     [--pipeline P] [--size BYTES] [--duration SECS] [--json]
+
+Sends ECHO requests as fast as answers come back and reports messages/s,
+MB/s and latency min/p50/p90/p99/max. Without --to it starts its own server
+on an ephemeral loopback port, on a thread of its own. Exits 1 when no
+request was answered.
+
+  --to ADDR           server [default: an in-process server]
+  --serial PATH       a serial port instead (one connection; feature serial)
+  --baud N            the serial port's baud [default: 115200]
+  --connections C     connections [default: 4]
+  --pipeline P        requests in flight per connection [default: 32]
+  --size BYTES        payload size [default: 32]
+  --duration SECS     how long [default: 5]
+  --json              print the summary as one JSON object: answers, failed,
+                      messages_per_s, payload_mb_per_s, min_us, p50_us,
+                      p90_us, p99_us, max_us, mean_us and the settings
+
+Progress is drawn twice a second on a terminal only; piped, bench prints
+the summary alone. Latencies are kept in a fixed histogram (no allocation
+per request): percentiles are exact to within 0.4%, min and max exactly.";
+
+const DECODE_USAGE: &str = "\
+Usage: msgwire decode [--text] [--max-payload N] [--max-line N] [--chunk N] [--hex]
+
+Reads a capture from stdin and prints one JSON object per event:
+  {\"frame\":{\"kind\":\"PING\",\"id\":0,\"flags\":0,\"payload\":\"<hex>\"}}
+  {\"error\":\"<code>\"}            (with \"id\" when the header was trusted)
+
+  --text             text framing (KIND:DATA lines)
+  --max-payload N    largest payload accepted [default: 65536]
+  --max-line N       longest text line accepted [default: 65536]
+  --chunk N          feed the decoder N bytes at a time [default: all]
+  --hex              stdin is hex text (whitespace ignored), not raw bytes";
+
+const ENCODE_USAGE: &str = "\
+Usage: msgwire encode KIND [DATA] [--id N] [--checksum] [--response] [--text]
+
+Writes the encoded message to stdout (pipe it into nc).
+
+  --id N         correlation id [default: 0]
+  --checksum     add the CRC-32 trailer
+  --response     set the RESPONSE flag
+  --text         text framing (KIND:DATA\\n; no id, no flags)";
+
+/// What the command line asks for.
+pub enum Command {
+    /// Print this help text and exit 0.
+    Help(&'static str),
+    Serve(ServeArgs),
+    Send(SendArgs),
+    Ping(PingArgs),
+    Bench(BenchArgs),
+    Decode(DecodeArgs),
+    Encode(EncodeArgs),
+}
+
+/// Where `serve` listens.
+pub enum Listen {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+    /// A serial port, one conversation after another.
+    Serial {
+        path: PathBuf,
+        baud: u32,
+    },
+}
+
+pub struct ServeArgs {
+    pub on: Listen,
+    /// Everything but the event hook, which `serve` adds unless `quiet`.
+    pub config: ServerConfig,
+    pub quiet: bool,
+}
+
+pub struct SendArgs {
+    pub to: Peer,
+    pub message: MessageArgs,
+}
+
+pub struct PingArgs {
+    pub to: Peer,
+    pub count: u64,
+    pub size: usize,
+    pub interval: Duration,
+    pub json: bool,
+}
+
+pub struct BenchArgs {
+    /// `None`: an in-process server.
+    pub to: Option<Peer>,
+    pub connections: usize,
+    pub pipeline: usize,
+    pub size: usize,
+    pub duration: Duration,
+    /// The client's (and the in-process server's) largest payload.
+    pub max_payload: u32,
+    pub json: bool,
+}
+
+pub struct DecodeArgs {
+    pub text: bool,
+    pub max_payload: u32,
+    pub max_line: usize,
+    /// At least 1; `None`: all of the input at once.
+    pub chunk: Option<usize>,
+    pub hex: bool,
+}
+
+pub struct EncodeArgs {
+    pub message: MessageArgs,
+}
+
+/// KIND, DATA and the message options shared by `send` and `encode`.
+pub struct MessageArgs {
+    /// Checked. The string is leaked: a command line is parsed once.
+    pub kind: Kind<'static>,
+    pub data: Vec<u8>,
+    pub id: u32,
+    pub flags: Flags,
+    pub text: bool,
+}
+
+/// Parses everything after the program's name.
+pub fn parse(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let command = match args.next()? {
+        Some(Value(v)) => v.string()?,
+        Some(Long("help") | Short('h')) | None => return Ok(Command::Help(USAGE)),
+        Some(other) => return Err(other.unexpected().into()),
+    };
+    match command.as_str() {
+        "serve" => serve(args),
+        "send" => send(args),
+        "ping" => ping(args),
+        "bench" => bench(args),
+        "decode" => decode(args),
+        "encode" => encode(args),
+        other => Err(Failure::Usage(format!("unknown command '{other}'"))),
+    }
+}
+
+fn serve(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let mut listen = None;
+    let mut unix = None;
+    let mut peer = PeerArgs::default();
+    let mut config = ServerConfig::default();
+    // The last option given that only a socket server has.
+    let mut socket_only = None;
+    let mut quiet = false;
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("listen") => listen = Some(address(args.value()?)?),
+            Long("unix") => unix = Some(PathBuf::from(args.value()?)),
+            Long("serial") => peer.serial = Some(args.value()?),
+            Long("baud") => peer.baud = Some(number(args.value()?, "--baud")?),
+            Long("max-payload") => {
+                config.framed.max_payload = number(args.value()?, "--max-payload")?
+            }
+            Long("max-connections") => {
+                config.max_connections = number(args.value()?, "--max-connections")?;
+                socket_only = Some("--max-connections");
+            }
+            Long("idle-timeout") => {
+                config.idle_timeout = Some(seconds(args.value()?, "--idle-timeout")?);
+                socket_only = Some("--idle-timeout");
+            }
+            Long("quiet") => quiet = true,
+            Long("help") | Short('h') => return Ok(Command::Help(SERVE_USAGE)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    if [listen.is_some(), unix.is_some(), peer.serial.is_some()]
+        .iter()
+        .filter(|given| **given)
+        .count()
+        > 1
+    {
+        return Err(Failure::Usage(
+            "--listen, --unix and --serial exclude each other".into(),
+        ));
+    }
+    let on = match (peer.serial, unix) {
+        (Some(path), _) => {
+            if let Some(option) = socket_only {
+                return Err(Failure::Usage(format!(
+                    "{option} applies to sockets, not to --serial"
+                )));
+            }
+            Listen::Serial {
+                path: serial_path(path)?,
+                baud: peer.baud.unwrap_or(DEFAULT_BAUD),
+            }
+        }
+        (None, _) if peer.baud.is_some() => return Err(baud_without_serial()),
+        (None, Some(path)) => Listen::Unix(path),
+        (None, None) => Listen::Tcp(listen.unwrap_or_else(default_addr)),
+    };
+    Ok(Command::Serve(ServeArgs { on, config, quiet }))
+}
+
+fn send(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let mut peer = PeerArgs::default();
+    let mut m = MessageParts::new(1);
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("to") => peer.to = Some(address(args.value()?)?),
+            Long("serial") => peer.serial = Some(args.value()?),
+            Long("baud") => peer.baud = Some(number(args.value()?, "--baud")?),
+            Long("id") => m.id = Some(number(args.value()?, "--id")?),
+            Long("checksum") => m.flags |= Flags::CHECKSUM,
+            Long("text") => m.text = true,
+            Value(v) => m.positional(v)?,
+            Long("help") | Short('h') => return Ok(Command::Help(SEND_USAGE)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let message = m.finish()?;
+    let to = peer.finish_or(default_addr())?;
+    Ok(Command::Send(SendArgs { to, message }))
+}
+
+fn ping(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let mut peer = PeerArgs::default();
+    let mut count: u64 = 4;
+    let mut size: usize = 0;
+    let mut interval = Duration::from_secs(1);
+    let mut json = false;
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("to") => peer.to = Some(address(args.value()?)?),
+            Long("serial") => peer.serial = Some(args.value()?),
+            Long("baud") => peer.baud = Some(number(args.value()?, "--baud")?),
+            Short('c') | Long("count") => count = number(args.value()?, "-c")?,
+            Long("size") => size = number(args.value()?, "--size")?,
+            Long("interval") => interval = seconds(args.value()?, "--interval")?,
+            Long("json") => json = true,
+            Long("help") | Short('h') => return Ok(Command::Help(PING_USAGE)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let to = peer.finish_or(default_addr())?;
+    Ok(Command::Ping(PingArgs {
+        to,
+        count,
+        size,
+        interval,
+        json,
+    }))
+}
+
+fn bench(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let mut peer = PeerArgs::default();
+    let mut connections: Option<usize> = None;
+    let mut pipeline: usize = 32;
+    let mut size: usize = 32;
+    let mut duration = Duration::from_secs(5);
+    let mut json = false;
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("to") => peer.to = Some(address(args.value()?)?),
+            Long("serial") => peer.serial = Some(args.value()?),
+            Long("baud") => peer.baud = Some(number(args.value()?, "--baud")?),
+            Long("connections") => connections = Some(number(args.value()?, "--connections")?),
+            Long("pipeline") => pipeline = number(args.value()?, "--pipeline")?,
+            Long("size") => size = number(args.value()?, "--size")?,
+            Long("duration") => duration = seconds(args.value()?, "--duration")?,
+            Long("json") => json = true,
+            Long("help") | Short('h') => return Ok(Command::Help(BENCH_USAGE)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let to = peer.finish()?;
+    let serial = to.as_ref().is_some_and(Peer::is_serial);
+    let connections = match connections {
+        Some(c) if serial && c != 1 => {
+            return Err(Failure::Usage(
+                "a serial port is one connection: drop --connections or make it 1".into(),
+            ))
+        }
+        Some(c) => c,
+        None if serial => 1,
+        None => 4,
+    };
+    if connections == 0 || pipeline == 0 {
+        return Err(Failure::Usage(
+            "--connections and --pipeline must be at least 1".into(),
+        ));
+    }
+    let max_payload = u32::try_from(size.max(FramedConfig::default().max_payload as usize))
+        .map_err(|_| Failure::Usage("--size is too large".into()))?;
+    Ok(Command::Bench(BenchArgs {
+        to,
+        connections,
+        pipeline,
+        size,
+        duration,
+        max_payload,
+        json,
+    }))
+}
+
+fn decode(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let mut a = DecodeArgs {
+        text: false,
+        max_payload: 65536,
+        max_line: 65536,
+        chunk: None,
+        hex: false,
+    };
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("text") => a.text = true,
+            Long("max-payload") => a.max_payload = number(args.value()?, "--max-payload")?,
+            Long("max-line") => a.max_line = number(args.value()?, "--max-line")?,
+            Long("chunk") => a.chunk = Some(number(args.value()?, "--chunk")?),
+            Long("hex") => a.hex = true,
+            Long("help") | Short('h') => return Ok(Command::Help(DECODE_USAGE)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    if a.chunk == Some(0) {
+        return Err(Failure::Usage("--chunk must be at least 1".into()));
+    }
+    Ok(Command::Decode(a))
+}
+
+fn encode(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let mut m = MessageParts::new(0);
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("id") => m.id = Some(number(args.value()?, "--id")?),
+            Long("checksum") => m.flags |= Flags::CHECKSUM,
+            Long("response") => m.flags |= Flags::RESPONSE,
+            Long("text") => m.text = true,
+            Value(v) => m.positional(v)?,
+            Long("help") | Short('h') => return Ok(Command::Help(ENCODE_USAGE)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    Ok(Command::Encode(EncodeArgs {
+        message: m.finish()?,
+    }))
+}
+
+/// `--to`, `--serial` and `--baud` as given.
+#[derive(Default)]
+struct PeerArgs {
+    to: Option<SocketAddr>,
+    serial: Option<OsString>,
+    baud: Option<u32>,
+}
+
+impl PeerArgs {
+    /// The peer asked for; `None` when neither `--to` nor `--serial` was
+    /// given.
+    fn finish(self) -> Result<Option<Peer>, Failure> {
+        match (self.to, self.serial, self.baud) {
+            (Some(_), Some(_), _) => Err(Failure::Usage(
+                "--to and --serial exclude each other".into(),
+            )),
+            (_, None, Some(_)) => Err(baud_without_serial()),
+            (Some(addr), None, None) => Ok(Some(Peer::Tcp(addr))),
+            (None, Some(path), baud) => Ok(Some(Peer::Serial {
+                path: serial_path(path)?,
+                baud: baud.unwrap_or(DEFAULT_BAUD),
+            })),
+            (None, None, None) => Ok(None),
+        }
+    }
+
+    /// The peer asked for, else `default`.
+    fn finish_or(self, default: SocketAddr) -> Result<Peer, Failure> {
+        Ok(self.finish()?.unwrap_or(Peer::Tcp(default)))
+    }
+}
+
+/// The value of `--serial`, in a build that can open a serial port.
+fn serial_path(value: OsString) -> Result<PathBuf, Failure> {
+    if cfg!(all(unix, feature = "serial")) {
+        Ok(value.into())
+    } else {
+        Err(no_serial_feature())
+    }
+}
+
+fn baud_without_serial() -> Failure {
+    Failure::Usage("--baud applies to --serial only".into())
+}
+
+/// A message's parts while its arguments are read.
+struct MessageParts {
+    kind: Option<String>,
+    data: Option<String>,
+    id: Option<u32>,
+    default_id: u32,
+    flags: Flags,
+    text: bool,
+}
+
+impl MessageParts {
+    fn new(default_id: u32) -> Self {
+        MessageParts {
+            kind: None,
+            data: None,
+            id: None,
+            default_id,
+            flags: Flags::EMPTY,
+            text: false,
+        }
+    }
+
+    /// KIND, then DATA; a third is refused.
+    fn positional(&mut self, value: OsString) -> Result<(), Failure> {
+        let v = value.string()?;
+        if self.kind.is_none() {
+            self.kind = Some(v);
+        } else if self.data.is_none() {
+            self.data = Some(v);
+        } else {
+            return Err(Failure::Usage(format!("unexpected argument '{v}'")));
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<MessageArgs, Failure> {
+        let kind = self
+            .kind
+            .ok_or_else(|| Failure::Usage("missing KIND".into()))?;
+        if self.text && (self.id.is_some() || !self.flags.is_empty()) {
+            return Err(Failure::Usage(
+                "text framing carries no id and no flags: drop --id/--checksum/--response or --text".into(),
+            ));
+        }
+        let kind: &'static str = kind.leak();
+        let kind = Kind::new(kind).map_err(|_| {
+            Failure::Usage(format!(
+                "invalid kind '{kind}': 1 to 32 of A-Z a-z 0-9 _ . - /"
+            ))
+        })?;
+        Ok(MessageArgs {
+            kind,
+            data: self.data.map(String::into_bytes).unwrap_or_default(),
+            id: self.id.unwrap_or(self.default_id),
+            flags: self.flags,
+            text: self.text,
+        })
+    }
+}
+
+fn number<T: FromStr>(value: OsString, option: &str) -> Result<T, Failure> {
+    let s = value.string()?;
+    s.parse().map_err(|_| {
+        Failure::Usage(format!(
+            "invalid value '{s}' for {option}: expected a number"
+        ))
+    })
+}
+
+fn seconds(value: OsString, option: &str) -> Result<Duration, Failure> {
+    let secs: f64 = number(value, option)?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| Failure::Usage(format!("invalid duration {secs} for {option}")))
+}
+
+fn address(value: OsString) -> Result<SocketAddr, Failure> {
+    let s = value.string()?;
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| Failure::Usage(format!("invalid address '{s}': expected HOST:PORT")))
+}
+
+fn default_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7878))
+}

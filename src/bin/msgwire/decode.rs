@@ -1,0 +1,96 @@
+//! `msgwire decode`: a capture on stdin, decoded through
+//! [`Receiver`] (the one interface over both stream decoders), one JSON
+//! event per line on stdout.
+
+use std::io::{self, BufWriter, Read, Write};
+use std::process::ExitCode;
+
+use msgwire::conversation::{Framing, Limits, Receiver};
+use msgwire::{DecodeError, Message};
+
+use crate::args::DecodeArgs;
+use crate::common::hex;
+use crate::json;
+use crate::{Failure, Outcome};
+
+pub fn run(a: DecodeArgs) -> Outcome {
+    let mut input = Vec::new();
+    io::stdin().lock().read_to_end(&mut input)?;
+    if a.hex {
+        input = unhex(&input)?;
+    }
+    let chunk = a.chunk.unwrap_or(input.len()).max(1);
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let framing = if a.text {
+        Framing::Text
+    } else {
+        Framing::Binary
+    };
+    let limits = Limits {
+        max_payload: a.max_payload,
+        max_line: a.max_line,
+    };
+    let mut rx = Receiver::boxed(framing, limits);
+    for piece in input.chunks(chunk) {
+        let mut rest = piece;
+        while !rest.is_empty() {
+            let n = rx.feed(rest);
+            rest = &rest[n..];
+            while let Some(event) = rx.decode() {
+                writeln!(out, "{}", event_json(event))?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An event in the format of the test vectors:
+/// `{"frame":{"kind":…,"id":…,"flags":…,"payload":"<hex>"}}` or
+/// `{"error":"<code>"}` (with `"id"` when the header was trusted).
+fn event_json(event: Result<Message<'_>, DecodeError>) -> String {
+    match event {
+        Ok(m) => {
+            let mut line = String::from("{\"frame\":{\"kind\":");
+            json::string(&mut line, m.kind.as_str());
+            line.push_str(&format!(
+                ",\"id\":{},\"flags\":{},\"payload\":\"{}\"}}}}",
+                m.id,
+                m.flags.bits(),
+                hex(m.payload)
+            ));
+            line
+        }
+        Err(e) => {
+            let error = json::Object::new().str("error", e.code());
+            match e.id {
+                Some(id) => error.uint("id", u64::from(id)),
+                None => error,
+            }
+            .finish()
+        }
+    }
+}
+
+/// Hex digits (whitespace between them ignored) to bytes.
+fn unhex(text: &[u8]) -> Result<Vec<u8>, Failure> {
+    let digits: Vec<u8> = text
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if !digits.len().is_multiple_of(2) {
+        return Err(Failure::Run("hex input has an odd number of digits".into()));
+    }
+    digits
+        .chunks(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|s| u8::from_str_radix(s, 16).ok())
+                .ok_or_else(|| Failure::Run(format!("invalid hex digit pair at digit {}", i * 2)))
+        })
+        .collect()
+}
