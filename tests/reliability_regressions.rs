@@ -1,5 +1,5 @@
 //! Regression tests for defects found by the reliability suite
-//! (`examples/reliability.rs`, `RELIABILITY.md`). Each test is fast (< 5 s).
+//! (`reliability/`, `RELIABILITY.md`). Each test is fast (< 5 s).
 #![cfg(feature = "async")]
 
 mod common;
