@@ -559,6 +559,18 @@ fn main() {
         );
     }
 
+    let client_rtt = rtts
+        .iter()
+        .find(|r| r.0 == Peer::MsgwireClient)
+        .map(|r| (r.1, r.2))
+        .expect("client");
+    // The `Client`'s goals (issue 13): ≥ 0.8× of `Framed` at depth 32, 256
+    // and 16 × 32; round trip ≤ 1.1× of raw smol.
+    let mut goals = vec![format!(
+        "| round trip vs raw smol, one / two threads | {:.2}× / {:.2}× | ≤ 1.1× |",
+        client_rtt.0.as_secs_f64() / raw.0.as_secs_f64(),
+        client_rtt.1.as_secs_f64() / raw.1.as_secs_f64()
+    )];
     for size in [32usize, 1024] {
         println!("\n### Pipelined throughput, {size}-byte payload, server on its own thread (messages/s)\n");
         println!("| contender | 1 conn, depth 1 | 1 conn, depth 32 | 1 conn, depth 256 | 16 conns, depth 32 |");
@@ -584,5 +596,27 @@ fn main() {
                 .collect();
             println!("| {} | {} |", p.name(), shown.join(" | "));
         }
+        let row = |peer| rows.iter().find(|r| r.0 == peer).map(|r| r.1.clone());
+        if let (Some(framed), Some(client)) = (row(Peer::Msgwire), row(Peer::MsgwireClient)) {
+            for (i, cell) in [
+                "1 conn, depth 32",
+                "1 conn, depth 256",
+                "16 conns, depth 32",
+            ]
+            .iter()
+            .enumerate()
+            {
+                goals.push(format!(
+                    "| `Client` vs `Framed`, {size} B, {cell} | {:.2}× | ≥ 0.8× |",
+                    client[i + 1] / framed[i + 1]
+                ));
+            }
+        }
+    }
+    println!("\n### The `Client`'s goals, from this run\n");
+    println!("| measure | this run | goal |");
+    println!("|---|---|---|");
+    for g in goals {
+        println!("{g}");
     }
 }
