@@ -37,6 +37,16 @@ const KEEP_CAPACITY: usize = 1 << 20;
 /// tasks run.
 const ROUNDS_BEFORE_YIELD: u32 = 16;
 
+/// What reading did.
+enum Read {
+    /// A read waits for the reactor (the loop is woken when data comes).
+    Waits,
+    /// The loop is to let other tasks run, then go on.
+    Yields,
+    /// The connection is over; the text says how.
+    Over(String),
+}
+
 /// How a connection ended.
 pub(super) enum End {
     /// It failed or the server closed it; the text says how.
@@ -100,13 +110,11 @@ impl<'a> Conn<'a> {
                 return Poll::Ready(End::Lost(why));
             }
             if !read_waits {
-                if let Poll::Ready(why) = self.poll_read(cx, &mut reads) {
-                    return Poll::Ready(End::Lost(why));
+                match self.poll_read(cx, &mut reads) {
+                    Read::Over(why) => return Poll::Ready(End::Lost(why)),
+                    Read::Yields => break,
+                    Read::Waits => read_waits = true,
                 }
-                read_waits = reads < READS_BEFORE_YIELD;
-            }
-            if reads >= READS_BEFORE_YIELD {
-                break;
             }
             let mut st = lock(&self.shared.state);
             if st.has_out() && self.writing.is_empty() {
@@ -147,7 +155,8 @@ impl<'a> Conn<'a> {
             st.park(cx);
             return Poll::Pending;
         }
-        // A server that sends without pause, or requests that keep coming
+        // Polled again soon: after the requests just woken have run, and
+        // a server that sends without pause, or requests that keep coming
         // from other threads, do not hold this thread.
         cx.waker().wake_by_ref();
         Poll::Pending
@@ -195,31 +204,38 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// Reads and hands out messages until a read would wait (`Pending`) or
-    /// the connection is over (`Ready`, with how).
-    fn poll_read(&mut self, cx: &mut Context<'_>, reads: &mut u32) -> Poll<String> {
+    /// Reads and hands out messages until a read would wait, the loop is
+    /// to let the requests it woke run, or the connection is over.
+    fn poll_read(&mut self, cx: &mut Context<'_>, reads: &mut u32) -> Read {
         loop {
-            self.hand_out();
+            let woke = self.hand_out();
             if self.rx.eof() {
                 let why = match self.last_error.take() {
                     Some(e) => std::format!("closed by the server after ERROR {e}"),
                     None => "closed by the server".to_string(),
                 };
-                return Poll::Ready(why);
+                return Read::Over(why);
+            }
+            // Answers just read woke their requests: they queue their next
+            // frames when they run, so the next read (most likely empty,
+            // a system call for nothing) waits until after that write.
+            if woke && *reads > 0 {
+                return Read::Yields;
             }
             if *reads >= READS_BEFORE_YIELD {
-                return Poll::Pending;
+                return Read::Yields;
             }
             match self.rx.poll_fill(cx, &mut *self.io) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => return Read::Waits,
                 Poll::Ready(Ok(())) => *reads += 1,
-                Poll::Ready(Err(e)) => return Poll::Ready(std::format!("read failed: {e}")),
+                Poll::Ready(Err(e)) => return Read::Over(std::format!("read failed: {e}")),
             }
         }
     }
 
     /// Gives every decoded message to its request (one lock for them all).
-    fn hand_out(&mut self) {
+    /// Whether it woke a request.
+    fn hand_out(&mut self) -> bool {
         let mut st = None;
         while let Some(event) = self.rx.next_event() {
             let st = st.get_or_insert_with(|| lock(&self.shared.state));
@@ -234,7 +250,9 @@ impl<'a> Conn<'a> {
             }
         }
         drop(st);
+        let woke = !self.wake.is_empty();
         wake_all(&mut self.wake);
+        woke
     }
 
     /// After the client closed: the requests still in flight fail, the
