@@ -2,16 +2,16 @@
 
 use std::boxed::Box;
 use std::fmt;
-use std::future::Future;
 use std::io;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::vec::Vec;
 
 use std::time::Duration;
 
-use futures_lite::{ready, AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
+use futures_lite::{ready, AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::io::{or_stall, write_some, READS_BEFORE_YIELD};
 use crate::conversation::{Limits, Receiver};
 use crate::{DecodeError, Encoder, Error, Message, TextEncoder};
 
@@ -259,10 +259,6 @@ impl RxState {
     }
 }
 
-/// Reads without an event after which a receive yields to other tasks
-/// (the client's shared reader too).
-pub(crate) const READS_BEFORE_YIELD: u32 = 16;
-
 /// The sending half's state: buffered outgoing bytes.
 pub(crate) struct TxState {
     /// How long a write may wait for the peer to read.
@@ -385,48 +381,6 @@ impl TxState {
         bytes: &[u8],
     ) -> io::Result<usize> {
         write_some(io, bytes, self.write_timeout).await
-    }
-}
-
-/// One write of at least one byte. With a timeout, a write that cannot make
-/// progress for that long fails with `TimedOut` (a peer that does not read
-/// its answers).
-pub(crate) async fn write_some<W: AsyncWrite + Unpin + ?Sized>(
-    io: &mut W,
-    bytes: &[u8],
-    timeout: Option<Duration>,
-) -> io::Result<usize> {
-    let n = or_stall(io.write(bytes), timeout).await?;
-    if n == 0 {
-        return Err(io::ErrorKind::WriteZero.into());
-    }
-    Ok(n)
-}
-
-/// Runs a transport operation (a write, a flush, a close); with a timeout,
-/// one that waits longer than that for the peer fails with `TimedOut`. The
-/// timer is only made when the operation would wait, so the common path
-/// costs nothing.
-pub(crate) async fn or_stall<T>(
-    op: impl Future<Output = io::Result<T>>,
-    timeout: Option<Duration>,
-) -> io::Result<T> {
-    let mut op = pin!(op);
-    if let Some(done) = futures_lite::future::poll_once(op.as_mut()).await {
-        return done;
-    }
-    match timeout {
-        None => op.await,
-        Some(t) => {
-            op.or(async {
-                async_io::Timer::after(t).await;
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the peer is not reading",
-                ))
-            })
-            .await
-        }
     }
 }
 

@@ -73,6 +73,7 @@
 
 mod client;
 mod framed;
+mod io;
 pub mod memory;
 mod router;
 mod runtime;
