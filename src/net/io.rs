@@ -1,7 +1,9 @@
-//! Transport helpers shared by every connection of the async layer: the
-//! write that waits for the peer at most so long, and how often a reader
-//! that gets no message lets other tasks run. Used by [`Framed`]'s send
-//! buffer and receive state and by the client's connection loop.
+//! Transport helpers shared by the connections of the async layer:
+//! writes, flushes and closes that give up on a peer that does not read
+//! ([`write_some`], [`or_stall`]), and how many reads without a message a
+//! receive makes before it lets other tasks run ([`READS_BEFORE_YIELD`]).
+//! Used by [`Framed`]'s send buffer and receive state and by the client's
+//! connection loop.
 //!
 //! [`Framed`]: super::Framed
 
