@@ -19,7 +19,8 @@ use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 use super::table::{lock, wake_all};
 use super::Shared;
 use crate::conversation::answer_id;
-use crate::net::framed::{or_stall, Framing, RxState, READS_BEFORE_YIELD};
+use crate::net::framed::{Framing, RxState};
+use crate::net::io::{or_stall, READS_BEFORE_YIELD};
 use crate::Kind;
 
 /// A transport: one object read and written by the loop alone.
