@@ -17,6 +17,10 @@ mod conn;
 mod reconnect;
 mod table;
 
+/// The log lines of every file here go under this module's path
+/// (`msgwire::net::client`), as the README's "Logs" says.
+const LOG_TARGET: &str = module_path!();
+
 use std::boxed::Box;
 use std::fmt;
 use std::future::Future;

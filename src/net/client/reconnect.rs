@@ -16,7 +16,7 @@ use futures_lite::FutureExt;
 
 use super::conn::BoxIo;
 use super::table::{lock, wake_all};
-use super::Shared;
+use super::{Shared, LOG_TARGET};
 
 /// How a TCP or Unix client dials again after its connection drops (see
 /// [`ClientConfig::reconnect`](super::ClientConfig::reconnect)).
@@ -167,7 +167,7 @@ pub(super) async fn after_loss(shared: &Shared, why: String) -> Option<BoxIo> {
         }
         match dialer.dial(shared.config.connect_timeout).await {
             Ok(io) => {
-                host_info!("client reconnected after {} attempts", backoff.tried);
+                host_info!(target: LOG_TARGET, "client reconnected after {} attempts", backoff.tried);
                 lock(&shared.state).up(&mut wake);
                 wake_all(&mut wake);
                 return Some(io);

@@ -13,7 +13,7 @@ use std::vec::Vec;
 
 use async_channel::Sender;
 
-use super::ClientError;
+use super::{ClientError, LOG_TARGET};
 use crate::conversation::{answer_id, Matched, PendingTable, Slot};
 use crate::net::router::Frame;
 use crate::{DecodeError, Encoder, Kind, Message};
@@ -284,7 +284,7 @@ impl State {
 
     /// An answer this side's decoder refused still ends its request.
     pub(super) fn on_refused(&mut self, e: DecodeError, wake: &mut Vec<Waker>) {
-        host_debug!("client refused an answer: {} (id {:?})", e.code(), e.id);
+        host_debug!(target: LOG_TARGET, "client refused an answer: {} (id {:?})", e.code(), e.id);
         if let Some(id) = e.id.filter(|&id| self.pending.is_pending(id)) {
             self.pending.cancel(id);
             let at = self.pending.place(id);
@@ -349,7 +349,7 @@ impl State {
     /// The connection dropped and the client dials again: the requests in
     /// flight fail with [`ClientError::ConnectionLost`]; new ones wait.
     pub(super) fn lost(&mut self, why: &str, wake: &mut Vec<Waker>) {
-        host_info!("client connection lost: {}; reconnecting", why);
+        host_info!(target: LOG_TARGET, "client connection lost: {}; reconnecting", why);
         self.link = Link::Down;
         self.fail_all(&ClientError::ConnectionLost(why.into()), wake);
     }
@@ -367,7 +367,7 @@ impl State {
         if matches!(self.link, Link::Closed(_)) {
             return;
         }
-        host_info!("client connection closed: {}", why);
+        host_info!(target: LOG_TARGET, "client connection closed: {}", why);
         let err = ClientError::Closed(why.clone());
         self.link = Link::Closed(why);
         self.fail_all(&err, wake);
