@@ -1082,9 +1082,8 @@ fn a_server_that_reads_nothing_fails_the_connection_after_the_stall_timeout() {
 }
 
 /// A waker that, once armed, takes its time: 30 ms, then says it is done.
-/// It stands in for anything that delays the expiry task between its clock
-/// reading and taking the pending map's lock (the OS preempting the
-/// thread, a contended lock): the pending lock is held while wakers run.
+/// It stands in for anything that holds up the connection loop (the OS
+/// preempting its thread, a contended lock).
 struct SlowWaker {
     armed: AtomicBool,
     done: AtomicBool,
@@ -1104,25 +1103,21 @@ impl Wake for SlowWaker {
     }
 }
 
-/// DEFECT. `expire_task` reads the clock *before* it takes the pending
-/// map's lock (`let now = Instant::now(); for p in
-/// inner.lock_pending().values_mut()`), and stamps every request it has
-/// not seen yet with `due = now + request_timeout`. A request inserted
-/// between the clock reading and the lock gets a deadline counted from
-/// before it existed, and times out early by that gap.
-///
-/// Reproduced by widening the gap: the pending lock is held for 30 ms
-/// (an answer is dispatched to a request whose waker is slow) while the
-/// expiry tick reads the clock and waits for the lock; a request started
-/// after that reading and inserted when the lock is released — ahead of
-/// the expiry task — then fails after ~15–20 ms with a 40 ms timeout.
+/// A request's deadline counts from the request itself, never from an
+/// earlier clock reading: while the connection loop is held up for 30 ms
+/// by a slow waker (it hands an answer to a request whose waker takes its
+/// time), a new request starts on another thread, and it times out no
+/// earlier than its 40 ms. (The regression of the earlier client, whose
+/// expiry task read the clock before it took the lock and stamped new
+/// requests with that reading.)
 #[test]
 fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
     let timeout = Duration::from_millis(40);
     let mut early = Vec::new();
     for attempt in 0..10u32 {
         let (client, server) = fixture().chunks(64).timeout(timeout).echo();
-        // R reads the socket; W waits for its answer with the slow waker.
+        // R waits (never answered); W waits for its answer with the slow
+        // waker.
         let mut r = Probe::new(client.request("QUIET", b""));
         assert!(!r.poll());
         let slow = Arc::new(SlowWaker {
@@ -1130,12 +1125,11 @@ fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
             done: AtomicBool::new(false),
         });
         let slow_waker = Waker::from(slow.clone());
+        // Armed first: W's answer may come as soon as W is queued.
+        slow.armed.store(true, Ordering::SeqCst);
         let mut w = Box::pin(client.request("ECHO", b"w"));
         let mut cx = Context::from_waker(&slow_waker);
-        for _ in 0..4 {
-            assert!(w.as_mut().poll(&mut cx).is_pending());
-        }
-        slow.armed.store(true, Ordering::SeqCst);
+        assert!(w.as_mut().poll(&mut cx).is_pending());
         let (took, res) = thread::scope(|s| {
             let q = s.spawn(|| {
                 let start = Instant::now();
@@ -1155,8 +1149,8 @@ fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
                 ));
                 (start.elapsed(), res)
             });
-            // R, polled when woken, reads W's answer and wakes W (slowly)
-            // with the pending lock held.
+            // The loop reads W's answer and wakes W (slowly); R is polled
+            // when woken.
             wait_until(Duration::from_secs(2), "W's slow waker run", || {
                 r.poll_if_woken();
                 slow.done.load(Ordering::SeqCst)
