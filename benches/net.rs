@@ -8,7 +8,7 @@
 //! and on two threads), then pipelined throughput at depth 1, 32 and 256 on
 //! one connection and across 16 connections, with 32-byte and 1 KiB payloads.
 //!
-//! Run: `cargo bench --bench net` (or `scripts/bench-net.sh`). Each cell runs
+//! Run: `cargo bench --bench net` (or `scripts/bench.sh net`). Each cell runs
 //! for `MSGWIRE_BENCH_SECS` seconds (default 2); it prints Markdown tables.
 
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 // through the async-io driver thread on every wake-up).
 use async_io::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, Framing, Router, Spawner};
+use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, Framing, Router};
 use msgwire::{Kind, Message};
 
 fn secs() -> Duration {
@@ -294,16 +294,18 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
         })
     };
     let payload = vec![b'x'; size];
-    let client_side = async {
+    // The clients' connection loops run on this executor, on the thread
+    // of the requests (as the other contenders do all their work there).
+    let loops = async_executor::LocalExecutor::new();
+    let client_side = loops.run(async {
         let mut clients: Vec<Box<dyn PipeDyn>> = Vec::new();
+        let mut client_loops = Vec::new();
         for _ in 0..conns {
             if peer == Peer::MsgwireClient {
-                // Its background tasks on msgwire's executor, as measured
-                // before the executor became the caller's choice.
                 let client = Client::connect_tcp(addr, ClientConfig::default())
                     .await
-                    .expect("connect")
-                    .start(&Spawner::global());
+                    .expect("connect");
+                client_loops.push(loops.spawn(client.run()));
                 clients.push(Box::new(CorrelatingClient(client)));
                 continue;
             }
@@ -329,19 +331,26 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
         let (done, total) = run_all(&mut clients, depth, &payload, start + secs()).await;
         let elapsed = start.elapsed();
         drop(clients);
+        // The connections close (the server then ends).
+        for l in client_loops {
+            l.await;
+        }
         cell(done, total, elapsed)
-    };
+    });
     if one_thread {
         let server = server_side(&ex);
         let result = block_on(ex.run(client_side));
         block_on(ex.run(server));
         result
     } else {
-        let handle = std::thread::spawn(move || {
-            let ex = async_executor::LocalExecutor::new();
-            let server = server_side(&ex);
-            block_on(ex.run(server));
-        });
+        let handle = std::thread::Builder::new()
+            .name("server".into())
+            .spawn(move || {
+                let ex = async_executor::LocalExecutor::new();
+                let server = server_side(&ex);
+                block_on(ex.run(server));
+            })
+            .expect("server thread");
         let result = block_on(client_side);
         handle.join().expect("server thread");
         result
@@ -489,6 +498,31 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    // One cell alone, for profiling (`perf record`):
+    // MSGWIRE_BENCH_CELL=client,CONNS,DEPTH,SIZE (or msgwire, raw, tokio).
+    if let Ok(spec) = std::env::var("MSGWIRE_BENCH_CELL") {
+        let f: Vec<&str> = spec.split(',').collect();
+        let peer = match f.first().copied() {
+            Some("client") => Peer::MsgwireClient,
+            Some("msgwire") => Peer::Msgwire,
+            Some("raw") => Peer::RawSmol,
+            Some("tokio") => Peer::Tokio,
+            other => panic!("MSGWIRE_BENCH_CELL: unknown contender {other:?}"),
+        };
+        let num = |i: usize| -> usize {
+            f.get(i)
+                .and_then(|v| v.parse().ok())
+                .expect("MSGWIRE_BENCH_CELL=PEER,CONNS,DEPTH,SIZE")
+        };
+        let c = run(peer, num(1), num(2), num(3), false);
+        println!(
+            "{}: {:.0} msg/s, mean RTT {:.1} µs",
+            peer.name(),
+            c.msgs_per_sec,
+            c.mean_rtt.as_secs_f64() * 1e6
+        );
+        return;
+    }
     let peers = [
         Peer::Msgwire,
         Peer::MsgwireClient,
@@ -525,6 +559,18 @@ fn main() {
         );
     }
 
+    let client_rtt = rtts
+        .iter()
+        .find(|r| r.0 == Peer::MsgwireClient)
+        .map(|r| (r.1, r.2))
+        .expect("client");
+    // The `Client`'s goals (issue 13): ≥ 0.8× of `Framed` at depth 32, 256
+    // and 16 × 32; round trip ≤ 1.1× of raw smol.
+    let mut goals = vec![format!(
+        "| round trip vs raw smol, one / two threads | {:.2}× / {:.2}× | ≤ 1.1× |",
+        client_rtt.0.as_secs_f64() / raw.0.as_secs_f64(),
+        client_rtt.1.as_secs_f64() / raw.1.as_secs_f64()
+    )];
     for size in [32usize, 1024] {
         println!("\n### Pipelined throughput, {size}-byte payload, server on its own thread (messages/s)\n");
         println!("| contender | 1 conn, depth 1 | 1 conn, depth 32 | 1 conn, depth 256 | 16 conns, depth 32 |");
@@ -550,5 +596,27 @@ fn main() {
                 .collect();
             println!("| {} | {} |", p.name(), shown.join(" | "));
         }
+        let row = |peer| rows.iter().find(|r| r.0 == peer).map(|r| r.1.clone());
+        if let (Some(framed), Some(client)) = (row(Peer::Msgwire), row(Peer::MsgwireClient)) {
+            for (i, cell) in [
+                "1 conn, depth 32",
+                "1 conn, depth 256",
+                "16 conns, depth 32",
+            ]
+            .iter()
+            .enumerate()
+            {
+                goals.push(format!(
+                    "| `Client` vs `Framed`, {size} B, {cell} | {:.2}× | ≥ 0.8× |",
+                    client[i + 1] / framed[i + 1]
+                ));
+            }
+        }
+    }
+    println!("\n### The `Client`'s goals, from this run\n");
+    println!("| measure | this run | goal |");
+    println!("|---|---|---|");
+    for g in goals {
+        println!("{g}");
     }
 }

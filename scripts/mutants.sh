@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.rs)
-ROUTER_FILES=(src/net/router.rs)
+ROUTER_FILES=(src/net/router/mod.rs src/net/router/table.rs src/net/router/serve.rs)
 CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs
                     src/conversation/client.rs src/embedded.rs)
 

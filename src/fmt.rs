@@ -6,7 +6,9 @@
 //!   `core::fmt::Display` (`{}`) or `Debug` (`{:?}`) and `defmt::Format`.
 //! - `host_debug!` … `host_warn!` are for the std-only `net` layer, whose
 //!   arguments (socket addresses, `std::io::Error`) have no
-//!   `defmt::Format`: they go to `log` or nowhere.
+//!   `defmt::Format`: they go to `log` or nowhere. Their target is the
+//!   module path, or the one given first (`target: LOG_TARGET, …`): a
+//!   module split into files keeps the target it had as one file.
 //!
 //! With no backend the lines expand to a borrow of each argument, so
 //! nothing is evaluated, formatted or linked, and no variable is unused.
@@ -33,6 +35,12 @@ macro_rules! __route {
 }
 
 macro_rules! __route_host {
+    ($level:ident, target: $target:expr, $s:literal $(, $x:expr)* $(,)?) => {{
+        #[cfg(feature = "log")]
+        ::log::$level!(target: $target, $s $(, $x)*);
+        #[cfg(not(feature = "log"))]
+        let _ = (&$target, $(&$x,)*);
+    }};
     ($level:ident, $s:literal $(, $x:expr)* $(,)?) => {{
         #[cfg(feature = "log")]
         ::log::$level!($s $(, $x)*);

@@ -3,8 +3,8 @@
 //! sniffing, and the client's table of pending requests.
 
 use msgwire::conversation::{
-    Answer, ErrorText, Event, Framing, Limits, Matched, Pending, Receiver, RemoteError, Responder,
-    Route, MAX_ERROR_LEN,
+    Answer, ErrorText, Event, Framing, Limits, Matched, Pending, PendingTable, Receiver,
+    RemoteError, Responder, Route, MAX_ERROR_LEN,
 };
 use msgwire::{Flags, Kind, Message};
 
@@ -428,26 +428,59 @@ fn text_mode_answers_the_oldest_request() {
 }
 
 #[test]
-fn ids_skip_zero_and_pending_ids_when_they_wrap() {
+fn ids_count_up_and_skip_the_places_of_pending_ids() {
     let mut p = Pending::<u64, 2>::new(Framing::Binary);
-    let held = p.start(None).expect("room"); // id 1, kept pending
+    let held = p.start(None).expect("room"); // id 1, kept pending at place 0
     assert_eq!(held, 1);
-    // Issue and answer ids until the counter wraps.
-    let mut last = held;
+    // Odd ids would land on the held request's place: they are skipped.
+    let mut ids = Vec::new();
     for _ in 0..5 {
         let id = p.start(None).expect("room");
+        assert_eq!(p.place(id), 1);
         assert_eq!(p.on_message(&answer_to(id)), Matched::Answer(id));
-        last = id;
+        ids.push(id);
     }
-    assert_eq!(last, 6);
-    let mut seen_zero = false;
+    assert_eq!(ids, [2, 4, 6, 8, 10]);
+    assert_eq!(p.place(held), 0);
+    assert!(p.is_pending(held));
     for _ in 0..10_000 {
         let id = p.start(None).expect("room");
-        seen_zero |= id == 0;
-        assert_ne!(id, held);
-        p.cancel(id);
+        assert!(id != 0 && id != held);
+        assert!(p.cancel(id));
     }
-    assert!(!seen_zero);
+    assert_eq!(p.len(), 1);
+    assert!(!p.is_pending(7), "never issued");
+}
+
+#[test]
+fn cancel_all_gives_up_every_request() {
+    let mut p = Pending::<u64, 4>::new(Framing::Binary);
+    let ids: Vec<u32> = (0..3).map(|_| p.start(None).expect("room")).collect();
+    let mut gone = Vec::new();
+    p.cancel_all(|id| gone.push(id));
+    gone.sort_unstable();
+    assert_eq!(gone, ids);
+    assert!(p.is_empty());
+    assert_eq!(p.on_message(&answer_to(ids[0])), Matched::Late);
+    assert_eq!(p.capacity(), 4);
+}
+
+#[test]
+fn a_table_sized_at_run_time_behaves_as_a_fixed_one() {
+    let mut p = PendingTable::<u64, _>::with_capacity(Framing::Binary, 3);
+    assert_eq!(p.capacity(), 4, "rounded up to a power of two");
+    let ids: Vec<u32> = (0..4).map(|_| p.start(Some(10)).expect("room")).collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    assert_eq!(p.start(None), Err(msgwire::conversation::Full));
+    assert_eq!(p.on_message(&answer_to(2)), Matched::Answer(2));
+    assert_eq!(p.start(None), Ok(6), "5 would land on 1's place");
+    assert_eq!(p.place(6), 1);
+    assert_eq!(p.expire(10), Some(1));
+    assert_eq!(
+        PendingTable::<u64, _>::with_capacity(Framing::Binary, 0).capacity(),
+        1,
+        "at least one place"
+    );
 }
 
 #[test]

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use futures_lite::future::block_on;
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use msgwire::net::{Frame, HandlerError, Reply, Router, Server, ServerConfig, Spawner};
+use msgwire::net::{
+    Client, ClientConfig, Frame, HandlerError, Reply, Router, Server, ServerConfig, Spawner,
+};
 
 /// Every record: its level, target and text.
 struct Capture(Mutex<Vec<(Level, String, String)>>);
@@ -124,6 +126,22 @@ fn server_logs_open_refused_frames_handler_failures_and_close() {
     assert_eq!(closed.len(), 1, "{closed:?}");
     assert_eq!(closed[0].0, Level::Info);
     assert_eq!(closed[0].2, std::format!("{peer}: connection closed: EXIT"));
+
+    // The client's lines go under `msgwire::net::client`, from whichever of
+    // its files they come.
+    let client = block_on(Client::connect_tcp(addr, ClientConfig::default()))
+        .unwrap()
+        .start(&Spawner::global());
+    assert!(block_on(client.request("PING", b"")).is_ok());
+    client.close();
+    let closed = wait_for("client connection closed");
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(closed[0].0, Level::Info);
+    assert_eq!(closed[0].1, "msgwire::net::client");
+    assert_eq!(
+        closed[0].2,
+        "client connection closed: closed by the client"
+    );
 
     block_on(server.shutdown(Duration::from_secs(5)));
 }

@@ -43,16 +43,22 @@ pub fn answer_id(m: &Message<'_>) -> Option<u32> {
     (m.flags.contains(Flags::RESPONSE) && m.id != 0).then_some(m.id)
 }
 
+/// One request's place in a [`PendingTable`]: its id, its order of
+/// issue and its deadline. Opaque; it is public only so that a table's
+/// storage can be named (`[Option<Slot<T>>; N]`, or a boxed slice).
 #[derive(Clone, Copy, Debug)]
-struct Slot<T> {
+pub struct Slot<T> {
     id: u32,
     /// Order of issue, for text mode's lock-step matching.
     seq: u64,
     deadline: Option<T>,
 }
 
-/// The requests a client has in flight: at most `N`, each with an id and
-/// an optional deadline. No allocation; a full table is a typed error.
+/// The requests a client has in flight, each with an id and an optional
+/// deadline, in storage the caller chooses: a fixed array
+/// ([`Pending<T, N>`], no allocation) or, with `std`, a boxed slice sized
+/// at run time ([`PendingTable::with_capacity`]). A full table is a typed
+/// error.
 ///
 /// `T` is whatever time the caller has (`std::time::Instant`, an
 /// `embassy_time::Instant`, milliseconds as `u64`): the table only
@@ -61,6 +67,12 @@ struct Slot<T> {
 /// In binary framing an answer is matched by id (and must carry the
 /// `RESPONSE` flag); in text framing, which has no ids, each line answers
 /// the oldest pending request (§3: a lock-step conversation).
+///
+/// Ids count up from 1, skip 0, and skip any id whose place in the table
+/// (`(id - 1) % capacity`) is taken, so an id is never that of another
+/// pending request and matching an answer costs one look, whatever the
+/// capacity. Timeouts ([`PendingTable::expire`]) and text mode's matching
+/// look at every place.
 ///
 /// # Examples
 ///
@@ -80,93 +92,151 @@ struct Slot<T> {
 /// # Ok::<(), msgwire::conversation::Full>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Pending<T, const N: usize> {
-    slots: [Option<Slot<T>>; N],
+pub struct PendingTable<T, S> {
+    slots: S,
     framing: Framing,
     /// The next id to try; ids below it (and above 0) have been issued.
     next_id: u32,
     /// Set once the ids wrapped: every id may then have been issued.
     wrapped: bool,
+    len: usize,
     seq: u64,
     late: u64,
     unsolicited: u64,
     timed_out: u64,
+    _time: core::marker::PhantomData<T>,
 }
 
-impl<T: Ord + Copy, const N: usize> Pending<T, N> {
+/// A [`PendingTable`] of at most `N` requests in a fixed array: no
+/// allocation, for firmware (`msgwire::embedded`'s client).
+pub type Pending<T, const N: usize> = PendingTable<T, [Option<Slot<T>>; N]>;
+
+impl<T: Copy, const N: usize> PendingTable<T, [Option<Slot<T>>; N]> {
     /// An empty table for a conversation in `framing`.
     pub const fn new(framing: Framing) -> Self {
-        Pending {
-            slots: [None; N],
+        Self::in_storage([None; N], framing)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<T> PendingTable<T, std::boxed::Box<[Option<Slot<T>>]>> {
+    /// An empty table of at most `capacity` requests, rounded up to a
+    /// power of two (at least 1), in one allocation made now.
+    pub fn with_capacity(framing: Framing, capacity: usize) -> Self {
+        let capacity = capacity
+            .max(1)
+            .checked_next_power_of_two()
+            .unwrap_or(capacity);
+        Self::in_storage((0..capacity).map(|_| None).collect(), framing)
+    }
+}
+
+impl<T, S> PendingTable<T, S> {
+    const fn in_storage(slots: S, framing: Framing) -> Self {
+        PendingTable {
+            slots,
             framing,
             next_id: 1,
             wrapped: false,
+            len: 0,
             seq: 0,
             late: 0,
             unsolicited: 0,
             timed_out: 0,
+            _time: core::marker::PhantomData,
         }
     }
+}
 
+impl<T: Ord + Copy, S: AsRef<[Option<Slot<T>>]> + AsMut<[Option<Slot<T>>]>> PendingTable<T, S> {
     /// Registers a new request and returns its id (never 0, never the id
     /// of another pending request). `deadline` `None` waits for ever.
     ///
     /// # Errors
     ///
-    /// [`Full`] when `N` requests are pending.
+    /// [`Full`] when the table is full.
     pub fn start(&mut self, deadline: Option<T>) -> Result<u32, Full> {
-        let free = self.slots.iter().position(Option::is_none).ok_or(Full)?;
-        let id = self.fresh_id();
-        self.seq += 1;
-        self.slots[free] = Some(Slot {
-            id,
-            seq: self.seq,
-            deadline,
-        });
-        Ok(id)
-    }
-
-    fn fresh_id(&mut self) -> u32 {
-        loop {
+        if self.is_full() {
+            return Err(Full);
+        }
+        // A free place exists, so this ends within `capacity` tries.
+        let (id, at) = loop {
             let id = self.next_id;
             self.next_id = self.next_id.wrapping_add(1);
             if self.next_id == 0 {
                 self.next_id = 1;
                 self.wrapped = true;
             }
-            // At most N ids are taken, so this ends within N + 1 tries.
-            if !self.is_pending(id) {
-                return id;
+            let at = self.place(id);
+            if self.slots.as_ref()[at].is_none() {
+                break (id, at);
             }
+        };
+        self.seq += 1;
+        self.slots.as_mut()[at] = Some(Slot {
+            id,
+            seq: self.seq,
+            deadline,
+        });
+        self.len += 1;
+        Ok(id)
+    }
+
+    /// The place of request `id` in the table, in `0..capacity`, whether
+    /// it is pending or not: an index for a side table of per-request
+    /// state (wakers, results) of the same capacity. A request keeps its
+    /// place while it is pending; a new request never gets a taken place.
+    pub fn place(&self, id: u32) -> usize {
+        // An empty array (`Pending<T, 0>`) has no place: `start` says Full
+        // before asking, and lookups find nothing there.
+        let n = self.slots.as_ref().len().max(1);
+        let i = id.wrapping_sub(1) as usize;
+        // A power of two (every boxed table) needs no division.
+        if n.is_power_of_two() {
+            i & (n - 1)
+        } else {
+            i % n
         }
+    }
+
+    /// The place of `id` if it is pending.
+    fn index(&self, id: u32) -> Option<usize> {
+        let at = self.place(id);
+        self.slots
+            .as_ref()
+            .get(at)?
+            .is_some_and(|s| s.id == id)
+            .then_some(at)
     }
 
     /// Whether the request `id` is pending.
     pub fn is_pending(&self, id: u32) -> bool {
-        self.slots.iter().flatten().any(|s| s.id == id)
+        self.index(id).is_some()
+    }
+
+    /// Frees place `at`, returning the id that was there.
+    fn take(&mut self, at: usize) -> Option<u32> {
+        let id = self.slots.as_mut()[at].take()?.id;
+        self.len -= 1;
+        Some(id)
     }
 
     /// Matches a received message with the requests in flight; a matched
     /// request is no longer pending.
     pub fn on_message(&mut self, m: &Message<'_>) -> Matched {
-        let slot = match self.framing {
-            Framing::Binary => answer_id(m).and_then(|id| {
-                self.slots
-                    .iter()
-                    .position(|s| s.is_some_and(|s| s.id == id))
-            }),
+        let at = match self.framing {
+            Framing::Binary => answer_id(m).and_then(|id| self.index(id)),
             Framing::Text => self
                 .slots
+                .as_ref()
                 .iter()
                 .enumerate()
                 .filter_map(|(i, s)| s.map(|s| (s.seq, i)))
                 .min()
                 .map(|(_, i)| i),
         };
-        if let Some(i) = slot {
-            if let Some(s) = self.slots[i].take() {
-                return Matched::Answer(s.id);
-            }
+        if let Some(id) = at.and_then(|at| self.take(at)) {
+            return Matched::Answer(id);
         }
         let issued = self.framing == Framing::Binary
             && answer_id(m).is_some_and(|id| self.wrapped || id < self.next_id);
@@ -182,16 +252,16 @@ impl<T: Ord + Copy, const N: usize> Pending<T, N> {
     /// Gives up the request `id` (its future was dropped …); a later
     /// answer to it counts as late. `false` when it was not pending.
     pub fn cancel(&mut self, id: u32) -> bool {
-        match self
-            .slots
-            .iter_mut()
-            .find(|s| s.is_some_and(|s| s.id == id))
-        {
-            Some(slot) => {
-                *slot = None;
-                true
+        self.index(id).and_then(|at| self.take(at)).is_some()
+    }
+
+    /// Gives up every pending request (the connection dropped …), calling
+    /// `each` with each one's id; later answers to them count as late.
+    pub fn cancel_all(&mut self, mut each: impl FnMut(u32)) {
+        for at in 0..self.slots.as_ref().len() {
+            if let Some(id) = self.take(at) {
+                each(id);
             }
-            None => false,
         }
     }
 
@@ -199,34 +269,45 @@ impl<T: Ord + Copy, const N: usize> Pending<T, N> {
     /// `now`; call until `None`. Never early: a request times out only once
     /// `now` has reached its deadline.
     pub fn expire(&mut self, now: T) -> Option<u32> {
-        let slot = self
+        let at = self
             .slots
-            .iter_mut()
-            .find(|s| s.is_some_and(|s| s.deadline.is_some_and(|d| d <= now)))?;
-        let id = slot.take()?.id;
+            .as_ref()
+            .iter()
+            .position(|s| s.is_some_and(|s| s.deadline.is_some_and(|d| d <= now)))?;
+        let id = self.take(at)?;
         self.timed_out += 1;
         Some(id)
     }
 
     /// The earliest deadline of the pending requests: when to call
-    /// [`Pending::expire`] next.
+    /// [`PendingTable::expire`] next.
     pub fn next_deadline(&self) -> Option<T> {
-        self.slots.iter().flatten().filter_map(|s| s.deadline).min()
+        self.slots
+            .as_ref()
+            .iter()
+            .flatten()
+            .filter_map(|s| s.deadline)
+            .min()
     }
 
     /// Requests pending.
     pub fn len(&self) -> usize {
-        self.slots.iter().flatten().count()
+        self.len
     }
 
     /// Whether no request is pending.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
-    /// Whether `N` requests are pending.
+    /// Whether the table is full.
     pub fn is_full(&self) -> bool {
-        self.slots.iter().all(Option::is_some)
+        self.len == self.slots.as_ref().len()
+    }
+
+    /// How many requests the table holds at most.
+    pub fn capacity(&self) -> usize {
+        self.slots.as_ref().len()
     }
 
     /// Answers that came after their request timed out or was cancelled.
@@ -239,7 +320,7 @@ impl<T: Ord + Copy, const N: usize> Pending<T, N> {
         self.unsolicited
     }
 
-    /// Requests removed by [`Pending::expire`].
+    /// Requests removed by [`PendingTable::expire`].
     pub fn timed_out(&self) -> u64 {
         self.timed_out
     }
@@ -274,5 +355,43 @@ impl<'a> RemoteError<'a> {
 impl fmt::Display for RemoteError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "server answered ERROR {}: {}", self.code, self.detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Flags;
+
+    fn answer(id: u32) -> Message<'static> {
+        Message::new(Kind::PONG, b"")
+            .with_id(id)
+            .with_flags(Flags::RESPONSE)
+    }
+
+    #[test]
+    fn ids_wrap_past_zero_and_count_every_id_as_issued_after() {
+        let mut p = Pending::<u64, 3>::new(Framing::Binary);
+        p.next_id = u32::MAX - 1;
+        let a = p.start(None).expect("room");
+        let b = p.start(None).expect("room");
+        let c = p.start(None).expect("room");
+        assert_eq!((a, b), (u32::MAX - 1, u32::MAX));
+        assert_eq!(c, 1, "0 is skipped");
+        assert!(p.wrapped);
+        // Every id may have been issued before the wrap: an answer to one
+        // that is not pending is late, not unsolicited.
+        assert_eq!(p.on_message(&answer(500)), Matched::Late);
+        assert_eq!(p.on_message(&answer(c)), Matched::Answer(c));
+        assert_eq!((p.late(), p.unsolicited()), (1, 0));
+    }
+
+    #[test]
+    fn an_empty_table_is_always_full_and_matches_nothing() {
+        let mut p = Pending::<u64, 0>::new(Framing::Binary);
+        assert_eq!(p.start(None), Err(Full));
+        assert_eq!(p.place(1), 0);
+        assert!(!p.is_pending(1));
+        assert_eq!(p.on_message(&answer(1)), Matched::Unsolicited);
     }
 }

@@ -71,8 +71,24 @@
 //! .unwrap();
 //! ```
 
+// The layout, one room a file:
+// - `framed/`: a connection — `mod.rs` the public face (`Framed`,
+//   `Replier`, limits, errors), `rx.rs` the receiving half (shared with
+//   the client), `tx.rs` the send buffer;
+// - `io.rs`: transport helpers shared by `framed/` and `client/`;
+// - `router/`: `mod.rs` the handler types, `table.rs` the routing table,
+//   `serve.rs` the connection loop;
+// - `server/`: `mod.rs` configuration, events and state, `run.rs` binding
+//   and running, `accept.rs` the accept loop, `conn.rs` one connection's
+//   task, `shutdown.rs` stopping;
+// - `client/`: `mod.rs` the public face, `table.rs` what requests and the
+//   loop share, `conn.rs` the connection loop, `reconnect.rs` dialling
+//   again;
+// - `memory.rs` the in-memory pipe, `runtime.rs` spawning, `serial.rs`
+//   serial ports.
 mod client;
 mod framed;
+mod io;
 pub mod memory;
 mod router;
 mod runtime;
@@ -81,7 +97,7 @@ mod runtime;
 pub mod serial;
 mod server;
 
-pub use client::{Client, ClientConfig, ClientError};
+pub use client::{Client, ClientConfig, ClientError, Reconnect};
 pub use framed::{Framed, FramedConfig, Framing, RecvError, Replier, SendError};
 pub use router::{
     ConnEnd, Frame, Handler, HandlerError, HandlerFuture, HandlerResult, Reply, Router,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use async_executor::LocalExecutor;
 use async_io::block_on;
-use msgwire::net::{Client, ClientConfig, FramedConfig, Router, Server, ServerConfig, Spawner};
+use msgwire::net::{Client, ClientConfig, FramedConfig, Router, Server, ServerConfig};
 
 use crate::args::BenchArgs;
 use crate::common::{live, open_client, Peer};
@@ -89,7 +89,7 @@ pub fn run(mut a: BenchArgs) -> Outcome {
     })
 }
 
-/// Opens the connections, each a started [`Client`].
+/// Opens the connections (their loops run in [`measure`]).
 async fn connect(peer: &Peer, a: &BenchArgs) -> Result<Vec<Client>, Failure> {
     let config = ClientConfig {
         framed: FramedConfig {
@@ -100,7 +100,7 @@ async fn connect(peer: &Peer, a: &BenchArgs) -> Result<Vec<Client>, Failure> {
     };
     let mut clients = Vec::with_capacity(a.connections);
     for _ in 0..a.connections {
-        clients.push(open_client(peer, config).await?.start(&Spawner::global()));
+        clients.push(open_client(peer, config).await?);
     }
     Ok(clients)
 }
@@ -117,19 +117,29 @@ async fn measure(clients: &[Client], a: &BenchArgs, live: bool) -> Run {
     let until = started + a.duration;
     // Declared after what its tasks borrow: dropped before it.
     let ex = LocalExecutor::new();
+    // Each client's connection loop on the workers' thread, as
+    // `benches/net.rs` runs it: no hop to another thread per batch.
+    let loops: Vec<_> = clients.iter().map(|c| ex.spawn(c.run())).collect();
     let workers: Vec<_> = clients
         .iter()
         .flat_map(|c| std::iter::repeat_n(c, a.pipeline))
         .map(|c| ex.spawn(worker(c, &payload, until, &tally)))
         .collect();
     let ticker = live.then(|| ex.spawn(progress(&tally, started)));
-    ex.run(async {
-        for w in workers {
-            w.await;
-        }
-    })
-    .await;
-    let elapsed = started.elapsed();
+    let elapsed = ex
+        .run(async {
+            for w in workers {
+                w.await;
+            }
+            let elapsed = started.elapsed();
+            // Closed, the loops end once the server has closed too.
+            for (c, l) in clients.iter().zip(loops) {
+                c.close();
+                l.await;
+            }
+            elapsed
+        })
+        .await;
     if let Some(ticker) = ticker {
         drop(ticker); // cancelled: the last line drawn stays
         println!();

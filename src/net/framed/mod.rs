@@ -1,19 +1,23 @@
-//! Framed connections over any futures-io `AsyncRead`/`AsyncWrite`.
+//! Framed connections over any futures-io `AsyncRead`/`AsyncWrite`: the
+//! public face — [`Framed`], its [`Replier`], their limits and errors.
+//! The receiving half lives in `rx.rs` (shared with the client's loop),
+//! the send buffer in `tx.rs`.
 
-use std::boxed::Box;
 use std::fmt;
-use std::future::Future;
 use std::io;
-use std::pin::{pin, Pin};
-use std::task::{Context, Poll};
-use std::vec::Vec;
-
 use std::time::Duration;
 
-use futures_lite::{ready, AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::conversation::{Limits, Receiver};
-use crate::{DecodeError, Encoder, Error, Message, TextEncoder};
+use super::io::or_stall;
+use crate::{DecodeError, Error, Message};
+
+mod rx;
+mod tx;
+
+use rx::At;
+pub(crate) use rx::RxState;
+use tx::TxState;
 
 pub use crate::conversation::Framing;
 
@@ -123,313 +127,6 @@ impl From<io::Error> for SendError {
     }
 }
 
-/// Where a decoded message sits in the receive buffer.
-pub(crate) use crate::conversation::At;
-
-/// The receiving half's state: the decoder (the conversation core's
-/// [`Receiver`], made when the framing is known: a sniffing connection
-/// allocates its buffer only once the first byte is in) and whether the
-/// peer has closed.
-pub(crate) struct RxState {
-    rx: Option<Receiver<Box<[u8]>>>,
-    eof: bool,
-    config: FramedConfig,
-}
-
-impl RxState {
-    pub(crate) fn new(framing: Option<Framing>, config: FramedConfig) -> Self {
-        RxState {
-            rx: framing.map(|f| Self::receiver(f, &config)),
-            eof: false,
-            config,
-        }
-    }
-
-    fn receiver(framing: Framing, config: &FramedConfig) -> Receiver<Box<[u8]>> {
-        let limits = Limits {
-            max_payload: config.max_payload,
-            max_line: config.max_line,
-        };
-        Receiver::boxed(framing, limits)
-    }
-
-    fn framing(&self) -> Option<Framing> {
-        self.rx.as_ref().and_then(Receiver::framing)
-    }
-
-    fn stats(&self) -> Option<&crate::Stats> {
-        self.rx.as_ref().and_then(Receiver::stats)
-    }
-
-    #[inline]
-    pub(crate) fn next_event(&mut self) -> Option<Result<At, DecodeError>> {
-        self.rx.as_mut()?.next_event()
-    }
-
-    #[inline]
-    pub(crate) fn message_at(&self, at: At) -> Message<'_> {
-        match &self.rx {
-            Some(rx) => rx.message_at(at),
-            // A position is only ever made by a receiver.
-            None => Message::new(crate::Kind::ERROR, &[]),
-        }
-    }
-
-    /// One read from `io` into the decoder. Cancel safe: bytes are
-    /// committed in the same poll that reads them.
-    async fn fill<R: AsyncRead + Unpin>(&mut self, io: &mut R) -> io::Result<()> {
-        futures_lite::future::poll_fn(|cx| self.poll_fill(cx, io)).await
-    }
-
-    /// [`RxState::fill`] as a poll function, for a reader shared by
-    /// several futures (the correlating client's).
-    pub(crate) fn poll_fill<R: AsyncRead + Unpin + ?Sized>(
-        &mut self,
-        cx: &mut Context<'_>,
-        io: &mut R,
-    ) -> Poll<io::Result<()>> {
-        let rx = match &mut self.rx {
-            Some(rx) => rx,
-            None => {
-                // Read one byte to choose the framing (§4), then make the
-                // receiver for it.
-                let mut first = [0u8; 1];
-                let n = ready!(Pin::new(io).poll_read(cx, &mut first))?;
-                if n == 0 {
-                    self.eof = true;
-                    return Poll::Ready(Ok(()));
-                }
-                let rx = self
-                    .rx
-                    .insert(Self::receiver(Framing::sniff(first[0]), &self.config));
-                rx.feed(&first);
-                return Poll::Ready(Ok(()));
-            }
-        };
-        let spare = rx.spare();
-        if spare.is_empty() {
-            // Cannot happen while events are drained before reading: the
-            // buffer always has room for the largest accepted frame.
-            return Poll::Ready(Err(io::Error::other("msgwire: receive buffer full")));
-        }
-        let n = ready!(Pin::new(io).poll_read(cx, spare))?;
-        if n == 0 {
-            self.eof = true;
-        }
-        rx.commit(n);
-        Poll::Ready(Ok(()))
-    }
-
-    /// Whether the peer has closed its side.
-    pub(crate) fn eof(&self) -> bool {
-        self.eof
-    }
-
-    /// The next event, reading when needed (and flushing `tx` first, so a
-    /// peer waiting for answers gets them before this side blocks).
-    async fn recv_at<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        io: &mut S,
-        tx: &mut TxState,
-    ) -> Result<At, RecvError> {
-        // Reads that gave no event (garbage, the skipped bytes of a refused
-        // frame, an overlong line): a peer that keeps sending such bytes
-        // never makes a read wait, so every few reads the task lets others
-        // run — and whoever races this future (a stop signal, a timer) gets
-        // polled. Kept in the future: a dropped receive only restarts the
-        // count.
-        let mut reads = 0u32;
-        loop {
-            match self.next_event() {
-                Some(Ok(at)) => return Ok(at),
-                Some(Err(e)) => return Err(RecvError::Decode(e)),
-                None => {}
-            }
-            if self.eof {
-                return Err(RecvError::Closed);
-            }
-            tx.flush(io).await?;
-            if reads >= READS_BEFORE_YIELD {
-                reads = 0;
-                futures_lite::future::yield_now().await;
-            }
-            self.fill(io).await?;
-            reads += 1;
-        }
-    }
-}
-
-/// Reads without an event after which a receive yields to other tasks
-/// (the client's shared reader too).
-pub(crate) const READS_BEFORE_YIELD: u32 = 16;
-
-/// The sending half's state: buffered outgoing bytes.
-pub(crate) struct TxState {
-    /// How long a write may wait for the peer to read.
-    write_timeout: Option<Duration>,
-    out: Vec<u8>,
-    /// Bytes of `out` already written (a cancelled flush resumes here).
-    pos: usize,
-    framing: Framing,
-    write_buffer: usize,
-}
-
-impl TxState {
-    pub(crate) fn new(framing: Framing, write_buffer: usize) -> Self {
-        TxState {
-            write_timeout: None,
-            out: Vec::new(),
-            pos: 0,
-            framing,
-            write_buffer: write_buffer.max(64),
-        }
-    }
-
-    /// Appends `m` to the buffer; writes out when the buffer is full, and
-    /// writes a large payload straight from `m.payload`.
-    pub(crate) async fn send<W: AsyncWrite + Unpin>(
-        &mut self,
-        io: &mut W,
-        m: &Message<'_>,
-    ) -> Result<(), SendError> {
-        // The common case does not await at all: the frame is encoded into
-        // the buffer, which is written out only once it is full.
-        if !self.queue(m).map_err(SendError::Encode)? {
-            self.send_large(io, m).await?;
-        }
-        if self.out.len() >= self.write_buffer {
-            self.flush_buffer(io).await?;
-        }
-        Ok(())
-    }
-
-    /// Encodes `m` at the end of the buffer. `Ok(false)`: a binary payload
-    /// at least `write_buffer` long, left for [`TxState::send_large`].
-    fn queue(&mut self, m: &Message<'_>) -> Result<bool, Error> {
-        match self.framing {
-            Framing::Binary => {
-                if m.payload.len() >= self.write_buffer {
-                    // Refuses an unencodable message before anything is
-                    // written.
-                    Encoder::new().encoded_len(m)?;
-                    return Ok(false);
-                }
-                // Encoded in place (a `Head` returned by value and copied
-                // again costs more than the bytes it holds).
-                Encoder::new().append(m, &mut self.out)?;
-            }
-            Framing::Text => {
-                // Text lines carry the kind and payload only (§3).
-                let enc = TextEncoder::new();
-                let len = enc.encoded_len(m.kind, m.payload)?;
-                let old = self.out.len();
-                self.out.resize(old + len, 0);
-                if let Err(e) = enc.encode(m.kind, m.payload, &mut self.out[old..]) {
-                    self.out.truncate(old);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(true)
-    }
-
-    /// Writes a large binary frame: the header after the buffered bytes,
-    /// then the payload straight from the caller's slice (no copy).
-    async fn send_large<W: AsyncWrite + Unpin>(
-        &mut self,
-        io: &mut W,
-        m: &Message<'_>,
-    ) -> Result<(), SendError> {
-        let head = Encoder::new().encode_head(m).map_err(SendError::Encode)?;
-        let mut trailer = [0u8; crate::frame::TRAILER_LEN];
-        let trailer_len = head.trailer().len();
-        trailer[..trailer_len].copy_from_slice(head.trailer());
-        self.out.extend_from_slice(head.as_bytes());
-        self.flush_buffer(io).await?;
-        let mut rest = m.payload;
-        while !rest.is_empty() {
-            let n = self.write_some(io, rest).await?;
-            rest = &rest[n..];
-        }
-        self.out.extend_from_slice(&trailer[..trailer_len]);
-        Ok(())
-    }
-
-    /// Writes out the buffer. Cancel safe: progress is kept in `pos`.
-    async fn flush_buffer<W: AsyncWrite + Unpin>(&mut self, io: &mut W) -> io::Result<()> {
-        while self.pos < self.out.len() {
-            let n = write_some(io, &self.out[self.pos..], self.write_timeout).await?;
-            self.pos += n;
-        }
-        self.out.clear();
-        self.pos = 0;
-        Ok(())
-    }
-
-    /// Writes out the buffer and flushes the transport.
-    pub(crate) async fn flush<W: AsyncWrite + Unpin>(&mut self, io: &mut W) -> io::Result<()> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        self.flush_buffer(io).await?;
-        or_stall(io.flush(), self.write_timeout).await
-    }
-
-    fn pending(&self) -> usize {
-        self.out.len() - self.pos
-    }
-
-    async fn write_some<W: AsyncWrite + Unpin>(
-        &self,
-        io: &mut W,
-        bytes: &[u8],
-    ) -> io::Result<usize> {
-        write_some(io, bytes, self.write_timeout).await
-    }
-}
-
-/// One write of at least one byte. With a timeout, a write that cannot make
-/// progress for that long fails with `TimedOut` (a peer that does not read
-/// its answers).
-pub(crate) async fn write_some<W: AsyncWrite + Unpin + ?Sized>(
-    io: &mut W,
-    bytes: &[u8],
-    timeout: Option<Duration>,
-) -> io::Result<usize> {
-    let n = or_stall(io.write(bytes), timeout).await?;
-    if n == 0 {
-        return Err(io::ErrorKind::WriteZero.into());
-    }
-    Ok(n)
-}
-
-/// Runs a transport operation (a write, a flush, a close); with a timeout,
-/// one that waits longer than that for the peer fails with `TimedOut`. The
-/// timer is only made when the operation would wait, so the common path
-/// costs nothing.
-pub(crate) async fn or_stall<T>(
-    op: impl Future<Output = io::Result<T>>,
-    timeout: Option<Duration>,
-) -> io::Result<T> {
-    let mut op = pin!(op);
-    if let Some(done) = futures_lite::future::poll_once(op.as_mut()).await {
-        return done;
-    }
-    match timeout {
-        None => op.await,
-        Some(t) => {
-            op.or(async {
-                async_io::Timer::after(t).await;
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the peer is not reading",
-                ))
-            })
-            .await
-        }
-    }
-}
-
 /// A message connection over any `AsyncRead + AsyncWrite`.
 ///
 /// `recv` reads straight into the decoder's buffer and yields messages
@@ -476,7 +173,7 @@ impl<S> fmt::Debug for Framed<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Framed")
             .field("framing", &self.rx.framing())
-            .field("eof", &self.rx.eof)
+            .field("eof", &self.rx.eof())
             .field("pending_out", &self.tx.pending())
             .finish_non_exhaustive()
     }

@@ -1,310 +1,22 @@
-//! Routing requests to handlers, and the handler loop of a connection.
+//! The connection loop: [`Router::serve`] and its variants read requests,
+//! answer each in order through the routing table (built-ins without
+//! awaiting, handlers with their time limit), answer bad input with
+//! `ERROR`, and end on `EXIT`, the peer closing, a stop signal or the idle
+//! timeout.
 
-use std::boxed::Box;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::pin::Pin;
-use std::string::{String, ToString};
 use std::sync::Arc;
 use std::time::Duration;
-use std::vec::Vec;
 
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
-use super::framed::{Framed, RecvError, Replier, SendError};
+use super::{Frame, Handler, Router, LOG_TARGET};
 use crate::conversation::{Answer, Route};
-use crate::{Error, Flags, Kind, Message};
-
-/// An owned message: what async handlers receive, what a client gets back.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Frame {
-    /// The kind (valid: 1..=32 bytes of `A-Z a-z 0-9 _ . - /`).
-    pub kind: String,
-    /// The correlation id; 0 for none.
-    pub id: u32,
-    /// The flags.
-    pub flags: Flags,
-    /// The payload.
-    pub payload: Vec<u8>,
-}
-
-impl Frame {
-    /// Copies a borrowed message.
-    pub fn from_message(m: &Message<'_>) -> Self {
-        Frame {
-            kind: m.kind.as_str().to_string(),
-            id: m.id,
-            flags: m.flags,
-            payload: m.payload.to_vec(),
-        }
-    }
-
-    /// The payload as UTF-8 text, when it is.
-    pub fn text(&self) -> Option<&str> {
-        std::str::from_utf8(&self.payload).ok()
-    }
-}
-
-/// What a handler answers: a kind and a payload. The router adds the
-/// request's id and the `RESPONSE` flag.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Reply {
-    kind: String,
-    payload: Vec<u8>,
-}
-
-impl Reply {
-    /// A reply of `kind` with `payload`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidKind`] when `kind` is not a valid kind.
-    pub fn new(kind: &str, payload: impl Into<Vec<u8>>) -> Result<Reply, Error> {
-        Kind::new(kind)?;
-        Ok(Reply {
-            kind: kind.to_string(),
-            payload: payload.into(),
-        })
-    }
-
-    /// The kind.
-    pub fn kind(&self) -> &str {
-        &self.kind
-    }
-
-    /// The payload.
-    pub fn payload(&self) -> &[u8] {
-        &self.payload
-    }
-}
-
-/// A handler's failure; the peer gets `ERROR` `handler-failed: <message>`
-/// (or `<code>: <message>`, see [`HandlerError::with_code`]).
-///
-/// Any `std::error::Error` converts into it, so handlers can use `?`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HandlerError {
-    code: &'static str,
-    message: String,
-}
-
-impl HandlerError {
-    /// A failure with this message: `ERROR handler-failed: <message>`.
-    pub fn msg(message: impl fmt::Display) -> Self {
-        HandlerError::with_code("handler-failed", message)
-    }
-
-    /// A failure answered `ERROR <code>: <message>`, for a code of the
-    /// application's or one of the protocol's (`bad-payload`). A code is
-    /// lowercase words joined by `-`, with no `:`.
-    ///
-    /// ```
-    /// use msgwire::net::HandlerError;
-    ///
-    /// let e = HandlerError::with_code("out-of-range", "channel 9");
-    /// assert_eq!((e.code(), e.message()), ("out-of-range", "channel 9"));
-    /// ```
-    pub fn with_code(code: &'static str, message: impl fmt::Display) -> Self {
-        HandlerError {
-            code,
-            message: message.to_string(),
-        }
-    }
-
-    /// The code of the `ERROR` answer (`handler-failed` unless given).
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
-
-    /// The message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for HandlerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl<E: std::error::Error> From<E> for HandlerError {
-    fn from(e: E) -> Self {
-        HandlerError::msg(e)
-    }
-}
-
-/// What a handler returns: a reply, no reply (`Ok(None)`), or a failure.
-pub type HandlerResult = Result<Option<Reply>, HandlerError>;
-
-/// The future a [`Handler`] returns.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
-
-/// Handles requests of one kind. Implemented for every
-/// `Fn(Frame) -> impl Future<Output = HandlerResult>`, so an async closure
-/// is a handler.
-pub trait Handler: Send + Sync + 'static {
-    /// Handles one request.
-    fn call(&self, request: Frame) -> HandlerFuture;
-}
-
-impl<F, Fut> Handler for F
-where
-    F: Fn(Frame) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = HandlerResult> + Send + 'static,
-{
-    fn call(&self, request: Frame) -> HandlerFuture {
-        Box::pin(self(request))
-    }
-}
-
-/// FNV-1a: kinds are short (≤ 32 bytes) and chosen by the server, so a
-/// simple hash beats SipHash's setup on every request.
-#[derive(Default)]
-struct KindHasher(u64);
-
-impl Hasher for KindHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Routes = HashMap<String, Arc<dyn Handler>, BuildHasherDefault<KindHasher>>;
-
-/// Maps kinds to handlers, on the rules of [`crate::conversation`]: the
-/// protocol's built-ins (`PING` → `PONG ack`, `ECHO` → the same payload,
-/// `EXIT` → close) answer unless a registered handler (or the fallback)
-/// takes the kind; a kind with no handler gets
-/// `ERROR unknown-kind: <KIND>`.
-///
-/// The built-ins answer straight from the receive buffer: no allocation per
-/// request. A registered handler gets an owned [`Frame`] and runs as a boxed
-/// future (two allocations per request).
-///
-/// # Examples
-///
-/// ```
-/// use msgwire::net::{Frame, HandlerError, Reply, Router};
-///
-/// let router = Router::new()
-///     .on("sensor/temp", |_req: Frame| async { Ok::<_, HandlerError>(Some(Reply::new("TEMP", "21.5")?)) })?
-///     .on("NOTE", |req: Frame| async move {
-///         println!("note: {:?}", req.text());
-///         Ok(None) // no answer
-///     })?;
-/// # Ok::<(), msgwire::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct Router {
-    routes: Routes,
-    fallback: Option<Arc<dyn Handler>>,
-    handler_timeout: Option<Duration>,
-}
-
-impl fmt::Debug for Router {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut kinds: Vec<&str> = self.routes.keys().map(String::as_str).collect();
-        kinds.sort_unstable();
-        f.debug_struct("Router")
-            .field("kinds", &kinds)
-            .field("fallback", &self.fallback.is_some())
-            .field("handler_timeout", &self.handler_timeout)
-            .finish()
-    }
-}
-
-impl Default for Router {
-    fn default() -> Self {
-        Router::new()
-    }
-}
-
-impl Router {
-    /// A router with only the built-in `PING`, `ECHO` and `EXIT`.
-    pub fn new() -> Self {
-        Router {
-            routes: Routes::default(),
-            fallback: None,
-            handler_timeout: None,
-        }
-    }
-
-    /// Routes `kind` to `handler`, replacing any earlier route.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidKind`] when `kind` is not a valid kind.
-    pub fn on(mut self, kind: &str, handler: impl Handler) -> Result<Self, Error> {
-        Kind::new(kind)?;
-        self.routes.insert(kind.into(), Arc::new(handler));
-        Ok(self)
-    }
-
-    /// Handles every kind that has no handler of its own and is not a
-    /// built-in (instead of `ERROR unknown-kind`).
-    pub fn fallback(mut self, handler: impl Handler) -> Self {
-        self.fallback = Some(Arc::new(handler));
-        self
-    }
-
-    /// Answers `ERROR handler-failed: timed out` for a handler that takes
-    /// longer than `timeout`, and goes on with the next request.
-    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
-        self.handler_timeout = Some(timeout);
-        self
-    }
-
-    /// The route of `kind` (§4, [`Route::of`]) and its handler when the
-    /// application takes it: a registered kind (overriding a built-in),
-    /// else the built-in, else the fallback, else unknown.
-    fn route(&self, kind: Kind<'_>) -> (Route, Option<&Arc<dyn Handler>>) {
-        if let Some(h) = self.routes.get(kind.as_str()) {
-            return (Route::Application, Some(h));
-        }
-        match (Route::of(kind, false), &self.fallback) {
-            (Route::Unknown, Some(h)) => (Route::Application, Some(h)),
-            (route, _) => (route, None),
-        }
-    }
-
-    /// Runs a registered handler, catching its panics and its time.
-    async fn run(&self, handler: &Arc<dyn Handler>, request: Frame) -> HandlerResult {
-        let call = std::panic::AssertUnwindSafe(handler.call(request)).catch_unwind();
-        let outcome = match self.handler_timeout {
-            None => call.await,
-            Some(t) => {
-                call.or(async {
-                    async_io::Timer::after(t).await;
-                    Ok(Err(HandlerError::msg("timed out")))
-                })
-                .await
-            }
-        };
-        outcome.unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".into());
-            Err(HandlerError::msg(std::format_args!("panicked: {what}")))
-        })
-    }
-}
+use crate::net::framed::{Framed, RecvError, Replier, SendError};
+use crate::{Kind, Message};
 
 /// What the loop tells its owner about a connection (for logs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -361,7 +73,7 @@ async fn send_answer<S: AsyncWrite + Unpin>(
 ) -> io::Result<()> {
     let answer = answer.encodable(tx.framing());
     if let Some(code) = answer.error_code() {
-        host_debug!("answered ERROR {} (id {})", code, answer.id());
+        host_debug!(target: LOG_TARGET, "answered ERROR {} (id {})", code, answer.id());
         events(ConnEvent::ErrorAnswered {
             code,
             id: answer.id(),
@@ -399,6 +111,7 @@ impl Router {
                 }
                 Err(e) => {
                     host_warn!(
+                        target: LOG_TARGET,
                         "handler for {} failed (id {}): {}: {}",
                         m.kind,
                         id,
@@ -446,7 +159,7 @@ impl Router {
     /// answers are flushed before returning.
     ///
     /// For servers of your own, or the in-memory transport; the
-    /// [`Server`](super::Server) runs this with timeouts and shutdown.
+    /// [`Server`](crate::net::Server) runs this with timeouts and shutdown.
     pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         framed: &mut Framed<S>,

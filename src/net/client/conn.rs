@@ -1,0 +1,304 @@
+//! The connection loop: one future that owns the transport. It writes the
+//! frames requests queued (all that are queued, in one write), reads and
+//! hands each answer to its request, and fails requests whose time is up.
+//! Requests never touch the transport: they queue and wait.
+
+use std::boxed::Box;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::string::{String, ToString};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use async_io::Timer;
+use futures_lite::future::poll_fn;
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
+
+use super::table::{lock, wake_all};
+use super::Shared;
+use crate::conversation::answer_id;
+use crate::net::framed::{Framing, RxState};
+use crate::net::io::{or_stall, READS_BEFORE_YIELD};
+use crate::Kind;
+
+/// A transport: one object read and written by the loop alone.
+pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<S: AsyncRead + AsyncWrite + Send + Unpin> Io for S {}
+
+pub(super) type BoxIo = Box<dyn Io>;
+
+/// A send buffer whose capacity grew past this (a large payload) is
+/// given back once written.
+const KEEP_CAPACITY: usize = 1 << 20;
+
+/// Rounds of writing and reading in one poll before the loop lets other
+/// tasks run.
+const ROUNDS_BEFORE_YIELD: u32 = 16;
+
+/// What reading did.
+enum Read {
+    /// A read waits for the reactor (the loop is woken when data comes).
+    Waits,
+    /// The loop is to let other tasks run, then go on.
+    Yields,
+    /// The connection is over; the text says how.
+    Over(String),
+}
+
+/// How a connection ended.
+pub(super) enum End {
+    /// It failed or the server closed it; the text says how.
+    Lost(String),
+    /// The client closed it (`close()`, every `Client` dropped) and what
+    /// was queued is written.
+    ByClient,
+}
+
+/// How often deadlines are checked: eight times per request timeout, at
+/// least every 250 ms (see `ClientConfig::request_timeout`).
+pub(super) fn tick(request_timeout: Duration) -> Duration {
+    (request_timeout / 8).clamp(Duration::from_millis(1), Duration::from_millis(250))
+}
+
+pub(super) struct Conn<'a> {
+    shared: &'a Shared,
+    io: BoxIo,
+    rx: RxState,
+    /// The batch being written, and how far.
+    writing: Vec<u8>,
+    pos: usize,
+    /// Since when a write has waited for the peer to read.
+    stalled: Option<Instant>,
+    /// Armed while requests wait or a write stalls.
+    ticker: Option<Timer>,
+    /// Tasks to wake once the lock is let go (kept for its allocation).
+    wake: Vec<Waker>,
+    /// The last message, if it was an `ERROR` with no id (`overloaded: …`):
+    /// said when the server closes right after it.
+    last_error: Option<String>,
+}
+
+impl<'a> Conn<'a> {
+    pub(super) fn new(shared: &'a Shared, io: BoxIo) -> Self {
+        Conn {
+            shared,
+            io,
+            rx: RxState::new(Some(Framing::Binary), shared.config.framed),
+            writing: Vec::new(),
+            pos: 0,
+            stalled: None,
+            ticker: None,
+            wake: Vec::new(),
+            last_error: None,
+        }
+    }
+
+    /// Runs the connection until it ends.
+    pub(super) async fn run(&mut self) -> End {
+        poll_fn(|cx| self.poll(cx)).await
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        let mut reads = 0;
+        // The read side waits for the reactor (registered): no use trying
+        // again in this poll.
+        let mut read_waits = false;
+        for _ in 0..ROUNDS_BEFORE_YIELD {
+            if let Err(why) = self.poll_write(cx) {
+                return Poll::Ready(End::Lost(why));
+            }
+            if !read_waits {
+                match self.poll_read(cx, &mut reads) {
+                    Read::Over(why) => return Poll::Ready(End::Lost(why)),
+                    Read::Yields => break,
+                    Read::Waits => read_waits = true,
+                }
+            }
+            let mut st = lock(&self.shared.state);
+            if st.has_out() && self.writing.is_empty() {
+                continue;
+            }
+            if st.closing && self.writing.is_empty() {
+                return Poll::Ready(End::ByClient);
+            }
+            // The ticker runs while requests wait or a write stalls, and is
+            // kept across the idle moments between batches (making and
+            // dropping a timer costs a word with the reactor); once it
+            // fires with nothing to check, it is dropped.
+            let busy = st.has_pending() || self.stalled.is_some();
+            if busy || self.ticker.is_some() {
+                let period = tick(self.shared.config.request_timeout);
+                let t = self.ticker.get_or_insert_with(|| Timer::after(period));
+                if Pin::new(&mut *t).poll(cx).is_ready() {
+                    if !busy {
+                        self.ticker = None;
+                        continue;
+                    }
+                    t.set_after(period);
+                    let now = Instant::now();
+                    st.expire(now, &mut self.wake);
+                    if self
+                        .stalled
+                        .is_some_and(|s| now >= s + self.shared.config.request_timeout)
+                    {
+                        return Poll::Ready(End::Lost(
+                            "write failed: the peer is not reading".to_string(),
+                        ));
+                    }
+                    drop(st);
+                    wake_all(&mut self.wake);
+                    continue;
+                }
+            }
+            st.park(cx);
+            return Poll::Pending;
+        }
+        // Polled again soon: after the requests just woken have run, and
+        // a server that sends without pause, or requests that keep coming
+        // from other threads, do not hold this thread.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Writes the queued frames as far as the transport takes them now.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
+        if self.writing.is_empty() {
+            let taken = lock(&self.shared.state).take_out(&mut self.writing, &mut self.wake);
+            wake_all(&mut self.wake);
+            if !taken {
+                return Ok(());
+            }
+            self.pos = 0;
+        }
+        let mut io = Pin::new(&mut *self.io);
+        while self.pos < self.writing.len() {
+            match io.as_mut().poll_write(cx, &self.writing[self.pos..]) {
+                Poll::Ready(Ok(0)) => return Err(failed(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.pos += n;
+                    self.stalled = None;
+                }
+                Poll::Ready(Err(e)) => return Err(failed(e)),
+                Poll::Pending => {
+                    self.stalled.get_or_insert_with(Instant::now);
+                    return Ok(());
+                }
+            }
+        }
+        match io.poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                self.writing.clear();
+                if self.writing.capacity() > KEEP_CAPACITY {
+                    self.writing = Vec::new();
+                }
+                self.stalled = None;
+                Ok(())
+            }
+            Poll::Ready(Err(e)) => Err(failed(e)),
+            Poll::Pending => {
+                self.stalled.get_or_insert_with(Instant::now);
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads and hands out messages until a read would wait, the loop is
+    /// to let the requests it woke run, or the connection is over.
+    fn poll_read(&mut self, cx: &mut Context<'_>, reads: &mut u32) -> Read {
+        loop {
+            let woke = self.hand_out();
+            if self.rx.eof() {
+                let why = match self.last_error.take() {
+                    Some(e) => std::format!("closed by the server after ERROR {e}"),
+                    None => "closed by the server".to_string(),
+                };
+                return Read::Over(why);
+            }
+            // Answers just read woke their requests: they queue their next
+            // frames when they run, so the next read (most likely empty,
+            // a system call for nothing) waits until after that write.
+            if woke && *reads > 0 {
+                return Read::Yields;
+            }
+            if *reads >= READS_BEFORE_YIELD {
+                return Read::Yields;
+            }
+            match self.rx.poll_fill(cx, &mut *self.io) {
+                Poll::Pending => return Read::Waits,
+                Poll::Ready(Ok(())) => *reads += 1,
+                Poll::Ready(Err(e)) => return Read::Over(std::format!("read failed: {e}")),
+            }
+        }
+    }
+
+    /// Gives every decoded message to its request (one lock for them all).
+    /// Whether it woke a request.
+    fn hand_out(&mut self) -> bool {
+        let mut st = None;
+        while let Some(event) = self.rx.next_event() {
+            let st = st.get_or_insert_with(|| lock(&self.shared.state));
+            match event {
+                Ok(at) => {
+                    let m = self.rx.message_at(at);
+                    self.last_error = (m.id == 0 && m.kind == Kind::ERROR)
+                        .then(|| String::from_utf8_lossy(m.payload).into_owned());
+                    st.on_message(&m, &mut self.wake);
+                }
+                Err(e) => st.on_refused(e, &mut self.wake),
+            }
+        }
+        drop(st);
+        let woke = !self.wake.is_empty();
+        wake_all(&mut self.wake);
+        woke
+    }
+
+    /// After the client closed: the requests still in flight fail, the
+    /// transport is closed, and the answers still on their way are read
+    /// (counted late) until the server closes, for at most a request
+    /// timeout, so a server that never closes does not keep the socket.
+    pub(super) async fn finish(mut self) {
+        let timeout = self.shared.config.request_timeout;
+        {
+            let mut st = lock(&self.shared.state);
+            st.close("closed by the client".to_string(), &mut self.wake);
+        }
+        wake_all(&mut self.wake);
+        let _ = or_stall(self.io.close(), Some(timeout)).await;
+        let late = poll_fn(|cx| {
+            let mut late = 0u64;
+            loop {
+                while let Some(event) = self.rx.next_event() {
+                    if let Ok(at) = event {
+                        late += u64::from(answer_id(&self.rx.message_at(at)).is_some());
+                    }
+                }
+                if self.rx.eof() {
+                    return Poll::Ready(late);
+                }
+                match self.rx.poll_fill(cx, &mut *self.io) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(late),
+                    Poll::Pending => {
+                        // Counted now: the timeout may end this wait.
+                        lock(&self.shared.state).late += late;
+                        return Poll::Pending;
+                    }
+                }
+            }
+        })
+        .or(async {
+            Timer::after(timeout).await;
+            0
+        })
+        .await;
+        lock(&self.shared.state).late += late;
+    }
+}
+
+fn failed(e: io::Error) -> String {
+    std::format!("write failed: {e}")
+}

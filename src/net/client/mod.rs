@@ -1,0 +1,522 @@
+//! A client with request/response correlation over one connection, built
+//! on the conversation core's [`PendingTable`](crate::conversation::PendingTable).
+//!
+//! - this file: [`Client`], its configuration and its errors;
+//! - `table.rs`: what requests and the connection share, behind one lock
+//!   (the pending table, each request's waker and outcome, the send
+//!   buffer);
+//! - `conn.rs`: the connection loop, the only code that touches the
+//!   transport ([`Client::run`]);
+//! - `reconnect.rs`: dialling again, with backoff and jitter.
+//!
+//! A request takes the lock to get an id and queue its frame, and once more
+//! to collect its answer; the loop takes it once per batch it writes or
+//! reads. Requests that become ready together go out in one write.
+
+mod conn;
+mod reconnect;
+mod table;
+
+/// The log lines of every file here go under this module's path
+/// (`msgwire::net::client`), as the README's "Logs" says.
+const LOG_TARGET: &str = module_path!();
+
+use std::boxed::Box;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::string::{String, ToString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use async_channel::Receiver;
+use async_io::Timer;
+use futures_lite::future::poll_fn;
+use futures_lite::{AsyncRead, AsyncWrite};
+
+use self::conn::{BoxIo, Conn, End};
+use self::reconnect::Dialer;
+pub use self::reconnect::Reconnect;
+use self::table::{lock, wake_all, Link, State, Ticket};
+use super::framed::FramedConfig;
+use super::router::Frame;
+use super::runtime::Spawner;
+use crate::{Error, Kind, Message};
+
+/// A client's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// How long `connect_*` (and each reconnect attempt) waits. Default 5 s.
+    pub connect_timeout: Duration,
+    /// How long a request waits for its answer, counted from the call
+    /// (waiting for room or for a reconnect included). It fails with
+    /// [`ClientError::Timeout`] no earlier, and up to an eighth of this (at
+    /// most 250 ms) later: the connection loop checks the deadlines eight
+    /// times per timeout while requests are in flight. Also how long a
+    /// write may stall (the server reads nothing) before the connection is
+    /// dropped. Default 10 s.
+    pub request_timeout: Duration,
+    /// Receive limits (largest answer accepted …).
+    pub framed: FramedConfig,
+    /// Requests in flight at most; more wait for a place (up to their
+    /// timeout). The table is allocated when the client is made, about
+    /// 100 bytes a place. Default 256.
+    pub in_flight: usize,
+    /// Messages waiting in the send buffer (besides a batch being
+    /// written) before `request`/`send` wait for room. Default 1024.
+    pub queue: usize,
+    /// Unsolicited messages (no `RESPONSE` flag) kept for
+    /// [`Client::subscribe`]rs before new ones are dropped and counted.
+    /// Default 1024.
+    pub subscription_capacity: usize,
+    /// Dial again when the connection drops (TCP and Unix clients made by
+    /// `connect_tcp`/`connect_unix`; a client over another transport
+    /// closes). `None` (the default): the client closes.
+    pub reconnect: Option<Reconnect>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            framed: FramedConfig::default(),
+            in_flight: 256,
+            queue: 1024,
+            subscription_capacity: 1024,
+            reconnect: None,
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No answer within the request timeout.
+    Timeout,
+    /// The connection is closed for good (by either side, or it failed and
+    /// the client does not reconnect); the text says how.
+    Closed(String),
+    /// The connection dropped while this request was in flight, and the
+    /// client is dialling again ([`ClientConfig::reconnect`]). The server
+    /// may or may not have acted on the request; requests made from now on
+    /// wait for the new connection.
+    ConnectionLost(String),
+    /// The server answered `ERROR <code>: <detail>`.
+    Remote {
+        /// The stable code (`unknown-kind`, `too-large` …).
+        code: String,
+        /// The text after the code.
+        detail: String,
+    },
+    /// The request cannot be encoded (bad kind …); nothing was sent.
+    Encode(Error),
+    /// The answer was refused by this side's decoder (too large …).
+    BadAnswer(crate::DecodeError),
+    /// The client's connection loop is not running: neither
+    /// [`Client::run`] nor [`Client::start`] was called. Nothing was sent.
+    NotStarted,
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Timeout => f.write_str("request timed out"),
+            ClientError::Closed(why) => write!(f, "connection closed: {why}"),
+            ClientError::ConnectionLost(why) => {
+                write!(
+                    f,
+                    "connection lost with the request in flight ({why}); reconnecting"
+                )
+            }
+            ClientError::Remote { code, detail } => {
+                write!(f, "server answered ERROR {code}: {detail}")
+            }
+            ClientError::Encode(e) => write!(f, "cannot encode request: {e}"),
+            ClientError::BadAnswer(e) => write!(f, "answer refused: {e}"),
+            ClientError::NotStarted => f.write_str(
+                "client not started: drive Client::run or call Client::start with a spawner",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// What the clones of a [`Client`] and its connection loop share.
+struct Shared {
+    state: Mutex<State>,
+    config: ClientConfig,
+    /// The subscribers' end of the queue of unsolicited messages.
+    subscribers: Receiver<Frame>,
+    /// `run` or `start` was called.
+    started: AtomicBool,
+    /// The first transport, until `run` takes it.
+    io: Mutex<Option<BoxIo>>,
+    /// How to connect again, for a TCP or Unix client.
+    dialer: Option<Dialer>,
+}
+
+impl Shared {
+    /// Runs `f` on the state, then wakes the tasks it named.
+    fn with<R>(&self, f: impl FnOnce(&mut State, &mut Vec<std::task::Waker>) -> R) -> R {
+        let mut wake = Vec::new();
+        let r = f(&mut lock(&self.state), &mut wake);
+        wake_all(&mut wake);
+        r
+    }
+}
+
+/// A connection to a msgwire server (binary framing).
+///
+/// Cheap to clone: clones share the connection, so many tasks can have
+/// requests in flight at once. Each request gets a fresh non-zero id and
+/// its answer is matched by id. A request whose answer does not come within
+/// the timeout, or whose connection dies, fails with a [`ClientError`] — it
+/// never hangs.
+///
+/// Requests never touch the transport: one connection loop writes what
+/// they queue and hands each answer to its request. It runs on an executor
+/// you choose:
+///
+/// - [`Client::run`] gives it as one future (it spawns nothing); spawn it
+///   on any executor (smol, a `LocalExecutor`, tokio), or poll it
+///   alongside the requests;
+/// - [`Client::start`] spawns it through a [`Spawner`].
+///
+/// A client that is neither run nor started answers every request with
+/// [`ClientError::NotStarted`].
+///
+/// ```
+/// use msgwire::net::{memory, Client, ClientConfig, Framed, FramedConfig, Router};
+///
+/// let ex = smol::LocalExecutor::new();
+/// smol::block_on(ex.run(async {
+///     let (near, far) = memory::pipe(4096);
+///     ex.spawn(async move {
+///         Router::new().serve(&mut Framed::sniffing(far, FramedConfig::default())).await
+///     })
+///     .detach();
+///     let client = Client::new(near, ClientConfig::default());
+///     ex.spawn(client.run()).detach();
+///     let pong = client.request("PING", b"").await?;
+///     assert_eq!(pong.kind, "PONG");
+///     Ok::<(), msgwire::net::ClientError>(())
+/// }))
+/// .unwrap();
+/// ```
+///
+/// With [`ClientConfig::reconnect`], a TCP or Unix client dials again when
+/// its connection drops: the requests in flight then fail with
+/// [`ClientError::ConnectionLost`], later ones wait for the new connection
+/// (up to their timeout), and [`Client::reconnects`] counts the new
+/// connections.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    _last: Arc<CloseOnDrop>,
+}
+
+/// Closes the connection when the last clone of a [`Client`] goes away
+/// (the connection loop holds `Shared` too, so it cannot be its drop).
+struct CloseOnDrop(Arc<Shared>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.with(State::close_writes);
+    }
+}
+
+/// Closes the connection when the connection loop's future is dropped
+/// unfinished (its executor shut down): requests then fail instead of
+/// waiting for timeouts nobody checks.
+struct CloseIfDropped(Arc<Shared>);
+
+impl Drop for CloseIfDropped {
+    fn drop(&mut self) {
+        self.0.with(|st, wake| {
+            st.close("the client's background work was dropped".to_string(), wake)
+        });
+    }
+}
+
+/// Gives up a request whose future is dropped before it has its outcome.
+struct Forget<'a> {
+    shared: &'a Shared,
+    ticket: Ticket,
+    armed: bool,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.with(|st, wake| st.forget(self.ticket, wake));
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = lock(&self.shared.state);
+        f.debug_struct("Client")
+            .field("link", &st.link)
+            .field("pending", &st.pending_len())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects over TCP (with `TCP_NODELAY`). The client is not started
+    /// yet: see [`Client::run`] and [`Client::start`].
+    ///
+    /// # Errors
+    ///
+    /// The connect error, or `TimedOut` after the connect timeout.
+    pub async fn connect_tcp(addr: SocketAddr, config: ClientConfig) -> io::Result<Client> {
+        let stream = Dialer::tcp(addr, config.connect_timeout).await?;
+        Ok(Client::with(
+            Box::new(stream),
+            Some(Dialer::Tcp(addr)),
+            config,
+        ))
+    }
+
+    /// Connects to a Unix socket. The client is not started yet: see
+    /// [`Client::run`] and [`Client::start`].
+    ///
+    /// # Errors
+    ///
+    /// The connect error, or `TimedOut` after the connect timeout.
+    #[cfg(unix)]
+    pub async fn connect_unix(
+        path: impl AsRef<std::path::Path>,
+        config: ClientConfig,
+    ) -> io::Result<Client> {
+        let path = path.as_ref().to_path_buf();
+        let connect = async_net::unix::UnixStream::connect(&path);
+        let stream = reconnect::within(config.connect_timeout, connect).await?;
+        Ok(Client::with(
+            Box::new(stream),
+            Some(Dialer::Unix(path)),
+            config,
+        ))
+    }
+
+    /// A client over any transport, e.g. one end of
+    /// [`memory::pipe`](super::memory::pipe), or a tokio stream through
+    /// `tokio_util::compat`. It does not reconnect. The client is not
+    /// started yet: see [`Client::run`] and [`Client::start`].
+    pub fn new<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+        io: S,
+        config: ClientConfig,
+    ) -> Client {
+        Client::with(Box::new(io), None, config)
+    }
+
+    fn with(io: BoxIo, dialer: Option<Dialer>, config: ClientConfig) -> Client {
+        let (tx, rx) = async_channel::bounded(config.subscription_capacity.max(1));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(config.in_flight, config.queue, tx)),
+            config,
+            subscribers: rx,
+            started: AtomicBool::new(false),
+            io: Mutex::new(Some(io)),
+            dialer,
+        });
+        Client {
+            _last: Arc::new(CloseOnDrop(shared.clone())),
+            shared,
+        }
+    }
+
+    /// The client's connection loop as one future: it writes what requests
+    /// queue, hands out answers, fails requests whose time is up, and dials
+    /// again if [`ClientConfig::reconnect`] asks. It spawns nothing, so it
+    /// runs wherever it is polled: spawn it on smol, a `LocalExecutor`, a
+    /// tokio runtime.
+    ///
+    /// It ends when the connection has closed for good (every `Client`
+    /// clone dropped, [`Client::close`], the server closing without a
+    /// reconnect plan, a failure) and the transport is let go. Dropping it
+    /// earlier closes the connection: pending requests fail with
+    /// [`ClientError::Closed`].
+    ///
+    /// # Panics
+    ///
+    /// If the client was started already (`run` or `start`).
+    pub fn run(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        assert!(
+            !self.shared.started.swap(true, Ordering::SeqCst),
+            "msgwire: this client was started already"
+        );
+        let shared = self.shared.clone();
+        let first = lock(&shared.io).take();
+        async move {
+            let _closes = CloseIfDropped(shared.clone());
+            let mut io = first;
+            while let Some(transport) = io.take() {
+                let mut conn = Conn::new(&shared, transport);
+                match conn.run().await {
+                    End::ByClient => conn.finish().await,
+                    End::Lost(why) => io = reconnect::after_loss(&shared, why).await,
+                }
+            }
+        }
+    }
+
+    /// Starts the client's connection loop (see [`Client::run`]) as one
+    /// task on `spawner`'s executor.
+    ///
+    /// # Panics
+    ///
+    /// If the client was started already (`run` or `start`).
+    #[must_use = "dropping the last Client closes the connection"]
+    pub fn start(self, spawner: &Spawner) -> Client {
+        spawner.spawn(self.run());
+        self
+    }
+
+    /// Sends a request and waits for its answer.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Remote`] when the server answers `ERROR`;
+    /// [`ClientError::Timeout`], [`ClientError::Closed`],
+    /// [`ClientError::ConnectionLost`], [`ClientError::Encode`],
+    /// [`ClientError::BadAnswer`], [`ClientError::NotStarted`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future forgets the request; its answer, if it comes,
+    /// is counted in [`Client::late_answers`]. A request is queued whole or
+    /// not at all, so a dropped request never leaves part of a frame.
+    pub async fn request(&self, kind: &str, payload: &[u8]) -> Result<Frame, ClientError> {
+        let kind = Kind::new(kind).map_err(ClientError::Encode)?;
+        if !self.shared.started.load(Ordering::Relaxed) {
+            return Err(ClientError::NotStarted);
+        }
+        let shared = &*self.shared;
+        let deadline = Instant::now() + shared.config.request_timeout;
+        // The timer is made only if the request has to wait for room.
+        let mut timer = None;
+        let ticket = poll_fn(|cx| {
+            let started =
+                shared.with(|st, wake| st.poll_start(cx, (kind, payload), deadline, wake));
+            if started.is_ready() {
+                return started;
+            }
+            let t = timer.get_or_insert_with(|| Timer::at(deadline));
+            std::pin::Pin::new(t)
+                .poll(cx)
+                .map(|_| Err(ClientError::Timeout))
+        })
+        .await?;
+        let mut forget = Forget {
+            shared,
+            ticket,
+            armed: true,
+        };
+        // The first look is skipped: `poll_start` recorded this task's
+        // waker in the same poll, and the loop wakes it with the outcome.
+        let mut first = true;
+        let answer = poll_fn(|cx| {
+            if std::mem::take(&mut first) {
+                return Poll::Pending;
+            }
+            shared.with(|st, wake| st.poll_answer(cx, ticket, wake))
+        })
+        .await;
+        forget.armed = false;
+        let answer = answer?;
+        if answer.kind == "ERROR" {
+            let m = Message::new(Kind::ERROR, &answer.payload);
+            if let Some(e) = crate::conversation::RemoteError::of(&m) {
+                return Err(ClientError::Remote {
+                    code: e.code.to_string(),
+                    detail: e.detail.to_string(),
+                });
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Sends a message that expects no answer (id 0). It is queued when
+    /// this returns; it is written soon after, and in order with requests.
+    /// If the connection drops before it is written, it is not sent.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Encode`] for a bad kind or payload,
+    /// [`ClientError::Closed`], [`ClientError::NotStarted`].
+    pub async fn send(&self, kind: &str, payload: &[u8]) -> Result<(), ClientError> {
+        let kind = Kind::new(kind).map_err(ClientError::Encode)?;
+        if !self.shared.started.load(Ordering::Relaxed) {
+            return Err(ClientError::NotStarted);
+        }
+        let m = Message::new(kind, payload);
+        poll_fn(|cx| self.shared.with(|st, wake| st.poll_send(cx, &m, wake))).await
+    }
+
+    /// Sends `PING` and returns the round-trip time.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::request`]; an answer other than `PONG` is a
+    /// [`ClientError::Remote`] with code `unexpected-answer`.
+    pub async fn ping(&self) -> Result<Duration, ClientError> {
+        let start = Instant::now();
+        let answer = self.request("PING", b"").await?;
+        if answer.kind != "PONG" {
+            return Err(ClientError::Remote {
+                code: "unexpected-answer".into(),
+                detail: answer.kind,
+            });
+        }
+        Ok(start.elapsed())
+    }
+
+    /// Messages the server sends without the `RESPONSE` flag. All
+    /// subscribers share one queue; when it is full, new messages are
+    /// dropped and counted in [`Client::dropped_unsolicited`].
+    pub fn subscribe(&self) -> Receiver<Frame> {
+        self.shared.subscribers.clone()
+    }
+
+    /// Unsolicited messages dropped because the subscription queue was full.
+    pub fn dropped_unsolicited(&self) -> u64 {
+        lock(&self.shared.state).dropped_unsolicited
+    }
+
+    /// Answers that arrived for no pending request (after a timeout, a
+    /// dropped request future, a close …).
+    pub fn late_answers(&self) -> u64 {
+        lock(&self.shared.state).late
+    }
+
+    /// Connections made again after one dropped ([`ClientConfig::reconnect`]).
+    pub fn reconnects(&self) -> u64 {
+        lock(&self.shared.state).reconnects
+    }
+
+    /// Whether the client is connected now (not closed, not dialling
+    /// again).
+    pub fn is_connected(&self) -> bool {
+        lock(&self.shared.state).link == Link::Up
+    }
+
+    /// Whether the connection is closed for good.
+    pub fn is_closed(&self) -> bool {
+        matches!(lock(&self.shared.state).link, Link::Closed(_))
+    }
+
+    /// Closes the connection after the queued messages are written; pending
+    /// requests fail with [`ClientError::Closed`].
+    pub fn close(&self) {
+        self.shared.with(State::close_writes);
+    }
+}

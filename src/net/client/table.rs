@@ -1,0 +1,384 @@
+//! What the requests and the connection loop share: the conversation
+//! core's [`PendingTable`] (ids, matching, deadlines), each request's waker
+//! and outcome in a side table at the same place, and the send buffer.
+//! Everything sits behind one lock, taken once per request to start it,
+//! once to collect its answer, and once per batch by the connection loop.
+
+use std::boxed::Box;
+use std::string::String;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+use std::vec::Vec;
+
+use async_channel::Sender;
+
+use super::{ClientError, LOG_TARGET};
+use crate::conversation::{answer_id, Matched, PendingTable, Slot};
+use crate::net::router::Frame;
+use crate::{DecodeError, Encoder, Kind, Message};
+
+/// Locks `m`; a panic while it was held cannot leave the state
+/// inconsistent (every update is a single step).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Wakes the tasks in `wakers` (after the lock is let go).
+pub(super) fn wake_all(wakers: &mut Vec<Waker>) {
+    for w in wakers.drain(..) {
+        w.wake();
+    }
+}
+
+/// Records `cx`'s waker unless the one recorded wakes the same task.
+fn record(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+/// A started request: its id and its place in the tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Ticket {
+    pub(super) id: u32,
+    at: usize,
+}
+
+/// A request's waker and, once it has one, its outcome. Free (`id` 0)
+/// once the request's future has taken the outcome or was dropped.
+#[derive(Default)]
+struct Waiter {
+    id: u32,
+    waker: Option<Waker>,
+    done: Option<Result<Frame, ClientError>>,
+}
+
+/// The connection's state as requests see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Link {
+    /// Connected: requests are written as they come.
+    Up,
+    /// The connection dropped and the client dials again: new requests
+    /// wait (up to their timeout).
+    Down,
+    /// Closed for good; the text says how.
+    Closed(String),
+}
+
+pub(super) struct State {
+    pending: PendingTable<Instant, Box<[Option<Slot<Instant>>]>>,
+    waiters: Box<[Waiter]>,
+    /// Encoded frames the connection loop has not taken yet.
+    out: Vec<u8>,
+    /// Messages in `out`, against the queue limit.
+    queued: usize,
+    queue: usize,
+    /// Tasks waiting for a place in the table, room in `out`, or the link.
+    room: Vec<Waker>,
+    /// The connection loop's waker while it waits.
+    driver: Option<Waker>,
+    pub(super) link: Link,
+    /// `close()` was called (or every `Client` dropped): what is queued is
+    /// written, then the connection closes.
+    pub(super) closing: bool,
+    /// Where messages without the `RESPONSE` flag go; closed with the
+    /// connection.
+    subscribers: Sender<Frame>,
+    pub(super) late: u64,
+    pub(super) dropped_unsolicited: u64,
+    pub(super) reconnects: u64,
+}
+
+impl State {
+    pub(super) fn new(in_flight: usize, queue: usize, subscribers: Sender<Frame>) -> State {
+        let pending = PendingTable::with_capacity(crate::conversation::Framing::Binary, in_flight);
+        State {
+            waiters: (0..pending.capacity()).map(|_| Waiter::default()).collect(),
+            pending,
+            out: Vec::new(),
+            queued: 0,
+            queue: queue.max(1),
+            room: Vec::new(),
+            driver: None,
+            link: Link::Up,
+            closing: false,
+            subscribers,
+            late: 0,
+            dropped_unsolicited: 0,
+            reconnects: 0,
+        }
+    }
+
+    /// Why nothing more can be sent, if so.
+    fn refusal(&self) -> Option<ClientError> {
+        match &self.link {
+            Link::Closed(why) => Some(ClientError::Closed(why.clone())),
+            _ if self.closing => Some(ClientError::Closed("closed by the client".into())),
+            _ => None,
+        }
+    }
+
+    /// Waits for a place, room in the send buffer and a connection.
+    fn wait_for_room(&mut self, cx: &Context<'_>) {
+        if !self.room.iter().any(|w| w.will_wake(cx.waker())) {
+            self.room.push(cx.waker().clone());
+        }
+    }
+
+    /// Lets the tasks waiting for room try again.
+    fn wake_room(&mut self, wake: &mut Vec<Waker>) {
+        wake.append(&mut self.room);
+    }
+
+    /// Whether a message can be queued now; if not, `cx` waits for room.
+    fn has_room(&mut self, cx: &Context<'_>) -> bool {
+        let room = self.link == Link::Up && self.queued < self.queue;
+        if !room {
+            self.wait_for_room(cx);
+        }
+        room
+    }
+
+    /// Starts a request `kind`/`payload` with `deadline`: gives it an id
+    /// and a place and queues its frame. Waits (`Pending`, `cx` recorded)
+    /// while the table is full, the send buffer holds the queue limit, or
+    /// the client reconnects. The connection loop's waker, if it waits, is
+    /// put in `wake`.
+    pub(super) fn poll_start(
+        &mut self,
+        cx: &Context<'_>,
+        (kind, payload): (Kind<'_>, &[u8]),
+        deadline: Instant,
+        wake: &mut Vec<Waker>,
+    ) -> Poll<Result<Ticket, ClientError>> {
+        if let Some(e) = self.refusal() {
+            return Poll::Ready(Err(e));
+        }
+        if !self.has_room(cx) {
+            return Poll::Pending;
+        }
+        // A place whose last request has not collected its outcome yet is
+        // skipped (its id is given up at once, never sent).
+        let mut tries = self.waiters.len();
+        let (id, at) = loop {
+            let Ok(id) = self.pending.start(Some(deadline)) else {
+                self.wait_for_room(cx);
+                return Poll::Pending;
+            };
+            let at = self.pending.place(id);
+            if self.waiters[at].id == 0 {
+                break (id, at);
+            }
+            self.pending.cancel(id);
+            tries -= 1;
+            if tries == 0 {
+                self.wait_for_room(cx);
+                return Poll::Pending;
+            }
+        };
+        let m = Message::new(kind, payload).with_id(id);
+        if let Err(e) = Encoder::new().append(&m, &mut self.out) {
+            self.pending.cancel(id);
+            return Poll::Ready(Err(ClientError::Encode(e)));
+        }
+        self.queued += 1;
+        self.waiters[at] = Waiter {
+            id,
+            waker: Some(cx.waker().clone()),
+            done: None,
+        };
+        wake.extend(self.driver.take());
+        Poll::Ready(Ok(Ticket { id, at }))
+    }
+
+    /// Queues a message that expects no answer (id 0), or waits for room.
+    pub(super) fn poll_send(
+        &mut self,
+        cx: &Context<'_>,
+        m: &Message<'_>,
+        wake: &mut Vec<Waker>,
+    ) -> Poll<Result<(), ClientError>> {
+        if let Some(e) = self.refusal() {
+            return Poll::Ready(Err(e));
+        }
+        if !self.has_room(cx) {
+            return Poll::Pending;
+        }
+        Encoder::new()
+            .append(m, &mut self.out)
+            .map_err(ClientError::Encode)?;
+        self.queued += 1;
+        wake.extend(self.driver.take());
+        Poll::Ready(Ok(()))
+    }
+
+    /// The request's outcome if it has one (its place is then free); else
+    /// `cx` waits for it.
+    pub(super) fn poll_answer(
+        &mut self,
+        cx: &Context<'_>,
+        t: Ticket,
+        wake: &mut Vec<Waker>,
+    ) -> Poll<Result<Frame, ClientError>> {
+        let w = &mut self.waiters[t.at];
+        if w.id != t.id {
+            // Cannot happen: a place is the request's until it lets go.
+            return Poll::Ready(Err(ClientError::Closed("request lost".into())));
+        }
+        match w.done.take() {
+            Some(outcome) => {
+                *w = Waiter::default();
+                self.wake_room(wake);
+                Poll::Ready(outcome)
+            }
+            None => {
+                record(&mut w.waker, cx);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// A request's future was dropped before it took its outcome: its
+    /// place is free again, and an answer that came is counted late (as
+    /// is any that comes).
+    pub(super) fn forget(&mut self, t: Ticket, wake: &mut Vec<Waker>) {
+        let w = &mut self.waiters[t.at];
+        if w.id != t.id {
+            return;
+        }
+        if matches!(w.done, Some(Ok(_))) {
+            self.late += 1;
+        }
+        *w = Waiter::default();
+        self.pending.cancel(t.id);
+        self.wake_room(wake);
+    }
+
+    /// Ends the request at place `at` with `outcome`.
+    fn finish(&mut self, at: usize, outcome: Result<Frame, ClientError>, wake: &mut Vec<Waker>) {
+        let w = &mut self.waiters[at];
+        w.done = Some(outcome);
+        wake.extend(w.waker.take());
+    }
+
+    /// A received message: an answer ends its request; one without the
+    /// `RESPONSE` flag goes to the subscribers; an answer to no pending
+    /// request is counted late.
+    pub(super) fn on_message(&mut self, m: &Message<'_>, wake: &mut Vec<Waker>) {
+        if answer_id(m).is_none() {
+            if self.subscribers.try_send(Frame::from_message(m)).is_err() {
+                self.dropped_unsolicited += 1;
+            }
+            return;
+        }
+        match self.pending.on_message(m) {
+            Matched::Answer(id) => {
+                let at = self.pending.place(id);
+                self.finish(at, Ok(Frame::from_message(m)), wake);
+            }
+            Matched::Late | Matched::Unsolicited => self.late += 1,
+        }
+    }
+
+    /// An answer this side's decoder refused still ends its request.
+    pub(super) fn on_refused(&mut self, e: DecodeError, wake: &mut Vec<Waker>) {
+        host_debug!(target: LOG_TARGET, "client refused an answer: {} (id {:?})", e.code(), e.id);
+        if let Some(id) = e.id.filter(|&id| self.pending.is_pending(id)) {
+            self.pending.cancel(id);
+            let at = self.pending.place(id);
+            self.finish(at, Err(ClientError::BadAnswer(e)), wake);
+        }
+    }
+
+    /// Fails the requests whose deadline has passed.
+    pub(super) fn expire(&mut self, now: Instant, wake: &mut Vec<Waker>) {
+        while let Some(id) = self.pending.expire(now) {
+            let at = self.pending.place(id);
+            self.finish(at, Err(ClientError::Timeout), wake);
+        }
+    }
+
+    /// Whether requests wait for answers (the loop then checks deadlines).
+    pub(super) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Requests in flight.
+    pub(super) fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Moves the queued frames into `into` (empty) for writing; the tasks
+    /// waiting for room go on. `false` when nothing is queued.
+    pub(super) fn take_out(&mut self, into: &mut Vec<u8>, wake: &mut Vec<Waker>) -> bool {
+        if self.out.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut self.out, into);
+        self.queued = 0;
+        self.wake_room(wake);
+        true
+    }
+
+    /// Whether frames wait to be taken.
+    pub(super) fn has_out(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// The connection loop waits: requests that queue a frame wake it.
+    pub(super) fn park(&mut self, cx: &Context<'_>) {
+        record(&mut self.driver, cx);
+    }
+
+    /// Fails every request in flight with `err` and drops the frames not
+    /// yet taken (`send`'s messages among them: they were never written).
+    fn fail_all(&mut self, err: &ClientError, wake: &mut Vec<Waker>) {
+        let mut ended = Vec::new();
+        self.pending.cancel_all(|id| ended.push(id));
+        for id in ended {
+            let at = self.pending.place(id);
+            self.finish(at, Err(err.clone()), wake);
+        }
+        self.out.clear();
+        self.queued = 0;
+        self.wake_room(wake);
+    }
+
+    /// The connection dropped and the client dials again: the requests in
+    /// flight fail with [`ClientError::ConnectionLost`]; new ones wait.
+    pub(super) fn lost(&mut self, why: &str, wake: &mut Vec<Waker>) {
+        host_info!(target: LOG_TARGET, "client connection lost: {}; reconnecting", why);
+        self.link = Link::Down;
+        self.fail_all(&ClientError::ConnectionLost(why.into()), wake);
+    }
+
+    /// Connected again: the waiting requests go on.
+    pub(super) fn up(&mut self, wake: &mut Vec<Waker>) {
+        self.link = Link::Up;
+        self.reconnects += 1;
+        self.wake_room(wake);
+    }
+
+    /// Closed for good: every request in flight and every later one fails
+    /// with [`ClientError::Closed`].
+    pub(super) fn close(&mut self, why: String, wake: &mut Vec<Waker>) {
+        if matches!(self.link, Link::Closed(_)) {
+            return;
+        }
+        host_info!(target: LOG_TARGET, "client connection closed: {}", why);
+        let err = ClientError::Closed(why.clone());
+        self.link = Link::Closed(why);
+        self.fail_all(&err, wake);
+        self.subscribers.close();
+        wake.extend(self.driver.take());
+    }
+
+    /// Asks for the close: the loop writes what is queued, then closes.
+    pub(super) fn close_writes(&mut self, wake: &mut Vec<Waker>) {
+        self.closing = true;
+        wake.extend(self.driver.take());
+        self.wake_room(wake);
+    }
+}

@@ -1,0 +1,142 @@
+//! The sending half of a connection: outgoing messages encoded into one
+//! buffer and written out when it fills or is flushed; a large binary
+//! payload goes out straight from the caller's slice.
+
+use std::io;
+use std::time::Duration;
+use std::vec::Vec;
+
+use futures_lite::{AsyncWrite, AsyncWriteExt};
+
+use super::SendError;
+use crate::conversation::Framing;
+use crate::net::io::{or_stall, write_some};
+use crate::{Encoder, Error, Message, TextEncoder};
+
+/// The sending half's state: buffered outgoing bytes.
+pub(crate) struct TxState {
+    /// How long a write may wait for the peer to read.
+    pub(super) write_timeout: Option<Duration>,
+    pub(super) out: Vec<u8>,
+    /// Bytes of `out` already written (a cancelled flush resumes here).
+    pos: usize,
+    pub(super) framing: Framing,
+    pub(super) write_buffer: usize,
+}
+
+impl TxState {
+    pub(crate) fn new(framing: Framing, write_buffer: usize) -> Self {
+        TxState {
+            write_timeout: None,
+            out: Vec::new(),
+            pos: 0,
+            framing,
+            write_buffer: write_buffer.max(64),
+        }
+    }
+
+    /// Appends `m` to the buffer; writes out when the buffer is full, and
+    /// writes a large payload straight from `m.payload`.
+    pub(crate) async fn send<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        m: &Message<'_>,
+    ) -> Result<(), SendError> {
+        // The common case does not await at all: the frame is encoded into
+        // the buffer, which is written out only once it is full.
+        if !self.queue(m).map_err(SendError::Encode)? {
+            self.send_large(io, m).await?;
+        }
+        if self.out.len() >= self.write_buffer {
+            self.flush_buffer(io).await?;
+        }
+        Ok(())
+    }
+
+    /// Encodes `m` at the end of the buffer. `Ok(false)`: a binary payload
+    /// at least `write_buffer` long, left for [`TxState::send_large`].
+    pub(super) fn queue(&mut self, m: &Message<'_>) -> Result<bool, Error> {
+        match self.framing {
+            Framing::Binary => {
+                if m.payload.len() >= self.write_buffer {
+                    // Refuses an unencodable message before anything is
+                    // written.
+                    Encoder::new().encoded_len(m)?;
+                    return Ok(false);
+                }
+                // Encoded in place (a `Head` returned by value and copied
+                // again costs more than the bytes it holds).
+                Encoder::new().append(m, &mut self.out)?;
+            }
+            Framing::Text => {
+                // Text lines carry the kind and payload only (§3).
+                let enc = TextEncoder::new();
+                let len = enc.encoded_len(m.kind, m.payload)?;
+                let old = self.out.len();
+                self.out.resize(old + len, 0);
+                if let Err(e) = enc.encode(m.kind, m.payload, &mut self.out[old..]) {
+                    self.out.truncate(old);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes a large binary frame: the header after the buffered bytes,
+    /// then the payload straight from the caller's slice (no copy).
+    async fn send_large<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        m: &Message<'_>,
+    ) -> Result<(), SendError> {
+        let head = Encoder::new().encode_head(m).map_err(SendError::Encode)?;
+        let mut trailer = [0u8; crate::frame::TRAILER_LEN];
+        let trailer_len = head.trailer().len();
+        trailer[..trailer_len].copy_from_slice(head.trailer());
+        self.out.extend_from_slice(head.as_bytes());
+        self.flush_buffer(io).await?;
+        let mut rest = m.payload;
+        while !rest.is_empty() {
+            let n = self.write_some(io, rest).await?;
+            rest = &rest[n..];
+        }
+        self.out.extend_from_slice(&trailer[..trailer_len]);
+        Ok(())
+    }
+
+    /// Writes out the buffer. Cancel safe: progress is kept in `pos`.
+    pub(super) async fn flush_buffer<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+    ) -> io::Result<()> {
+        while self.pos < self.out.len() {
+            let n = write_some(io, &self.out[self.pos..], self.write_timeout).await?;
+            self.pos += n;
+        }
+        self.out.clear();
+        self.pos = 0;
+        Ok(())
+    }
+
+    /// Writes out the buffer and flushes the transport.
+    pub(crate) async fn flush<W: AsyncWrite + Unpin>(&mut self, io: &mut W) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.flush_buffer(io).await?;
+        or_stall(io.flush(), self.write_timeout).await
+    }
+
+    pub(super) fn pending(&self) -> usize {
+        self.out.len() - self.pos
+    }
+
+    async fn write_some<W: AsyncWrite + Unpin>(
+        &self,
+        io: &mut W,
+        bytes: &[u8],
+    ) -> io::Result<usize> {
+        write_some(io, bytes, self.write_timeout).await
+    }
+}

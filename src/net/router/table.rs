@@ -1,0 +1,162 @@
+//! The routing table: [`Router`] maps kinds to handlers, with the
+//! protocol's built-ins, a fallback and a time limit for handlers, and runs
+//! a handler (catching its panics).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::string::{String, ToString};
+use std::sync::Arc;
+use std::time::Duration;
+use std::vec::Vec;
+
+use futures_lite::FutureExt;
+
+use super::{Frame, Handler, HandlerError, HandlerResult};
+use crate::conversation::Route;
+use crate::{Error, Kind};
+
+/// FNV-1a: kinds are short (≤ 32 bytes) and chosen by the server, so a
+/// simple hash beats SipHash's setup on every request.
+#[derive(Default)]
+struct KindHasher(u64);
+
+impl Hasher for KindHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Routes = HashMap<String, Arc<dyn Handler>, BuildHasherDefault<KindHasher>>;
+
+/// Maps kinds to handlers, on the rules of [`crate::conversation`]: the
+/// protocol's built-ins (`PING` → `PONG ack`, `ECHO` → the same payload,
+/// `EXIT` → close) answer unless a registered handler (or the fallback)
+/// takes the kind; a kind with no handler gets
+/// `ERROR unknown-kind: <KIND>`.
+///
+/// The built-ins answer straight from the receive buffer: no allocation per
+/// request. A registered handler gets an owned [`Frame`] and runs as a boxed
+/// future (two allocations per request).
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::net::{Frame, HandlerError, Reply, Router};
+///
+/// let router = Router::new()
+///     .on("sensor/temp", |_req: Frame| async { Ok::<_, HandlerError>(Some(Reply::new("TEMP", "21.5")?)) })?
+///     .on("NOTE", |req: Frame| async move {
+///         println!("note: {:?}", req.text());
+///         Ok(None) // no answer
+///     })?;
+/// # Ok::<(), msgwire::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Router {
+    routes: Routes,
+    fallback: Option<Arc<dyn Handler>>,
+    handler_timeout: Option<Duration>,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut kinds: Vec<&str> = self.routes.keys().map(String::as_str).collect();
+        kinds.sort_unstable();
+        f.debug_struct("Router")
+            .field("kinds", &kinds)
+            .field("fallback", &self.fallback.is_some())
+            .field("handler_timeout", &self.handler_timeout)
+            .finish()
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new()
+    }
+}
+
+impl Router {
+    /// A router with only the built-in `PING`, `ECHO` and `EXIT`.
+    pub fn new() -> Self {
+        Router {
+            routes: Routes::default(),
+            fallback: None,
+            handler_timeout: None,
+        }
+    }
+
+    /// Routes `kind` to `handler`, replacing any earlier route.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidKind`] when `kind` is not a valid kind.
+    pub fn on(mut self, kind: &str, handler: impl Handler) -> Result<Self, Error> {
+        Kind::new(kind)?;
+        self.routes.insert(kind.into(), Arc::new(handler));
+        Ok(self)
+    }
+
+    /// Handles every kind that has no handler of its own and is not a
+    /// built-in (instead of `ERROR unknown-kind`).
+    pub fn fallback(mut self, handler: impl Handler) -> Self {
+        self.fallback = Some(Arc::new(handler));
+        self
+    }
+
+    /// Answers `ERROR handler-failed: timed out` for a handler that takes
+    /// longer than `timeout`, and goes on with the next request.
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = Some(timeout);
+        self
+    }
+
+    /// The route of `kind` (§4, [`Route::of`]) and its handler when the
+    /// application takes it: a registered kind (overriding a built-in),
+    /// else the built-in, else the fallback, else unknown.
+    pub(super) fn route(&self, kind: Kind<'_>) -> (Route, Option<&Arc<dyn Handler>>) {
+        if let Some(h) = self.routes.get(kind.as_str()) {
+            return (Route::Application, Some(h));
+        }
+        match (Route::of(kind, false), &self.fallback) {
+            (Route::Unknown, Some(h)) => (Route::Application, Some(h)),
+            (route, _) => (route, None),
+        }
+    }
+
+    /// Runs a registered handler, catching its panics and its time.
+    pub(super) async fn run(&self, handler: &Arc<dyn Handler>, request: Frame) -> HandlerResult {
+        let call = std::panic::AssertUnwindSafe(handler.call(request)).catch_unwind();
+        let outcome = match self.handler_timeout {
+            None => call.await,
+            Some(t) => {
+                call.or(async {
+                    async_io::Timer::after(t).await;
+                    Ok(Err(HandlerError::msg("timed out")))
+                })
+                .await
+            }
+        };
+        outcome.unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            Err(HandlerError::msg(std::format_args!("panicked: {what}")))
+        })
+    }
+}

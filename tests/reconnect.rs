@@ -1,0 +1,244 @@
+//! `ClientConfig::reconnect`: a TCP client whose server is killed and
+//! restarted under it, in the middle of a stream of requests. Every request
+//! gets its own answer or a typed error; none hangs, none gets another's
+//! answer; the client counts its new connection.
+#![cfg(feature = "async")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use common::net::within;
+use common::wait_until;
+use futures_lite::future::block_on;
+use msgwire::net::{
+    Client, ClientConfig, ClientError, Frame, Reconnect, Reply, Router, Server, ServerConfig,
+    Spawner,
+};
+
+/// A server on `addr` whose `SLOW` handler answers its payload after 1 ms
+/// (so requests are in flight when it is killed), counting what it answers.
+fn server_on(addr: &str, answered: &Arc<AtomicU64>) -> Server {
+    let count = answered.clone();
+    let router = Router::new()
+        .on("SLOW", move |req: Frame| {
+            let count = count.clone();
+            async move {
+                Timer::after(Duration::from_millis(1)).await;
+                count.fetch_add(1, Ordering::SeqCst);
+                Ok(Some(Reply::new("SLOW", req.payload)?))
+            }
+        })
+        .expect("kind");
+    block_on(Server::bind_tcp(addr, router, ServerConfig::default()))
+        .expect("bind")
+        .start(&Spawner::global())
+}
+
+/// Kills `server`: its connections are closed at once, requests in flight
+/// with them.
+fn kill(server: Server) {
+    block_on(server.shutdown(Duration::ZERO));
+}
+
+fn reconnecting(request_timeout: Duration, attempts: Option<u32>) -> ClientConfig {
+    ClientConfig {
+        request_timeout,
+        reconnect: Some(Reconnect {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(100),
+            attempts,
+        }),
+        ..ClientConfig::default()
+    }
+}
+
+fn connect(addr: SocketAddr, config: ClientConfig) -> Client {
+    block_on(Client::connect_tcp(addr, config))
+        .expect("connect")
+        .start(&Spawner::global())
+}
+
+#[derive(Default)]
+struct Tally {
+    answered: u64,
+    lost: u64,
+    timed_out: u64,
+    /// Anything else: a hang, another request's answer, an unexpected error.
+    wrong: Vec<String>,
+}
+
+#[test]
+fn a_server_killed_and_restarted_under_a_request_stream() {
+    let answered_by_server = Arc::new(AtomicU64::new(0));
+    let first = server_on("127.0.0.1:0", &answered_by_server);
+    let addr = first.local_addr().expect("tcp");
+    let client = connect(addr, reconnecting(Duration::from_secs(3), None));
+    let done = Arc::new(AtomicU64::new(0));
+
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let client = client.clone();
+            let done = done.clone();
+            smol::spawn(async move {
+                let mut tally = Tally::default();
+                for i in 0..150 {
+                    let payload = format!("{t}-{i}");
+                    let got = within(
+                        Duration::from_secs(10),
+                        client.request("SLOW", payload.as_bytes()),
+                    )
+                    .await;
+                    match got {
+                        Some(Ok(f)) if f.payload == payload.as_bytes() => tally.answered += 1,
+                        Some(Err(ClientError::ConnectionLost(_))) => tally.lost += 1,
+                        Some(Err(ClientError::Timeout)) => tally.timed_out += 1,
+                        other => tally.wrong.push(format!("{payload}: {other:?}")),
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+                tally
+            })
+        })
+        .collect();
+
+    // A third of the way in, the server dies; it is back 150 ms later, on
+    // the same port.
+    wait_until(Duration::from_secs(10), "400 requests done", || {
+        done.load(Ordering::SeqCst) >= 400
+    });
+    kill(first);
+    let killed_at = done.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(150));
+    let second = server_on(&addr.to_string(), &answered_by_server);
+
+    let mut total = Tally::default();
+    for t in tasks {
+        let tally = block_on(t);
+        total.answered += tally.answered;
+        total.lost += tally.lost;
+        total.timed_out += tally.timed_out;
+        total.wrong.extend(tally.wrong);
+    }
+    assert!(total.wrong.is_empty(), "{:?}", total.wrong);
+    assert_eq!(total.answered + total.lost + total.timed_out, 8 * 150);
+    assert!(
+        total.lost >= 1,
+        "no request was in flight at the kill: the test shows nothing"
+    );
+    assert!(
+        total.answered > killed_at,
+        "nothing answered after the restart ({} answered, {killed_at} done at the kill)",
+        total.answered
+    );
+    // Requests made while the server was down waited for it (3 s each):
+    // none timed out.
+    assert_eq!(total.timed_out, 0);
+    assert_eq!(client.reconnects(), 1);
+    assert!(client.is_connected());
+    // The server answered at least what the client received (and maybe
+    // some of the lost ones).
+    assert!(answered_by_server.load(Ordering::SeqCst) >= total.answered);
+    kill(second);
+}
+
+#[test]
+fn a_request_made_while_the_server_is_down_waits_for_it() {
+    let count = Arc::new(AtomicU64::new(0));
+    let first = server_on("127.0.0.1:0", &count);
+    let addr = first.local_addr().expect("tcp");
+    let client = connect(addr, reconnecting(Duration::from_secs(5), None));
+    assert_eq!(
+        block_on(client.request("SLOW", b"a")).map(|f| f.payload),
+        Ok(b"a".to_vec())
+    );
+    kill(first);
+    wait_until(Duration::from_secs(2), "the drop noticed", || {
+        !client.is_connected()
+    });
+    let started = Instant::now();
+    let waiting = smol::spawn({
+        let client = client.clone();
+        async move { client.request("SLOW", b"b").await }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let second = server_on(&addr.to_string(), &count);
+    let out = block_on(within(Duration::from_secs(5), waiting));
+    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"b".to_vec())));
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(client.reconnects(), 1);
+    kill(second);
+}
+
+#[test]
+fn a_request_times_out_while_the_server_stays_down() {
+    let count = Arc::new(AtomicU64::new(0));
+    let server = server_on("127.0.0.1:0", &count);
+    let addr = server.local_addr().expect("tcp");
+    let timeout = Duration::from_millis(300);
+    let client = connect(addr, reconnecting(timeout, None));
+    kill(server);
+    wait_until(Duration::from_secs(2), "the drop noticed", || {
+        !client.is_connected()
+    });
+    let started = Instant::now();
+    let out = block_on(within(Duration::from_secs(5), client.request("SLOW", b"")));
+    assert_eq!(out, Some(Err(ClientError::Timeout)));
+    assert!(
+        started.elapsed() >= timeout,
+        "early: {:?}",
+        started.elapsed()
+    );
+    assert!(!client.is_closed(), "still dialling");
+    assert_eq!(client.reconnects(), 0);
+}
+
+#[test]
+fn the_client_gives_up_after_its_attempts() {
+    let count = Arc::new(AtomicU64::new(0));
+    let server = server_on("127.0.0.1:0", &count);
+    let addr = server.local_addr().expect("tcp");
+    let client = connect(addr, reconnecting(Duration::from_secs(5), Some(3)));
+    kill(server);
+    wait_until(Duration::from_secs(5), "the client gave up", || {
+        client.is_closed()
+    });
+    match block_on(client.request("SLOW", b"")) {
+        Err(ClientError::Closed(why)) => {
+            assert!(
+                why.contains("gave up reconnecting after 3 attempts"),
+                "{why}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn without_a_reconnect_plan_the_client_closes() {
+    let count = Arc::new(AtomicU64::new(0));
+    let server = server_on("127.0.0.1:0", &count);
+    let addr = server.local_addr().expect("tcp");
+    let client = connect(addr, ClientConfig::default());
+    kill(server);
+    wait_until(Duration::from_secs(2), "closed", || client.is_closed());
+    assert!(matches!(
+        block_on(client.request("SLOW", b"")),
+        Err(ClientError::Closed(_))
+    ));
+    assert_eq!(client.reconnects(), 0);
+}
+
+#[test]
+fn a_client_over_another_transport_does_not_redial() {
+    let (end, server_end) = msgwire::net::memory::pipe(8);
+    let client =
+        Client::new(end, reconnecting(Duration::from_secs(5), None)).start(&Spawner::global());
+    drop(server_end);
+    wait_until(Duration::from_secs(2), "closed", || client.is_closed());
+    assert_eq!(client.reconnects(), 0);
+}
