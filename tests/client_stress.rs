@@ -717,18 +717,15 @@ fn racing_two_requests_does_not_stall_a_third() {
     }
 }
 
-/// DEFECT (against the documented contract). The docs of `Client` say a
-/// request future that was polled and is then neither polled again nor
-/// dropped does not hold up other requests ("each reads when polled").
-/// But a request reads only when no *other* request is the reader
-/// (`poll_answer`: `Reading::Request(r) if r != id` → `Pending`), and the
-/// stalled future stays the reader forever: every later request waits
-/// until it times out.
+/// A request future that was polled and is then neither polled again nor
+/// dropped does not hold up other requests: the connection loop reads, not
+/// the requests. (The regression of the earlier client, where such a
+/// future could stay the socket's reader.)
 #[test]
 fn an_idle_request_future_does_not_hold_up_others() {
     let (client, mut peer) = fixture().timeout(Duration::from_secs(1)).scripted();
     let mut idle = Probe::new(client.request("IDLE", b""));
-    assert!(!idle.poll()); // written; now reading — and never polled again
+    assert!(!idle.poll()); // queued, and never polled again
     let ri = peer.recv();
     let out = thread::scope(|s| {
         let other = s.spawn(|| block_on(within(Duration::from_secs(3), client.request("B", b"b"))));
@@ -737,8 +734,7 @@ fn an_idle_request_future_does_not_hold_up_others() {
         peer.answer(ri.id, b"idle");
         other.join().expect("thread")
     });
-    // Answered, not timed out: the expiry task took reading over from the
-    // idle future (after two of its 125 ms ticks) before B's 1 s timeout.
+    // Answered, not timed out (B's timeout is 1 s).
     assert_eq!(
         out.clone().map(|r| r.map(|f| f.payload)),
         Some(Ok(b"b".to_vec()))
@@ -818,7 +814,7 @@ fn close_with_a_frame_still_queued_writes_it_first() {
 /// order.
 #[test]
 fn the_queue_limit_makes_send_wait_for_room() {
-    // Everything on this thread, the background writer included: once
+    // Everything on this thread, the connection loop included: once
     // nothing is woken, a send is done or waits for room, which only the
     // peer reading can make.
     let (client, mut peer) = fixture().chunks(1).queue(2).by_hand().scripted();
@@ -1050,14 +1046,13 @@ fn a_request_waiting_for_room_times_out() {
     drop(server_end);
 }
 
-/// DEFECT. `request_timeout` is documented as "also how long a write may
-/// stall (the server reads nothing) before the connection is closed and
-/// every pending request fails". The background writer applies it to
-/// `write_some` only; `io.flush().await` (and `io.close().await`) have no
-/// deadline. Over a transport whose writes are buffered until flushed — the
-/// crate's own `memory::pipe`, a TLS stream, a `BufWriter` — a server that
-/// reads nothing keeps the writer in `flush` forever: the connection is
-/// never closed, and a dropped client never lets go of its stream.
+/// `request_timeout` is also how long a write may stall (the server reads
+/// nothing) before the connection is dropped and every pending request
+/// fails, a stalled flush included: over a transport whose writes are
+/// buffered until flushed (the crate's own `memory::pipe`, a TLS stream, a
+/// `BufWriter`) a server that reads nothing must not keep the loop in
+/// `flush` for ever. (The regression of the earlier client, whose writer
+/// applied the limit to its writes only.)
 #[test]
 fn a_server_that_reads_nothing_fails_the_connection_after_the_stall_timeout() {
     let timeout = Duration::from_millis(200);

@@ -11,7 +11,7 @@
 //!   actors.
 //! - [`Server`] and [`Client`]: TCP and Unix sockets, on smol's building
 //!   blocks (async-io, async-net), with limits, timeouts,
-//!   request/response correlation and graceful shutdown.
+//!   request/response correlation, reconnects and graceful shutdown.
 //!
 //! Nothing here is needed by the no_std core, and nothing of it leaks into
 //! it.

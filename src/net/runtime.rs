@@ -18,8 +18,8 @@ pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 ///
 /// A [`Server`](super::Server) started with [`Server::start`] spawns its
 /// accept loop and one task per connection through it; a
-/// [`Client`](super::Client) started with [`Client::start`] spawns its three
-/// background tasks (writer, reader, timeouts). The tasks never need to be
+/// [`Client`](super::Client) started with [`Client::start`] spawns its
+/// connection loop as one task. The tasks never need to be
 /// joined: they end when the server or client does.
 ///
 /// Without a spawner, [`Server::run`] and [`Client::run`] give one future

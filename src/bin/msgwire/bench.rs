@@ -6,8 +6,8 @@
 //! the latency into a histogram allocated beforehand ([`Latencies`]). The
 //! workers run on one thread, the caller's (`async_io::block_on`, which
 //! polls the reactor itself, as `benches/net.rs` does); the in-process
-//! server runs on a thread of its own, and the clients' background tasks
-//! on msgwire's executor. Progress is drawn twice a second, on a terminal
+//! server runs on a thread of its own, and the clients' connection loops
+//! on the workers' thread. Progress is drawn twice a second, on a terminal
 //! only.
 
 use std::cell::RefCell;
