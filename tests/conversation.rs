@@ -425,6 +425,16 @@ fn text_mode_answers_the_oldest_request() {
     assert_eq!(p.on_message(&line), Matched::Answer(a));
     assert_eq!(p.on_message(&line), Matched::Answer(c));
     assert_eq!(p.on_message(&line), Matched::Unsolicited);
+
+    // Oldest by issue, not by place: a newer request in a lower place.
+    let mut p = Pending::<u32, 2>::new(Framing::Text);
+    let a = p.start(None).expect("room"); // place 0
+    let b = p.start(None).expect("room"); // place 1
+    assert_eq!(p.on_message(&line), Matched::Answer(a));
+    let c = p.start(None).expect("room"); // place 0 again, after b
+    assert_eq!(p.place(c), 0);
+    assert_eq!(p.on_message(&line), Matched::Answer(b));
+    assert_eq!(p.on_message(&line), Matched::Answer(c));
 }
 
 #[test]

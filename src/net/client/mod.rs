@@ -62,9 +62,10 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Receive limits (largest answer accepted …).
     pub framed: FramedConfig,
-    /// Requests in flight at most; more wait for a place (up to their
-    /// timeout). The table is allocated when the client is made, about
-    /// 100 bytes a place. Default 256.
+    /// Requests in flight at most (rounded up to a power of two); more
+    /// wait for a place, up to their timeout. The table is allocated when
+    /// the client is made: 112 bytes a place on x86-64, 28 KiB for the
+    /// default 256.
     pub in_flight: usize,
     /// Messages waiting in the send buffer (besides a batch being
     /// written) before `request`/`send` wait for room. Default 1024.
