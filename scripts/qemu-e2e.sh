@@ -15,86 +15,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-passed=0
-failed=0
-qemu_pid=""
-watchdog_pid=""
-finished=0
-log_dir=$(mktemp -d)
-
-finish() {
-    [ "$finished" = 1 ] && return
-    finished=1
-    if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then
-        kill -TERM "$qemu_pid" 2>/dev/null
-        for _ in 1 2 3 4 5 6 7 8 9 10; do
-            kill -0 "$qemu_pid" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -KILL "$qemu_pid" 2>/dev/null
-        wait "$qemu_pid" 2>/dev/null
-    fi
-    if [ -n "$watchdog_pid" ]; then
-        kill "$watchdog_pid" 2>/dev/null
-        wait "$watchdog_pid" 2>/dev/null
-    fi
-    rm -rf "$log_dir"
-    echo "$passed passed, $failed failed"
-}
-on_exit() {
-    finish
-    [ "$failed" -eq 0 ] || exit 1
-}
-on_timeout() {
-    echo "FAIL overall-timeout (${QEMU_E2E_TIMEOUT:-900} s)"
-    failed=$((failed + 1))
-    exit 1
-}
-trap on_exit EXIT
-trap on_timeout USR1
-trap 'failed=$((failed + 1)); exit 1' INT TERM
-
-# Overall limit: the watchdog signals this shell, whose trap stops QEMU.
-# (Its sleep is killed with it, and it holds none of our output open.)
-(
-    trap 'kill "$sleep_pid" 2>/dev/null; exit 0' TERM
-    sleep "${QEMU_E2E_TIMEOUT:-900}" &
-    sleep_pid=$!
-    wait "$sleep_pid" && kill -USR1 $$
-) >/dev/null 2>&1 </dev/null &
-watchdog_pid=$!
-
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
-# A step that must work for anything after it to make sense.
-setup() {
-    local name=$1
-    shift
-    if "$@" >"$log_dir/setup.log" 2>&1; then
-        echo "ok   $name"
-    else
-        tail -30 "$log_dir/setup.log"
-        fail "$name"
-        exit 1
-    fi
-}
-
-t0=$(date +%s)
+e2e_timeout=${QEMU_E2E_TIMEOUT:-900}
+# The tally, the time limit, cleanup on exit, setup and check helpers.
+source scripts/lib/firmware.sh
 
 # ------------------------------------------------------------------ setup
-install_qemu() {
-    command -v qemu-system-arm >/dev/null && return 0
-    apt-get update && apt-get install -y --no-install-recommends qemu-system-arm
-}
-setup "install qemu-system-arm" install_qemu
-setup "rustup target add thumbv7m-none-eabi" rustup target add thumbv7m-none-eabi
-if [ -n "${QEMU_E2E_FIRMWARE:-}" ]; then
-    fw=$QEMU_E2E_FIRMWARE
-    echo "ok   firmware given: $fw"
-else
-    setup "build firmware (release)" bash -c 'cd firmware && cargo build --release --quiet'
-    fw="$root/firmware/target/thumbv7m-none-eabi/release/msgwire-firmware"
-fi
+firmware_setup
 setup "build the msgwire CLI" cargo build --quiet --features cli --bin msgwire
 
 cli="$root/target/debug/msgwire"
@@ -110,10 +36,8 @@ boot() {
     local tries
     for tries in 1 2 3; do
         port=$(free_port)
-        qemu-system-arm -M lm3s6965evb -display none -monitor none -kernel "$fw" \
-            -chardev "socket,id=u0,host=127.0.0.1,port=$port,server=on,wait=off,nodelay=on" \
-            -serial chardev:u0 >"$log_dir/qemu.log" 2>&1 &
-        qemu_pid=$!
+        start_qemu -chardev "socket,id=u0,host=127.0.0.1,port=$port,server=on,wait=off,nodelay=on" \
+            -serial chardev:u0
         for _ in $(seq 50); do
             if listening "$port"; then
                 return 0
@@ -298,28 +222,6 @@ PY
 )
 rawcheck() { timeout 120 python3 -c "$raw" "$port" "$1"; }
 
-# A check: name, then a command; PASS if it exits 0.
-check() {
-    local name=$1
-    shift
-    if out=$("$@" 2>&1); then
-        pass "$name"
-        printf '%s\n' "$out" | grep '^  info: ' || true
-    else
-        fail "$name"
-        printf '%s\n' "$out" | tail -15 | sed 's/^/  | /'
-    fi
-}
-# Runs the CLI and checks its output matches an extended regex.
-cli_expect() {
-    local pattern=$1
-    shift
-    local out
-    out=$(timeout 30 "$cli" "$@" 2>&1)
-    printf '%s\n' "$out"
-    printf '%s\n' "$out" | grep -Eq -- "$pattern"
-}
-
 # ----------------------------------------------------------------- checks
 payload200=$(head -c 200 < <(yes 'The quick brown fox jumps over the lazy dog 0123456789.' | tr -d '\n'))
 
@@ -341,9 +243,4 @@ check "text EXIT: ends the text conversation" \
 check "binary again after the text EXIT: PING --id 8 -> PONG id=8" \
     cli_expect '^PONG id=8 ack$' send PING --to "$to" --id 8
 
-if kill -0 "$qemu_pid" 2>/dev/null; then
-    pass "QEMU still running"
-else
-    fail "QEMU still running"
-fi
-echo "     run time $(( $(date +%s) - t0 )) s"
+qemu_still_running

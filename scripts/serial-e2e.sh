@@ -23,100 +23,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-passed=0
-failed=0
-pids=()
-watchdog_pid=""
-finished=0
-log_dir=$(mktemp -d)
-
-stop() {
-    local pid=$1
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.2
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-}
-finish() {
-    [ "$finished" = 1 ] && return
-    finished=1
-    # The watchdog first: a timeout while stopping the rest would cut the
-    # loop below short.
-    trap '' USR1 INT TERM
-    if [ -n "$watchdog_pid" ]; then
-        kill "$watchdog_pid" 2>/dev/null
-        wait "$watchdog_pid" 2>/dev/null
-    fi
-    local pid
-    for pid in "${pids[@]}"; do
-        stop "$pid"
-    done
-    rm -rf "$log_dir"
-    echo "$passed passed, $failed failed"
-}
-on_exit() {
-    finish
-    [ "$failed" -eq 0 ] || exit 1
-}
-on_timeout() {
-    echo "FAIL overall-timeout (${SERIAL_E2E_TIMEOUT:-900} s)"
-    failed=$((failed + 1))
-    exit 1
-}
-trap on_exit EXIT
-trap on_timeout USR1
-trap 'failed=$((failed + 1)); exit 1' INT TERM
-
-# Overall limit: the watchdog signals this shell, whose trap stops the rest.
-(
-    trap 'kill "$sleep_pid" 2>/dev/null; exit 0' TERM
-    sleep "${SERIAL_E2E_TIMEOUT:-900}" &
-    sleep_pid=$!
-    wait "$sleep_pid" && kill -USR1 $$
-) >/dev/null 2>&1 </dev/null &
-watchdog_pid=$!
-
-pass() { echo "PASS $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
-# A step that must work for anything after it to make sense.
-setup() {
-    local name=$1
-    shift
-    if "$@" >"$log_dir/setup.log" 2>&1; then
-        echo "ok   $name"
-    else
-        tail -30 "$log_dir/setup.log"
-        fail "$name"
-        exit 1
-    fi
-}
-
-t0=$(date +%s)
+e2e_timeout=${SERIAL_E2E_TIMEOUT:-900}
+# The tally, the time limit, cleanup on exit, setup and check helpers.
+source scripts/lib/firmware.sh
 
 # ------------------------------------------------------------------ setup
-apt_updated=0
-apt_install() {
-    command -v "$1" >/dev/null && return 0
-    if [ "$apt_updated" = 0 ]; then
-        apt-get update || return 1
-        apt_updated=1
-    fi
-    apt-get install -y --no-install-recommends "$2"
-}
 setup "install socat" apt_install socat socat
-setup "install qemu-system-arm" apt_install qemu-system-arm qemu-system-arm
-setup "rustup target add thumbv7m-none-eabi" rustup target add thumbv7m-none-eabi
-if [ -n "${QEMU_E2E_FIRMWARE:-}" ]; then
-    fw=$QEMU_E2E_FIRMWARE
-    echo "ok   firmware given: $fw"
-else
-    setup "build firmware (release)" bash -c 'cd firmware && cargo build --release --quiet'
-    fw="$root/firmware/target/thumbv7m-none-eabi/release/msgwire-firmware"
-fi
+firmware_setup
 setup "build the msgwire CLI (cli,serial)" cargo build --quiet --features cli,serial --bin msgwire
 cli="$root/target/debug/msgwire"
 
@@ -129,27 +42,6 @@ hold() {
     pids+=($!)
 }
 
-# A check: name, then a command; PASS if it exits 0.
-check() {
-    local name=$1
-    shift
-    if out=$("$@" 2>&1); then
-        pass "$name"
-        printf '%s\n' "$out" | grep '^  info: ' || true
-    else
-        fail "$name"
-        printf '%s\n' "$out" | tail -15 | sed 's/^/  | /'
-    fi
-}
-# Runs the CLI and checks its output matches an extended regex.
-cli_expect() {
-    local pattern=$1
-    shift
-    local out
-    out=$(timeout 30 "$cli" "$@" 2>&1)
-    printf '%s\n' "$out"
-    printf '%s\n' "$out" | grep -Eq -- "$pattern"
-}
 # bench: its answer count must be above 0.
 bench_check() {
     local out n
@@ -215,10 +107,7 @@ check "pty: serve logged two conversations ended by EXIT (and served a third)" \
 
 # ------------------------------------------------- (2) QEMU with -serial pty
 boot() {
-    qemu-system-arm -M lm3s6965evb -display none -monitor none -kernel "$fw" \
-        -serial pty >"$log_dir/qemu.log" 2>&1 &
-    qemu_pid=$!
-    pids+=($qemu_pid)
+    start_qemu -serial pty
     for _ in $(seq 50); do
         dev=$(sed -nE 's|.*char device redirected to (/dev/pts/[0-9]+).*|\1|p' "$log_dir/qemu.log" | head -1)
         [ -n "$dev" ] && return 0
@@ -242,9 +131,4 @@ check "qemu: unknown kind -> ERROR unknown-kind with the request id" \
 check "qemu: ping -c 3 --interval 0" \
     cli_expect '^3 sent, 3 received, 0% loss' ping --serial "$dev" -c 3 --interval 0
 
-if kill -0 "$qemu_pid" 2>/dev/null; then
-    pass "QEMU still running"
-else
-    fail "QEMU still running"
-fi
-echo "     run time $(( $(date +%s) - t0 )) s"
+qemu_still_running

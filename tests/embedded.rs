@@ -107,52 +107,21 @@ fn serve_and_client_hold_the_whole_conversation() {
 
 #[test]
 fn errors_from_the_wire_are_answered_and_the_loop_goes_on() {
-    let (mut peer, mut server_end) = pipe();
-    let server = async {
-        let mut buf = [0u8; 100]; // payloads up to 50
-        let ended = serve(
-            &mut server_end,
-            &mut buf,
-            &mut Builtins,
-            ServeConfig::default(),
-        )
-        .await;
-        server_end.close();
-        ended
-    };
-    let peer_side = async {
-        use embedded_io_async::{Read, Write};
-        let mut input = Vec::new();
-        // A corrupt header, a too-large claim (skipped as it arrives),
-        // then a PING.
-        let mut bad = msgwire_frame("PING", 3, b"");
-        bad[13] ^= 1;
-        input.extend(bad);
-        input.extend(msgwire_frame("ECHO", 4, &[1u8; 60]));
-        input.extend(msgwire_frame("PING", 5, b""));
-        peer.write_all(&input).await.expect("write");
-        peer.close();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 256];
-        loop {
-            let n = peer.read(&mut buf).await.expect("read");
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
-        got
-    };
-    let (ended, wire) = run(futures_lite::future::zip(server, peer_side));
+    let mut input = Vec::new();
+    // A corrupt header, a too-large claim (skipped as it arrives),
+    // then a PING.
+    let mut bad = msgwire_frame("PING", 3, b"");
+    bad[13] ^= 1;
+    input.extend(bad);
+    input.extend(msgwire_frame("ECHO", 4, &[1u8; 60]));
+    input.extend(msgwire_frame("PING", 5, b""));
+    let mut buf = [0u8; 100]; // payloads up to 50
+    let (ended, answers) = serve_all_of(&input, &mut buf, Builtins);
     assert_eq!(ended, Ok(Ended::Closed));
-    let mut dec = msgwire::Decoder::<512>::new();
-    dec.feed(&wire);
-    let mut answers = Vec::new();
-    while let Some(ev) = dec.decode() {
-        let m = ev.expect("answers are valid frames");
-        let text = String::from_utf8_lossy(m.payload).into_owned();
-        answers.push((m.kind.as_str().to_owned(), m.id, text));
-    }
+    let answers: Vec<(String, u32, String)> = answers
+        .into_iter()
+        .map(|(kind, id, payload)| (kind, id, String::from_utf8_lossy(&payload).into_owned()))
+        .collect();
     // Bytes of the corrupt header after its 0xA5 hold no other 0xA5.
     assert_eq!(answers.len(), 3, "{answers:?}");
     assert_eq!((answers[0].0.as_str(), answers[0].1), ("ERROR", 0));
@@ -160,6 +129,44 @@ fn errors_from_the_wire_are_answered_and_the_loop_goes_on() {
     assert_eq!((answers[1].0.as_str(), answers[1].1), ("ERROR", 4));
     assert!(answers[1].2.starts_with("too-large: "));
     assert_eq!(answers[2], ("PONG".into(), 5, "ack".into()));
+}
+
+/// An answer as the peer read it: kind, id, payload.
+type Answer = (String, u32, Vec<u8>);
+
+/// Runs `serve` (`handler`, a buffer `buf`, the default configuration)
+/// against a peer that writes all of `input` in one go, closes its end,
+/// and reads until the server closes its own; returns how `serve` ended
+/// and the answers the peer read.
+fn serve_all_of(
+    input: &[u8],
+    buf: &mut [u8],
+    mut handler: impl Handler,
+) -> (
+    Result<Ended, msgwire::embedded::IoError<Infallible>>,
+    Vec<Answer>,
+) {
+    let (mut peer, mut server_end) = pipe();
+    let server = async {
+        let ended = serve(&mut server_end, buf, &mut handler, ServeConfig::default()).await;
+        server_end.close();
+        ended
+    };
+    let peer_side = async {
+        use embedded_io_async::Write;
+        peer.write_all(input).await.expect("write");
+        peer.close();
+        peer.read_to_end().await
+    };
+    let (ended, wire) = run(futures_lite::future::zip(server, peer_side));
+    let mut dec = msgwire::Decoder::<512>::new();
+    dec.feed(&wire);
+    let mut answers = Vec::new();
+    while let Some(ev) = dec.decode() {
+        let m = ev.expect("answers are valid frames");
+        answers.push((m.kind.as_str().to_owned(), m.id, m.payload.to_vec()));
+    }
+    (ended, answers)
 }
 
 fn msgwire_frame(kind: &str, id: u32, payload: &[u8]) -> Vec<u8> {
@@ -359,39 +366,13 @@ impl Handler for Slow {
 
 #[test]
 fn answers_keep_request_order_behind_a_slow_handler() {
-    let (mut peer, mut server_end) = pipe();
-    let server = async {
-        let mut buf = [0u8; 128];
-        let ended = serve(&mut server_end, &mut buf, &mut Slow, ServeConfig::default()).await;
-        server_end.close();
-        ended
-    };
-    let peer_side = async {
-        use embedded_io_async::{Read, Write};
-        // Pipelined: all three are in before the slow one is answered.
-        let mut input = msgwire_frame("SLOW", 1, b"first");
-        input.extend(msgwire_frame("PING", 2, b""));
-        input.extend(msgwire_frame("ECHO", 3, b"third"));
-        peer.write_all(&input).await.expect("write");
-        peer.close();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 256];
-        loop {
-            match peer.read(&mut buf).await.expect("read") {
-                0 => break got,
-                n => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    };
-    let (ended, wire) = run(futures_lite::future::zip(server, peer_side));
+    // Pipelined: all three are in before the slow one is answered.
+    let mut input = msgwire_frame("SLOW", 1, b"first");
+    input.extend(msgwire_frame("PING", 2, b""));
+    input.extend(msgwire_frame("ECHO", 3, b"third"));
+    let mut buf = [0u8; 128];
+    let (ended, answers) = serve_all_of(&input, &mut buf, Slow);
     assert_eq!(ended, Ok(Ended::Closed));
-    let mut dec = msgwire::Decoder::<512>::new();
-    dec.feed(&wire);
-    let mut answers = Vec::new();
-    while let Some(ev) = dec.decode() {
-        let m = ev.expect("valid answer");
-        answers.push((m.kind.as_str().to_owned(), m.id, m.payload.to_vec()));
-    }
     assert_eq!(
         answers,
         [
@@ -457,19 +438,12 @@ fn serve_config_sets_the_framing_and_the_limits() {
         ended
     };
     let peer_side = async {
-        use embedded_io_async::{Read, Write};
+        use embedded_io_async::Write;
         // 0xA5 first would sniff binary; the configured framing is text.
         peer.write_all(b"\xA5PING:\nECHO:abc\nECHO:toolong\nEXIT:\n")
             .await
             .expect("write");
-        let mut got = Vec::new();
-        let mut buf = [0u8; 256];
-        loop {
-            match peer.read(&mut buf).await.expect("read") {
-                0 => break got,
-                n => got.extend_from_slice(&buf[..n]),
-            }
-        }
+        peer.read_to_end().await
     };
     let (ended, wire) = run(futures_lite::future::zip(server, peer_side));
     assert_eq!(ended, Ok(Ended::Exit));

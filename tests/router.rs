@@ -62,20 +62,28 @@ async fn recv<S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin>(
 fn exchange(router: Router, requests: &[(&str, u32, &[u8])], n: usize) -> Vec<Ev> {
     let (end, server) = serve(router, FramedConfig::default());
     let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
-    let got = block_on(async {
-        for &(kind, id, payload) in requests {
-            let m = Message::new(Kind::new(kind).expect("kind"), payload).with_id(id);
-            conn.send(&m).await.expect("send");
-        }
-        conn.flush().await.expect("flush");
-        let mut got = Vec::new();
-        for _ in 0..n {
-            got.push(recv(&mut conn).await);
-        }
-        got
-    });
+    let got = block_on(send_then_recv(&mut conn, requests, n));
     drop(conn);
     assert!(matches!(server.join().expect("server"), ConnEnd::Closed));
+    got
+}
+
+/// Sends binary requests `(kind, id, payload)` on `conn` in one flush and
+/// returns the `n` answers that follow.
+async fn send_then_recv(
+    conn: &mut Framed<memory::MemStream>,
+    requests: &[(&str, u32, &[u8])],
+    n: usize,
+) -> Vec<Ev> {
+    for &(kind, id, payload) in requests {
+        let m = Message::new(Kind::new(kind).expect("kind"), payload).with_id(id);
+        conn.send(&m).await.expect("send");
+    }
+    conn.flush().await.expect("flush");
+    let mut got = Vec::new();
+    for _ in 0..n {
+        got.push(recv(conn).await);
+    }
     got
 }
 
@@ -101,18 +109,7 @@ fn each_builtin_can_be_overridden_and_the_others_stay() {
         let n = if kind == "EXIT" { 3 } else { 2 };
         let (end, server) = serve(router, FramedConfig::default());
         let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
-        let got = block_on(async {
-            for (k, id, p) in requests {
-                let m = Message::new(Kind::new(k).expect("kind"), p).with_id(id);
-                conn.send(&m).await.expect("send");
-            }
-            conn.flush().await.expect("flush");
-            let mut got = Vec::new();
-            for _ in 0..n {
-                got.push(recv(&mut conn).await);
-            }
-            got
-        });
+        let got = block_on(send_then_recv(&mut conn, &requests, n));
         let builtin = |k: &str, id: u32| match k {
             "PING" => answer("PONG", id, "ack"),
             "ECHO" => answer("ECHO", id, "e"),

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    crc32, encode_frame, feed_events, frame, raw, slice_events, stream_events, text_events, Ev,
-    XorShift, ALL_ERRORS,
+    crc32, encode_frame, feed_chunks, feed_events, frame, raw, slice_events, stream_events,
+    text_events, Ev, XorShift, ALL_ERRORS,
 };
 use msgwire::{
     decode_slice, Decoder, Error, Flags, Kind, Message, Stats, StreamDecoder, TextDecoder,
@@ -276,14 +276,7 @@ fn counters_by_reason_binary() {
     for c in &cases {
         for chunk in [c.input.len(), 1] {
             let mut dec = Decoder::<256>::with_max_payload(100).expect("fits");
-            for part in c.input.chunks(chunk) {
-                let mut part = part;
-                while !part.is_empty() {
-                    let n = dec.feed(part);
-                    part = &part[n..];
-                    while dec.decode().is_some() {}
-                }
-            }
+            feed_chunks(&mut dec, &c.input, &[chunk]);
             check_counts(c, dec.stats(), chunk);
         }
     }
@@ -339,14 +332,7 @@ fn counters_by_reason_text() {
     for c in &cases {
         for chunk in [c.input.len(), 1, 5] {
             let mut dec = TextDecoder::<64>::with_max_line(8).expect("fits");
-            for part in c.input.chunks(chunk) {
-                let mut part = part;
-                while !part.is_empty() {
-                    let n = dec.feed(part);
-                    part = &part[n..];
-                    while dec.decode().is_some() {}
-                }
-            }
+            feed_chunks(&mut dec, &c.input, &[chunk]);
             check_counts(c, dec.stats(), chunk);
         }
     }

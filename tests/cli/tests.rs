@@ -28,6 +28,26 @@ fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
     child.wait_with_output().expect("wait")
 }
 
+/// `bench [--to TO] --duration D --connections C --pipeline P`, then
+/// `extra`; `load` is `[D, C, P]`.
+fn bench_args<'a>(to: Option<&'a str>, load: [&'a str; 3], extra: &[&'a str]) -> Vec<&'a str> {
+    let [duration, connections, pipeline] = load;
+    let mut args = vec!["bench"];
+    if let Some(to) = to {
+        args.extend(["--to", to]);
+    }
+    args.extend([
+        "--duration",
+        duration,
+        "--connections",
+        connections,
+        "--pipeline",
+        pipeline,
+    ]);
+    args.extend_from_slice(extra);
+    args
+}
+
 /// Parses `decode`'s JSON lines into events.
 fn events(out: &[u8]) -> Vec<Ev> {
     String::from_utf8(out.to_vec())
@@ -257,17 +277,7 @@ fn serve_send_ping_and_bench_talk_to_each_other() {
     );
 
     let out = bin()
-        .args([
-            "bench",
-            "--to",
-            &to,
-            "--duration",
-            "1",
-            "--connections",
-            "2",
-            "--pipeline",
-            "4",
-        ])
+        .args(bench_args(Some(&to), ["1", "2", "4"], &[]))
         .output()
         .expect("bench");
     assert!(out.status.success());
@@ -288,15 +298,7 @@ fn serve_send_ping_and_bench_talk_to_each_other() {
 #[test]
 fn bench_without_a_server_starts_its_own() {
     let out = bin()
-        .args([
-            "bench",
-            "--duration",
-            "0.5",
-            "--connections",
-            "1",
-            "--pipeline",
-            "2",
-        ])
+        .args(bench_args(None, ["0.5", "1", "2"], &[]))
         .output()
         .expect("bench");
     assert!(
@@ -413,18 +415,11 @@ const PERCENTILES: [&str; 5] = ["min_us", "p50_us", "p90_us", "p99_us", "max_us"
 
 #[test]
 fn bench_json_is_one_object_with_the_summary() {
-    let v = json_summary(&[
-        "bench",
-        "--duration",
-        "0.5",
-        "--connections",
-        "2",
-        "--pipeline",
-        "3",
-        "--size",
-        "100",
-        "--json",
-    ]);
+    let v = json_summary(&bench_args(
+        None,
+        ["0.5", "2", "3"],
+        &["--size", "100", "--json"],
+    ));
     assert_eq!(v["command"], "bench");
     assert_eq!(v["in_process_server"], true);
     assert_eq!(v["connections"], 2);
@@ -475,18 +470,7 @@ fn ping_json_and_bench_json_against_a_server() {
     ascending(&v, &PERCENTILES);
     ascending(&v, &["min_us", "avg_us", "max_us"]);
 
-    let v = json_summary(&[
-        "bench",
-        "--to",
-        &to,
-        "--duration",
-        "0.3",
-        "--connections",
-        "1",
-        "--pipeline",
-        "2",
-        "--json",
-    ]);
+    let v = json_summary(&bench_args(Some(&to), ["0.3", "1", "2"], &["--json"]));
     assert_eq!(v["to"], to.as_str());
     assert_eq!(v["in_process_server"], false);
     assert_eq!(
@@ -501,15 +485,7 @@ fn ping_json_and_bench_json_against_a_server() {
 #[test]
 fn piped_bench_prints_the_summary_alone() {
     let out = bin()
-        .args([
-            "bench",
-            "--duration",
-            "1.2",
-            "--connections",
-            "1",
-            "--pipeline",
-            "2",
-        ])
+        .args(bench_args(None, ["1.2", "1", "2"], &[]))
         .output()
         .expect("bench");
     assert!(out.status.success());
@@ -600,17 +576,7 @@ fn on_a_terminal_ping_and_bench_draw_progress() {
     assert_eq!(text.matches(" time=").count(), 2, "{text:?}");
     assert!(text.contains("2 sent, 2 received, 0% loss"), "{text:?}");
 
-    let text = on_a_terminal(&[
-        "bench",
-        "--to",
-        &to,
-        "--duration",
-        "1.2",
-        "--connections",
-        "1",
-        "--pipeline",
-        "2",
-    ]);
+    let text = on_a_terminal(&bench_args(Some(&to), ["1.2", "1", "2"], &[]));
     assert!(text.matches(" msg/s").count() >= 2, "{text:?}");
     assert!(text.contains("latency min/p50/p90/p99/max = "), "{text:?}");
 

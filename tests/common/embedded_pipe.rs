@@ -88,6 +88,19 @@ impl End {
             w.wake();
         }
     }
+
+    /// Everything the peer writes until it closes its end.
+    pub async fn read_to_end(&mut self) -> Vec<u8> {
+        use embedded_io_async::Read;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        loop {
+            match self.read(&mut buf).await.expect("read") {
+                0 => break got,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
 }
 
 impl embedded_io_async::ErrorType for End {

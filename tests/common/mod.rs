@@ -183,9 +183,40 @@ pub fn stream_events(input: &[u8], max: u32, sizes: &[usize]) -> Vec<Ev> {
     out
 }
 
-/// The same through `feed`, which skips refused frames without copying.
-pub fn feed_events(input: &[u8], max: u32, sizes: &[usize]) -> Vec<Ev> {
-    let mut dec = Decoder::<BIN_CAP>::with_max_payload(max).expect("max fits");
+/// The two streaming decoders as [`feed_chunks`] drives them.
+pub trait Feed {
+    /// `feed`: takes what it can of `bytes`, returns how much.
+    fn feed_some(&mut self, bytes: &[u8]) -> usize;
+    /// `decode`: the next event, owned.
+    fn next_event(&mut self) -> Option<Ev>;
+}
+
+impl<const N: usize> Feed for Decoder<N> {
+    fn feed_some(&mut self, bytes: &[u8]) -> usize {
+        self.feed(bytes)
+    }
+
+    fn next_event(&mut self) -> Option<Ev> {
+        self.decode().map(Ev::of)
+    }
+}
+
+impl<const N: usize> Feed for TextDecoder<N> {
+    fn feed_some(&mut self, bytes: &[u8]) -> usize {
+        let n = self.feed(bytes);
+        // Nothing taken with nothing held would loop forever: fail instead.
+        assert!(n > 0 || self.buffered() > 0);
+        n
+    }
+
+    fn next_event(&mut self) -> Option<Ev> {
+        self.decode().map(Ev::of)
+    }
+}
+
+/// Gives `input` to `dec` through `feed` in chunks of the given sizes
+/// (cycled), decoding after every call, and collects the events.
+pub fn feed_chunks(dec: &mut impl Feed, input: &[u8], sizes: &[usize]) -> Vec<Ev> {
     let mut out = Vec::new();
     let mut rest = input;
     let mut i = 0;
@@ -195,14 +226,20 @@ pub fn feed_events(input: &[u8], max: u32, sizes: &[usize]) -> Vec<Ev> {
         let mut chunk = &rest[..want];
         rest = &rest[want..];
         while !chunk.is_empty() {
-            let n = dec.feed(chunk);
+            let n = dec.feed_some(chunk);
             chunk = &chunk[n..];
-            while let Some(ev) = dec.decode() {
-                out.push(Ev::of(ev));
+            while let Some(ev) = dec.next_event() {
+                out.push(ev);
             }
         }
     }
     out
+}
+
+/// The same through `feed`, which skips refused frames without copying.
+pub fn feed_events(input: &[u8], max: u32, sizes: &[usize]) -> Vec<Ev> {
+    let mut dec = Decoder::<BIN_CAP>::with_max_payload(max).expect("max fits");
+    feed_chunks(&mut dec, input, sizes)
 }
 
 /// Drives the one-shot decoder over the whole input.
@@ -231,24 +268,7 @@ pub fn slice_events(input: &[u8], max: u32) -> Vec<Ev> {
 /// Feeds `input` to a text decoder in chunks of the given sizes (cycled).
 pub fn text_events(input: &[u8], max_line: usize, sizes: &[usize]) -> Vec<Ev> {
     let mut dec = TextDecoder::<TEXT_CAP>::with_max_line(max_line).expect("max fits");
-    let mut out = Vec::new();
-    let mut rest = input;
-    let mut i = 0;
-    while !rest.is_empty() {
-        let want = sizes[i % sizes.len()].max(1).min(rest.len());
-        i += 1;
-        let mut chunk = &rest[..want];
-        rest = &rest[want..];
-        while !chunk.is_empty() {
-            let n = dec.feed(chunk);
-            assert!(n > 0 || dec.buffered() > 0);
-            chunk = &chunk[n..];
-            while let Some(ev) = dec.decode() {
-                out.push(Ev::of(ev));
-            }
-        }
-    }
-    out
+    feed_chunks(&mut dec, input, sizes)
 }
 
 /// A small deterministic generator for split points.

@@ -241,8 +241,8 @@ fn serve(mut args: lexopt::Parser) -> Result<Command, Failure> {
         match arg {
             Long("listen") => listen = Some(address(args.value()?)?),
             Long("unix") => unix = Some(PathBuf::from(args.value()?)),
-            Long("serial") => peer.serial = Some(args.value()?),
-            Long("baud") => peer.baud = Some(number(args.value()?, "--baud")?),
+            Long("serial") => peer.set(PeerOption::Serial, &mut args)?,
+            Long("baud") => peer.set(PeerOption::Baud, &mut args)?,
             Long("max-payload") => {
                 config.framed.max_payload = number(args.value()?, "--max-payload")?
             }
@@ -292,10 +292,11 @@ fn send(mut args: lexopt::Parser) -> Result<Command, Failure> {
     let mut peer = PeerArgs::default();
     let mut m = MessageParts::new(1);
     while let Some(arg) = args.next()? {
+        if let Some(option) = PeerOption::of(&arg) {
+            peer.set(option, &mut args)?;
+            continue;
+        }
         match arg {
-            Long("to") => peer.to = Some(address(args.value()?)?),
-            Long("serial") => peer.serial = Some(args.value()?),
-            Long("baud") => peer.baud = Some(number(args.value()?, "--baud")?),
             Long("id") => m.id = Some(number(args.value()?, "--id")?),
             Long("checksum") => m.flags |= Flags::CHECKSUM,
             Long("text") => m.text = true,
@@ -316,10 +317,11 @@ fn ping(mut args: lexopt::Parser) -> Result<Command, Failure> {
     let mut interval = Duration::from_secs(1);
     let mut json = false;
     while let Some(arg) = args.next()? {
+        if let Some(option) = PeerOption::of(&arg) {
+            peer.set(option, &mut args)?;
+            continue;
+        }
         match arg {
-            Long("to") => peer.to = Some(address(args.value()?)?),
-            Long("serial") => peer.serial = Some(args.value()?),
-            Long("baud") => peer.baud = Some(number(args.value()?, "--baud")?),
             Short('c') | Long("count") => count = number(args.value()?, "-c")?,
             Long("size") => size = number(args.value()?, "--size")?,
             Long("interval") => interval = seconds(args.value()?, "--interval")?,
@@ -346,10 +348,11 @@ fn bench(mut args: lexopt::Parser) -> Result<Command, Failure> {
     let mut duration = Duration::from_secs(5);
     let mut json = false;
     while let Some(arg) = args.next()? {
+        if let Some(option) = PeerOption::of(&arg) {
+            peer.set(option, &mut args)?;
+            continue;
+        }
         match arg {
-            Long("to") => peer.to = Some(address(args.value()?)?),
-            Long("serial") => peer.serial = Some(args.value()?),
-            Long("baud") => peer.baud = Some(number(args.value()?, "--baud")?),
             Long("connections") => connections = Some(number(args.value()?, "--connections")?),
             Long("pipeline") => pipeline = number(args.value()?, "--pipeline")?,
             Long("size") => size = number(args.value()?, "--size")?,
@@ -440,7 +443,39 @@ struct PeerArgs {
     baud: Option<u32>,
 }
 
+/// One of `--to`, `--serial` and `--baud`, the options that name the peer
+/// of `send`, `ping` and `bench` (`serve` takes the last two). Owned: the
+/// [`lexopt::Arg`] it is read from borrows the parser, which
+/// [`PeerArgs::set`] needs to read the option's value.
+#[derive(Clone, Copy)]
+enum PeerOption {
+    To,
+    Serial,
+    Baud,
+}
+
+impl PeerOption {
+    fn of(arg: &lexopt::Arg<'_>) -> Option<PeerOption> {
+        match arg {
+            Long("to") => Some(PeerOption::To),
+            Long("serial") => Some(PeerOption::Serial),
+            Long("baud") => Some(PeerOption::Baud),
+            _ => None,
+        }
+    }
+}
+
 impl PeerArgs {
+    /// Reads the value of `option`.
+    fn set(&mut self, option: PeerOption, args: &mut lexopt::Parser) -> Result<(), Failure> {
+        match option {
+            PeerOption::To => self.to = Some(address(args.value()?)?),
+            PeerOption::Serial => self.serial = Some(args.value()?),
+            PeerOption::Baud => self.baud = Some(number(args.value()?, "--baud")?),
+        }
+        Ok(())
+    }
+
     /// The peer asked for; `None` when neither `--to` nor `--serial` was
     /// given.
     fn finish(self) -> Result<Option<Peer>, Failure> {

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use msgwire::net::{Client, ClientError, FramedConfig, Router, Server, ServerConfig};
+use msgwire::net::{Client, ClientError, FramedConfig, Router, ServerConfig};
 
-use crate::exec::{run, spawner, within};
+use crate::exec::{run, within};
 use crate::harness::report::violation;
 use crate::peers::connect_client;
 
@@ -19,11 +19,7 @@ pub fn check() {
             },
             ..ServerConfig::default()
         };
-        let server = Server::bind_tcp("127.0.0.1:0", Router::new(), config)
-            .await
-            .map_err(|e| format!("bind: {e}"))?
-            .start(&spawner());
-        let addr = server.local_addr().ok_or("no address")?;
+        let (server, addr) = super::start_server(Router::new(), config).await?;
         let c = connect_client(addr).await?;
         let mut notes = over_the_limits(&c).await?;
         notes.push(closed_fails_at_once(&c).await?);

@@ -9,8 +9,12 @@ mod overload;
 mod raw_peers;
 mod shutdown;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use msgwire::net::{Router, Server, ServerConfig};
+
+use crate::exec::spawner;
 use crate::harness::cli::Mode;
 use crate::harness::report::{mib, violation};
 use crate::server::ServerProc;
@@ -47,4 +51,19 @@ pub fn scenario(mode: Mode) {
     limits::check();
     shutdown::check(mode);
     killed::check(mode);
+}
+
+/// A server of this process on 127.0.0.1 (a free port), started on the
+/// suite's executor, and its address: the checks that read the server's
+/// own state (`Server::stats`, `Server::shutdown`) run it this way.
+async fn start_server(
+    router: Router,
+    config: ServerConfig,
+) -> Result<(Server, SocketAddr), String> {
+    let server = Server::bind_tcp("127.0.0.1:0", router, config)
+        .await
+        .map_err(|e| format!("bind: {e}"))?
+        .start(&spawner());
+    let addr = server.local_addr().ok_or("no address")?;
+    Ok((server, addr))
 }

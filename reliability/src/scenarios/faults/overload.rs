@@ -9,7 +9,7 @@ use async_io::Timer;
 use msgwire::net::{Client, Router, Server, ServerConfig};
 use msgwire::{Kind, Message};
 
-use crate::exec::{run, spawner, within};
+use crate::exec::{run, within};
 use crate::harness::report::{check as holds, violation};
 use crate::peers::{connect_client, connect_text};
 
@@ -29,11 +29,7 @@ pub fn check() {
             max_connections: MAX,
             ..ServerConfig::default()
         };
-        let server = Server::bind_tcp("127.0.0.1:0", Router::new(), config)
-            .await
-            .map_err(|e| format!("bind: {e}"))?
-            .start(&spawner());
-        let addr = server.local_addr().ok_or("no address")?;
+        let (server, addr) = super::start_server(Router::new(), config).await?;
         let mut clients = Vec::new();
         for _ in 0..MAX {
             let c = connect_client(addr).await?;

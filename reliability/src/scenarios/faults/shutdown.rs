@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_executor::Task;
 use async_io::Timer;
-use msgwire::net::{Client, ClientError, Frame, Router, Server, ServerConfig, ShutdownReport};
+use msgwire::net::{Client, ClientError, Frame, Router, ServerConfig, ShutdownReport};
 
 use crate::exec::{run, spawn, spawner, within};
 use crate::harness::cli::Mode;
@@ -88,11 +88,7 @@ async fn under_load(router: Router, busy: usize, started: Arc<AtomicU64>) -> Res
         max_connections: 4096,
         ..ServerConfig::default()
     };
-    let server = Server::bind_tcp("127.0.0.1:0", router, config)
-        .await
-        .map_err(|e| format!("bind: {e}"))?
-        .start(&spawner());
-    let addr = server.local_addr().ok_or("no address")?;
+    let (server, addr) = super::start_server(router, config).await?;
     let t0 = Instant::now();
     let mut busy_tasks = Vec::new();
     for i in 0..busy {
