@@ -606,6 +606,92 @@ pub fn check_text_events(events: &[Ev<'_>], max_line: usize) {
     }
 }
 
+/// The input side both stream decoders share, for [`feed_in_chunks`].
+pub trait Chunked {
+    /// `spare`: where the next bytes go.
+    fn spare(&mut self) -> &mut [u8];
+    /// `commit`: `n` bytes were written into the spare space.
+    fn commit(&mut self, n: usize);
+    /// `feed`: copies what fits, returns how much.
+    fn feed(&mut self, bytes: &[u8]) -> usize;
+    /// Bytes held.
+    fn buffered(&self) -> usize;
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> Chunked for StreamDecoder<B> {
+    fn spare(&mut self) -> &mut [u8] {
+        StreamDecoder::spare(self)
+    }
+    fn commit(&mut self, n: usize) {
+        StreamDecoder::commit(self, n)
+    }
+    fn feed(&mut self, bytes: &[u8]) -> usize {
+        StreamDecoder::feed(self, bytes)
+    }
+    fn buffered(&self) -> usize {
+        StreamDecoder::buffered(self)
+    }
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>> Chunked for TextStreamDecoder<B> {
+    fn spare(&mut self) -> &mut [u8] {
+        TextStreamDecoder::spare(self)
+    }
+    fn commit(&mut self, n: usize) {
+        TextStreamDecoder::commit(self, n)
+    }
+    fn feed(&mut self, bytes: &[u8]) -> usize {
+        TextStreamDecoder::feed(self, bytes)
+    }
+    fn buffered(&self) -> usize {
+        TextStreamDecoder::buffered(self)
+    }
+}
+
+/// Gives `input` to `dec` in chunks of `sizes`, through `path`, calling
+/// `drain` first and after every call; checks that a drained decoder
+/// always takes bytes and never holds more than `cap`.
+pub fn feed_in_chunks<D: Chunked>(
+    dec: &mut D,
+    input: &[u8],
+    sizes: &Sizes,
+    path: Path,
+    cap: usize,
+    drain: &mut impl FnMut(&mut D),
+) {
+    let mut rest = input;
+    let mut i = 0;
+    drain(dec);
+    while !rest.is_empty() {
+        let want = sizes.get(i).min(rest.len());
+        i += 1;
+        match path {
+            Path::SpareCommit => {
+                let spare = dec.spare();
+                assert!(!spare.is_empty(), "no spare space after draining");
+                let n = want.min(spare.len());
+                spare[..n].copy_from_slice(&rest[..n]);
+                dec.commit(n);
+                rest = &rest[n..];
+                assert!(dec.buffered() <= cap);
+                drain(dec);
+            }
+            Path::Feed => {
+                let mut chunk = &rest[..want];
+                rest = &rest[want..];
+                while !chunk.is_empty() {
+                    let n = dec.feed(chunk);
+                    assert!(n > 0, "feed took nothing from a drained decoder");
+                    assert!(n <= chunk.len());
+                    chunk = &chunk[n..];
+                    assert!(dec.buffered() <= cap);
+                    drain(dec);
+                }
+            }
+        }
+    }
+}
+
 /// Feeds `input` to a binary decoder in chunks, draining it after each,
 /// and checks after every call what the spec and the API promise. The
 /// events must be `expected`, in order (`what` names the run in failures).
@@ -623,9 +709,7 @@ pub fn run_binary<B: AsRef<[u8]> + AsMut<[u8]>>(
     let cap = dec.capacity();
     assert!(cap >= max as usize + MAX_OVERHEAD);
     let mut events = Expect::new(expected, what);
-    let mut rest = input;
-    let mut i = 0;
-    let drain = |dec: &mut StreamDecoder<B>, events: &mut Expect<'_, '_>| {
+    let mut drain = |dec: &mut StreamDecoder<B>| {
         while let Some(ev) = dec.decode() {
             events.event(Ev::of(ev));
             assert!(dec.buffered() <= cap);
@@ -639,35 +723,7 @@ pub fn run_binary<B: AsRef<[u8]> + AsMut<[u8]>>(
             dec.buffered()
         );
     };
-    drain(dec, &mut events);
-    while !rest.is_empty() {
-        let want = sizes.get(i).min(rest.len());
-        i += 1;
-        match path {
-            Path::SpareCommit => {
-                let spare = dec.spare();
-                assert!(!spare.is_empty(), "no spare space after draining");
-                let n = want.min(spare.len());
-                spare[..n].copy_from_slice(&rest[..n]);
-                dec.commit(n);
-                rest = &rest[n..];
-                assert!(dec.buffered() <= cap);
-                drain(dec, &mut events);
-            }
-            Path::Feed => {
-                let mut chunk = &rest[..want];
-                rest = &rest[want..];
-                while !chunk.is_empty() {
-                    let n = dec.feed(chunk);
-                    assert!(n > 0, "feed took nothing from a drained decoder");
-                    assert!(n <= chunk.len());
-                    chunk = &chunk[n..];
-                    assert!(dec.buffered() <= cap);
-                    drain(dec, &mut events);
-                }
-            }
-        }
-    }
+    feed_in_chunks(dec, input, sizes, path, cap, &mut drain);
     events.finish();
     let stats = *dec.stats();
     check_binary_stats(&stats, expected, input.len() as u64, dec.buffered());
@@ -766,9 +822,7 @@ pub fn run_text<B: AsRef<[u8]> + AsMut<[u8]>>(
     let max_line = dec.max_line();
     assert!(cap > max_line);
     let mut events = Expect::new(expected, what);
-    let mut rest = input;
-    let mut i = 0;
-    let drain = |dec: &mut TextStreamDecoder<B>, events: &mut Expect<'_, '_>| {
+    let mut drain = |dec: &mut TextStreamDecoder<B>| {
         while let Some(ev) = dec.decode() {
             events.event(Ev::of(ev));
             assert!(dec.buffered() <= cap);
@@ -780,34 +834,7 @@ pub fn run_text<B: AsRef<[u8]> + AsMut<[u8]>>(
             dec.buffered()
         );
     };
-    drain(dec, &mut events);
-    while !rest.is_empty() {
-        let want = sizes.get(i).min(rest.len());
-        i += 1;
-        match path {
-            Path::SpareCommit => {
-                let spare = dec.spare();
-                assert!(!spare.is_empty(), "no spare space after draining");
-                let n = want.min(spare.len());
-                spare[..n].copy_from_slice(&rest[..n]);
-                dec.commit(n);
-                rest = &rest[n..];
-                assert!(dec.buffered() <= cap);
-                drain(dec, &mut events);
-            }
-            Path::Feed => {
-                let mut chunk = &rest[..want];
-                rest = &rest[want..];
-                while !chunk.is_empty() {
-                    let n = dec.feed(chunk);
-                    assert!(n > 0, "feed took nothing from a drained decoder");
-                    chunk = &chunk[n..];
-                    assert!(dec.buffered() <= cap);
-                    drain(dec, &mut events);
-                }
-            }
-        }
-    }
+    feed_in_chunks(dec, input, sizes, path, cap, &mut drain);
     events.finish();
     let stats = *dec.stats();
     let frames = expected
