@@ -184,7 +184,9 @@ fuzz_target!(|data: &[u8]| {
     let request = Message::new(Kind::new(kind).unwrap(), payload)
         .with_id(ID)
         .with_flags(flags);
-    let n = enc.encode(&request, &mut wire).expect("the request encodes");
+    let n = enc
+        .encode(&request, &mut wire)
+        .expect("the request encodes");
     let m = enc
         .encode(&Message::new(Kind::EXIT, b""), &mut wire[n..])
         .expect("EXIT encodes");
