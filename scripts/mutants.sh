@@ -3,7 +3,7 @@
 # a time and checks that some test fails.
 #
 #   scripts/mutants.sh                  # every mutant, codec then router
-#   scripts/mutants.sh codec|router|conversation   # one group
+#   scripts/mutants.sh codec|router|conversation|client   # one group
 #   scripts/mutants.sh diff             # only mutants in the lines the last
 #                                       # commit changed (CI); see below
 #   extra arguments go to cargo mutants (e.g. -j 2, --iterate)
@@ -18,10 +18,12 @@ CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.
 ROUTER_FILES=(src/net/router/mod.rs src/net/router/table.rs src/net/router/serve.rs)
 CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs
                     src/conversation/client.rs src/embedded.rs)
+CLIENT_FILES=(src/net/client/mod.rs src/net/client/table.rs src/net/client/conn.rs
+              src/net/client/reconnect.rs)
 
 group="all"
 case "${1:-}" in
-  codec|router|conversation|all|diff) group=$1; shift ;;
+  codec|router|conversation|client|all|diff) group=$1; shift ;;
 esac
 
 # `diff`: CI's step. Only the mutants in lines that HEAD changed against
@@ -35,7 +37,8 @@ if [ "$group" = diff ]; then
     exit 0
   fi
   mkdir -p target
-  git diff HEAD~1 -- "${CODEC_FILES[@]}" "${ROUTER_FILES[@]}" "${CONVERSATION_FILES[@]}" > target/mutants.diff
+  git diff HEAD~1 -- "${CODEC_FILES[@]}" "${ROUTER_FILES[@]}" "${CONVERSATION_FILES[@]}" \
+    "${CLIENT_FILES[@]}" > target/mutants.diff
   if [ ! -s target/mutants.diff ]; then
     echo "mutants: the last commit changes none of the mutated files: nothing to test"
     exit 0
@@ -66,6 +69,10 @@ ROUTER_ARGS=(--test=router --test=net --test=net_alloc --test=reliability_regres
 # The conversation core and its embedded driver (which needs its feature).
 CONVERSATION_ARGS=(--lib --test=conversation --test=embedded --test=router
                    --features=embedded-io-async)
+# The async client: its stress and reconnect tests, and the runtimes and
+# logs it is checked on.
+CLIENT_ARGS=(--lib --test=client_stress --test=reconnect --test=net --test=runtimes
+             --test=logging)
 
 EXTRA=("$@")
 if [ "$group" = diff ]; then
@@ -107,5 +114,8 @@ if [ "$group" = router ] || [ "$group" = all ] || [ "$group" = diff ]; then
 fi
 if [ "$group" = conversation ] || [ "$group" = all ] || [ "$group" = diff ]; then
   run conversation "${CONVERSATION_FILES[@]}" -- "${CONVERSATION_ARGS[@]}" || status=$?
+fi
+if [ "$group" = client ] || [ "$group" = all ] || [ "$group" = diff ]; then
+  run client "${CLIENT_FILES[@]}" -- "${CLIENT_ARGS[@]}" || status=$?
 fi
 exit $status
