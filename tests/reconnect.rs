@@ -242,3 +242,41 @@ fn a_client_over_another_transport_does_not_redial() {
     wait_until(Duration::from_secs(2), "closed", || client.is_closed());
     assert_eq!(client.reconnects(), 0);
 }
+
+#[test]
+fn errors_and_the_client_say_what_happened() {
+    let cases = [
+        (ClientError::Timeout, "request timed out"),
+        (
+            ClientError::Closed("closed by the server".into()),
+            "connection closed: closed by the server",
+        ),
+        (
+            ClientError::ConnectionLost("read failed: reset".into()),
+            "connection lost with the request in flight (read failed: reset); reconnecting",
+        ),
+        (
+            ClientError::Remote {
+                code: "unknown-kind".into(),
+                detail: "FOO".into(),
+            },
+            "server answered ERROR unknown-kind: FOO",
+        ),
+        (
+            ClientError::NotStarted,
+            "client not started: drive Client::run or call Client::start with a spawner",
+        ),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text);
+    }
+    let encode = ClientError::Encode(msgwire::Error::InvalidKind);
+    assert!(
+        encode.to_string().starts_with("cannot encode request: "),
+        "{encode}"
+    );
+
+    let (end, _server_end) = msgwire::net::memory::pipe(8);
+    let client = Client::new(end, ClientConfig::default());
+    assert_eq!(format!("{client:?}"), "Client { link: Up, pending: 0 }");
+}
