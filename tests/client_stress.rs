@@ -28,6 +28,7 @@ use common::{wait_until, XorShift};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::net::{Client, ClientError, Frame, Reply, Router, Server, ServerConfig};
+use msgwire::{Flags, Kind, Message};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -1162,4 +1163,71 @@ fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
         server.join();
     }
     assert!(early.is_empty(), "timed out before {timeout:?}: {early:?}");
+}
+
+/// `ping` sends `PING`, waits for the answer and measures the wait; an
+/// answer other than `PONG` is an `unexpected-answer` error.
+#[test]
+fn ping_asks_and_measures() {
+    let (client, mut peer) = fixture().scripted();
+    let delay = Duration::from_millis(30);
+    let out = thread::scope(|s| {
+        let ping = s.spawn(|| block_on(client.ping()));
+        let req = peer.recv();
+        assert_eq!(req.kind, "PING");
+        // A wait before answering, so the round trip has a floor.
+        thread::sleep(delay);
+        let pong = Message::new(Kind::PONG, b"ack")
+            .with_id(req.id)
+            .with_flags(Flags::RESPONSE);
+        peer.send(&pong);
+        ping.join().expect("thread")
+    });
+    let rtt = out.expect("answered");
+    assert!(rtt >= delay, "{rtt:?}");
+
+    let other = thread::scope(|s| {
+        let ping = s.spawn(|| block_on(client.ping()));
+        let req = peer.recv();
+        peer.answer(req.id, b"");
+        ping.join().expect("thread")
+    });
+    assert_eq!(
+        other,
+        Err(ClientError::Remote {
+            code: "unexpected-answer".into(),
+            detail: "ANS".into()
+        })
+    );
+}
+
+/// Unsolicited messages beyond the subscription queue are dropped and
+/// counted; the first ones are kept in order.
+#[test]
+fn a_full_subscription_queue_counts_what_it_drops() {
+    let (end, server_end) = msgwire::net::memory::pipe(8);
+    let config = msgwire::net::ClientConfig {
+        subscription_capacity: 2,
+        ..msgwire::net::ClientConfig::default()
+    };
+    let client = Client::new(end, config).start(&msgwire::net::Spawner::global());
+    let sub = client.subscribe();
+    let mut peer = Peer::new(server_end);
+    for i in 0..5u8 {
+        peer.send(&Message::new(Kind::new("NEWS").expect("kind"), &[i]));
+    }
+    // A request answered after them: by then all five were handed out.
+    let out = thread::scope(|s| {
+        let r = s.spawn(|| block_on(client.request("R", b"")));
+        let req = peer.recv();
+        peer.answer(req.id, b"r");
+        r.join().expect("thread")
+    });
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(client.dropped_unsolicited(), 3);
+    let kept: Vec<Vec<u8>> = (0..2)
+        .map(|_| block_on(sub.recv()).expect("kept").payload)
+        .collect();
+    assert_eq!(kept, [vec![0u8], vec![1u8]]);
+    assert!(sub.try_recv().is_err(), "only two kept");
 }
