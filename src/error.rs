@@ -20,7 +20,7 @@ pub enum Error {
     HeaderChecksum,
     /// The header's version byte is not 1 (`unsupported-version`).
     UnsupportedVersion,
-    /// A reserved flag bit (2..=7) is set (`reserved-flags`).
+    /// A reserved flag bit (3..=7) is set (`reserved-flags`).
     ReservedFlags,
     /// The kind length is 0 or more than 32 (`invalid-kind-length`).
     InvalidKindLength,

@@ -186,8 +186,9 @@ impl PartialEq<&str> for Kind<'_> {
     }
 }
 
-/// The flags byte of a binary frame. Only bits 0 and 1 are defined; a value
-/// of this type never has a reserved bit set.
+/// The flags byte of a binary frame. Bits 0..=2 are defined (`CHECKSUM`,
+/// `RESPONSE`, `EVENT`); a value of this type never has a reserved bit
+/// (3..=7) set.
 ///
 /// # Examples
 ///
@@ -210,14 +211,17 @@ impl Flags {
     pub const CHECKSUM: Flags = Flags(1);
     /// Bit 1: this frame answers the request with the same id.
     pub const RESPONSE: Flags = Flags(2);
-    /// The bits a version-1 frame may set.
-    pub const KNOWN: u8 = 0b11;
+    /// Bit 2: this frame is an event (revision 1.2, §6): published to
+    /// subscribers, never answered.
+    pub const EVENT: Flags = Flags(4);
+    /// The bits a version-1 frame may set (revision 1.2: bits 0..=2).
+    pub const KNOWN: u8 = 0b111;
 
     /// Flags from a raw byte.
     ///
     /// # Errors
     ///
-    /// [`Error::ReservedFlags`] when any of bits 2..=7 is set.
+    /// [`Error::ReservedFlags`] when any of bits 3..=7 is set.
     pub const fn from_bits(bits: u8) -> Result<Flags, Error> {
         if bits & !Self::KNOWN == 0 {
             Ok(Flags(bits))
@@ -269,7 +273,11 @@ impl fmt::Debug for Flags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
         f.write_str("Flags(")?;
-        for (flag, name) in [(Flags::CHECKSUM, "CHECKSUM"), (Flags::RESPONSE, "RESPONSE")] {
+        for (flag, name) in [
+            (Flags::CHECKSUM, "CHECKSUM"),
+            (Flags::RESPONSE, "RESPONSE"),
+            (Flags::EVENT, "EVENT"),
+        ] {
             if self.contains(flag) {
                 if !first {
                     f.write_str(" | ")?;

@@ -45,7 +45,7 @@ fn untrusted_header_errors_carry_no_id_and_cost_one_byte() {
     // version, reserved flag or kind length is not trusted.
     let cases: [(Vec<u8>, Error); 4] = [
         (raw(2, 0, 4, 11, 3, b"PINGabc"), Error::UnsupportedVersion),
-        (raw(1, 0x04, 4, 11, 3, b"PINGabc"), Error::ReservedFlags),
+        (raw(1, 0x08, 4, 11, 3, b"PINGabc"), Error::ReservedFlags),
         (raw(1, 0, 0, 11, 3, b"abc"), Error::InvalidKindLength),
         (raw(1, 0, 33, 11, 0, &[b'K'; 33]), Error::InvalidKindLength),
     ];
@@ -296,7 +296,8 @@ fn encoder_refuses_what_the_decoder_refuses() {
     assert_eq!(Kind::new(&"K".repeat(33)), Err(Error::InvalidKind));
     assert!(Kind::new(&"K".repeat(32)).is_ok());
     assert_eq!(Kind::from_bytes(b"P:"), Err(Error::InvalidKind));
-    assert_eq!(Flags::from_bits(4), Err(Error::ReservedFlags));
+    assert_eq!(Flags::from_bits(4), Ok(Flags::EVENT));
+    assert_eq!(Flags::from_bits(8), Err(Error::ReservedFlags));
 
     let t = TextEncoder::with_max_line(6);
     assert_eq!(t.encode(Kind::PING, b"x", &mut out), Ok(7));

@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let id = c.u32();
     let mut flags = c.u8();
     if mode & 2 != 0 {
-        flags &= 3;
+        flags &= 7;
     }
     let max = u32::from(c.u16());
     let max_line = usize::from(c.u16() % 5000);
@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let kind_ok = ref_kind_ok(&kind);
-    let flags_ok = flags & !3 == 0;
+    let flags_ok = flags & !7 == 0;
     let parsed = Kind::from_bytes(&kind);
     assert_eq!(
         parsed.is_ok(),

@@ -6,7 +6,7 @@
 //! 0-2 pick the payload limit), `n` (mod 16) chunk sizes, then pieces until
 //! the input runs out, each a tag byte (mod 5) and its fields:
 //! - 0 frame: `klen` (1 + mod 32), kind bytes (mapped into the charset),
-//!   id u32, flags (& 3), payload length u16 (mod 2048), payload;
+//!   id u32, flags (& 7), payload length u16 (mod 2048), payload;
 //! - 1 garbage: length u16 (mod 1024), bytes;
 //! - 2 damaged frame: a frame as in 0, then `d` (mod 4) damages, each an op
 //!   (mod 3: flip bit / truncate / insert a byte), position u16, argument u8;
@@ -81,7 +81,7 @@ fn make_frame<'a>(c: &mut Cursor<'a>, stream: &mut Vec<u8>, reference: &mut Vec<
         *b = KIND_CHARSET[usize::from(c.u8()) % KIND_CHARSET.len()];
     }
     let id = c.u32();
-    let flags = c.u8() & 3;
+    let flags = c.u8() & 7;
     let plen = usize::from(c.u16() % 2048);
     let payload = c.bytes(plen);
     let kind_str = core::str::from_utf8(&kind[..klen]).expect("charset is ASCII");

@@ -216,7 +216,7 @@ pub fn untrusted_code(h: &[u8]) -> Option<&'static str> {
         Some("header-checksum")
     } else if h[1] != 1 {
         Some("unsupported-version")
-    } else if h[2] & !3 != 0 {
+    } else if h[2] & !7 != 0 {
         Some("reserved-flags")
     } else if k == 0 || k > 32 {
         Some("invalid-kind-length")
@@ -328,7 +328,7 @@ pub fn check_binary_event(ev: &Ev<'_>, max_payload: u32) {
     } = ev
     {
         assert!(ref_kind_ok(kind), "emitted kind {kind:?} is not valid");
-        assert_eq!(flags & !3, 0, "emitted frame has reserved flag bits");
+        assert_eq!(flags & !7, 0, "emitted frame has reserved flag bits");
         assert!(
             payload.len() as u64 <= u64::from(max_payload),
             "emitted payload {} over max {max_payload}",

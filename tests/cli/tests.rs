@@ -131,6 +131,9 @@ fn encode_matches_the_vectors_byte_for_byte() {
             if flags & 2 != 0 {
                 args.push("--response".into());
             }
+            if flags & 4 != 0 {
+                args.push("--event".into());
+            }
         }
         let out = bin().args(&args).output().expect("run");
         assert!(

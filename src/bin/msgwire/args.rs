@@ -124,13 +124,14 @@ Reads a capture from stdin and prints one JSON object per event:
   --hex              stdin is hex text (whitespace ignored), not raw bytes";
 
 const ENCODE_USAGE: &str = "\
-Usage: msgwire encode KIND [DATA] [--id N] [--checksum] [--response] [--text]
+Usage: msgwire encode KIND [DATA] [--id N] [--checksum] [--response] [--event] [--text]
 
 Writes the encoded message to stdout (pipe it into nc).
 
   --id N         correlation id [default: 0]
   --checksum     add the CRC-32 trailer
   --response     set the RESPONSE flag
+  --event        set the EVENT flag (an event, revision 1.2)
   --text         text framing (KIND:DATA\\n; no id, no flags)";
 
 /// What the command line asks for.
@@ -424,6 +425,7 @@ fn encode(mut args: lexopt::Parser) -> Result<Command, Failure> {
             Long("id") => m.id = Some(number(args.value()?, "--id")?),
             Long("checksum") => m.flags |= Flags::CHECKSUM,
             Long("response") => m.flags |= Flags::RESPONSE,
+            Long("event") => m.flags |= Flags::EVENT,
             Long("text") => m.text = true,
             Value(v) => m.positional(v)?,
             Long("help") | Short('h') => return Ok(Command::Help(ENCODE_USAGE)),
@@ -553,7 +555,7 @@ impl MessageParts {
             .ok_or_else(|| Failure::Usage("missing KIND".into()))?;
         if self.text && (self.id.is_some() || !self.flags.is_empty()) {
             return Err(Failure::Usage(
-                "text framing carries no id and no flags: drop --id/--checksum/--response or --text".into(),
+                "text framing carries no id and no flags: drop --id/--checksum/--response/--event or --text".into(),
             ));
         }
         let kind: &'static str = kind.leak();
