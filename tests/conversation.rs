@@ -4,9 +4,9 @@
 
 use msgwire::conversation::{
     Answer, ErrorText, Event, Framing, Limits, Matched, Pending, PendingTable, Receiver,
-    RemoteError, Responder, Route, MAX_ERROR_LEN,
+    RemoteError, Responder, Rules, MAX_ERROR_LEN,
 };
-use msgwire::{Flags, Kind, Message};
+use msgwire::{DecodeError, Error, Flags, Kind, Message};
 
 mod common;
 
@@ -288,23 +288,74 @@ fn error_text_is_scrubbed_and_cut_at_a_char_boundary() {
     assert!(t.as_str().starts_with("x: é"));
 }
 
+/// What the rules decide for each kind, taken by the application or not:
+/// one line a case (kind, handled, the answer's kind and payload, or
+/// "request", or "exit").
 #[test]
-fn routes() {
+fn rules_decide_each_route() {
     let table = [
-        ("PING", false, Route::Ping),
-        ("ECHO", false, Route::Echo),
-        ("EXIT", false, Route::Exit),
-        ("PONG", false, Route::Unknown),
-        ("ping", false, Route::Unknown),
-        ("PING", true, Route::Application),
-        ("sensor/temp", true, Route::Application),
+        ("PING", false, "PONG ack"),
+        ("ECHO", false, "ECHO x"),
+        ("EXIT", false, "exit"),
+        ("PONG", false, "ERROR unknown-kind: PONG"),
+        ("ping", false, "ERROR unknown-kind: ping"),
+        ("PING", true, "request"),
+        ("ECHO", true, "request"),
+        ("EXIT", true, "request"),
+        ("sensor/temp", true, "request"),
     ];
     for (kind, handled, want) in table {
+        let mut rules = Rules::new();
+        let m = Message::new(Kind::new(kind).expect("kind"), b"x").with_id(9);
+        let mut asked = None;
+        let got = match rules.decide(Ok(m), |k| {
+            asked = Some(k.as_str().to_string());
+            handled
+        }) {
+            Event::Answer(a) => {
+                assert_eq!(a.id(), 9, "{kind}");
+                assert!(a.message().is_response(), "{kind}");
+                format!("{} {}", a.kind(), String::from_utf8_lossy(a.payload()))
+            }
+            Event::Request(r) => {
+                assert_eq!((r.kind.as_str(), r.id, r.payload), (kind, 9, &b"x"[..]));
+                "request".to_string()
+            }
+            Event::Exit => "exit".to_string(),
+        };
+        assert_eq!(got, want, "{kind} handled={handled}");
         assert_eq!(
-            Route::of(Kind::new(kind).expect("kind"), handled),
-            want,
+            asked.as_deref(),
+            Some(kind),
+            "the application is asked about the kind"
+        );
+        assert_eq!(rules.exited(), want == "exit", "{kind}");
+        assert_eq!(
+            msgwire::conversation::is_builtin(Kind::new(kind).expect("kind")),
+            ["PING", "ECHO", "EXIT"].contains(&kind),
             "{kind}"
         );
+    }
+}
+
+/// A refused frame is answered with its code, and with its id only when
+/// the header was trusted; the application is not asked.
+#[test]
+fn rules_answer_refused_frames_with_the_ids_of_section_4() {
+    for (error, id, want_id) in [
+        (Error::TooLarge, Some(5), 5),
+        (Error::HeaderChecksum, None, 0),
+    ] {
+        let mut rules = Rules::new();
+        let e = DecodeError { error, id };
+        match rules.decide(Err(e), |_| panic!("asked about a refused frame")) {
+            Event::Answer(a) => {
+                assert_eq!((a.id(), a.error_code()), (want_id, Some(error.code())));
+                assert_eq!(a.kind(), Kind::ERROR);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!rules.exited());
     }
 }
 

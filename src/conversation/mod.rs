@@ -4,7 +4,10 @@
 //!
 //! - [`Receiver`]: both stream decoders behind one interface, with the
 //!   server's framing sniff (`0xA5` first: binary, else text).
-//! - [`Responder`]: the server side. Fed bytes, it answers the built-ins
+//! - [`Rules`]: the decisions of §4 for one conversation (what each
+//!   received message or refused frame gets), for a driver with a receiver
+//!   of its own; both drivers decide through it.
+//! - [`Responder`]: the server side, [`Rules`] over a [`Receiver`]. Fed bytes, it answers the built-ins
 //!   (`PING` → `PONG ack`, `ECHO`, `EXIT`) and every error itself, with the
 //!   id §4 gives, and hands the application's requests out one at a time,
 //!   in order. [`Answer`] is one answer, written without copying its
@@ -26,4 +29,4 @@ pub use client::{answer_id, Full, Matched, Pending, PendingTable, RemoteError, S
 #[cfg(feature = "async")]
 pub(crate) use receiver::At;
 pub use receiver::{Framing, Limits, Receiver};
-pub use server::{Answer, ErrorText, Event, Responder, Route, Wire, MAX_ERROR_LEN};
+pub use server::{is_builtin, Answer, ErrorText, Event, Responder, Rules, Wire, MAX_ERROR_LEN};

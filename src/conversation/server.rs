@@ -14,10 +14,9 @@ use crate::{DecodeError, Encoder, Error, Flags, Kind, Message, TextEncoder};
 /// a character boundary.
 pub const MAX_ERROR_LEN: usize = 160;
 
-/// What §4 does with a request of some kind.
+/// What §4 does with a request of some kind (decided by [`Rules`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Route {
+enum Route {
     /// Built-in `PING`: answered `PONG ack`.
     Ping,
     /// Built-in `ECHO`: answered with the same payload.
@@ -31,10 +30,17 @@ pub enum Route {
     Unknown,
 }
 
+/// Whether `kind` is one of the protocol's own kinds (`PING`, `ECHO`,
+/// `EXIT`): a fallback handler does not take it (a handler registered for
+/// it by name does).
+pub fn is_builtin(kind: Kind<'_>) -> bool {
+    Route::of(kind, false) != Route::Unknown
+}
+
 impl Route {
     /// The route of `kind`: the application's when `handled` says it takes
     /// the kind (overriding a built-in), else the built-in, else unknown.
-    pub fn of(kind: Kind<'_>, handled: bool) -> Route {
+    fn of(kind: Kind<'_>, handled: bool) -> Route {
         if handled {
             return Route::Application;
         }
@@ -205,7 +211,7 @@ impl<'a> Answer<'a> {
     /// The answer the protocol gives a route by itself: `PONG ack` for
     /// `PING`, the payload for `ECHO`, `ERROR unknown-kind` for a kind with
     /// no handler; `None` for `EXIT` and the application's kinds.
-    pub fn for_route(route: Route, request: &Message<'a>) -> Option<Self> {
+    fn for_route(route: Route, request: &Message<'a>) -> Option<Self> {
         match route {
             Route::Ping => Some(Answer::pong(request.id)),
             Route::Echo => Some(Answer::new(request.id, Kind::ECHO, request.payload)),
@@ -427,6 +433,80 @@ pub enum Event<'a> {
     Exit,
 }
 
+/// The decisions of §4 for one conversation, and the state they need,
+/// without a receive buffer: what a received message or a refused frame
+/// gets (a built-in's answer, an `ERROR` with the id §4 gives, the
+/// application's handler, the end of the conversation).
+///
+/// [`Responder`] is `Rules` over a [`Receiver`]; a driver with a receiver
+/// of its own (the host's) asks `Rules` directly, so both drivers follow
+/// the same rules, written once.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::conversation::{Event, Rules};
+/// use msgwire::{Kind, Message};
+///
+/// let mut rules = Rules::new();
+/// let ping = Message::new(Kind::PING, b"").with_id(7);
+/// match rules.decide(Ok(ping), |_kind| false) {
+///     Event::Answer(a) => assert_eq!((a.kind(), a.id(), a.payload()), (Kind::PONG, 7, &b"ack"[..])),
+///     other => panic!("{other:?}"),
+/// }
+/// let exit = Message::new(Kind::new("EXIT")?, b"");
+/// assert!(matches!(rules.decide(Ok(exit), |_| false), Event::Exit));
+/// assert!(rules.exited());
+/// # Ok::<(), msgwire::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Rules {
+    exited: bool,
+}
+
+impl Rules {
+    /// A new conversation.
+    pub const fn new() -> Self {
+        Rules { exited: false }
+    }
+
+    /// Whether `EXIT` was received: the conversation is over, and a driver
+    /// decodes nothing more.
+    pub const fn exited(&self) -> bool {
+        self.exited
+    }
+
+    /// What to do with `received`: a message the decoder gave, or the
+    /// error of a frame or line it refused. `handled` tells whether the
+    /// application takes a kind; it overrides a built-in of the same name.
+    ///
+    /// A refused frame is answered `ERROR <code>` with its id when its
+    /// header was trusted, else 0; `PING`, `ECHO` and unknown kinds are
+    /// answered here; `EXIT` ends the conversation ([`Rules::exited`]).
+    pub fn decide<'a>(
+        &mut self,
+        received: Result<Message<'a>, DecodeError>,
+        handled: impl FnOnce(Kind<'_>) -> bool,
+    ) -> Event<'a> {
+        let m = match received {
+            Ok(m) => m,
+            Err(e) => return Event::Answer(Answer::refused(&e)),
+        };
+        match Route::of(m.kind, handled(m.kind)) {
+            Route::Application => Event::Request(m),
+            Route::Exit => {
+                self.exited = true;
+                Event::Exit
+            }
+            route => match Answer::for_route(route, &m) {
+                Some(a) => Event::Answer(a),
+                // `for_route` answers every route but these two.
+                None => Event::Request(m),
+            },
+        }
+    }
+}
+
 /// The server side of one conversation (§4), without I/O.
 ///
 /// Feed it received bytes ([`Responder::spare`] / [`Responder::commit`],
@@ -459,7 +539,7 @@ pub enum Event<'a> {
 #[derive(Debug)]
 pub struct Responder<B> {
     rx: Receiver<B>,
-    exited: bool,
+    rules: Rules,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
@@ -478,7 +558,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
 
     /// The server side over a receiver set up by the caller (limits).
     pub fn with_receiver(rx: Receiver<B>) -> Self {
-        Responder { rx, exited: false }
+        Responder {
+            rx,
+            rules: Rules::new(),
+        }
     }
 
     /// Builds the decoder of `framing` for a receiver made by
@@ -500,7 +583,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
 
     /// Whether `EXIT` was received: nothing more is decoded.
     pub fn exited(&self) -> bool {
-        self.exited
+        self.rules.exited()
     }
 
     /// Space to read into (see [`Receiver::spare`]).
@@ -522,22 +605,11 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
     /// `EXIT`). `handled` tells whether the application takes a kind; it
     /// overrides a built-in of the same name.
     pub fn poll(&mut self, handled: impl FnOnce(Kind<'_>) -> bool) -> Option<Event<'_>> {
-        if self.exited {
+        if self.rules.exited() {
             return None;
         }
-        let at = match self.rx.next_event()? {
-            Ok(at) => at,
-            Err(e) => return Some(Event::Answer(Answer::refused(&e))),
-        };
-        let m = self.rx.message_at(at);
-        match Route::of(m.kind, handled(m.kind)) {
-            Route::Application => Some(Event::Request(m)),
-            Route::Exit => {
-                self.exited = true;
-                Some(Event::Exit)
-            }
-            route => Answer::for_route(route, &m).map(Event::Answer),
-        }
+        let received = self.rx.next_event()?.map(|at| self.rx.message_at(at));
+        Some(self.rules.decide(received, handled))
     }
 }
 

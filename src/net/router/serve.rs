@@ -14,9 +14,9 @@ use std::time::Duration;
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
 use super::{Frame, Handler, Router, LOG_TARGET};
-use crate::conversation::{Answer, Route};
+use crate::conversation::{Answer, Event, Rules};
 use crate::net::framed::{Framed, RecvError, Replier, SendError};
-use crate::{Kind, Message};
+use crate::Kind;
 
 /// What the loop tells its owner about a connection (for logs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,71 +86,59 @@ async fn send_answer<S: AsyncWrite + Unpin>(
     }
 }
 
+/// Queues a built-in's answer without awaiting, when it is not an error
+/// and fits the write buffer: `false` when it needs [`send_answer`].
+fn queued_now<S: AsyncWrite + Unpin>(answer: &Answer<'_>, tx: &mut Replier<'_, S>) -> bool {
+    answer.error_code().is_none() && matches!(tx.try_queue(&answer.message()), Ok(true))
+}
+
 impl Router {
-    /// Answers one received message. `Ok(false)` ends the loop (`EXIT`).
-    async fn answer<S: AsyncWrite + Unpin>(
+    /// Does what the conversation's rules decided for one received message
+    /// or refused frame. `handler` is the one [`Router::handler`] found for
+    /// the request's kind. `Ok(false)` ends the loop (`EXIT`).
+    async fn act<S: AsyncWrite + Unpin>(
         &self,
-        m: Message<'_>,
-        (route, handler): (Route, Option<&Arc<dyn Handler>>),
+        event: Event<'_>,
+        handler: Option<&Arc<dyn Handler>>,
         tx: &mut Replier<'_, S>,
         events: &mut (dyn FnMut(ConnEvent) + Send),
     ) -> io::Result<bool> {
-        let id = m.id;
-        let reply;
-        let answer = match (route, handler) {
-            (Route::Exit, _) => return Ok(false),
-            (Route::Application, Some(h)) => match self.run(h, Frame::from_message(&m)).await {
-                Ok(None) => return Ok(true),
-                Ok(Some(r)) => {
-                    reply = r;
-                    // `Reply::new` validated the kind.
-                    match Kind::new(&reply.kind) {
-                        Ok(kind) => Answer::new(id, kind, &reply.payload),
-                        Err(e) => Answer::handler_failed(id, e),
-                    }
-                }
-                Err(e) => {
-                    host_warn!(
-                        target: LOG_TARGET,
-                        "handler for {} failed (id {}): {}: {}",
-                        m.kind,
-                        id,
-                        e.code(),
-                        e
-                    );
-                    Answer::error(id, e.code(), e)
-                }
-            },
-            (route, _) => match Answer::for_route(route, &m) {
-                Some(a) => a,
-                None => Answer::unknown_kind(&m),
-            },
+        let m = match event {
+            Event::Exit => return Ok(false),
+            Event::Answer(answer) => return send_answer(tx, events, answer).await.map(|()| true),
+            Event::Request(m) => m,
         };
-        send_answer(tx, events, answer).await.map(|()| true)
-    }
-
-    /// Answers a built-in route without awaiting: `None` when the request
-    /// needs [`Router::answer`] (a handler, an unknown kind, a reply too
-    /// large to buffer or that cannot be encoded). `Some(false)` ends the
-    /// loop (`EXIT`).
-    fn answer_now<S: AsyncWrite + Unpin>(
-        &self,
-        m: &Message<'_>,
-        route: Route,
-        tx: &mut Replier<'_, S>,
-    ) -> Option<bool> {
-        match route {
-            Route::Exit => Some(false),
-            Route::Ping | Route::Echo => {
-                let answer = Answer::for_route(route, m)?;
-                match tx.try_queue(&answer.message()) {
-                    Ok(true) => Some(true),
-                    // Nothing was queued: the slow path sends or explains.
-                    Ok(false) | Err(_) => None,
+        let id = m.id;
+        let Some(h) = handler else {
+            // The rules hand out only kinds the router said it takes.
+            return send_answer(tx, events, Answer::unknown_kind(&m))
+                .await
+                .map(|()| true);
+        };
+        let reply;
+        let answer = match self.run(h, Frame::from_message(&m)).await {
+            Ok(None) => return Ok(true),
+            Ok(Some(r)) => {
+                reply = r;
+                // `Reply::new` validated the kind.
+                match Kind::new(&reply.kind) {
+                    Ok(kind) => Answer::new(id, kind, &reply.payload),
+                    Err(e) => Answer::handler_failed(id, e),
                 }
             }
-            Route::Application | Route::Unknown => None,
-        }
+            Err(e) => {
+                host_warn!(
+                    target: LOG_TARGET,
+                    "handler for {} failed (id {}): {}: {}",
+                    m.kind,
+                    id,
+                    e.code(),
+                    e
+                );
+                Answer::error(id, e.code(), e)
+            }
+        };
+        send_answer(tx, events, answer).await.map(|()| true)
     }
 
     /// Serves one connection until the peer sends `EXIT`, closes, or the
@@ -224,6 +212,8 @@ impl Router {
         // answer. The clock is read once per wait, not per request.
         let mut answered = false;
         let mut draining = false;
+        // The conversation's rules (§4), decided by the core.
+        let mut rules = Rules::new();
         // Requests answered since the loop last let other tasks run (it
         // waited for the peer, or yielded). A peer that keeps the socket
         // full never makes a read wait, so without this the loop would
@@ -304,19 +294,26 @@ impl Router {
             let step = match received {
                 Ok(at) => {
                     let (m, mut tx) = framed.lend(at);
-                    let route = self.route(m.kind);
-                    match self.answer_now(&m, route.0, &mut tx) {
-                        Some(more) => tx.write_if_full().await.map(|()| more),
-                        None => self.answer(m, route, &mut tx, events).await,
+                    let mut handler = None;
+                    let event = rules.decide(Ok(m), |kind| {
+                        handler = self.handler(kind);
+                        handler.is_some()
+                    });
+                    match event {
+                        // A built-in's answer that fits the write buffer:
+                        // no await until the buffer is full.
+                        Event::Answer(a) if queued_now(&a, &mut tx) => {
+                            tx.write_if_full().await.map(|()| true)
+                        }
+                        event => self.act(event, handler, &mut tx, events).await,
                     }
                 }
                 Err(RecvError::Decode(e)) => {
                     // No replier is lent with an error: answer through the
-                    // framed connection itself, with §4's id rule.
+                    // framed connection itself, with the rules' id.
                     let mut tx = framed.replier();
-                    send_answer(&mut tx, events, Answer::refused(&e))
-                        .await
-                        .map(|()| true)
+                    let event = rules.decide(Err(e), |_| false);
+                    self.act(event, None, &mut tx, events).await
                 }
                 Err(RecvError::Closed) => break ConnEnd::Closed,
                 Err(RecvError::Io(e)) => break ConnEnd::Io(e),

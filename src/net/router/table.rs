@@ -13,7 +13,7 @@ use std::vec::Vec;
 use futures_lite::FutureExt;
 
 use super::{Frame, Handler, HandlerError, HandlerResult};
-use crate::conversation::Route;
+use crate::conversation;
 use crate::{Error, Kind};
 
 /// FNV-1a: kinds are short (≤ 32 bytes) and chosen by the server, so a
@@ -124,16 +124,14 @@ impl Router {
         self
     }
 
-    /// The route of `kind` (§4, [`Route::of`]) and its handler when the
-    /// application takes it: a registered kind (overriding a built-in),
-    /// else the built-in, else the fallback, else unknown.
-    pub(super) fn route(&self, kind: Kind<'_>) -> (Route, Option<&Arc<dyn Handler>>) {
-        if let Some(h) = self.routes.get(kind.as_str()) {
-            return (Route::Application, Some(h));
-        }
-        match (Route::of(kind, false), &self.fallback) {
-            (Route::Unknown, Some(h)) => (Route::Application, Some(h)),
-            (route, _) => (route, None),
+    /// The handler that takes `kind`: its own (which overrides a
+    /// built-in), else the fallback for a kind that is not a built-in
+    /// ([`conversation::is_builtin`]), else none.
+    pub(super) fn handler(&self, kind: Kind<'_>) -> Option<&Arc<dyn Handler>> {
+        match self.routes.get(kind.as_str()) {
+            Some(h) => Some(h),
+            None if conversation::is_builtin(kind) => None,
+            None => self.fallback.as_ref(),
         }
     }
 
