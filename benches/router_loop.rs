@@ -27,7 +27,7 @@ fn main() {
     let (client_end, server_end) = memory::pipe(64);
     let router = Router::new()
         .on("TEMP", |_req| async {
-            Ok(Some(Reply::new("TEMP", "21.5")?))
+            Ok(Reply::new(Kind::lit("TEMP"), "21.5"))
         })
         .expect("valid kind");
     let server = async {

@@ -11,18 +11,19 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use msgwire::net::{Frame, HandlerError, Reply, Router, Server, ServerConfig, ServerEvent};
+use msgwire::net::{HandlerError, Reply, Request, Router, Server, ServerConfig, ServerEvent};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Built-ins (PING → PONG ack, ECHO, EXIT) plus `time`, which answers
     // the seconds since 1970 and fails, as an example, on a non-empty payload.
     let router = Router::new()
-        .on("time", |req: Frame| async move {
-            if !req.payload.is_empty() {
+        .on("time", |req: Request| async move {
+            if !req.payload().is_empty() {
                 return Err(HandlerError::msg("time takes no payload"));
             }
             let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-            Ok(Some(Reply::new("time", now.to_string())?))
+            // The answer's kind: the request's own.
+            Ok(Reply::new(req.kind(), now.to_string()))
         })?
         // Give up on handlers that take more than a second.
         .handler_timeout(Duration::from_secs(1));

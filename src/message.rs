@@ -72,6 +72,32 @@ impl<'a> Kind<'a> {
         }
     }
 
+    /// A kind from a literal, checked at compile time when it is used in a
+    /// `const` (the usual way: one `const` per kind the application
+    /// speaks). An invalid literal then fails to compile:
+    ///
+    /// ```
+    /// use msgwire::Kind;
+    ///
+    /// const TEMP: Kind<'static> = Kind::lit("sensor/temp");
+    /// assert_eq!(TEMP.as_str(), "sensor/temp");
+    /// ```
+    ///
+    /// ```compile_fail
+    /// const BAD: msgwire::Kind<'static> = msgwire::Kind::lit("no spaces");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Outside a `const`, at run time when `s` is not a valid kind (see
+    /// [`Kind::new`] for a `Result`).
+    pub const fn lit(s: &'static str) -> Kind<'static> {
+        match Kind::new(s) {
+            Ok(k) => k,
+            Err(_) => panic!("not a msgwire kind: 1..=32 bytes of A-Z a-z 0-9 _ . - /"),
+        }
+    }
+
     /// Validates raw bytes as a kind, without copying them.
     ///
     /// # Errors

@@ -27,7 +27,7 @@ use common::net::{fixture, tcp_server, within, Peer};
 use common::{wait_until, XorShift};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
-use msgwire::net::{Client, ClientError, Frame, Reply, Router, Server, ServerConfig};
+use msgwire::net::{Client, ClientError, Frame, Reply, Request, Router, Server, ServerConfig};
 use msgwire::{Flags, Kind, Message};
 
 // ---------------------------------------------------------------------------
@@ -167,9 +167,9 @@ fn counting_tcp_server() -> (Server, Arc<AtomicU64>) {
     let count = Arc::new(AtomicU64::new(0));
     let c = count.clone();
     let router = Router::new()
-        .on("CNT", move |req: Frame| {
+        .on("CNT", move |req: Request| {
             c.fetch_add(1, Ordering::SeqCst);
-            async move { Ok(Some(Reply::new("CNT", req.payload)?)) }
+            async move { Ok(Reply::new(req.kind(), req.payload())) }
         })
         .expect("kind");
     (tcp_server(router, ServerConfig::default()), count)

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures_lite::future::block_on;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use msgwire::net::{
-    Client, ClientConfig, Frame, HandlerError, Reply, Router, Server, ServerConfig, Spawner,
+    Client, ClientConfig, HandlerError, Reply, Request, Router, Server, ServerConfig, Spawner,
 };
 
 /// Every record: its level, target and text.
@@ -70,8 +70,8 @@ fn server_logs_open_refused_frames_handler_failures_and_close() {
     log::set_max_level(LevelFilter::Trace);
 
     let router = Router::new()
-        .on("FAIL", |_req: Frame| async {
-            Err::<Option<Reply>, _>(HandlerError::msg("disk on fire"))
+        .on("FAIL", |_req: Request| async {
+            Err::<Reply, _>(HandlerError::msg("disk on fire"))
         })
         .unwrap();
     let server = block_on(Server::bind_tcp(

@@ -15,8 +15,8 @@ use common::{encode_frame, fix_header_crc, read_frames, Ev};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::net::{
-    memory, Client, ClientConfig, ClientError, ConnEnd, Frame, Framed, FramedConfig, Framing,
-    HandlerError, RecvError, Reply, Router, Server, ServerConfig, Spawner,
+    memory, Client, ClientConfig, ClientError, ConnEnd, Framed, FramedConfig, Framing,
+    HandlerError, RecvError, Reply, Request, Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message};
 
@@ -26,23 +26,21 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// built-ins.
 fn test_router() -> Router {
     Router::new()
-        .on("FAIL", |_req: Frame| async {
-            Err::<Option<Reply>, _>(HandlerError::msg("disk on fire"))
+        .on("FAIL", |_req: Request| async {
+            Err::<Reply, _>(HandlerError::msg("disk on fire"))
         })
         .expect("kind")
-        .on("PANIC", |_req: Frame| async {
+        .on("PANIC", |_req: Request| async {
             if true {
                 panic!("handler bug");
             }
-            Ok(None)
+            Ok(Reply::new(Kind::lit("PANIC"), ""))
         })
         .expect("kind")
-        .on("SLOW", |req: Frame| async move {
+        .on("SLOW", |req: Request| async move {
             async_io::Timer::after(Duration::from_millis(300)).await;
-            Ok(Some(Reply::new("DONE", req.payload)?))
+            Ok(Reply::new(Kind::lit("DONE"), req.payload()))
         })
-        .expect("kind")
-        .on("QUIET", |_req: Frame| async { Ok(None) })
         .expect("kind")
 }
 
@@ -85,11 +83,8 @@ fn prototype_conversation_in_memory() -> TestResult {
             ("ECHO", 8, &b"still here"[..])
         );
 
-        // Unknown kind, and a handler with no reply (nothing comes back:
-        // the next answer is the PING's).
+        // Unknown kind: answered, and the next answer is the PING's.
         conn.send(&Message::new(Kind::new("FOO")?, b"").with_id(9))
-            .await?;
-        conn.send(&Message::new(Kind::new("QUIET")?, b"").with_id(10))
             .await?;
         conn.send(&Message::new(Kind::PING, b"").with_id(11))
             .await?;
@@ -579,12 +574,12 @@ fn graceful_shutdown_answers_in_flight_requests() {
     // runs, with the pipelined requests behind it already sent.
     let (started_tx, started_rx) = async_channel::bounded::<()>(1);
     let router = Router::new()
-        .on("SLOW", move |req: Frame| {
+        .on("SLOW", move |req: Request| {
             let started = started_tx.clone();
             async move {
                 let _ = started.send(()).await;
                 async_io::Timer::after(Duration::from_millis(200)).await;
-                Ok(Some(Reply::new("DONE", req.payload)?))
+                Ok(Reply::new(Kind::lit("DONE"), req.payload()))
             }
         })
         .expect("kind");
@@ -613,12 +608,12 @@ fn graceful_shutdown_answers_in_flight_requests() {
 fn shutdown_deadline_forces_stuck_connections() {
     let (started_tx, started_rx) = async_channel::bounded::<()>(1);
     let router = Router::new()
-        .on("HANG", move |_req: Frame| {
+        .on("HANG", move |_req: Request| {
             let started = started_tx.clone();
             async move {
                 let _ = started.send(()).await;
                 futures_lite::future::pending::<()>().await;
-                Ok(None)
+                Ok(Reply::new(Kind::lit("HANG"), ""))
             }
         })
         .expect("kind");
@@ -906,5 +901,51 @@ fn a_flush_the_peer_never_takes_times_out() {
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
         let waited = start.elapsed();
         assert!(waited >= Duration::from_millis(100), "{waited:?}");
+    });
+}
+
+/// A handler sees its connection: an id of its own, the peer's address,
+/// and state that its connection's handlers share and no other
+/// connection sees.
+#[test]
+fn handlers_see_their_connection() {
+    let router = Router::new()
+        .on("WHO", |req: Request| async move {
+            let conn = req.conn();
+            Ok(Reply::new(
+                req.kind(),
+                format!("{} {}", conn.id(), conn.peer()),
+            ))
+        })
+        .expect("kind")
+        .on("COUNT", |req: Request| async move {
+            let n = req.conn().with_state(|n: &mut u32| {
+                *n += 1;
+                *n
+            });
+            Ok(Reply::new(req.kind(), n.to_string()))
+        })
+        .expect("kind");
+    let server = tcp_server(router, ServerConfig::default());
+    let (a, b) = (fixture().tcp(&server), fixture().tcp(&server));
+    block_on(async {
+        let text = |f: msgwire::net::Frame| String::from_utf8(f.payload).expect("utf-8");
+        let who_a = text(a.request("WHO", b"").await.expect("WHO"));
+        let who_b = text(b.request("WHO", b"").await.expect("WHO"));
+        let (id_a, peer_a) = who_a.split_once(' ').expect("id and peer");
+        let (id_b, peer_b) = who_b.split_once(' ').expect("id and peer");
+        assert_ne!(id_a, id_b, "two connections, two ids");
+        for peer in [peer_a, peer_b] {
+            let addr: std::net::SocketAddr = peer.parse().expect("the peer's address");
+            assert!(addr.ip().is_loopback(), "{peer}");
+        }
+        assert_ne!(peer_a, peer_b, "two sockets, two ports");
+        // The same connection sees the same id again.
+        assert_eq!(text(a.request("WHO", b"").await.expect("WHO")), who_a);
+        for want in ["1", "2", "3"] {
+            assert_eq!(text(a.request("COUNT", b"").await.expect("COUNT")), want);
+        }
+        // b's counter is its own.
+        assert_eq!(text(b.request("COUNT", b"").await.expect("COUNT")), "1");
     });
 }

@@ -16,21 +16,22 @@ use common::net::within;
 use common::wait_until;
 use futures_lite::future::block_on;
 use msgwire::net::{
-    Client, ClientConfig, ClientError, Frame, Reconnect, Reply, Router, Server, ServerConfig,
+    Client, ClientConfig, ClientError, Reconnect, Reply, Request, Router, Server, ServerConfig,
     Spawner,
 };
+use msgwire::Kind;
 
 /// A server on `addr` whose `SLOW` handler answers its payload after 1 ms
 /// (so requests are in flight when it is killed), counting what it answers.
 fn server_on(addr: &str, answered: &Arc<AtomicU64>) -> Server {
     let count = answered.clone();
     let router = Router::new()
-        .on("SLOW", move |req: Frame| {
+        .on("SLOW", move |req: Request| {
             let count = count.clone();
             async move {
                 Timer::after(Duration::from_millis(1)).await;
                 count.fetch_add(1, Ordering::SeqCst);
-                Ok(Some(Reply::new("SLOW", req.payload)?))
+                Ok(Reply::new(Kind::lit("SLOW"), req.payload()))
             }
         })
         .expect("kind");

@@ -14,8 +14,9 @@ use common::{encode_frame, read_frames, wait_until, Ev};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::net::{
-    Client, ClientConfig, Frame, Reply, Router, Server, ServerConfig, ServerEvent, Spawner,
+    Client, ClientConfig, Reply, Request, Router, Server, ServerConfig, ServerEvent, Spawner,
 };
+use msgwire::Kind;
 
 /// The idle time counts from when the last request was *answered*: a
 /// handler slower than the idle timeout does not get its connection
@@ -26,10 +27,10 @@ fn a_handler_slower_than_the_idle_timeout_does_not_get_its_connection_dropped() 
     const HANDLER: Duration = Duration::from_millis(600);
     const IDLE: Duration = Duration::from_millis(400);
     let router = Router::new()
-        .on("SLOW", |req: Frame| async move {
+        .on("SLOW", |req: Request| async move {
             // The scenario: a handler slower than the idle timeout.
             async_io::Timer::after(HANDLER).await;
-            Ok(Some(Reply::new("DONE", req.payload)?))
+            Ok(Reply::new(Kind::lit("DONE"), req.payload()))
         })
         .expect("kind");
     let config = ServerConfig {

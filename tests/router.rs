@@ -19,8 +19,8 @@ use common::{encode_frame, raw, Ev};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
 use msgwire::net::{
-    memory, ConnEnd, Frame, Framed, FramedConfig, Framing, HandlerError, RecvError, Reply, Router,
-    Server, ServerConfig, Spawner,
+    memory, ConnEnd, Frame, Framed, FramedConfig, Framing, HandlerError, Outcome, RecvError, Reply,
+    Request, Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message};
 
@@ -87,12 +87,11 @@ async fn send_then_recv(
     got
 }
 
-fn replying(
-    kind: &'static str,
-) -> impl Fn(Frame) -> std::future::Ready<msgwire::net::HandlerResult> {
-    move |req: Frame| {
-        let payload = format!("{} {}", req.kind, String::from_utf8_lossy(&req.payload));
-        std::future::ready(Ok(Some(Reply::new(kind, payload).expect("kind"))))
+fn replying(kind: &'static str) -> impl Fn(Request) -> std::future::Ready<Outcome> {
+    let kind = Kind::new(kind).expect("kind");
+    move |req: Request| {
+        let payload = format!("{} {}", req.kind(), String::from_utf8_lossy(req.payload()));
+        std::future::ready(Ok(Reply::new(kind, payload)))
     }
 }
 
@@ -177,9 +176,9 @@ fn the_fallback_gets_unknown_kinds_only() {
 fn the_handler_timeout_answers_and_goes_on() {
     let timeout = Duration::from_millis(100);
     let router = Router::new()
-        .on("HANG", |_req: Frame| async {
+        .on("HANG", |_req: Request| async {
             futures_lite::future::pending::<()>().await;
-            Ok(None)
+            Ok(Reply::new(Kind::lit("HANG"), ""))
         })
         .expect("kind")
         .on("FAST", replying("DONE"))
@@ -206,8 +205,8 @@ fn the_handler_timeout_answers_and_goes_on() {
 /// message.
 fn failing() -> Router {
     Router::new()
-        .on("FAIL", |req: Frame| async move {
-            Err::<Option<Reply>, _>(HandlerError::msg(String::from_utf8_lossy(&req.payload)))
+        .on("FAIL", |req: Request| async move {
+            Err::<Reply, _>(HandlerError::msg(String::from_utf8_lossy(req.payload())))
         })
         .expect("kind")
 }
@@ -246,8 +245,8 @@ fn error_payloads_are_one_line_and_cut_at_160_bytes() {
     // Text framing: a failure message with line breaks (from a handler, not
     // from the peer: a text request cannot carry `\n`) stays one line.
     let router = Router::new()
-        .on("FAIL", |_req: Frame| async {
-            Err::<Option<Reply>, _>(HandlerError::msg("line one\nline two\r\nthree"))
+        .on("FAIL", |_req: Request| async {
+            Err::<Reply, _>(HandlerError::msg("line one\nline two\r\nthree"))
         })
         .expect("kind");
     let (mut end, server) = serve(router, FramedConfig::default());
@@ -323,12 +322,12 @@ fn answers_keep_request_order_behind_a_slow_handler() {
     let (started_tx, started_rx) = async_channel::bounded::<()>(1);
     let (gate_tx, gate_rx) = async_channel::bounded::<()>(1);
     let router = Router::new()
-        .on("GATED", move |req: Frame| {
+        .on("GATED", move |req: Request| {
             let (started, gate) = (started_tx.clone(), gate_rx.clone());
             async move {
                 started.send(()).await.expect("test alive");
                 gate.recv().await.expect("test alive");
-                Ok(Some(Reply::new("DONE", req.payload)?))
+                Ok(Reply::new(Kind::lit("DONE"), req.payload()))
             }
         })
         .expect("kind");
@@ -377,8 +376,11 @@ fn the_largest_frame_after_a_small_one_reaches_its_handler() {
     const MAX: u32 = 3000;
     let kind = "k".repeat(32);
     let router = Router::new()
-        .on(&kind, |req: Frame| async move {
-            Ok(Some(Reply::new("GOT", req.payload.len().to_string())?))
+        .on(&kind, |req: Request| async move {
+            Ok(Reply::new(
+                Kind::lit("GOT"),
+                req.payload().len().to_string(),
+            ))
         })
         .expect("kind");
     let config = FramedConfig {
@@ -483,9 +485,8 @@ fn owned_types_give_back_their_parts() {
     assert_eq!(f.text(), Some("hi"));
     let binary = Frame::from_message(&Message::new(Kind::ECHO, &[0xFF, 0xFE]));
     assert_eq!(binary.text(), None);
-    let r = Reply::new("TEMP", "21.5").expect("kind");
-    assert_eq!((r.kind(), r.payload()), ("TEMP", &b"21.5"[..]));
-    assert!(Reply::new("bad kind", "").is_err());
+    let r = Reply::new(Kind::lit("TEMP"), "21.5");
+    assert_eq!((r.kind().as_str(), r.payload()), ("TEMP", &b"21.5"[..]));
     let e = HandlerError::msg("sensor gone");
     assert_eq!(
         (e.message(), e.to_string().as_str()),
@@ -541,15 +542,15 @@ fn a_failed_write_ends_the_loop_before_the_next_request() {
     let router = Router::new()
         // Larger than the write buffer: written at once, so the write fails
         // while this answer is sent.
-        .on("BIG", |_req: Frame| async {
-            Ok(Some(Reply::new("BIG", vec![0u8; 100 * 1024])?))
+        .on("BIG", |_req: Request| async {
+            Ok(Reply::new(Kind::lit("BIG"), vec![0u8; 100 * 1024]))
         })
         .expect("kind")
-        .on("NOTE", move |_req: Frame| {
+        .on("NOTE", move |_req: Request| {
             let seen = seen.clone();
             async move {
                 seen.fetch_add(1, Ordering::SeqCst);
-                Ok(None)
+                Ok(Reply::new(Kind::lit("NOTE"), ""))
             }
         })
         .expect("kind");

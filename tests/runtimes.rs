@@ -26,7 +26,7 @@ use std::time::Duration;
 use futures_lite::FutureExt;
 use msgwire::net::{
     Client, ClientConfig, ClientError, ConnEnd, Frame, Framed, FramedConfig, Framing, Reply,
-    Router, Server, ServerConfig, Spawner,
+    Request, Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Kind, Message};
 use tokio_util::compat::TokioAsyncReadCompatExt;
@@ -36,9 +36,9 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 /// The built-ins plus `SLOW`, answered after 200 ms.
 fn router() -> Router {
     Router::new()
-        .on("SLOW", |req: Frame| async move {
+        .on("SLOW", |req: Request| async move {
             async_io::Timer::after(Duration::from_millis(200)).await;
-            Ok(Some(Reply::new("DONE", req.payload)?))
+            Ok(Reply::new(Kind::lit("DONE"), req.payload()))
         })
         .expect("kind")
 }

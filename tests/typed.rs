@@ -432,8 +432,8 @@ mod host {
 
     use futures_lite::future::block_on;
     use msgwire::net::{
-        memory, Client, ClientConfig, ClientError, ConnEnd, Frame, Framed, FramedConfig, Framing,
-        HandlerError, Reply, Router, Spawner,
+        memory, Client, ClientConfig, ClientError, ConnEnd, Framed, FramedConfig, Framing,
+        HandlerError, Reply, Request, Router, Spawner,
     };
     use msgwire::typed::net::{request, typed};
     use msgwire::typed::TypedError;
@@ -475,8 +475,8 @@ mod host {
                 }),
             )
             .expect("kind")
-            .on("JUNK", |_req: Frame| async {
-                Ok::<_, HandlerError>(Some(Reply::new("JUNK", vec![0xFF; 6])?))
+            .on("JUNK", |req: Request| async move {
+                Ok::<_, HandlerError>(Reply::new(req.kind(), vec![0xFF; 6]))
             })
             .expect("kind")
     }

@@ -12,7 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
-use msgwire::net::{Frame, HandlerError, Reply, Router, Server, ServerConfig};
+use msgwire::net::{HandlerError, Outcome, Reply, Request, Router, Server, ServerConfig};
+use msgwire::Kind;
 
 use crate::exec::spawner;
 use crate::harness::report::violation;
@@ -20,10 +21,10 @@ use crate::mix::fnv_hex;
 
 /// `SLOW`: sleeps the milliseconds its payload names (100 when it names
 /// none), then answers `DONE` with the payload.
-pub async fn slow(req: Frame) -> Result<Option<Reply>, HandlerError> {
+pub async fn slow(req: Request) -> Outcome {
     let ms: u64 = req.text().and_then(|t| t.parse().ok()).unwrap_or(100);
     Timer::after(Duration::from_millis(ms)).await;
-    Ok(Some(Reply::new("DONE", req.payload)?))
+    Ok(Reply::new(Kind::lit("DONE"), req.payload()))
 }
 
 /// The router every scenario's server runs: the built-ins (`PING`, `ECHO`,
@@ -31,19 +32,19 @@ pub async fn slow(req: Frame) -> Result<Option<Reply>, HandlerError> {
 /// `PANIC` (a panic) and [`slow`] as `SLOW`.
 pub fn test_router(handler_timeout: Option<Duration>) -> Result<Router, msgwire::Error> {
     let r = Router::new()
-        .on("HASH", |req: Frame| async move {
-            Ok(Some(Reply::new("HASH", fnv_hex(&req.payload))?))
+        .on("HASH", |req: Request| async move {
+            Ok(Reply::new(req.kind(), fnv_hex(req.payload())))
         })?
-        .on("FAIL", |_req: Frame| async {
-            Err::<Option<Reply>, _>(HandlerError::msg("deliberate failure"))
+        .on("FAIL", |_req: Request| async {
+            Err::<Reply, _>(HandlerError::msg("deliberate failure"))
         })?
-        .on("PANIC", |req: Frame| async move {
+        .on("PANIC", |req: Request| async move {
             // Always true; written so that the future has the handler's
             // output type.
-            if !req.payload.is_empty() || req.payload.is_empty() {
+            if !req.payload().is_empty() || req.payload().is_empty() {
                 panic!("deliberate panic (reliability suite)");
             }
-            Ok(None)
+            Ok(Reply::new(req.kind(), ""))
         })?
         .on("SLOW", slow)?;
     Ok(match handler_timeout {

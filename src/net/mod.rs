@@ -84,12 +84,14 @@
 // - `client/`: `mod.rs` the public face, `table.rs` what requests and the
 //   loop share, `conn.rs` the connection loop, `reconnect.rs` dialling
 //   again;
+// - `message.rs` the owned message (`Frame`) handlers and the client share;
 // - `memory.rs` the in-memory pipe, `runtime.rs` spawning, `serial.rs`
 //   serial ports.
 mod client;
 mod framed;
 mod io;
 pub mod memory;
+mod message;
 mod router;
 mod runtime;
 #[cfg(all(unix, feature = "serial"))]
@@ -99,8 +101,9 @@ mod server;
 
 pub use client::{Client, ClientConfig, ClientError, Reconnect};
 pub use framed::{Framed, FramedConfig, Framing, RecvError, Replier, SendError};
+pub use message::Frame;
 pub use router::{
-    ConnEnd, Frame, Handler, HandlerError, HandlerFuture, HandlerResult, Reply, Router,
+    Conn, ConnEnd, Handler, HandlerError, HandlerFuture, Outcome, Reply, Request, Router,
 };
 pub use runtime::{BoxTask, Spawner};
 #[cfg(all(unix, feature = "serial"))]

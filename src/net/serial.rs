@@ -180,7 +180,15 @@ impl Client {
 /// again for the next conversation; after [`ConnEnd::Io`] or
 /// [`ConnEnd::Closed`], reopen the port first. Bytes already read past an
 /// `EXIT` are dropped with the conversation.
+///
+/// The handlers see the port's path as the peer ([`Conn::peer`]), and a
+/// new connection for each conversation.
+///
+/// [`Conn::peer`]: crate::net::Conn::peer
 pub async fn serve(router: &Router, port: &mut SerialPort, config: FramedConfig) -> ConnEnd {
-    let mut conn = Framed::sniffing(port, config);
-    router.serve(&mut conn).await
+    let conn = crate::net::Conn::new(std::string::ToString::to_string(&port.path().display()));
+    let mut framed = Framed::sniffing(port, config);
+    router
+        .serve_with(&mut framed, &conn, &mut |_| {}, None, None)
+        .await
 }

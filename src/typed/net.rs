@@ -52,7 +52,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{describe, TypedError, BAD_PAYLOAD};
-use crate::net::{Client, ClientError, Frame, Handler, HandlerError, HandlerFuture, Reply};
+use crate::net::{Client, ClientError, Handler, HandlerError, HandlerFuture, Reply, Request};
+use crate::Kind;
 
 /// A [`Router`](crate::net::Router) handler of typed requests: made by
 /// [`typed`].
@@ -109,20 +110,20 @@ where
     F: Fn(Req) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Resp, HandlerError>> + Send + 'static,
 {
-    fn call(&self, request: Frame) -> HandlerFuture {
-        let response = match postcard::from_bytes::<Req>(&request.payload) {
+    fn handle(&self, request: Request) -> HandlerFuture {
+        let response = match postcard::from_bytes::<Req>(request.payload()) {
             Ok(req) => (self.f)(req),
             Err(e) => {
                 let e = HandlerError::with_code(BAD_PAYLOAD, describe(&e));
                 return Box::pin(std::future::ready(Err(e)));
             }
         };
-        let kind = request.kind;
+        let kind = request.into_message().kind;
         Box::pin(async move {
             let resp = response.await?;
             let payload = postcard::to_extend(&resp, Vec::new())
                 .map_err(|e| HandlerError::msg(describe(&e)))?;
-            Ok(Some(Reply::new(&kind, payload)?))
+            Ok(Reply::new(Kind::new(&kind)?, payload))
         })
     }
 }

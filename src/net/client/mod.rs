@@ -43,7 +43,7 @@ use self::reconnect::Dialer;
 pub use self::reconnect::Reconnect;
 use self::table::{lock, wake_all, Link, State, Ticket};
 use super::framed::FramedConfig;
-use super::router::Frame;
+use super::message::Frame;
 use super::runtime::Spawner;
 use crate::{Error, Kind, Message};
 

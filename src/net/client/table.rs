@@ -15,7 +15,7 @@ use async_channel::Sender;
 
 use super::{ClientError, LOG_TARGET};
 use crate::conversation::{answer_id, Matched, PendingTable, Slot};
-use crate::net::router::Frame;
+use crate::net::message::Frame;
 use crate::{DecodeError, Encoder, Kind, Message};
 
 /// Locks `m`; a panic while it was held cannot leave the state

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
-use super::{Frame, Handler, Router, LOG_TARGET};
+use super::{Conn, Handler, Request, Router, LOG_TARGET};
 use crate::conversation::{Answer, Event, Rules};
 use crate::net::framed::{Framed, RecvError, Replier, SendError};
-use crate::Kind;
+use crate::net::Frame;
 
 /// What the loop tells its owner about a connection (for logs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,6 +100,7 @@ impl Router {
         &self,
         event: Event<'_>,
         handler: Option<&Arc<dyn Handler>>,
+        conn: &Conn,
         tx: &mut Replier<'_, S>,
         events: &mut (dyn FnMut(ConnEvent) + Send),
     ) -> io::Result<bool> {
@@ -116,15 +117,11 @@ impl Router {
                 .map(|()| true);
         };
         let reply;
-        let answer = match self.run(h, Frame::from_message(&m)).await {
-            Ok(None) => return Ok(true),
-            Ok(Some(r)) => {
+        let request = Request::new(Frame::from_message(&m), conn.clone());
+        let answer = match self.run(h, request).await {
+            Ok(r) => {
                 reply = r;
-                // `Reply::new` validated the kind.
-                match Kind::new(&reply.kind) {
-                    Ok(kind) => Answer::new(id, kind, &reply.payload),
-                    Err(e) => Answer::handler_failed(id, e),
-                }
+                Answer::new(id, reply.kind(), reply.payload())
             }
             Err(e) => {
                 host_warn!(
@@ -152,7 +149,8 @@ impl Router {
         &self,
         framed: &mut Framed<S>,
     ) -> ConnEnd {
-        self.serve_with(framed, &mut |_| {}, None, None).await
+        self.serve_with(framed, &Conn::new(""), &mut |_| {}, None, None)
+            .await
     }
 
     /// [`Router::serve`] until `stop` completes too: then the requests
@@ -180,16 +178,19 @@ impl Router {
     ) -> ConnEnd {
         let stop = std::pin::pin!(stop);
         let stop: Pin<&mut (dyn Future<Output = ()> + Send)> = stop;
-        self.serve_with(framed, &mut |_| {}, Some(stop), None).await
+        self.serve_with(framed, &Conn::new(""), &mut |_| {}, Some(stop), None)
+            .await
     }
 
-    /// [`Router::serve`] with an event callback, a stop signal (once `stop`
+    /// [`Router::serve`] for the connection `conn` (what its handlers
+    /// see), with an event callback, a stop signal (once `stop`
     /// completes, requests already received are answered and the loop
     /// ends) and an idle timeout (no request completed for that long: the
     /// loop ends without flushing).
     pub(crate) async fn serve_with<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         framed: &mut Framed<S>,
+        conn: &Conn,
         events: &mut (dyn FnMut(ConnEvent) + Send),
         mut stop: Option<Pin<&mut (dyn Future<Output = ()> + Send)>>,
         idle: Option<Duration>,
@@ -305,7 +306,7 @@ impl Router {
                         Event::Answer(a) if queued_now(&a, &mut tx) => {
                             tx.write_if_full().await.map(|()| true)
                         }
-                        event => self.act(event, handler, &mut tx, events).await,
+                        event => self.act(event, handler, conn, &mut tx, events).await,
                     }
                 }
                 Err(RecvError::Decode(e)) => {
@@ -313,7 +314,7 @@ impl Router {
                     // framed connection itself, with the rules' id.
                     let mut tx = framed.replier();
                     let event = rules.decide(Err(e), |_| false);
-                    self.act(event, None, &mut tx, events).await
+                    self.act(event, None, conn, &mut tx, events).await
                 }
                 Err(RecvError::Closed) => break ConnEnd::Closed,
                 Err(RecvError::Io(e)) => break ConnEnd::Io(e),

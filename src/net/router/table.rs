@@ -12,7 +12,7 @@ use std::vec::Vec;
 
 use futures_lite::FutureExt;
 
-use super::{Frame, Handler, HandlerError, HandlerResult};
+use super::{Handler, HandlerError, Outcome, Request};
 use crate::conversation;
 use crate::{Error, Kind};
 
@@ -48,19 +48,26 @@ type Routes = HashMap<String, Arc<dyn Handler>, BuildHasherDefault<KindHasher>>;
 /// `ERROR unknown-kind: <KIND>`.
 ///
 /// The built-ins answer straight from the receive buffer: no allocation per
-/// request. A registered handler gets an owned [`Frame`] and runs as a boxed
-/// future (two allocations per request).
+/// request. A registered handler gets a [`Request`] (the message, owned,
+/// and its connection) and runs as a boxed future (two allocations per
+/// request). Every request gets an answer: the handler's [`Reply`], or
+/// `ERROR` for its failure.
+///
+/// [`Reply`]: super::Reply
 ///
 /// # Examples
 ///
 /// ```
-/// use msgwire::net::{Frame, HandlerError, Reply, Router};
+/// use msgwire::net::{HandlerError, Reply, Request, Router};
+/// use msgwire::Kind;
 ///
+/// const TEMP: Kind<'static> = Kind::lit("TEMP");
 /// let router = Router::new()
-///     .on("sensor/temp", |_req: Frame| async { Ok::<_, HandlerError>(Some(Reply::new("TEMP", "21.5")?)) })?
-///     .on("NOTE", |req: Frame| async move {
-///         println!("note: {:?}", req.text());
-///         Ok(None) // no answer
+///     .on("sensor/temp", |_req: Request| async { Ok(Reply::new(TEMP, "21.5")) })?
+///     .on("COUNT", |req: Request| async move {
+///         // A counter of this connection's own.
+///         let n = req.conn().with_state(|n: &mut u64| { *n += 1; *n });
+///         Ok::<_, HandlerError>(Reply::new(req.kind(), n.to_string()))
 ///     })?;
 /// # Ok::<(), msgwire::Error>(())
 /// ```
@@ -136,8 +143,8 @@ impl Router {
     }
 
     /// Runs a registered handler, catching its panics and its time.
-    pub(super) async fn run(&self, handler: &Arc<dyn Handler>, request: Frame) -> HandlerResult {
-        let call = std::panic::AssertUnwindSafe(handler.call(request)).catch_unwind();
+    pub(super) async fn run(&self, handler: &Arc<dyn Handler>, request: Request) -> Outcome {
+        let call = std::panic::AssertUnwindSafe(handler.handle(request)).catch_unwind();
         let outcome = match self.handler_timeout {
             None => call.await,
             Some(t) => {

@@ -13,10 +13,9 @@ use async_io::Timer;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, FutureExt};
 
 use super::{ServerEvent, Shared, LOG_TARGET};
-use crate::frame::MAGIC;
+use crate::conversation::Answer;
 use crate::net::framed::{Framed, FramedConfig, Framing};
-use crate::net::router::{ConnEnd, ConnEvent};
-use crate::{Flags, Kind, Message};
+use crate::net::router::{Conn, ConnEnd, ConnEvent};
 
 /// Decrements the active count however the connection's task ends.
 struct ActiveGuard(Arc<Shared>);
@@ -70,6 +69,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
     peer: &str,
 ) -> String {
     let mut framed = Framed::sniffing(stream, shared.config.framed);
+    let conn = Conn::new(peer);
     // A peer that stops reading its answers is dropped after the idle time.
     framed.set_write_timeout(shared.config.idle_timeout);
     // The event is built only for a hook: with none, an ERROR answer
@@ -89,6 +89,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
         .router
         .serve_with(
             &mut framed,
+            &conn,
             &mut events,
             Some(stop.as_mut()),
             shared.config.idle_timeout,
@@ -110,16 +111,19 @@ async fn refuse_overloaded<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, max
         Timer::after(Duration::from_secs(1)).await;
         false
     });
-    let framing = if !read.await || first[0] == MAGIC {
-        Framing::Binary
+    // The core's sniff (§4); binary when no byte came.
+    let framing = if read.await {
+        Framing::sniff(first[0])
     } else {
-        Framing::Text
+        Framing::Binary
     };
     let mut framed = Framed::new(stream, framing, FramedConfig::default());
-    let text =
-        std::format!("overloaded: the server serves at most {max} connections; try again later");
-    let m = Message::new(Kind::ERROR, text.as_bytes()).with_flags(Flags::RESPONSE);
-    if framed.send(&m).await.is_ok() {
+    let answer = Answer::error(
+        0,
+        "overloaded",
+        format_args!("the server serves at most {max} connections; try again later"),
+    );
+    if framed.send(&answer.message()).await.is_ok() {
         let _ = framed.close().await;
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use async_executor::Task;
 use async_io::Timer;
-use msgwire::net::{Client, ClientError, Frame, Router, ServerConfig, ShutdownReport};
+use msgwire::net::{Client, ClientError, Frame, Request, Router, ServerConfig, ShutdownReport};
 
 use crate::exec::{run, spawn, spawner, within};
 use crate::harness::cli::Mode;
@@ -40,7 +40,7 @@ pub fn check(mode: Mode) {
     let started = Arc::new(AtomicU64::new(0));
     let counter = started.clone();
     let router = test_router(None).and_then(|r| {
-        r.on("SLOW", move |req: Frame| {
+        r.on("SLOW", move |req: Request| {
             counter.fetch_add(1, Ordering::SeqCst);
             slow(req)
         })
