@@ -9,14 +9,14 @@ use std::io;
 use std::pin::Pin;
 use std::string::{String, ToString};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use std::vec::Vec;
 
 use async_io::Timer;
 use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 
-use super::table::{lock, wake_all};
+use super::table::{lock, wake_all, State};
 use super::Shared;
 use crate::conversation::answer_id;
 use crate::net::framed::{Framing, RxState};
@@ -57,12 +57,6 @@ pub(super) enum End {
     ByClient,
 }
 
-/// How often deadlines are checked: eight times per request timeout, at
-/// least every 250 ms (see `ClientConfig::request_timeout`).
-pub(super) fn tick(request_timeout: Duration) -> Duration {
-    (request_timeout / 8).clamp(Duration::from_millis(1), Duration::from_millis(250))
-}
-
 pub(super) struct Conn<'a> {
     shared: &'a Shared,
     io: BoxIo,
@@ -72,8 +66,12 @@ pub(super) struct Conn<'a> {
     pos: usize,
     /// Since when a write has waited for the peer to read.
     stalled: Option<Instant>,
-    /// Armed while requests wait or a write stalls.
-    ticker: Option<Timer>,
+    /// The loop's one timer, armed while requests wait or a write stalls,
+    /// at the earliest moment something can be due (the pending table's
+    /// [`next_deadline`], or a stall's limit).
+    ///
+    /// [`next_deadline`]: crate::conversation::PendingTable::next_deadline
+    timer: Option<Timer>,
     /// Tasks to wake once the lock is let go (kept for its allocation).
     wake: Vec<Waker>,
     /// The last message, if it was an `ERROR` with no id (`overloaded: …`):
@@ -90,7 +88,7 @@ impl<'a> Conn<'a> {
             writing: Vec::new(),
             pos: 0,
             stalled: None,
-            ticker: None,
+            timer: None,
             wake: Vec::new(),
             last_error: None,
         }
@@ -124,33 +122,44 @@ impl<'a> Conn<'a> {
             if st.closing && self.writing.is_empty() {
                 return Poll::Ready(End::ByClient);
             }
-            // The ticker runs while requests wait or a write stalls, and is
-            // kept across the idle moments between batches (making and
-            // dropping a timer costs a word with the reactor); once it
-            // fires with nothing to check, it is dropped.
+            // One timer, at the earliest moment something can be due: the
+            // pending table's next deadline or a stalled write's limit. It
+            // is not moved per request: every request has the same
+            // timeout, so a new one is never due before the armed moment.
+            // When it fires, what is due fails and it is set at the next
+            // deadline; once nothing waits, it is dropped.
             let busy = st.has_pending() || self.stalled.is_some();
-            if busy || self.ticker.is_some() {
-                let period = tick(self.shared.config.request_timeout);
-                let t = self.ticker.get_or_insert_with(|| Timer::after(period));
-                if Pin::new(&mut *t).poll(cx).is_ready() {
-                    if !busy {
-                        self.ticker = None;
+            if busy || self.timer.is_some() {
+                let limit = self.shared.config.request_timeout;
+                let stalled = self.stalled;
+                let due = |st: &State| {
+                    let stall = stalled.map(|s| s + limit);
+                    match (st.next_deadline(), stall) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    }
+                };
+                if self.timer.is_none() {
+                    // `busy`: something is due some time.
+                    self.timer = due(&st).map(Timer::at);
+                }
+                if let Some(t) = self.timer.as_mut() {
+                    if Pin::new(&mut *t).poll(cx).is_ready() {
+                        let now = Instant::now();
+                        st.expire(now, &mut self.wake);
+                        if stalled.is_some_and(|s| now >= s + limit) {
+                            return Poll::Ready(End::Lost(
+                                "write failed: the peer is not reading".to_string(),
+                            ));
+                        }
+                        match due(&st) {
+                            Some(at) => t.set_at(at),
+                            None => self.timer = None,
+                        }
+                        drop(st);
+                        wake_all(&mut self.wake);
                         continue;
                     }
-                    t.set_after(period);
-                    let now = Instant::now();
-                    st.expire(now, &mut self.wake);
-                    if self
-                        .stalled
-                        .is_some_and(|s| now >= s + self.shared.config.request_timeout)
-                    {
-                        return Poll::Ready(End::Lost(
-                            "write failed: the peer is not reading".to_string(),
-                        ));
-                    }
-                    drop(st);
-                    wake_all(&mut self.wake);
-                    continue;
                 }
             }
             st.park(cx);

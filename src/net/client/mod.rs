@@ -54,10 +54,10 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How long a request waits for its answer, counted from the call
     /// (waiting for room or for a reconnect included). It fails with
-    /// [`ClientError::Timeout`] no earlier, and up to an eighth of this (at
-    /// most 250 ms) later: the connection loop checks the deadlines eight
-    /// times per timeout while requests are in flight. Also how long a
-    /// write may stall (the server reads nothing) before the connection is
+    /// [`ClientError::Timeout`] no earlier, and as soon after as the
+    /// executor runs the connection loop: the loop keeps one timer at the
+    /// earliest deadline of the requests in flight. Also how long a write
+    /// may stall (the server reads nothing) before the connection is
     /// dropped. Default 10 s.
     pub request_timeout: Duration,
     /// Receive limits (largest answer accepted …).

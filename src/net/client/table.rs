@@ -300,6 +300,11 @@ impl State {
         }
     }
 
+    /// When the earliest pending request is due (the loop's timer).
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.pending.next_deadline()
+    }
+
     /// Whether requests wait for answers (the loop then checks deadlines).
     pub(super) fn has_pending(&self) -> bool {
         !self.pending.is_empty()
