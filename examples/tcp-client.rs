@@ -6,8 +6,8 @@ use msgwire::net::{Client, ClientConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     smol::block_on(async {
-        let addr = "127.0.0.1:7878".parse()?;
-        let client = Client::connect_tcp(addr, ClientConfig::default()).await?;
+        // Any address `bind_tcp` takes: "host:port", a SocketAddr, (host, port).
+        let client = Client::connect_tcp("127.0.0.1:7878", ClientConfig::default()).await?;
         // The client's background work (timeouts, unsolicited messages)
         // runs as one task on smol's executor.
         smol::spawn(client.run()).detach();

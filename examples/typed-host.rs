@@ -78,7 +78,7 @@ fn router() -> Result<Router, msgwire::Error> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     futures_lite::future::block_on(async {
         let client = match std::env::args().nth(1) {
-            Some(addr) => Client::connect_tcp(addr.parse()?, ClientConfig::default()).await?,
+            Some(addr) => Client::connect_tcp(addr.as_str(), ClientConfig::default()).await?,
             None => {
                 let (client_end, server_end) = memory::pipe(64);
                 let router = router()?;

@@ -949,3 +949,30 @@ fn handlers_see_their_connection() {
         assert_eq!(text(b.request("COUNT", b"").await.expect("COUNT")), "1");
     });
 }
+
+/// `connect_tcp` takes what `bind_tcp` takes: a "host:port" string (the
+/// name looked up), a (host, port) pair or a `SocketAddr`; a name that
+/// does not resolve is an error, not a panic.
+#[test]
+fn connect_tcp_takes_any_address() {
+    let server = tcp_server(Router::new(), ServerConfig::default());
+    let port = server.local_addr().expect("tcp").port();
+    block_on(async {
+        for client in [
+            Client::connect_tcp(format!("localhost:{port}"), ClientConfig::default()).await,
+            Client::connect_tcp(("127.0.0.1", port), ClientConfig::default()).await,
+            Client::connect_tcp(server.local_addr().expect("tcp"), ClientConfig::default()).await,
+        ] {
+            let client = client.expect("connect").start(&Spawner::global());
+            let pong = client.request("PING", b"").await.expect("PING");
+            assert_eq!(
+                (pong.kind.as_str(), pong.payload.as_slice()),
+                ("PONG", &b"ack"[..])
+            );
+        }
+        let err = Client::connect_tcp("no-such-host.invalid:7878", ClientConfig::default())
+            .await
+            .expect_err("no such host");
+        assert_ne!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    });
+}

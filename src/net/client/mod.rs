@@ -25,7 +25,6 @@ use std::boxed::Box;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::string::{String, ToString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -272,19 +271,41 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects over TCP (with `TCP_NODELAY`). The client is not started
-    /// yet: see [`Client::run`] and [`Client::start`].
+    /// Connects over TCP (with `TCP_NODELAY`) to `addr`: anything
+    /// [`Server::bind_tcp`](crate::net::Server::bind_tcp) takes, a
+    /// `SocketAddr`, `"127.0.0.1:7878"` or `("localhost", 7878)`. A name is
+    /// looked up once; its addresses are tried in turn, each within the
+    /// connect timeout, and the one that answered is the one a reconnect
+    /// dials. The client is not started yet: see [`Client::run`] and
+    /// [`Client::start`].
     ///
     /// # Errors
     ///
-    /// The connect error, or `TimedOut` after the connect timeout.
-    pub async fn connect_tcp(addr: SocketAddr, config: ClientConfig) -> io::Result<Client> {
-        let stream = Dialer::tcp(addr, config.connect_timeout).await?;
-        Ok(Client::with(
-            Box::new(stream),
-            Some(Dialer::Tcp(addr)),
-            config,
-        ))
+    /// The failed lookup, the last address's connect error, or `TimedOut`
+    /// after the connect timeout.
+    pub async fn connect_tcp(
+        addr: impl async_net::AsyncToSocketAddrs,
+        config: ClientConfig,
+    ) -> io::Result<Client> {
+        let mut last = None;
+        for addr in addr.to_socket_addrs().await? {
+            match Dialer::tcp(addr, config.connect_timeout).await {
+                Ok(stream) => {
+                    return Ok(Client::with(
+                        Box::new(stream),
+                        Some(Dialer::Tcp(addr)),
+                        config,
+                    ))
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "the address resolved to no socket address",
+            )
+        }))
     }
 
     /// Connects to a Unix socket. The client is not started yet: see
