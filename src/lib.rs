@@ -93,7 +93,7 @@ mod encoder;
 mod error;
 pub mod frame;
 mod message;
-mod text;
+pub mod text;
 
 #[cfg(feature = "embedded-io-async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
@@ -122,3 +122,4 @@ pub use text::{TextDecoder, TextEncoder, TextStreamDecoder};
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
