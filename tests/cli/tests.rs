@@ -787,7 +787,7 @@ fn serve_takes_max_line() {
 
 #[test]
 fn decode_says_what_the_input_held_on_stderr() {
-    // The README's capture: an unfinished header, no frame.
+    // The capture the README once showed: an unfinished header, no frame.
     let out = run_with_stdin(&["decode", "--hex", "--chunk", "1"], b"a50100");
     assert!(out.status.success());
     assert!(out.stdout.is_empty(), "no event, no JSON");
