@@ -3,9 +3,12 @@
 //! Run it with `cargo run --example tcp-server`, then talk to it:
 //!
 //! ```text
-//! printf 'PING:hi\ntime:\n' | nc 127.0.0.1 7878
+//! printf 'PING:hi\ntime:\nEXIT:\n' | nc 127.0.0.1 7878
 //! cargo run --example tcp-client
 //! ```
+//!
+//! (`EXIT:` ends the conversation, so netcat exits: netcat-openbsd does not
+//! half-close at the end of its input and would wait for the idle timeout.)
 //!
 //! Ctrl-C stops it.
 

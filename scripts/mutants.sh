@@ -64,7 +64,7 @@ fi
 # encoder's path into the async layer's send buffer (`Encoder::append`).
 CODEC_ARGS=(--lib --test=router
             --test=vectors --test=errors --test=rules --test=properties
-            --test=no_alloc --test=fuzz_regressions)
+            --test=no_alloc --test=fuzz_regressions --test=buffer_sizes)
 ROUTER_ARGS=(--test=router --test=net --test=net_alloc --test=reliability_regressions)
 # The conversation core and its embedded driver (which needs its feature).
 CONVERSATION_ARGS=(--lib --test=conversation --test=embedded --test=router

@@ -17,6 +17,31 @@ pub const TRAILER_LEN: usize = 4;
 /// A decoder for payloads up to `max` holds at most `max + MAX_OVERHEAD` bytes.
 pub const MAX_OVERHEAD: usize = HEADER_LEN + MAX_KIND_LEN + TRAILER_LEN;
 
+/// The buffer a binary decoder needs to take payloads of up to
+/// `max_payload` bytes: `max_payload` + [`MAX_OVERHEAD`] (50: the header,
+/// the longest kind and the CRC-32 trailer). Use it for the `N` of a
+/// [`Decoder`](crate::Decoder) and for the receive buffer of
+/// `msgwire::embedded::serve` or its client, so that the limit is the
+/// number you think in, not arithmetic. Saturates at `usize::MAX`.
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::frame::buffer_for_payload;
+/// use msgwire::Decoder;
+///
+/// const MAX_PAYLOAD: usize = 256;
+/// let dec = Decoder::<{ buffer_for_payload(MAX_PAYLOAD) }>::new();
+/// assert_eq!(dec.max_payload() as usize, MAX_PAYLOAD);
+///
+/// // A device's receive buffer for `msgwire::embedded::serve`.
+/// let buf = [0u8; buffer_for_payload(MAX_PAYLOAD)];
+/// assert_eq!(buf.len(), 306);
+/// ```
+pub const fn buffer_for_payload(max_payload: usize) -> usize {
+    max_payload.saturating_add(MAX_OVERHEAD)
+}
+
 /// A header whose CRC-16 holds (its shape not yet checked).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Header {

@@ -70,7 +70,7 @@
 //! - `log`: log lines through the `log` facade (the `net` server, router
 //!   and client; the embedded driver), targets the module paths. With both
 //!   `defmt` and `log` on, `log` is used when `std` is on; without `std` it
-//!   is a compile error. The README's "Logs" lists the lines and levels.
+//!   is a compile error. `docs/FEATURES.md` lists the lines and levels.
 //!
 //! With `default-features = false` the crate is the pure core: no `std`, no
 //! allocator. It builds for `thumbv6m-none-eabi`.
@@ -93,7 +93,7 @@ mod encoder;
 mod error;
 pub mod frame;
 mod message;
-mod text;
+pub mod text;
 
 #[cfg(feature = "embedded-io-async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
@@ -122,3 +122,13 @@ pub use text::{TextDecoder, TextEncoder, TextStreamDecoder};
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of `docs/HOST.md`, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "async", feature = "postcard"))]
+#[doc = include_str!("../docs/HOST.md")]
+pub struct HostDocDoctests;
+
+/// The examples of `docs/EMBEDDED.md`, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "embedded-io-async", feature = "postcard"))]
+#[doc = include_str!("../docs/EMBEDDED.md")]
+pub struct EmbeddedDocDoctests;

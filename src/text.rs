@@ -4,6 +4,28 @@
 use crate::decoder::Stats;
 use crate::{DecodeError, Error, Kind, Message};
 
+/// The buffer a text decoder needs to take lines of up to `max_line` bytes
+/// (before their `\n`): `max_line + 1`, since the `\n` must fit too. Use
+/// it for the `N` of a [`TextDecoder`]. Saturates at `usize::MAX`.
+///
+/// A receive buffer that takes both framings (the embedded driver's, the
+/// sniffing receiver's) needs the larger of this and
+/// [`buffer_for_payload`](crate::frame::buffer_for_payload).
+///
+/// # Examples
+///
+/// ```
+/// use msgwire::text::buffer_for_line;
+/// use msgwire::TextDecoder;
+///
+/// const MAX_LINE: usize = 80;
+/// let dec = TextDecoder::<{ buffer_for_line(MAX_LINE) }>::new();
+/// assert_eq!(dec.max_line(), MAX_LINE);
+/// ```
+pub const fn buffer_for_line(max_line: usize) -> usize {
+    max_line.saturating_add(1)
+}
+
 /// Streaming decoder of `KIND:DATA\n` lines over a fixed buffer `B`
 /// (`[u8; N]` through the [`TextDecoder<N>`] alias, or a `Box<[u8]>` with
 /// `std`); the same shape as [`StreamDecoder`](crate::StreamDecoder).

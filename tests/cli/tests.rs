@@ -184,8 +184,14 @@ struct Serve {
 
 impl Serve {
     fn start() -> Serve {
+        Serve::start_with(&[])
+    }
+
+    /// `msgwire serve` on an ephemeral port, with `extra` options.
+    fn start_with(extra: &[&str]) -> Serve {
         let mut child = bin()
             .args(["serve", "--listen", "127.0.0.1:0", "--idle-timeout", "5"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -589,4 +595,240 @@ fn on_a_terminal_ping_and_bench_draw_progress() {
     let v: serde_json::Value = serde_json::from_str(text.trim_end()).expect("JSON");
     assert_eq!(v["received"], 1);
     server.stop();
+}
+
+/// Runs the program and returns its exit code, stdout and stderr.
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = bin().args(args).output().expect("run");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).expect("utf8 stdout"),
+        String::from_utf8(out.stderr).expect("utf8 stderr"),
+    )
+}
+
+#[test]
+fn demo_shows_the_prototypes_conversation() {
+    let (code, out, err) = run(&["demo"]);
+    assert_eq!(code, Some(0), "{err}");
+    // Each exchange on its own line: the request on the left, the answer
+    // on the right.
+    let answered = |request: &str, answer: &str| {
+        assert!(
+            out.lines().any(|l| l.trim_start().starts_with(request)
+                && l.split_once(" -> ").is_some_and(|(_, a)| a == answer)),
+            "no line {request:?} -> {answer:?} in:\n{out}"
+        );
+    };
+    answered("PING hello", "PONG \"ack\"");
+    answered("ECHO is anybody there?", "ECHO \"is anybody there?\"");
+    answered(
+        "FOO (no handler)",
+        "server answered ERROR unknown-kind: FOO",
+    );
+    // The malformed frame is answered with its id, and the connection goes
+    // on to answer the PING after it.
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("id 41 -> ERROR \"invalid-kind")),
+        "{out}"
+    );
+    answered("id 42", "PONG \"ack\"");
+    answered("PING:hi", "PONG:ack");
+    answered("ECHO:a:b:c", "ECHO:a:b:c");
+    answered(
+        "no separator",
+        "ERROR:missing-separator: text line has no ':'",
+    );
+    answered("WHAT:ever", "ERROR:unknown-kind: WHAT");
+    answered("EXIT:", "(no answer, connection closed)");
+    let throughput = out
+        .lines()
+        .find(|l| l.contains(" answers ("))
+        .unwrap_or_else(|| panic!("no throughput line in:\n{out}"));
+    assert!(throughput.contains("(0 failed)"), "{throughput}");
+    assert!(
+        out.contains("server shut down: 2 connection(s) drained, 0 closed at the deadline")
+            || out.contains("server shut down: 1 connection(s) drained, 0 closed at the deadline"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bare_msgwire_is_a_usage_error_that_shows_the_commands() {
+    let (code, out, err) = run(&[]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty(), "{out}");
+    assert!(err.starts_with("msgwire: missing command\n"), "{err}");
+    for command in [
+        "demo", "serve", "send", "ping", "bench", "decode", "encode", "help",
+    ] {
+        assert!(
+            err.lines().any(|l| l.trim_start().starts_with(command)),
+            "{command} not listed in:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn version_and_help_subcommand() {
+    let want = format!("msgwire {}\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["--version", "-V"] {
+        assert_eq!(
+            run(&[flag]),
+            (Some(0), want.clone(), String::new()),
+            "{flag}"
+        );
+    }
+    let top = run(&["--help"]);
+    assert_eq!(top.0, Some(0));
+    assert!(top.1.contains("-V, --version"), "{}", top.1);
+    assert_eq!(run(&["help"]), top);
+    for sub in ["demo", "serve", "send", "ping", "bench", "decode", "encode"] {
+        let (code, text, _) = run(&["help", sub]);
+        assert_eq!(code, Some(0), "help {sub}");
+        assert!(text.starts_with(&format!("Usage: msgwire {sub}")), "{text}");
+        assert_eq!(run(&[sub, "--help"]).1, text, "help {sub} and {sub} --help");
+    }
+    let (code, out, err) = run(&["help", "frobnicate"]);
+    assert_eq!((code, out.as_str()), (Some(2), ""));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("unknown command 'frobnicate'"), "{err}");
+}
+
+#[test]
+fn a_failed_name_lookup_is_a_runtime_failure_not_a_usage_error() {
+    // `.invalid` never resolves (RFC 6761).
+    for args in [
+        vec!["send", "--to", "nohost.invalid:7878", "PING"],
+        vec!["ping", "--to", "nohost.invalid:7878", "-c", "1"],
+        vec!["serve", "--listen", "nohost.invalid:7878"],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("msgwire: cannot resolve 'nohost.invalid:7878': name lookup failed"),
+            "{args:?}: {err}"
+        );
+    }
+    // A malformed address is still a usage error, and says the form.
+    for bad in ["nohost", "nohost:", "nohost:99999", ":7878", "1.2.3.4"] {
+        let (code, _, err) = run(&["send", "--to", bad, "PING"]);
+        assert_eq!(code, Some(2), "{bad}: {err}");
+        assert!(
+            err.contains(&format!("invalid address '{bad}': expected HOST:PORT")),
+            "{bad}: {err}"
+        );
+    }
+    // A usage error elsewhere on the line wins over the lookup.
+    let (code, _, err) = run(&["send", "--to", "nohost.invalid:7878"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("missing KIND"), "{err}");
+}
+
+#[test]
+fn numbers_out_of_range_say_the_range() {
+    for (args, says) in [
+        (
+            vec!["send", "PING", "--id", "5000000000"],
+            "invalid value '5000000000' for --id: expected a whole number from 0 to 4294967295",
+        ),
+        (
+            vec!["encode", "PING", "--id", "-1"],
+            "invalid value '-1' for --id: expected a whole number from 0 to 4294967295",
+        ),
+        (
+            vec!["ping", "-c", "0"],
+            "invalid value '0' for -c: expected a whole number, at least 1",
+        ),
+        (
+            vec!["bench", "--duration", "0"],
+            "invalid duration 0 for --duration: expected a number of seconds more than 0",
+        ),
+        (
+            vec!["serve", "--idle-timeout", "0"],
+            "invalid duration 0 for --idle-timeout: expected a number of seconds more than 0",
+        ),
+        (
+            vec!["serve", "--max-line", "0"],
+            "invalid value '0' for --max-line: expected a whole number, at least 1",
+        ),
+        (
+            vec!["decode", "--chunk", "0"],
+            "invalid value '0' for --chunk: expected a whole number, at least 1",
+        ),
+        (
+            vec!["bench", "--connections", "0"],
+            "invalid value '0' for --connections: expected a whole number, at least 1",
+        ),
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn serve_takes_max_line() {
+    let server = Serve::start_with(&["--max-line", "8"]);
+    let to = server.addr.clone();
+    let (code, out, _) = run(&["send", "--to", &to, "--text", "ECHO", "abc"]);
+    assert_eq!((code, out.as_str()), (Some(0), "ECHO abc\n"));
+    // "ECHO:abcdefgh" is 13 bytes: over the 8 the server takes.
+    let (code, out, _) = run(&["send", "--to", &to, "--text", "ECHO", "abcdefgh"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.starts_with("ERROR line-too-long"), "{out}");
+    server.stop();
+}
+
+#[test]
+fn decode_says_what_the_input_held_on_stderr() {
+    // The capture the README once showed: an unfinished header, no frame.
+    let out = run_with_stdin(&["decode", "--hex", "--chunk", "1"], b"a50100");
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "no event, no JSON");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "decode: 3 bytes read: 0 frames, 0 errors; 0 bytes discarded (not a frame), \
+         0 skipped (in refused frames), 3 left over (an unfinished frame)\n"
+    );
+
+    // Garbage, a frame, a refused frame: counted apart.
+    let frame = bin()
+        .args(["encode", "PING", "--id", "1"])
+        .output()
+        .expect("encode")
+        .stdout;
+    let big = bin()
+        .args(["encode", "BIG", "0123456789", "--id", "2"])
+        .output()
+        .expect("encode")
+        .stdout;
+    let mut input = b"xyz".to_vec();
+    input.extend_from_slice(&frame);
+    input.extend_from_slice(&big);
+    let out = run_with_stdin(&["decode", "--max-payload", "4"], &input);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "decode: {} bytes read: 1 frame, 1 error; 3 bytes discarded (not a frame), \
+             {} skipped (in refused frames), 0 left over (an unfinished frame)\n",
+            input.len(),
+            big.len()
+        )
+    );
+
+    // Text: a line without its newline is left over.
+    let out = run_with_stdin(&["decode", "--text"], b"PING:a\nECHO:b");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "decode: 13 bytes read: 1 line, 0 errors; 0 bytes discarded (not a line), \
+         0 skipped (in refused lines), 6 left over (an unfinished line)\n"
+    );
 }

@@ -5,7 +5,6 @@
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use lexopt::prelude::*;
@@ -21,12 +20,18 @@ msgwire: asynchronous messaging over byte streams (msgwire v1)
 Usage: msgwire <COMMAND> [OPTIONS]
 
 Commands:
+  demo     the prototype's conversation, end to end, in one process
   serve    run a server with the built-in router (PING, ECHO, EXIT)
   send     send one message and print the answer
   ping     measure round trips, like ping(8)
   bench    load-generate and report throughput and latency
   decode   decode a capture from stdin into JSON events
   encode   encode one message to stdout
+  help     this text, or a command's ('msgwire help serve')
+
+Options:
+  -h, --help       this text
+  -V, --version    the program's version
 
 ping and bench draw their progress only on a terminal; piped, they print
 the summary alone, and with --json the summary as one JSON object.
@@ -35,8 +40,10 @@ Run 'msgwire <COMMAND> --help' for a command's options.";
 
 const SERVE_USAGE: &str = "\
 Usage: msgwire serve [--listen ADDR | --unix PATH] [--max-payload N]
-                     [--max-connections N] [--idle-timeout SECS] [--quiet]
-       msgwire serve --serial PATH [--baud N] [--max-payload N] [--quiet]
+                     [--max-line N] [--max-connections N]
+                     [--idle-timeout SECS] [--quiet]
+       msgwire serve --serial PATH [--baud N] [--max-payload N]
+                     [--max-line N] [--quiet]
 
 Serves PING (-> PONG ack), ECHO and EXIT in both framings on one port (the
 first byte picks). Logs one line per connection and per ERROR answered.
@@ -48,6 +55,7 @@ Ctrl-C or SIGTERM shuts down gracefully.
                          conversation after another (feature serial)
   --baud N               the serial port's baud [default: 115200]
   --max-payload N        largest payload accepted, bytes [default: 65536]
+  --max-line N           longest text line accepted, bytes [default: 65536]
   --max-connections N    connections served at once [default: 1024]
   --idle-timeout SECS    drop a peer idle this long [default: 60]
   --quiet                no log lines";
@@ -121,7 +129,19 @@ Reads a capture from stdin and prints one JSON object per event:
   --max-payload N    largest payload accepted [default: 65536]
   --max-line N       longest text line accepted [default: 65536]
   --chunk N          feed the decoder N bytes at a time [default: all]
-  --hex              stdin is hex text (whitespace ignored), not raw bytes";
+  --hex              stdin is hex text (whitespace ignored), not raw bytes
+
+At the end a summary line on stderr says how many bytes were read, how many
+frames and errors they held, and how many bytes were discarded (not a
+frame), skipped (in refused frames) or left over (an unfinished frame).";
+
+const DEMO_USAGE: &str = "\
+Usage: msgwire demo
+
+Starts a server on an ephemeral loopback port and talks to it from the same
+process: PING -> PONG ack, ECHO, an unknown kind answered ERROR, a malformed
+frame answered ERROR while its connection goes on, text mode as netcat would
+type it, EXIT, then a second of pipelined ECHO. Nothing else to start.";
 
 const ENCODE_USAGE: &str = "\
 Usage: msgwire encode KIND [DATA] [--id N] [--checksum] [--response] [--event] [--text]
@@ -138,6 +158,11 @@ Writes the encoded message to stdout (pipe it into nc).
 pub enum Command {
     /// Print this help text and exit 0.
     Help(&'static str),
+    /// No command: print the usage on stderr and exit 2.
+    Missing,
+    /// Print the program's version and exit 0.
+    Version,
+    Demo,
     Serve(ServeArgs),
     Send(SendArgs),
     Ping(PingArgs),
@@ -216,10 +241,14 @@ pub struct MessageArgs {
 pub fn parse(mut args: lexopt::Parser) -> Result<Command, Failure> {
     let command = match args.next()? {
         Some(Value(v)) => v.string()?,
-        Some(Long("help") | Short('h')) | None => return Ok(Command::Help(USAGE)),
+        Some(Long("help") | Short('h')) => return Ok(Command::Help(USAGE)),
+        Some(Long("version") | Short('V')) => return Ok(Command::Version),
+        None => return Ok(Command::Missing),
         Some(other) => return Err(other.unexpected().into()),
     };
     match command.as_str() {
+        "help" => help(args),
+        "demo" => demo(args),
         "serve" => serve(args),
         "send" => send(args),
         "ping" => ping(args),
@@ -227,6 +256,46 @@ pub fn parse(mut args: lexopt::Parser) -> Result<Command, Failure> {
         "decode" => decode(args),
         "encode" => encode(args),
         other => Err(Failure::Usage(format!("unknown command '{other}'"))),
+    }
+}
+
+/// `msgwire help [COMMAND]`.
+fn help(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let text = match args.next()? {
+        None => USAGE,
+        Some(Value(v)) => {
+            let command = v.string()?;
+            usage_of(&command)
+                .ok_or_else(|| Failure::Usage(format!("no help for unknown command '{command}'")))?
+        }
+        Some(other) => return Err(other.unexpected().into()),
+    };
+    if let Some(extra) = args.next()? {
+        return Err(extra.unexpected().into());
+    }
+    Ok(Command::Help(text))
+}
+
+/// A command's help text.
+fn usage_of(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "help" => USAGE,
+        "demo" => DEMO_USAGE,
+        "serve" => SERVE_USAGE,
+        "send" => SEND_USAGE,
+        "ping" => PING_USAGE,
+        "bench" => BENCH_USAGE,
+        "decode" => DECODE_USAGE,
+        "encode" => ENCODE_USAGE,
+        _ => return None,
+    })
+}
+
+fn demo(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    match args.next()? {
+        None => Ok(Command::Demo),
+        Some(Long("help") | Short('h')) => Ok(Command::Help(DEMO_USAGE)),
+        Some(other) => Err(other.unexpected().into()),
     }
 }
 
@@ -245,14 +314,15 @@ fn serve(mut args: lexopt::Parser) -> Result<Command, Failure> {
             Long("serial") => peer.set(PeerOption::Serial, &mut args)?,
             Long("baud") => peer.set(PeerOption::Baud, &mut args)?,
             Long("max-payload") => {
-                config.framed.max_payload = number(args.value()?, "--max-payload")?
+                config.framed.max_payload = number(args.value()?, "--max-payload", 0)?
             }
+            Long("max-line") => config.framed.max_line = number(args.value()?, "--max-line", 1)?,
             Long("max-connections") => {
-                config.max_connections = number(args.value()?, "--max-connections")?;
+                config.max_connections = number(args.value()?, "--max-connections", 1)?;
                 socket_only = Some("--max-connections");
             }
             Long("idle-timeout") => {
-                config.idle_timeout = Some(seconds(args.value()?, "--idle-timeout")?);
+                config.idle_timeout = Some(positive_seconds(args.value()?, "--idle-timeout")?);
                 socket_only = Some("--idle-timeout");
             }
             Long("quiet") => quiet = true,
@@ -284,7 +354,10 @@ fn serve(mut args: lexopt::Parser) -> Result<Command, Failure> {
         }
         (None, _) if peer.baud.is_some() => return Err(baud_without_serial()),
         (None, Some(path)) => Listen::Unix(path),
-        (None, None) => Listen::Tcp(listen.unwrap_or_else(default_addr)),
+        (None, None) => Listen::Tcp(match listen {
+            Some(addr) => addr.resolve()?,
+            None => default_addr(),
+        }),
     };
     Ok(Command::Serve(ServeArgs { on, config, quiet }))
 }
@@ -298,7 +371,7 @@ fn send(mut args: lexopt::Parser) -> Result<Command, Failure> {
             continue;
         }
         match arg {
-            Long("id") => m.id = Some(number(args.value()?, "--id")?),
+            Long("id") => m.id = Some(number(args.value()?, "--id", 0)?),
             Long("checksum") => m.flags |= Flags::CHECKSUM,
             Long("text") => m.text = true,
             Value(v) => m.positional(v)?,
@@ -323,8 +396,8 @@ fn ping(mut args: lexopt::Parser) -> Result<Command, Failure> {
             continue;
         }
         match arg {
-            Short('c') | Long("count") => count = number(args.value()?, "-c")?,
-            Long("size") => size = number(args.value()?, "--size")?,
+            Short('c') | Long("count") => count = number(args.value()?, "-c", 1)?,
+            Long("size") => size = number(args.value()?, "--size", 0)?,
             Long("interval") => interval = seconds(args.value()?, "--interval")?,
             Long("json") => json = true,
             Long("help") | Short('h') => return Ok(Command::Help(PING_USAGE)),
@@ -354,10 +427,10 @@ fn bench(mut args: lexopt::Parser) -> Result<Command, Failure> {
             continue;
         }
         match arg {
-            Long("connections") => connections = Some(number(args.value()?, "--connections")?),
-            Long("pipeline") => pipeline = number(args.value()?, "--pipeline")?,
-            Long("size") => size = number(args.value()?, "--size")?,
-            Long("duration") => duration = seconds(args.value()?, "--duration")?,
+            Long("connections") => connections = Some(number(args.value()?, "--connections", 1)?),
+            Long("pipeline") => pipeline = number(args.value()?, "--pipeline", 1)?,
+            Long("size") => size = number(args.value()?, "--size", 0)?,
+            Long("duration") => duration = positive_seconds(args.value()?, "--duration")?,
             Long("json") => json = true,
             Long("help") | Short('h') => return Ok(Command::Help(BENCH_USAGE)),
             other => return Err(other.unexpected().into()),
@@ -375,11 +448,6 @@ fn bench(mut args: lexopt::Parser) -> Result<Command, Failure> {
         None if serial => 1,
         None => 4,
     };
-    if connections == 0 || pipeline == 0 {
-        return Err(Failure::Usage(
-            "--connections and --pipeline must be at least 1".into(),
-        ));
-    }
     let max_payload = u32::try_from(size.max(FramedConfig::default().max_payload as usize))
         .map_err(|_| Failure::Usage("--size is too large".into()))?;
     Ok(Command::Bench(BenchArgs {
@@ -404,16 +472,13 @@ fn decode(mut args: lexopt::Parser) -> Result<Command, Failure> {
     while let Some(arg) = args.next()? {
         match arg {
             Long("text") => a.text = true,
-            Long("max-payload") => a.max_payload = number(args.value()?, "--max-payload")?,
-            Long("max-line") => a.max_line = number(args.value()?, "--max-line")?,
-            Long("chunk") => a.chunk = Some(number(args.value()?, "--chunk")?),
+            Long("max-payload") => a.max_payload = number(args.value()?, "--max-payload", 0)?,
+            Long("max-line") => a.max_line = number(args.value()?, "--max-line", 1)?,
+            Long("chunk") => a.chunk = Some(number(args.value()?, "--chunk", 1)?),
             Long("hex") => a.hex = true,
             Long("help") | Short('h') => return Ok(Command::Help(DECODE_USAGE)),
             other => return Err(other.unexpected().into()),
         }
-    }
-    if a.chunk == Some(0) {
-        return Err(Failure::Usage("--chunk must be at least 1".into()));
     }
     Ok(Command::Decode(a))
 }
@@ -422,7 +487,7 @@ fn encode(mut args: lexopt::Parser) -> Result<Command, Failure> {
     let mut m = MessageParts::new(0);
     while let Some(arg) = args.next()? {
         match arg {
-            Long("id") => m.id = Some(number(args.value()?, "--id")?),
+            Long("id") => m.id = Some(number(args.value()?, "--id", 0)?),
             Long("checksum") => m.flags |= Flags::CHECKSUM,
             Long("response") => m.flags |= Flags::RESPONSE,
             Long("event") => m.flags |= Flags::EVENT,
@@ -440,7 +505,7 @@ fn encode(mut args: lexopt::Parser) -> Result<Command, Failure> {
 /// `--to`, `--serial` and `--baud` as given.
 #[derive(Default)]
 struct PeerArgs {
-    to: Option<SocketAddr>,
+    to: Option<Address>,
     serial: Option<OsString>,
     baud: Option<u32>,
 }
@@ -473,7 +538,7 @@ impl PeerArgs {
         match option {
             PeerOption::To => self.to = Some(address(args.value()?)?),
             PeerOption::Serial => self.serial = Some(args.value()?),
-            PeerOption::Baud => self.baud = Some(number(args.value()?, "--baud")?),
+            PeerOption::Baud => self.baud = Some(number(args.value()?, "--baud", 1)?),
         }
         Ok(())
     }
@@ -486,7 +551,7 @@ impl PeerArgs {
                 "--to and --serial exclude each other".into(),
             )),
             (_, None, Some(_)) => Err(baud_without_serial()),
-            (Some(addr), None, None) => Ok(Some(Peer::Tcp(addr))),
+            (Some(addr), None, None) => Ok(Some(Peer::Tcp(addr.resolve()?))),
             (None, Some(path), baud) => Ok(Some(Peer::Serial {
                 path: serial_path(path)?,
                 baud: baud.unwrap_or(DEFAULT_BAUD),
@@ -574,27 +639,111 @@ impl MessageParts {
     }
 }
 
-fn number<T: FromStr>(value: OsString, option: &str) -> Result<T, Failure> {
+/// A whole number of type `T` (unsigned), at least `min`. Any other value
+/// is refused with the range the option takes.
+fn number<T: Whole>(value: OsString, option: &str, min: u64) -> Result<T, Failure> {
     let s = value.string()?;
-    s.parse().map_err(|_| {
-        Failure::Usage(format!(
-            "invalid value '{s}' for {option}: expected a number"
-        ))
-    })
-}
-
-fn seconds(value: OsString, option: &str) -> Result<Duration, Failure> {
-    let secs: f64 = number(value, option)?;
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| Failure::Usage(format!("invalid duration {secs} for {option}")))
-}
-
-fn address(value: OsString) -> Result<SocketAddr, Failure> {
-    let s = value.string()?;
-    s.to_socket_addrs()
+    s.parse::<u64>()
         .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| Failure::Usage(format!("invalid address '{s}': expected HOST:PORT")))
+        .filter(|n| *n >= min)
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| {
+            let range = if T::MAX > u64::from(u32::MAX) {
+                format!("a whole number, at least {min}")
+            } else {
+                format!("a whole number from {min} to {}", T::MAX)
+            };
+            Failure::Usage(format!(
+                "invalid value '{s}' for {option}: expected {range}"
+            ))
+        })
+}
+
+/// The unsigned integer types [`number`] reads, with their largest value.
+trait Whole: TryFrom<u64> {
+    const MAX: u64;
+}
+
+impl Whole for u32 {
+    const MAX: u64 = u32::MAX as u64;
+}
+
+impl Whole for u64 {
+    const MAX: u64 = u64::MAX;
+}
+
+impl Whole for usize {
+    const MAX: u64 = usize::MAX as u64;
+}
+
+/// A duration in seconds (fractions allowed), 0 included.
+fn seconds(value: OsString, option: &str) -> Result<Duration, Failure> {
+    let s = value.string()?;
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| {
+            Failure::Usage(format!(
+                "invalid duration {s} for {option}: expected a number of seconds, 0 or more"
+            ))
+        })
+}
+
+/// A duration in seconds that must be more than 0.
+fn positive_seconds(value: OsString, option: &str) -> Result<Duration, Failure> {
+    let s = value.to_string_lossy().into_owned();
+    let d = seconds(value, option)?;
+    if d.is_zero() {
+        return Err(Failure::Usage(format!(
+            "invalid duration {s} for {option}: expected a number of seconds more than 0"
+        )));
+    }
+    Ok(d)
+}
+
+/// A `HOST:PORT` as given: its form checked while the arguments are read
+/// (a usage error), its name looked up once they all are (a failed lookup
+/// is a runtime failure, exit code 1).
+struct Address(String);
+
+impl Address {
+    /// Resolves the name to its first address.
+    fn resolve(self) -> Result<SocketAddr, Failure> {
+        match self.0.to_socket_addrs() {
+            Ok(mut addrs) => addrs.next().ok_or_else(|| {
+                Failure::Run(format!(
+                    "cannot resolve '{}': no address for that name",
+                    self.0
+                ))
+            }),
+            Err(e) => Err(Failure::Run(format!(
+                "cannot resolve '{}': name lookup failed ({e})",
+                self.0
+            ))),
+        }
+    }
+}
+
+/// `HOST:PORT` (`127.0.0.1:7878`, `[::1]:7878`, `localhost:7878`), checked
+/// for its form only.
+fn address(value: OsString) -> Result<Address, Failure> {
+    let s = value.string()?;
+    if s.parse::<SocketAddr>().is_ok() {
+        return Ok(Address(s));
+    }
+    let well_formed = s.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && !host.contains(':')
+            && !host.contains(char::is_whitespace)
+            && port.parse::<u16>().is_ok()
+    });
+    if well_formed {
+        Ok(Address(s))
+    } else {
+        Err(Failure::Usage(format!(
+            "invalid address '{s}': expected HOST:PORT, a port from 0 to 65535"
+        )))
+    }
 }
 
 fn default_addr() -> SocketAddr {

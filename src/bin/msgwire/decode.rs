@@ -32,18 +32,72 @@ pub fn run(a: DecodeArgs) -> Outcome {
         max_line: a.max_line,
     };
     let mut rx = Receiver::boxed(framing, limits);
+    let mut errors = 0u64;
     for piece in input.chunks(chunk) {
         let mut rest = piece;
         while !rest.is_empty() {
             let n = rx.feed(rest);
             rest = &rest[n..];
             while let Some(event) = rx.decode() {
+                errors += u64::from(event.is_err());
                 writeln!(out, "{}", event_json(event))?;
             }
         }
     }
     out.flush()?;
+    let (frames, discarded, skipped) = rx.stats().map_or((0, 0, 0), |s| {
+        (s.frames, s.discarded_bytes, s.skipped_bytes)
+    });
+    eprintln!(
+        "{}",
+        summary(&Summary {
+            read: input.len(),
+            frames,
+            errors,
+            discarded,
+            skipped,
+            left: rx.buffered(),
+            text: a.text,
+        })
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a capture held, for the summary line on stderr.
+struct Summary {
+    read: usize,
+    frames: u64,
+    errors: u64,
+    discarded: u64,
+    skipped: u64,
+    /// Bytes still buffered at the end of input: an unfinished frame or line.
+    left: usize,
+    text: bool,
+}
+
+/// `decode: 3 bytes read: 0 frames, 0 errors; 0 bytes discarded (not a
+/// frame), 0 skipped (in refused frames), 3 left over (an unfinished
+/// frame)`.
+fn summary(s: &Summary) -> String {
+    let unit = if s.text { "line" } else { "frame" };
+    format!(
+        "decode: {} read: {}, {}; {} discarded (not a {unit}), {} skipped (in refused {unit}s), {} left over (an unfinished {unit})",
+        plural(s.read as u64, "byte"),
+        plural(s.frames, unit),
+        plural(s.errors, "error"),
+        plural(s.discarded, "byte"),
+        s.skipped,
+        s.left,
+    )
+}
+
+/// `1 byte`, `2 bytes`.
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("{n} {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// An event in the format of the test vectors:

@@ -1,4 +1,4 @@
-//! `msgwire`: serve, send, ping, bench, decode and encode msgwire v1.
+//! `msgwire`: demo, serve, send, ping, bench, decode and encode msgwire v1.
 //!
 //! Built with `cargo build --release --features cli --bin msgwire`.
 //! Arguments are parsed with `lexopt` in [`args`] (small, no dependencies,
@@ -11,6 +11,7 @@ mod args;
 mod bench;
 mod common;
 mod decode;
+mod demo;
 mod encode;
 mod json;
 mod ping;
@@ -67,6 +68,17 @@ fn run() -> Outcome {
             println!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Missing => {
+            // A usage error, but the one a newcomer makes first: the whole
+            // help, on stderr, rather than one line.
+            eprintln!("msgwire: missing command\n\n{}", args::USAGE);
+            Ok(ExitCode::from(2))
+        }
+        Command::Version => {
+            println!("msgwire {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => demo::run(),
         Command::Serve(a) => serve::run(a),
         Command::Send(a) => send::run(a),
         Command::Ping(a) => ping::run(a),
