@@ -485,6 +485,17 @@ fn owned_types_give_back_their_parts() {
     assert_eq!(f.text(), Some("hi"));
     let binary = Frame::from_message(&Message::new(Kind::ECHO, &[0xFF, 0xFE]));
     assert_eq!(binary.text(), None);
+    // A request gives back its message's parts and its connection.
+    let conn = msgwire::net::Conn::new("peer-1");
+    let req = Request::new(f.clone(), conn.clone());
+    assert_eq!(
+        (req.kind().as_str(), req.id(), req.payload(), req.text()),
+        ("NOTE", 3, &b"hi"[..], Some("hi"))
+    );
+    assert_eq!((req.conn().id(), req.conn().peer()), (conn.id(), "peer-1"));
+    assert_eq!(req.clone().into_message(), f);
+    let req = Request::new(binary.clone(), conn);
+    assert_eq!((req.id(), req.text()), (0, None));
     let r = Reply::new(Kind::lit("TEMP"), "21.5");
     assert_eq!((r.kind().as_str(), r.payload()), ("TEMP", &b"21.5"[..]));
     let e = HandlerError::msg("sensor gone");
