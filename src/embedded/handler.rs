@@ -165,11 +165,11 @@ impl Handler for Builtins {
         false
     }
 
-    fn handle<'a>(&'a mut self, request: Message<'a>) -> impl Future<Output = Outcome<'a>> {
-        core::future::ready(Err(HandlerError::with_code(
+    async fn handle<'a>(&'a mut self, request: Message<'a>) -> Outcome<'a> {
+        Err(HandlerError::with_code(
             "unknown-kind",
             request.kind.as_str(),
-        )))
+        ))
     }
 }
 
