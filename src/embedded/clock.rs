@@ -16,8 +16,9 @@ pub trait Clock {
     /// `ms` milliseconds after `from`.
     fn after(&self, from: Self::Instant, ms: u32) -> Self::Instant;
 
-    /// Completes at `at` (or later). A request arms one such timer, at its
-    /// deadline, and polls it only when it wakes.
+    /// Completes at `at` (or later). A [`Client`](super::Client) request
+    /// with a timeout arms one such timer, at its deadline, for its whole
+    /// wait.
     fn sleep_until(&self, at: Self::Instant) -> impl Future<Output = ()>;
 }
 

@@ -165,11 +165,13 @@ impl Handler for Builtins {
         false
     }
 
-    async fn handle<'a>(&'a mut self, request: Message<'a>) -> Outcome<'a> {
-        Err(HandlerError::with_code(
-            "unknown-kind",
-            request.kind.as_str(),
-        ))
+    fn handle<'a>(&'a mut self, request: Message<'a>) -> impl Future<Output = Outcome<'a>> {
+        // Ready at every poll: no "completed" state to keep and check, as
+        // `ready` or an `async fn` would (a smaller `serve` loop).
+        let kind = request.kind.as_str();
+        core::future::poll_fn(move |_| {
+            core::task::Poll::Ready(Err(HandlerError::with_code("unknown-kind", kind)))
+        })
     }
 }
 
