@@ -293,11 +293,10 @@ where
                 Either::Left(Ok(n)) => rx.commit(n),
                 Either::Left(Err(e)) => return Err(IoError::Io(e).into()),
                 Either::Right(()) => {
-                    // Its deadline has passed: the table lets it go. A
-                    // later answer to it counts as late.
-                    if guard.pending.expire(clock.now()) == Some(id) {
-                        guard.id = None;
-                    }
+                    // Its deadline has passed: the table expires it (the
+                    // guard's cancel then finds nothing), and a later
+                    // answer to it counts as late.
+                    guard.pending.expire(clock.now());
                     return Err(ClientError::Timeout);
                 }
             }
