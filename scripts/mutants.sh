@@ -17,7 +17,10 @@ cd "$(dirname "$0")/.."
 CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.rs)
 ROUTER_FILES=(src/net/router/mod.rs src/net/router/table.rs src/net/router/serve.rs)
 CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs
-                    src/conversation/client.rs src/embedded.rs)
+                    src/conversation/client.rs src/embedded/mod.rs
+                    src/embedded/handler.rs src/embedded/serve.rs
+                    src/embedded/client.rs src/embedded/clock.rs
+                    src/embedded/error.rs)
 CLIENT_FILES=(src/net/client/mod.rs src/net/client/table.rs src/net/client/conn.rs
               src/net/client/reconnect.rs)
 

@@ -4,6 +4,7 @@
 //! - `trace!` … `error!` go to `log` when the `log` feature is on, else to
 //!   `defmt` when `defmt` is on, else nowhere. Their arguments must be
 //!   `core::fmt::Display` (`{}`) or `Debug` (`{:?}`) and `defmt::Format`.
+//!   A `target: …` given first goes to `log` (defmt has no targets).
 //! - `host_debug!` … `host_warn!` are for the std-only `net` layer, whose
 //!   arguments (socket addresses, `std::io::Error`) have no
 //!   `defmt::Format`: they go to `log` or nowhere. Their target is the
@@ -24,6 +25,18 @@ compile_error!(
 );
 
 macro_rules! __route {
+    // defmt has no targets: the target goes to `log` alone.
+    ($level:ident, target: $target:expr, $s:literal $(, $x:expr)* $(,)?) => {{
+        #[cfg(feature = "log")]
+        ::log::$level!(target: $target, $s $(, $x)*);
+        #[cfg(all(feature = "defmt", not(feature = "log")))]
+        {
+            let _ = &$target;
+            ::defmt::$level!($s $(, $x)*);
+        }
+        #[cfg(not(any(feature = "log", feature = "defmt")))]
+        let _ = (&$target, $(&$x,)*);
+    }};
     ($level:ident, $s:literal $(, $x:expr)* $(,)?) => {{
         #[cfg(feature = "log")]
         ::log::$level!($s $(, $x)*);

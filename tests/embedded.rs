@@ -22,7 +22,7 @@ use embedded_pipe::{allocations, pipe};
 
 // ---------------------------------------------------------- a handler
 
-/// `TEMP` → `TEMP 21.5`; `FAIL` fails; `NOTE` answers nothing; `PING`
+/// `TEMP` → `TEMP 21.5`; `FAIL` fails; `NOTE` → `NOTE` (empty); `PING`
 /// (overridden) counts and answers `PONG mine`.
 #[derive(Default)]
 struct App {
@@ -36,13 +36,14 @@ impl Handler for App {
 
     async fn handle<'a>(&'a mut self, request: Message<'a>) -> Outcome<'a> {
         match request.kind.as_str() {
-            "TEMP" => Ok(Some(Reply::new(Kind::new("TEMP").expect("kind"), b"21.5"))),
-            "FAIL" => Err(HandlerError::new("sensor\nbroken")),
+            "TEMP" => Ok(Reply::new(Kind::new("TEMP").expect("kind"), b"21.5")),
+            "FAIL" => Err(HandlerError::msg("sensor\nbroken")),
             "PING" => {
                 self.pings += 1;
-                Ok(Some(Reply::new(Kind::PONG, b"mine")))
+                Ok(Reply::new(Kind::PONG, b"mine"))
             }
-            _ => Ok(None),
+            "NOTE" => Ok(Reply::new(request.kind, b"")),
+            _ => Err(HandlerError::with_code("unknown-kind", "not App's")),
         }
     }
 }
@@ -89,20 +90,22 @@ fn serve_and_client_hold_the_whole_conversation() {
             remote_code(c.request(Kind::new("FAIL").expect("kind"), b"").await),
             "handler-failed: sensor broken"
         );
-        c.send(Kind::new("NOTE").expect("kind"), b"no answer")
+        // Sent with id 0: still answered (§4), with id 0, which answers no
+        // request of the client's: the next request skips it.
+        c.send(Kind::new("NOTE").expect("kind"), b"answered anyway")
             .await
             .expect("send");
         let mut c = c.with_checksum(true);
         let m = c.request(Kind::ECHO, b"checked").await.expect("echo");
         assert_eq!(m.payload, b"checked");
         c.send(Kind::EXIT, b"").await.expect("exit");
-        assert_eq!((c.pending().late(), c.pending().unsolicited()), (0, 0));
+        assert_eq!((c.pending().late(), c.pending().unsolicited()), (0, 1));
         c
     };
     let ((ended, pings), c) = run(futures_lite::future::zip(server, client));
     assert_eq!(ended, Ok(Ended::Exit));
     assert_eq!(pings, 1);
-    assert_eq!(c.stats().map(|s| s.frames), Some(6));
+    assert_eq!(c.stats().map(|s| s.frames), Some(7));
 }
 
 #[test]
@@ -208,15 +211,24 @@ fn text_mode_client_and_server() {
 }
 
 /// A clock the test moves by hand: `sleep_until` completes once the time
-/// is set at or past its deadline.
+/// is set at or past its deadline. It counts the timers armed.
 #[derive(Clone, Default)]
-struct ManualClock(Rc<Cell<u64>>);
+struct ManualClock {
+    now: Rc<Cell<u64>>,
+    timers: Rc<Cell<u32>>,
+}
+
+impl ManualClock {
+    fn set(&self, t: u64) {
+        self.now.set(t);
+    }
+}
 
 impl Clock for ManualClock {
     type Instant = u64;
 
     fn now(&self) -> u64 {
-        self.0.get()
+        self.now.get()
     }
 
     fn after(&self, from: u64, ms: u32) -> u64 {
@@ -224,7 +236,8 @@ impl Clock for ManualClock {
     }
 
     fn sleep_until(&self, at: u64) -> impl Future<Output = ()> {
-        let now = self.0.clone();
+        self.timers.set(self.timers.get() + 1);
+        let now = self.now.clone();
         poll_fn(move |cx| {
             if now.get() >= at {
                 Poll::Ready(())
@@ -241,7 +254,7 @@ impl Clock for ManualClock {
 fn a_request_times_out_by_the_clock_and_its_late_answer_is_counted() {
     let (client_end, mut server_end) = pipe();
     let clock = ManualClock::default();
-    let mut c = Client::<_, _, _, 2>::with_clock(
+    let mut c = Client::with_clock(
         client_end,
         [0u8; 128],
         Framing::Binary,
@@ -255,7 +268,7 @@ fn a_request_times_out_by_the_clock_and_its_late_answer_is_counted() {
         let advance = async {
             for t in [10, 99, 100] {
                 futures_lite::future::yield_now().await;
-                clock.0.set(t);
+                clock.set(t);
             }
         };
         let (r, ()) = futures_lite::future::zip(request, advance).await;
@@ -265,6 +278,8 @@ fn a_request_times_out_by_the_clock_and_its_late_answer_is_counted() {
         c.pending().is_empty(),
         "a timed-out request gives up its id"
     );
+    assert_eq!(c.pending().timed_out(), 1, "expired from the table");
+    assert_eq!(clock.timers.get(), 1);
     // Now serve: the first PING's answer comes late, the second is matched.
     let server = async {
         let mut buf = [0u8; 128];
@@ -285,6 +300,124 @@ fn a_request_times_out_by_the_clock_and_its_late_answer_is_counted() {
     let (ended, late) = run(futures_lite::future::zip(server, client));
     assert_eq!(ended, Ok(Ended::Exit));
     assert_eq!(late, 1);
+}
+
+#[test]
+fn one_timer_lasts_the_whole_wait_across_reads() {
+    let (client_end, mut peer) = pipe();
+    let clock = ManualClock::default();
+    let mut c = Client::with_clock(
+        client_end,
+        [0u8; 128],
+        Framing::Binary,
+        clock.clone(),
+        Some(100),
+    )
+    .expect("buf");
+    let (r, ()) = run(futures_lite::future::zip(
+        c.request(Kind::PING, b""),
+        async {
+            use embedded_io_async::{Read, Write};
+            let mut scratch = [0u8; 64];
+            let _ = peer.read(&mut scratch).await.expect("read the request");
+            // Three reads' worth of messages that answer nothing, each
+            // read by the client before the next is written.
+            for t in [20, 40, 60] {
+                peer.write_all(&msgwire_frame("NOTE", 0, b""))
+                    .await
+                    .expect("write");
+                for _ in 0..5 {
+                    futures_lite::future::yield_now().await;
+                }
+                clock.set(t);
+            }
+            clock.set(100);
+        },
+    ));
+    assert!(matches!(r, Err(ClientError::Timeout)), "{r:?}");
+    assert_eq!(c.pending().unsolicited(), 3, "every message was read");
+    assert_eq!(
+        clock.timers.get(),
+        1,
+        "one timer, armed once at the deadline, not once per read"
+    );
+    assert_eq!((c.pending().timed_out(), c.pending().len()), (1, 0));
+}
+
+#[test]
+fn a_leaked_request_does_not_block_the_next() {
+    let (client_end, mut server_end) = pipe();
+    let mut c = Client::<_, _>::new(client_end, [0u8; 128], Framing::Binary).expect("buf");
+    // Started and written, then leaked: its guard never runs.
+    let mut leaked = Box::pin(c.request(Kind::PING, b""));
+    assert!(run(futures_lite::future::poll_once(&mut leaked)).is_none());
+    std::mem::forget(leaked);
+    assert_eq!(c.pending().len(), 1);
+    let (mut buf, mut builtins) = ([0u8; 128], Builtins);
+    let server = serve(
+        &mut server_end,
+        &mut buf,
+        &mut builtins,
+        ServeConfig::default(),
+    );
+    let client = async {
+        let id = c.request(Kind::PING, b"").await.map(|m| m.id);
+        c.send(Kind::EXIT, b"").await.expect("exit");
+        (
+            id.expect("the second request is answered"),
+            c.pending().late(),
+        )
+    };
+    let (ended, (id, late)) = run(futures_lite::future::zip(server, client));
+    assert_eq!(ended, Ok(Ended::Exit));
+    assert_eq!((id, late), (2, 1), "the leaked request's answer is late");
+}
+
+#[test]
+fn a_request_with_id_0_is_answered_with_id_0() {
+    let mut input = msgwire_frame("TEMP", 0, b"");
+    input.extend(msgwire_frame("NOTE", 0, b"x"));
+    input.extend(msgwire_frame("FAIL", 0, b""));
+    let mut buf = [0u8; 128];
+    let (ended, answers) = serve_all_of(&input, &mut buf, App::default());
+    assert_eq!(ended, Ok(Ended::Closed));
+    assert_eq!(
+        answers,
+        [
+            ("TEMP".to_owned(), 0, b"21.5".to_vec()),
+            ("NOTE".to_owned(), 0, Vec::new()),
+            (
+                "ERROR".to_owned(),
+                0,
+                b"handler-failed: sensor broken".to_vec()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn or_joins_handlers_without_postcard() {
+    // `SLOW` is Slow's, the rest App's; PING stays App's override.
+    let mut input = msgwire_frame("SLOW", 1, b"s");
+    input.extend(msgwire_frame("TEMP", 2, b""));
+    input.extend(msgwire_frame("PING", 3, b""));
+    input.extend(msgwire_frame("ECHO", 4, b"e"));
+    input.extend(msgwire_frame("FOO", 5, b""));
+    let mut buf = [0u8; 128];
+    let app = Slow.or(App::default());
+    assert!(app.handles(Kind::new("SLOW").expect("kind")) && !app.handles(Kind::ECHO));
+    let (ended, answers) = serve_all_of(&input, &mut buf, app);
+    assert_eq!(ended, Ok(Ended::Closed));
+    assert_eq!(
+        answers,
+        [
+            ("SLOW".to_owned(), 1, b"s".to_vec()),
+            ("TEMP".to_owned(), 2, b"21.5".to_vec()),
+            ("PONG".to_owned(), 3, b"mine".to_vec()),
+            ("ECHO".to_owned(), 4, b"e".to_vec()),
+            ("ERROR".to_owned(), 5, b"unknown-kind: FOO".to_vec()),
+        ]
+    );
 }
 
 #[test]
@@ -357,10 +490,10 @@ impl Handler for Slow {
         for _ in 0..50 {
             futures_lite::future::yield_now().await;
         }
-        Ok(Some(Reply::new(
+        Ok(Reply::new(
             Kind::new("SLOW").expect("kind"),
             request.payload,
-        )))
+        ))
     }
 }
 
@@ -387,13 +520,16 @@ fn answers_keep_request_order_behind_a_slow_handler() {
 fn error_types_say_what_happened() {
     use msgwire::embedded::IoError;
     let cases: [(String, &str); 10] = [
-        (HandlerError::new("no sensor").to_string(), "no sensor"),
+        (HandlerError::msg("no sensor").to_string(), "no sensor"),
+        (
+            HandlerError::with_code("out-of-range", "channel 9").to_string(),
+            "channel 9",
+        ),
         (IoError::Io(7u8).to_string(), "transport failed: 7"),
         (IoError::<u8>::WriteZero.to_string(), "transport wrote no byte"),
         (IoError::<u8>::Capacity.to_string(), "buffer too small for the limits"),
         (ClientError::<u8>::Closed.to_string(), "connection closed"),
         (ClientError::<u8>::Timeout.to_string(), "request timed out"),
-        (ClientError::<u8>::Full.to_string(), "too many requests in flight"),
         (
             ClientError::<u8>::Io(IoError::WriteZero).to_string(),
             "transport wrote no byte",
@@ -411,13 +547,24 @@ fn error_types_say_what_happened() {
     for (got, want) in cases {
         assert_eq!(got, want);
     }
-    assert_eq!(HandlerError::new("x").detail(), "x");
+    let e = HandlerError::msg("x");
+    assert_eq!((e.code(), e.message()), ("handler-failed", "x"));
+    let e = HandlerError::with_code("out-of-range", "channel 9");
+    assert_eq!((e.code(), e.message()), ("out-of-range", "channel 9"));
+    let r = Reply::new(Kind::PONG, b"ack");
+    assert_eq!((r.kind(), r.payload()), (Kind::PONG, &b"ack"[..]));
 }
 
 #[test]
 fn builtins_take_no_kind() {
     for kind in ["PING", "ECHO", "EXIT", "TEMP"] {
-        assert!(!Builtins.handles(Kind::new(kind).expect("kind")), "{kind}");
+        let kind = Kind::new(kind).expect("kind");
+        assert!(!Builtins.handles(kind), "{kind}");
+        // Never called by `serve`; called anyway, it answers as the
+        // protocol answers a kind nobody takes, and does not panic.
+        let mut builtins = Builtins;
+        let e = run(builtins.handle(Message::new(kind, b""))).expect_err("no kind");
+        assert_eq!((e.code(), e.message()), ("unknown-kind", kind.as_str()));
     }
 }
 

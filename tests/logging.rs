@@ -4,7 +4,10 @@
 //! kind, sent a text line with no `:`, asked for a failing handler's kind
 //! and told `EXIT`; the captured records show the connection opened, each
 //! refused frame's code at debug, the handler failure at warn, and the
-//! close with its reason, all under the `msgwire` target prefix.
+//! close with its reason, all under the `msgwire` target prefix. With
+//! `embedded-io-async`, the embedded driver's lines too, under
+//! `msgwire::embedded`. The logger is installed once for both tests; each
+//! reads the records of its own targets.
 #![cfg(all(feature = "log", feature = "async"))]
 
 use std::io::{BufRead, BufReader, Write};
@@ -64,10 +67,18 @@ fn wait_for(text: &str) -> Vec<(Level, String, String)> {
     }
 }
 
+/// Installs the capturing logger, once for every test of this binary.
+fn capture() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&LOGGER).unwrap();
+        log::set_max_level(LevelFilter::Trace);
+    });
+}
+
 #[test]
 fn server_logs_open_refused_frames_handler_failures_and_close() {
-    log::set_logger(&LOGGER).unwrap();
-    log::set_max_level(LevelFilter::Trace);
+    capture();
 
     let router = Router::new()
         .on("FAIL", |_req: Request| async {
@@ -144,4 +155,114 @@ fn server_logs_open_refused_frames_handler_failures_and_close() {
     );
 
     block_on(server.shutdown(Duration::from_secs(5)));
+}
+
+/// The embedded driver logs under `msgwire::embedded`, the module's path
+/// (as when it was one file), whichever of its files the line is in.
+#[cfg(feature = "embedded-io-async")]
+#[test]
+fn the_embedded_driver_logs_under_its_module_path() {
+    use std::convert::Infallible;
+
+    use msgwire::embedded::{serve, Ended, Handler, HandlerError, Outcome, ServeConfig};
+    use msgwire::{Kind, Message};
+
+    /// Reads `input`, then end of stream; keeps what is written.
+    struct Wire {
+        input: &'static [u8],
+        output: Vec<u8>,
+    }
+
+    impl embedded_io_async::ErrorType for Wire {
+        type Error = Infallible;
+    }
+
+    impl embedded_io_async::Read for Wire {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+            let n = buf.len().min(self.input.len());
+            let (now, later) = self.input.split_at(n);
+            buf[..n].copy_from_slice(now);
+            self.input = later;
+            Ok(n)
+        }
+    }
+
+    impl embedded_io_async::Write for Wire {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
+            self.output.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        async fn flush(&mut self) -> Result<(), Infallible> {
+            Ok(())
+        }
+    }
+
+    /// `FAIL` fails.
+    struct Fails;
+
+    impl Handler for Fails {
+        fn handles(&self, kind: Kind<'_>) -> bool {
+            kind == "FAIL"
+        }
+
+        async fn handle<'a>(&'a mut self, _request: Message<'a>) -> Outcome<'a> {
+            Err(HandlerError::msg("sensor on fire"))
+        }
+    }
+
+    capture();
+    let mut wire = Wire {
+        input: b"FAIL:\nFOO:\nEXIT:\n",
+        output: Vec::new(),
+    };
+    let mut buf = [0u8; 128];
+    let ended = block_on(serve(
+        &mut wire,
+        &mut buf,
+        &mut Fails,
+        ServeConfig::default(),
+    ));
+    assert_eq!(ended, Ok(Ended::Exit));
+    assert_eq!(
+        String::from_utf8_lossy(&wire.output),
+        "ERROR:handler-failed: sensor on fire\nERROR:unknown-kind: FOO\n"
+    );
+    let records: Vec<(Level, String, String)> = LOGGER
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, target, _)| target.starts_with("msgwire::embedded"))
+        .cloned()
+        .collect();
+    let lines: Vec<(Level, &str, &str)> = records
+        .iter()
+        .map(|(level, target, line)| (*level, target.as_str(), line.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (
+                Level::Debug,
+                "msgwire::embedded",
+                "conversation started (framing None)"
+            ),
+            (
+                Level::Warn,
+                "msgwire::embedded",
+                "handler failed (id 0): handler-failed: sensor on fire"
+            ),
+            (
+                Level::Debug,
+                "msgwire::embedded",
+                "refused: ERROR unknown-kind (id 0)"
+            ),
+            (
+                Level::Debug,
+                "msgwire::embedded",
+                "conversation ended: EXIT"
+            ),
+        ]
+    );
 }

@@ -122,10 +122,7 @@ mod device {
         }
 
         async fn handle<'a>(&'a mut self, _request: Message<'a>) -> Outcome<'a> {
-            Ok(Some(Reply::new(
-                Kind::new("JUNK").expect("kind"),
-                &[0xFF; 6],
-            )))
+            Ok(Reply::new(Kind::new("JUNK").expect("kind"), &[0xFF; 6]))
         }
     }
 

@@ -149,7 +149,7 @@ fn expected(kind: &str, payload: &[u8]) -> (String, Vec<u8>) {
         "T" => match postcard::from_bytes::<Req<'_>>(payload) {
             Err(_) => ("bad-payload".to_string(), Vec::new()),
             Ok(req) => match respond(req) {
-                Err(e) => error(&format!("{}: {}", e.code(), e.detail())),
+                Err(e) => error(&format!("{}: {}", e.code(), e.message())),
                 Ok(resp) => match postcard::to_slice(&resp, &mut buf[..T_BUF]) {
                     Ok(bytes) => ("T".to_string(), bytes.to_vec()),
                     Err(_) => error("handler-failed: response too large"),

@@ -29,7 +29,7 @@
 //!
 //!     async fn handle<'a>(&'a mut self, req: SetName<'a>) -> Result<Named, HandlerError<'a>> {
 //!         match req.name.len() {
-//!             0 => Err(HandlerError::new("empty name")),
+//!             0 => Err(HandlerError::msg("empty name")),
 //!             n => Ok(Named { len: n as u32 }),
 //!         }
 //!     }
@@ -65,7 +65,7 @@
 //! use msgwire::Kind;
 //!
 //! async fn add<T: embedded_io_async::Read + embedded_io_async::Write>(uart: T) -> Option<u64> {
-//!     let mut client = Client::<_, _>::new(uart, [0u8; 128], Framing::Binary).ok()?;
+//!     let mut client = Client::new(uart, [0u8; 128], Framing::Binary).ok()?;
 //!     let mut scratch = [0u8; 16]; // the serialized request
 //!     let kind = Kind::new("ADD").ok()?;
 //!     request(&mut client, kind, &(2u32, 40u32), &mut scratch).await.ok()
@@ -80,6 +80,10 @@ use serde::{Deserialize, Serialize};
 use super::{describe, TypedError, BAD_PAYLOAD};
 use crate::embedded::{Client, ClientError, Clock, Handler, HandlerError, Outcome, Reply};
 use crate::{Kind, Message};
+
+/// [`crate::embedded::Or`], re-exported where typed routes are built:
+/// `Typed::new(…).or(…)` makes one.
+pub use crate::embedded::Or;
 
 /// A handler of one typed request kind: what [`Typed`] calls once the
 /// request deserialized. `async fn handle` in the impl is the usual way to
@@ -199,7 +203,8 @@ impl<H: TypedHandler, const N: usize> Typed<H, N> {
         self.handler
     }
 
-    /// This route, then `other` for the kinds this one does not take.
+    /// This route, then `other` for the kinds this one does not take
+    /// ([`Handler::or`], here without the trait in scope).
     pub fn or<B: Handler>(self, other: B) -> Or<Self, B> {
         Or::new(self, other)
     }
@@ -218,73 +223,8 @@ impl<H: TypedHandler, const N: usize> Handler for Typed<H, N> {
         };
         let resp = handler.handle(req).await?;
         match postcard::to_slice(&resp, buf) {
-            Ok(payload) => Ok(Some(Reply::new(*kind, payload))),
-            Err(e) => Err(HandlerError::new(describe(&e))),
-        }
-    }
-}
-
-/// Two handlers as one: a request goes to `first` when it takes the kind,
-/// else to `second`. Statically dispatched: no `Box<dyn>`, no table.
-/// Any [`Handler`] fits, typed ([`Typed`]) or not; chain more with
-/// [`Or::or`].
-///
-/// ```
-/// use msgwire::embedded::{Builtins, Handler};
-/// use msgwire::typed::embedded::Or;
-/// use msgwire::Kind;
-///
-/// let both = Or::new(Builtins, Builtins);
-/// assert!(!both.handles(Kind::PING));
-/// ```
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Or<A, B> {
-    first: A,
-    second: B,
-}
-
-impl<A: Handler, B: Handler> Or<A, B> {
-    /// `first`, then `second`.
-    pub const fn new(first: A, second: B) -> Self {
-        Or { first, second }
-    }
-
-    /// Then `next` for the kinds neither takes.
-    pub fn or<C: Handler>(self, next: C) -> Or<Self, C> {
-        Or::new(self, next)
-    }
-
-    /// The first handler.
-    pub const fn first(&self) -> &A {
-        &self.first
-    }
-
-    /// The second handler.
-    pub const fn second(&self) -> &B {
-        &self.second
-    }
-
-    /// Both handlers, to change their state between conversations.
-    pub fn parts_mut(&mut self) -> (&mut A, &mut B) {
-        (&mut self.first, &mut self.second)
-    }
-
-    /// Both handlers back.
-    pub fn into_parts(self) -> (A, B) {
-        (self.first, self.second)
-    }
-}
-
-impl<A: Handler, B: Handler> Handler for Or<A, B> {
-    fn handles(&self, kind: Kind<'_>) -> bool {
-        self.first.handles(kind) || self.second.handles(kind)
-    }
-
-    async fn handle<'a>(&'a mut self, request: Message<'a>) -> Outcome<'a> {
-        if self.first.handles(request.kind) {
-            self.first.handle(request).await
-        } else {
-            self.second.handle(request).await
+            Ok(payload) => Ok(Reply::new(*kind, payload)),
+            Err(e) => Err(HandlerError::msg(describe(&e))),
         }
     }
 }
@@ -304,8 +244,8 @@ impl<A: Handler, B: Handler> Handler for Or<A, B> {
 /// one would (an `ERROR` answer such as `bad-payload` is
 /// [`ClientError::Remote`]), [`TypedError::Decode`] when the answer does
 /// not deserialize.
-pub async fn request<'c, Resp, Req, T, B, C, const P: usize>(
-    client: &'c mut Client<T, B, C, P>,
+pub async fn request<'c, Resp, Req, T, B, C>(
+    client: &'c mut Client<T, B, C>,
     kind: Kind<'_>,
     request: &Req,
     scratch: &mut [u8],

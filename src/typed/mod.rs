@@ -5,7 +5,8 @@
 //!   [`crate::embedded::Handler`] for one kind that deserializes the
 //!   request (borrowing `&str` and `&[u8]` fields from the receive buffer:
 //!   zero copy), calls a [`embedded::TypedHandler`] and serializes its
-//!   response into a buffer of `N` bytes it owns; [`embedded::Or`] puts
+//!   response into a buffer of `N` bytes it owns; `a.or(b)`
+//!   ([`crate::embedded::Or`], re-exported as [`embedded::Or`]) puts
 //!   several in one handler, statically dispatched; [`embedded::request`]
 //!   is the typed request of [`crate::embedded::Client`]. No std, no
 //!   allocator, no `core::fmt` on the serving path.
