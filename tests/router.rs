@@ -494,6 +494,10 @@ fn owned_types_give_back_their_parts() {
     );
     assert_eq!((req.conn().id(), req.conn().peer()), (conn.id(), "peer-1"));
     assert_eq!(req.clone().into_message(), f);
+    assert_eq!(
+        format!("{:?}", req.conn()),
+        format!("Conn {{ id: {}, peer: \"peer-1\", .. }}", req.conn().id())
+    );
     let req = Request::new(binary.clone(), conn);
     assert_eq!((req.id(), req.text()), (0, None));
     let r = Reply::new(Kind::lit("TEMP"), "21.5");
