@@ -333,7 +333,7 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
         drop(clients);
         // The connections close (the server then ends).
         for l in client_loops {
-            l.await;
+            l.await.expect("started once");
         }
         cell(done, total, elapsed)
     });

@@ -53,7 +53,9 @@ fn serve() {
     let server = match smol::block_on(Server::bind_tcp("127.0.0.1:0", Router::new(), config)) {
         // On smol's executor (its own thread): the accept loop and one
         // task per connection.
-        Ok(s) => s.start(&Spawner::new(|task| smol::spawn(task).detach())),
+        Ok(s) => s
+            .start(&Spawner::new(|task| smol::spawn(task).detach()))
+            .expect("start"),
         Err(e) => {
             eprintln!("idle-rss server: bind: {e}");
             std::process::exit(1);

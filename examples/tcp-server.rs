@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The whole server is one future, run here on this thread. For
         // connections served in parallel on a multi-threaded executor:
         // `server.start(&Spawner::new(|task| smol::spawn(task).detach()))`.
-        server.run().await;
+        server.run().await?;
         Ok(())
     })
 }

@@ -93,7 +93,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         // The client's background work (its reader, writer and timeouts)
         // runs on smol's executor.
-        let client = client.start(&Spawner::new(|task| smol::spawn(task).detach()));
+        let client = client
+            .start(&Spawner::new(|task| smol::spawn(task).detach()))
+            .expect("start");
         let name = SetName {
             name: "pump-7".into(),
         };

@@ -522,7 +522,7 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
         );
     }
     drop(client);
-    background.drive(Duration::from_secs(2));
+    assert_eq!(background.drive(Duration::from_secs(2)), Ok(()));
     server.join();
 }
 
@@ -618,7 +618,7 @@ type Waiting<'a> = Probe<'a, Result<Frame, ClientError>>;
 fn three_waiting<'a>(
     client: &'a Client,
     peer: &mut Peer,
-    background: &mut Probe<'static, ()>,
+    background: &mut Probe<'static, Result<(), msgwire::net::AlreadyStarted>>,
 ) -> (Waiting<'a>, (Waiting<'a>, Frame), (Waiting<'a>, Frame)) {
     let mut a = Probe::new(client.request("A", b"a"));
     assert!(!a.poll(), "A answered before it was written");
@@ -1210,7 +1210,9 @@ fn a_full_subscription_queue_counts_what_it_drops() {
         subscription_capacity: 2,
         ..msgwire::net::ClientConfig::default()
     };
-    let client = Client::new(end, config).start(&msgwire::net::Spawner::global());
+    let client = Client::new(end, config)
+        .start(&msgwire::net::Spawner::global())
+        .expect("start");
     let sub = client.subscribe();
     let mut peer = Peer::new(server_end);
     for i in 0..5u8 {

@@ -91,7 +91,8 @@ fn server_logs_open_refused_frames_handler_failures_and_close() {
         ServerConfig::default(),
     ))
     .unwrap()
-    .start(&Spawner::global());
+    .start(&Spawner::global())
+    .expect("start");
     let addr = server.local_addr().unwrap();
 
     let stream = TcpStream::connect(addr).unwrap();
@@ -142,7 +143,8 @@ fn server_logs_open_refused_frames_handler_failures_and_close() {
     // its files they come.
     let client = block_on(Client::connect_tcp(addr, ClientConfig::default()))
         .unwrap()
-        .start(&Spawner::global());
+        .start(&Spawner::global())
+        .expect("start");
     assert!(block_on(client.request("PING", b"")).is_ok());
     client.close();
     let closed = wait_for("client connection closed");

@@ -283,7 +283,8 @@ fn two_hundred_clients_fifty_requests_each() {
                             Client::connect_tcp(addr, ClientConfig::default())
                                 .await
                                 .expect("connect")
-                                .start(&Spawner::global()),
+                                .start(&Spawner::global())
+                                .expect("start"),
                         );
                     }
                     let mut all = Vec::new();
@@ -721,10 +722,12 @@ fn unix_socket_server_and_client() {
         ServerConfig::default(),
     ))
     .expect("bind")
-    .start(&Spawner::global());
+    .start(&Spawner::global())
+    .expect("start");
     let client = block_on(Client::connect_unix(&path, ClientConfig::default()))
         .expect("connect")
-        .start(&Spawner::global());
+        .start(&Spawner::global())
+        .expect("start");
     let answer = block_on(client.request("ECHO", b"over unix")).expect("echo");
     assert_eq!(answer.payload, b"over unix");
     block_on(server.shutdown(Duration::from_secs(1)));
@@ -963,7 +966,10 @@ fn connect_tcp_takes_any_address() {
             Client::connect_tcp(("127.0.0.1", port), ClientConfig::default()).await,
             Client::connect_tcp(server.local_addr().expect("tcp"), ClientConfig::default()).await,
         ] {
-            let client = client.expect("connect").start(&Spawner::global());
+            let client = client
+                .expect("connect")
+                .start(&Spawner::global())
+                .expect("start");
             let pong = client.request("PING", b"").await.expect("PING");
             assert_eq!(
                 (pong.kind.as_str(), pong.payload.as_slice()),

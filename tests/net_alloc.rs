@@ -321,7 +321,8 @@ fn the_full_server_stays_under_one_allocation_per_twenty_messages() {
         ServerConfig::default(),
     ))
     .expect("bind")
-    .start(&Spawner::global());
+    .start(&Spawner::global())
+    .expect("start");
     let mut s = TcpStream::connect(server.local_addr().expect("tcp")).expect("connect");
     s.set_nodelay(true).expect("nodelay");
     let case = pings_and_echoes();

@@ -38,6 +38,7 @@ fn server_on(addr: &str, answered: &Arc<AtomicU64>) -> Server {
     block_on(Server::bind_tcp(addr, router, ServerConfig::default()))
         .expect("bind")
         .start(&Spawner::global())
+        .expect("start")
 }
 
 /// Kills `server`: its connections are closed at once, requests in flight
@@ -62,6 +63,7 @@ fn connect(addr: SocketAddr, config: ClientConfig) -> Client {
     block_on(Client::connect_tcp(addr, config))
         .expect("connect")
         .start(&Spawner::global())
+        .expect("start")
 }
 
 #[derive(Default)]
@@ -237,8 +239,9 @@ fn without_a_reconnect_plan_the_client_closes() {
 #[test]
 fn a_client_over_another_transport_does_not_redial() {
     let (end, server_end) = msgwire::net::memory::pipe(8);
-    let client =
-        Client::new(end, reconnecting(Duration::from_secs(5), None)).start(&Spawner::global());
+    let client = Client::new(end, reconnecting(Duration::from_secs(5), None))
+        .start(&Spawner::global())
+        .expect("start");
     drop(server_end);
     wait_until(Duration::from_secs(2), "closed", || client.is_closed());
     assert_eq!(client.reconnects(), 0);

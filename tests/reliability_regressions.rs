@@ -79,12 +79,14 @@ async fn one_slot_server_with_its_client() -> (
     let server = Server::bind_tcp("127.0.0.1:0", Router::new(), config)
         .await
         .expect("bind")
-        .start(&Spawner::global());
+        .start(&Spawner::global())
+        .expect("start");
     let addr = server.local_addr().expect("tcp");
     let first = Client::connect_tcp(addr, ClientConfig::default())
         .await
         .expect("connect")
-        .start(&Spawner::global());
+        .start(&Spawner::global())
+        .expect("start");
     first.ping().await.expect("the first connection is served");
     (server, addr, first, events)
 }
@@ -96,7 +98,8 @@ fn a_client_refused_as_overloaded_is_told_why() {
         let second = Client::connect_tcp(addr, ClientConfig::default())
             .await
             .expect("connect")
-            .start(&Spawner::global());
+            .start(&Spawner::global())
+            .expect("start");
         let err = second.ping().await.expect_err("over the limit");
         // Was: "connection closed: closed by the server", with the
         // server's `ERROR overloaded: …` dropped as an unsolicited message.
@@ -140,7 +143,8 @@ fn a_client_dropped_while_its_server_does_not_read_releases_its_socket() {
         )
         .await
         .expect("connect")
-        .start(&Spawner::global());
+        .start(&Spawner::global())
+        .expect("start");
         let (peer, _) = listener.accept().expect("accept");
         // The server never reads: the client's writes block once the
         // socket buffers are full, then its queue fills, and the write
@@ -207,7 +211,8 @@ fn connections_being_refused_do_not_hold_a_slot() {
         let next = Client::connect_tcp(addr, ClientConfig::default())
             .await
             .expect("connect")
-            .start(&Spawner::global());
+            .start(&Spawner::global())
+            .expect("start");
         next.ping().await.expect("a free slot is served");
         assert_eq!(server.stats().active, 1, "{:?}", server.stats());
         drop(silent);

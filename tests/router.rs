@@ -437,7 +437,8 @@ fn a_server_applies_its_line_and_payload_limits() {
     };
     let server = block_on(Server::bind_tcp("127.0.0.1:0", Router::new(), config))
         .expect("bind")
-        .start(&Spawner::global());
+        .start(&Spawner::global())
+        .expect("start");
     let addr = server.local_addr().expect("tcp");
     let connect = || {
         let s = TcpStream::connect(addr).expect("connect");

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use futures_lite::FutureExt;
 use msgwire::net::{
-    Client, ClientConfig, ClientError, ConnEnd, Frame, Framed, FramedConfig, Framing, Reply,
-    Request, Router, Server, ServerConfig, Spawner,
+    AlreadyStarted, Client, ClientConfig, ClientError, ConnEnd, Frame, Framed, FramedConfig,
+    Framing, Reply, Request, Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Kind, Message};
 use tokio_util::compat::TokioAsyncReadCompatExt;
@@ -115,9 +115,9 @@ fn smol_block_on_with_server_and_client_spawned_as_one_future_each() {
         let (slow, report) = futures_lite::future::zip(slow, shutdown).await;
         assert_eq!(slow.expect("drained").payload, b"z");
         assert_eq!((report.drained, report.forced), (1, 0));
-        served.await;
+        assert_eq!(served.await, Ok(()));
         drop(client);
-        driver.await;
+        assert_eq!(driver.await, Ok(()));
     }));
 }
 
@@ -125,14 +125,15 @@ fn smol_block_on_with_server_and_client_spawned_as_one_future_each() {
 fn smol_spawner_serves_connections_as_tasks_of_their_own() {
     let spawner = Spawner::new(|task| smol::spawn(task).detach());
     smol::block_on(within("smol start()", async {
-        let server = bind().await.start(&spawner);
+        let server = bind().await.start(&spawner).expect("start");
         let mut clients = Vec::new();
         for _ in 0..4 {
             clients.push(
                 Client::connect_tcp(addr(&server), ClientConfig::default())
                     .await
                     .expect("connect")
-                    .start(&spawner),
+                    .start(&spawner)
+                    .expect("start"),
             );
         }
         let all: Vec<_> = clients
@@ -178,10 +179,10 @@ fn smol_local_executor_runs_server_and_client_on_one_thread() {
             Err(ClientError::Timeout)
         );
         client.close();
-        driver.await;
+        assert_eq!(driver.await, Ok(()));
         let report = server.shutdown(Duration::from_secs(5)).await;
         assert_eq!(report.forced, 0);
-        served.await;
+        assert_eq!(served.await, Ok(()));
     })));
 }
 
@@ -238,14 +239,66 @@ fn shutting_down_a_server_whose_future_nobody_polls_is_bounded() {
     }));
 }
 
+/// A server and a client start once: a second `run` or `start` is the
+/// typed `AlreadyStarted`, not a panic, and the first goes on serving.
 #[test]
-#[should_panic(expected = "started already")]
-fn a_server_runs_once() {
-    smol::block_on(async {
+fn a_second_start_is_a_typed_error() {
+    smol::block_on(within("second start", async {
         let server = bind().await;
-        let _first = server.run();
-        let _second = server.run();
-    });
+        let first = server.run();
+        assert_eq!(server.run().await, Err(AlreadyStarted));
+        let addr = addr(&server);
+        smol::spawn(first).detach();
+        let client = Client::connect_tcp(addr, ClientConfig::default())
+            .await
+            .expect("connect");
+        let background = client.run();
+        assert_eq!(client.run().await, Err(AlreadyStarted));
+        smol::spawn(background).detach();
+        assert!(matches!(
+            client.clone().start(&Spawner::global()),
+            Err(AlreadyStarted)
+        ));
+        let pong = client
+            .request("PING", b"")
+            .await
+            .expect("the first run serves");
+        assert_eq!(pong.kind, "PONG");
+        assert!(matches!(
+            server.start(&Spawner::global()),
+            Err(AlreadyStarted)
+        ));
+        assert_eq!(
+            AlreadyStarted.to_string(),
+            "started already: run() or start() was called before"
+        );
+    }));
+}
+
+/// Dropping the `Server` handle does not stop a server whose `run()` was
+/// spawned: it serves new connections until the future itself is dropped.
+#[test]
+fn dropping_the_handle_does_not_stop_a_spawned_server() {
+    smol::block_on(within("dropped handle", async {
+        let server = bind().await;
+        let addr = addr(&server);
+        let task = smol::spawn(server.run());
+        drop(server);
+        for _ in 0..2 {
+            let client = Client::connect_tcp(addr, ClientConfig::default())
+                .await
+                .expect("still listening")
+                .start(&Spawner::global())
+                .expect("start");
+            let pong = client.request("PING", b"").await.expect("answered");
+            assert_eq!(pong.kind, "PONG");
+        }
+        // Dropping the future stops it: the port is closed.
+        let _ = task.cancel().await;
+        assert!(Client::connect_tcp(addr, ClientConfig::default())
+            .await
+            .is_err());
+    }));
 }
 
 // ----------------------------------------------------------------- tokio
@@ -285,17 +338,20 @@ async fn on_tokio(requests: usize) -> TestResult {
     }
     let report = server.shutdown(Duration::from_secs(5)).await;
     assert_eq!(report.forced, 0);
-    served.await?;
+    assert_eq!(served.await?, Ok(()));
 
     // Started on a tokio spawner: the accept loop and each connection are
     // tokio tasks; clients' background tasks too.
     let spawner = tokio_spawner();
-    let server = bind().await.start(&spawner);
+    let server = bind().await.start(&spawner).expect("start");
     let stream = tokio::net::TcpStream::connect(addr(&server)).await?;
-    let tokio_side = Client::new(stream.compat(), ClientConfig::default()).start(&spawner);
+    let tokio_side = Client::new(stream.compat(), ClientConfig::default())
+        .start(&spawner)
+        .expect("start");
     let smol_side = Client::connect_tcp(addr(&server), ClientConfig::default())
         .await?
-        .start(&spawner);
+        .start(&spawner)
+        .expect("start");
     let (a, b) = (tokio_side.clone(), smol_side.clone());
     let (x, y) = tokio::join!(
         tokio::spawn(async move { conversation(&a, requests).await }),
@@ -332,7 +388,8 @@ async fn on_tokio(requests: usize) -> TestResult {
     // msgwire's client (its own socket, tasks on tokio) …
     let client = Client::connect_tcp(at, ClientConfig::default())
         .await?
-        .start(&spawner);
+        .start(&spawner)
+        .expect("start");
     conversation(&client, requests).await;
     client.send("EXIT", b"").await?;
     // … and a text-mode Framed over a tokio socket, like netcat would.
@@ -431,9 +488,9 @@ fn child_serves_and_requests_on_a_local_executor() {
             .expect("connect");
         let server = if mode == "global" {
             // The positive control: msgwire's own executor, opted into.
-            let client = client.clone().start(&Spawner::global());
+            let client = client.clone().start(&Spawner::global()).expect("start");
             drop(client);
-            server.start(&Spawner::global())
+            server.start(&Spawner::global()).expect("start")
         } else {
             ex.spawn(server.run()).detach();
             ex.spawn(client.run()).detach();

@@ -492,9 +492,9 @@ mod host {
                 router().serve(&mut conn).await
             })
         });
-        block_on(f(
-            Client::new(client_end, ClientConfig::default()).start(&Spawner::global())
-        ));
+        block_on(f(Client::new(client_end, ClientConfig::default())
+            .start(&Spawner::global())
+            .expect("start")));
         server.join().expect("server thread")
     }
 

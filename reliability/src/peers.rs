@@ -32,7 +32,7 @@ pub async fn connect_client(addr: SocketAddr) -> Result<Client, String> {
     let mut last = String::new();
     for _ in 0..5 {
         match Client::connect_tcp(addr, client_config()).await {
-            Ok(c) => return Ok(c.start(&spawner())),
+            Ok(c) => return c.start(&spawner()).map_err(|e| e.to_string()),
             Err(e) => last = e.to_string(),
         }
         Timer::after(Duration::from_millis(200)).await;

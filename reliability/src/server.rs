@@ -76,7 +76,13 @@ pub fn serve_child(args: &[String]) {
     };
     let server =
         match futures_lite::future::block_on(Server::bind_tcp("127.0.0.1:0", router, config)) {
-            Ok(s) => s.start(&spawner()),
+            Ok(s) => match s.start(&spawner()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("reliability server: {e}");
+                    std::process::exit(1);
+                }
+            },
             Err(e) => {
                 eprintln!("reliability server: bind: {e}");
                 std::process::exit(1);

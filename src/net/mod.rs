@@ -105,7 +105,7 @@ pub use message::Frame;
 pub use router::{
     Conn, ConnEnd, Handler, HandlerError, HandlerFuture, Outcome, Reply, Request, Router,
 };
-pub use runtime::{BoxTask, Spawner};
+pub use runtime::{AlreadyStarted, BoxTask, Spawner};
 #[cfg(all(unix, feature = "serial"))]
 pub use serial::SerialPort;
 pub use server::{

@@ -14,6 +14,20 @@ use async_executor::Executor;
 /// returns nothing.
 pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// `run()` or `start()` on a [`Server`](crate::net::Server) or
+/// [`Client`](crate::net::Client) that was started already: each is
+/// started once, by one of the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AlreadyStarted;
+
+impl fmt::Display for AlreadyStarted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("started already: run() or start() was called before")
+    }
+}
+
+impl std::error::Error for AlreadyStarted {}
+
 /// Starts msgwire's tasks on an executor of your choice.
 ///
 /// A [`Server`](super::Server) started with [`Server::start`] spawns its

@@ -18,7 +18,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! smol::block_on(async {
 //!     let client = Client::connect_serial("/dev/ttyACM0", 115_200, ClientConfig::default())?
-//!         .start(&Spawner::global());
+//!         .start(&Spawner::global())?;
 //!     let pong = client.request("PING", b"").await?;
 //!     assert_eq!(pong.kind, "PONG");
 //!     Ok(())

@@ -38,6 +38,7 @@ pub fn tcp_server(router: Router, config: ServerConfig) -> Server {
     block_on(Server::bind_tcp("127.0.0.1:0", router, config))
         .expect("bind")
         .start(&Spawner::global())
+        .expect("start")
 }
 
 /// `router` serving one in-memory connection (sniffing its framing) on a
@@ -109,7 +110,7 @@ impl Fixture {
         if self.by_hand {
             client
         } else {
-            client.start(&Spawner::global())
+            client.start(&Spawner::global()).expect("start")
         }
     }
 
@@ -146,7 +147,7 @@ impl Fixture {
         if self.by_hand {
             client
         } else {
-            client.start(&Spawner::global())
+            client.start(&Spawner::global()).expect("start")
         }
     }
 }

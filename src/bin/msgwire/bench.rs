@@ -135,7 +135,10 @@ async fn measure(clients: &[Client], a: &BenchArgs, live: bool) -> Run {
             // Closed, the loops end once the server has closed too.
             for (c, l) in clients.iter().zip(loops) {
                 c.close();
-                l.await;
+                // Started here, once: said if it ever were not.
+                if let Err(e) = l.await {
+                    eprintln!("msgwire bench: client loop: {e}");
+                }
             }
             elapsed
         })
@@ -263,7 +266,7 @@ fn summary_json(a: &BenchArgs, peer: &Peer, in_process: bool, run: &Run) -> Stri
 struct InProcess {
     server: Server,
     addr: SocketAddr,
-    thread: JoinHandle<()>,
+    thread: JoinHandle<Result<(), msgwire::net::AlreadyStarted>>,
 }
 
 impl InProcess {
@@ -296,6 +299,7 @@ impl InProcess {
         block_on(self.server.shutdown(Duration::from_secs(2)));
         self.thread
             .join()
-            .map_err(|_| Failure::Run("the in-process server panicked".into()))
+            .map_err(|_| Failure::Run("the in-process server panicked".into()))?
+            .map_err(Failure::from)
     }
 }

@@ -36,7 +36,7 @@ pub fn run() -> Outcome {
         ServerConfig::default(),
     ))
     .map_err(|e| Failure::Run(format!("cannot listen on loopback: {e}")))?
-    .start(&spawner);
+    .start(&spawner)?;
     let addr = server
         .local_addr()
         .ok_or_else(|| Failure::Run("the server has no TCP address".into()))?;
@@ -46,7 +46,7 @@ pub fn run() -> Outcome {
     println!("binary client:");
     let client = block_on(Client::connect_tcp(addr, ClientConfig::default()))
         .map_err(|e| Failure::Run(format!("cannot connect to {addr}: {e}")))?
-        .start(&spawner);
+        .start(&spawner)?;
     block_on(async {
         show("PING hello", &client.request("PING", b"hello").await);
         show(

@@ -33,6 +33,12 @@ enum Failure {
     Run(String),
 }
 
+impl From<msgwire::net::AlreadyStarted> for Failure {
+    fn from(e: msgwire::net::AlreadyStarted) -> Self {
+        Failure::Run(e.to_string())
+    }
+}
+
 impl From<lexopt::Error> for Failure {
     fn from(e: lexopt::Error) -> Self {
         Failure::Usage(e.to_string())

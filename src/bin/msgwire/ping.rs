@@ -17,7 +17,7 @@ pub fn run(a: PingArgs) -> Outcome {
     block_on(async {
         let client = open_client(&a.to, ClientConfig::default())
             .await?
-            .start(&Spawner::global());
+            .start(&Spawner::global())?;
         if !a.json {
             println!("PING {}: {} bytes of payload", a.to, a.size);
         }

@@ -52,7 +52,7 @@ async fn sockets(bind: impl Future<Output = io::Result<Server>>) -> Outcome {
         .map_err(|e| Failure::Run(format!("cannot listen: {e}")))?
         // The program opts in to msgwire's own executor: one worker thread
         // per core (or MSGWIRE_THREADS).
-        .start(&Spawner::global());
+        .start(&Spawner::global())?;
     println!("listening on {}", server.listen_addr());
     signals.next().await;
     println!("shutting down");

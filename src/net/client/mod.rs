@@ -43,7 +43,7 @@ pub use self::reconnect::Reconnect;
 use self::table::{lock, wake_all, Link, State, Ticket};
 use super::framed::FramedConfig;
 use super::message::Frame;
-use super::runtime::Spawner;
+use super::runtime::{AlreadyStarted, Spawner};
 use crate::{Error, Kind, Message};
 
 /// A client's limits.
@@ -368,14 +368,31 @@ impl Client {
     /// earlier closes the connection: pending requests fail with
     /// [`ClientError::Closed`].
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the client was started already (`run` or `start`).
-    pub fn run(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        assert!(
-            !self.shared.started.swap(true, Ordering::SeqCst),
-            "msgwire: this client was started already"
-        );
+    /// [`AlreadyStarted`], at once, when the client was started already
+    /// (`run` or `start`).
+    pub fn run(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), AlreadyStarted>> + Send + 'static {
+        let run = self.claim().map(|()| self.loop_future());
+        async move {
+            run?.await;
+            Ok(())
+        }
+    }
+
+    /// Marks the client started: [`AlreadyStarted`] if it was.
+    fn claim(&self) -> Result<(), AlreadyStarted> {
+        if self.shared.started.swap(true, Ordering::SeqCst) {
+            Err(AlreadyStarted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The connection loop of a client just [claimed](Client::claim).
+    fn loop_future(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let shared = self.shared.clone();
         let first = lock(&shared.io).take();
         async move {
@@ -394,13 +411,14 @@ impl Client {
     /// Starts the client's connection loop (see [`Client::run`]) as one
     /// task on `spawner`'s executor.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the client was started already (`run` or `start`).
-    #[must_use = "dropping the last Client closes the connection"]
-    pub fn start(self, spawner: &Spawner) -> Client {
-        spawner.spawn(self.run());
-        self
+    /// [`AlreadyStarted`] when the client was started already (`run` or
+    /// `start`).
+    pub fn start(self, spawner: &Spawner) -> Result<Client, AlreadyStarted> {
+        self.claim()?;
+        spawner.spawn(self.loop_future());
+        Ok(self)
     }
 
     /// Sends a request and waits for its answer.

@@ -23,12 +23,19 @@ pub(super) enum Listener {
 }
 
 /// Fires [`Shared::accept_done`] when the accept loop's future is dropped,
-/// finished or not (even unpolled: it is one of the loop's arguments).
-pub(super) struct AcceptDone(pub(super) Arc<Shared>);
+/// finished or not (even unpolled: it is one of the loop's arguments), and
+/// removes a Unix socket's file: the server no longer listens.
+pub(super) struct AcceptDone {
+    pub(super) shared: Arc<Shared>,
+    pub(super) socket_file: Option<std::path::PathBuf>,
+}
 
 impl Drop for AcceptDone {
     fn drop(&mut self) {
-        self.0.accept_done.fire();
+        self.shared.accept_done.fire();
+        if let Some(path) = &self.socket_file {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -226,7 +226,7 @@ impl fmt::Display for ListenAddr {
 /// let spawner = Spawner::new(|task| smol::spawn(task).detach());
 /// let server = Server::bind_tcp("127.0.0.1:0", Router::new(), ServerConfig::default())
 ///     .await?
-///     .start(&spawner);
+///     .start(&spawner)?;
 /// # server.shutdown(std::time::Duration::from_secs(1)).await;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();

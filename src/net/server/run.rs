@@ -14,6 +14,7 @@ use async_executor::Executor;
 use super::accept::{accept_loop, AcceptDone, Listener};
 use super::{ListenAddr, Server, ServerConfig, ServerStats, Shared};
 use crate::net::router::Router;
+use crate::net::runtime::AlreadyStarted;
 use crate::net::runtime::{BoxTask, Spawner};
 
 impl Server {
@@ -71,12 +72,22 @@ impl Server {
         }
     }
 
-    fn take_listener(&self) -> Listener {
+    /// The bound socket, once: `None` when the server was started already.
+    fn take_listener(&self) -> Option<Listener> {
         self.listener
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()
-            .expect("msgwire: this server was started already")
+    }
+
+    fn accept_done(&self) -> AcceptDone {
+        AcceptDone {
+            shared: self.shared.clone(),
+            socket_file: match &self.addr {
+                ListenAddr::Unix(path) => Some(path.clone()),
+                ListenAddr::Tcp(_) => None,
+            },
+        }
     }
 
     pub(super) fn started(&self) -> bool {
@@ -91,19 +102,25 @@ impl Server {
     /// thread, no spawn), so it runs wherever it is polled — spawn it on
     /// smol, a `LocalExecutor`, a tokio runtime, or await it.
     ///
-    /// It ends once the server is stopped ([`Server::shutdown`], or the
-    /// `Server` dropped) and every connection has ended. Dropping it before
-    /// that closes every connection at once. Until it is first polled, new
-    /// connections wait in the socket's backlog.
+    /// It ends once the server is stopped ([`Server::shutdown`]) and every
+    /// connection has ended. Dropping the `Server` handle does not stop
+    /// it: a spawned `run()` serves until it is shut down through a handle
+    /// or the future itself is dropped (which closes every connection at
+    /// once). Until it is first polled, new connections wait in the
+    /// socket's backlog.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the server was started already (`run` or `start`).
-    pub fn run(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// [`AlreadyStarted`], at once, when the server was started already
+    /// (`run` or `start`).
+    pub fn run(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), AlreadyStarted>> + Send + 'static {
         let listener = self.take_listener();
-        let done = AcceptDone(self.shared.clone());
+        let done = self.accept_done();
         let shared = self.shared.clone();
         async move {
+            let listener = listener.ok_or(AlreadyStarted)?;
             let ex = Executor::new();
             // Every connection's task holds a sender: when the last one
             // ends, the receiver hears it.
@@ -122,28 +139,30 @@ impl Server {
                 let _ = all_ended.recv().await;
             })
             .await;
+            Ok(())
         }
     }
 
     /// Starts the server on `spawner`'s executor: the accept loop is one
     /// task, and every connection gets a task of its own, so a
-    /// multi-threaded executor serves connections in parallel.
+    /// multi-threaded executor serves connections in parallel. The server
+    /// serves until [`Server::shutdown`]; dropping the handle does not
+    /// stop it (nor can it be shut down gracefully any more).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the server was started already (`run` or `start`).
-    #[must_use = "dropping the returned Server stops it"]
-    pub fn start(self, spawner: &Spawner) -> Server {
-        let listener = self.take_listener();
-        let done = AcceptDone(self.shared.clone());
+    /// [`AlreadyStarted`] when the server was started already (`run` or
+    /// `start`).
+    pub fn start(self, spawner: &Spawner) -> Result<Server, AlreadyStarted> {
+        let listener = self.take_listener().ok_or(AlreadyStarted)?;
         let for_tasks = spawner.clone();
         spawner.spawn(accept_loop(
             self.shared.clone(),
             listener,
-            done,
+            self.accept_done(),
             move |task| for_tasks.spawn(task),
         ));
-        self
+        Ok(self)
     }
 
     /// The TCP address the server listens on (`None` for a Unix socket).

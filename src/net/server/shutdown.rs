@@ -1,6 +1,6 @@
 //! Stopping a server: the signals its tasks wait for, the graceful
 //! [`Server::shutdown`] (stop accepting, drain, then force), and what
-//! dropping a `Server` does.
+//! dropping a `Server` does (for a started server: nothing).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -82,10 +82,12 @@ impl Server {
     }
 }
 
+/// Dropping a handle does not stop a started server (its accept loop
+/// serves on, and removes a Unix socket's file when it ends); a server
+/// never started closes its socket, and its file goes with it.
 impl Drop for Server {
     fn drop(&mut self) {
-        if !self.done {
-            self.shared.stop.fire();
+        if !self.done && !self.started() {
             self.remove_socket_file();
         }
     }

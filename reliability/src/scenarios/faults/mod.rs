@@ -63,7 +63,8 @@ async fn start_server(
     let server = Server::bind_tcp("127.0.0.1:0", router, config)
         .await
         .map_err(|e| format!("bind: {e}"))?
-        .start(&spawner());
+        .start(&spawner())
+        .map_err(|e| e.to_string())?;
     let addr = server.local_addr().ok_or("no address")?;
     Ok((server, addr))
 }

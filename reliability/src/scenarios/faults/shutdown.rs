@@ -182,7 +182,10 @@ async fn refused_after_shutdown(addr: SocketAddr) -> Result<bool, String> {
     Ok(
         match within(Duration::from_secs(5), "connect after shutdown", connect).await? {
             Err(_) => true,
-            Ok(c) => c.start(&spawner()).request("PING", b"").await.is_err(),
+            Ok(c) => match c.start(&spawner()) {
+                Ok(c) => c.request("PING", b"").await.is_err(),
+                Err(e) => return Err(e.to_string()),
+            },
         },
     )
 }
