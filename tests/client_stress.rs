@@ -766,7 +766,7 @@ fn close_writes_what_is_queued_then_closes() {
     client.close();
     assert!(matches!(
         block_on(within(Duration::from_secs(1), client.send("LATE", b""))),
-        Some(Err(ClientError::Closed(_)))
+        Some(Err(ClientError::Closed(c))) if c.by() == msgwire::net::ClosedBy::Client
     ));
     for i in 0..20u32 {
         let f = peer.recv();
@@ -1194,10 +1194,9 @@ fn ping_asks_and_measures() {
     });
     assert_eq!(
         other,
-        Err(ClientError::Remote {
-            code: "unexpected-answer".into(),
-            detail: "ANS".into()
-        })
+        Err(ClientError::Remote(Box::new(
+            msgwire::conversation::ErrorText::new("unexpected-answer", "ANS")
+        )))
     );
 }
 

@@ -427,7 +427,7 @@ fn a_closed_transport_is_a_typed_error() {
     let mut c = Client::<_, _>::new(client_end, [0u8; 64], Framing::Binary).expect("buf");
     assert!(matches!(
         run(c.request(Kind::PING, b"")),
-        Err(ClientError::Closed)
+        Err(ClientError::Closed(msgwire::embedded::IoError::Closed))
     ));
     assert!(matches!(
         Client::<_, _>::new(server_end, [0u8; 49], Framing::Binary),
@@ -519,7 +519,7 @@ fn answers_keep_request_order_behind_a_slow_handler() {
 #[test]
 fn error_types_say_what_happened() {
     use msgwire::embedded::IoError;
-    let cases: [(String, &str); 10] = [
+    let cases: [(String, &str); 14] = [
         (HandlerError::msg("no sensor").to_string(), "no sensor"),
         (
             HandlerError::with_code("out-of-range", "channel 9").to_string(),
@@ -528,11 +528,31 @@ fn error_types_say_what_happened() {
         (IoError::Io(7u8).to_string(), "transport failed: 7"),
         (IoError::<u8>::WriteZero.to_string(), "transport wrote no byte"),
         (IoError::<u8>::Capacity.to_string(), "buffer too small for the limits"),
-        (ClientError::<u8>::Closed.to_string(), "connection closed"),
+        (IoError::<u8>::Closed.to_string(), "the peer closed the stream"),
+        (
+            ClientError::<u8>::Closed(IoError::Closed).to_string(),
+            "connection closed: the peer closed the stream",
+        ),
         (ClientError::<u8>::Timeout.to_string(), "request timed out"),
         (
-            ClientError::<u8>::Io(IoError::WriteZero).to_string(),
-            "transport wrote no byte",
+            ClientError::<u8>::Closed(IoError::WriteZero).to_string(),
+            "connection closed: transport wrote no byte",
+        ),
+        (
+            ClientError::<u8>::from(IoError::Io(7)).to_string(),
+            "connection closed: transport failed: 7",
+        ),
+        (
+            ClientError::<u8>::BadAnswer(msgwire::DecodeError {
+                error: msgwire::Error::TooLarge,
+                id: Some(3),
+            })
+            .to_string(),
+            "answer refused: too-large: payload is longer than the maximum (frame id 3)",
+        ),
+        (
+            ClientError::<u8>::NotStarted.to_string(),
+            "client not started: drive Client::run or call Client::start with a spawner",
         ),
         (
             ClientError::<u8>::Encode(msgwire::Error::InvalidTextPayload).to_string(),

@@ -15,10 +15,12 @@ use async_io::Timer;
 use common::net::within;
 use common::wait_until;
 use futures_lite::future::block_on;
+use msgwire::conversation::ErrorText;
 use msgwire::net::{
     Client, ClientConfig, ClientError, Reconnect, Reply, Request, Router, Server, ServerConfig,
     Spawner,
 };
+use msgwire::net::{Closed, ClosedBy};
 use msgwire::Kind;
 
 /// A server on `addr` whose `SLOW` handler answers its payload after 1 ms
@@ -212,8 +214,10 @@ fn the_client_gives_up_after_its_attempts() {
     });
     match block_on(client.request("SLOW", b"")) {
         Err(ClientError::Closed(why)) => {
+            assert_eq!(why.by(), ClosedBy::GaveUp);
             assert!(
-                why.contains("gave up reconnecting after 3 attempts"),
+                why.detail()
+                    .contains("gave up reconnecting after 3 attempts"),
                 "{why}"
             )
         }
@@ -252,18 +256,15 @@ fn errors_and_the_client_say_what_happened() {
     let cases = [
         (ClientError::Timeout, "request timed out"),
         (
-            ClientError::Closed("closed by the server".into()),
+            ClientError::Closed(Closed::new(ClosedBy::Server, "closed by the server")),
             "connection closed: closed by the server",
         ),
         (
-            ClientError::ConnectionLost("read failed: reset".into()),
+            ClientError::ConnectionLost(Closed::new(ClosedBy::Transport, "read failed: reset")),
             "connection lost with the request in flight (read failed: reset); reconnecting",
         ),
         (
-            ClientError::Remote {
-                code: "unknown-kind".into(),
-                detail: "FOO".into(),
-            },
+            ClientError::Remote(Box::new(ErrorText::new("unknown-kind", "FOO"))),
             "server answered ERROR unknown-kind: FOO",
         ),
         (

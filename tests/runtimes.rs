@@ -75,7 +75,7 @@ async fn conversation(client: &Client, n: usize) {
     assert_eq!(echo.payload, b"a:b");
     let err = client.request("FOO", b"").await.expect_err("no handler");
     assert!(
-        matches!(&err, ClientError::Remote { code, .. } if code == "unknown-kind"),
+        matches!(&err, ClientError::Remote(e) if e.code() == "unknown-kind"),
         "{err:?}"
     );
     let mut all = Vec::new();

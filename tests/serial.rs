@@ -58,7 +58,7 @@ fn device_end_opened_with_serial_open_answers_a_client_on_the_master() {
             "ECHO of 1000 bytes, all byte values, raw"
         );
         match client.request("FROB", b"x").await {
-            Err(ClientError::Remote { code, .. }) => assert_eq!(code, "unknown-kind"),
+            Err(ClientError::Remote(e)) => assert_eq!(e.code(), "unknown-kind"),
             other => panic!("expected ERROR unknown-kind, got {other:?}"),
         }
         client.send("EXIT", b"").await.expect("EXIT");

@@ -500,7 +500,9 @@ mod host {
 
     fn remote<T: std::fmt::Debug>(r: Result<T, TypedError<ClientError>>) -> (String, String) {
         match r {
-            Err(TypedError::Client(ClientError::Remote { code, detail })) => (code, detail),
+            Err(TypedError::Client(ClientError::Remote(e))) => {
+                (e.code().to_string(), e.detail().to_string())
+            }
             other => panic!("expected an ERROR answer, got {other:?}"),
         }
     }

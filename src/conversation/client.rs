@@ -4,7 +4,8 @@
 use core::fmt;
 
 use super::receiver::Framing;
-use crate::{Flags, Kind, Message};
+use super::server::ErrorText;
+use crate::{DecodeError, Error, Flags, Kind, Message};
 
 /// The table of pending requests is full: finish or cancel one first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -356,6 +357,73 @@ impl fmt::Display for RemoteError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "server answered ERROR {}: {}", self.code, self.detail)
     }
+}
+
+/// Why a client's request failed: one set of variants for both drivers,
+/// grouped by where the failure comes from. `T` is the driver's account
+/// of its transport: a device's [`IoError`](crate::embedded::IoError), the
+/// host's [`Closed`](crate::net::Closed). `R` holds an `ERROR` answer's
+/// text: an [`ErrorText`] in place on a device, boxed on the host (where
+/// the error travels in every request's result and should stay small).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ClientError<T, R = ErrorText> {
+    // The transport.
+    /// The transport failed or the connection closed, before the answer
+    /// came; `T` says how.
+    Closed(T),
+    /// No answer by the request's deadline.
+    Timeout,
+    /// Host only (a device does not reconnect by itself): the connection
+    /// dropped with the request in flight and the client is dialling
+    /// again. The peer may or may not have acted on the request.
+    ConnectionLost(T),
+    // What the peer sent.
+    /// The peer answered `ERROR <code>: <detail>` (the text, cut at
+    /// [`MAX_ERROR_LEN`](super::MAX_ERROR_LEN) bytes).
+    Remote(R),
+    /// This side's decoder refused the answer (too large …).
+    BadAnswer(DecodeError),
+    // What the caller did.
+    /// The request cannot be encoded (a bad kind, a text payload with
+    /// `\n` …): nothing was sent.
+    Encode(Error),
+    /// Host only (a device client is driven by its own calls): the
+    /// client's connection loop is not running, neither `run` nor `start`
+    /// was called. Nothing was sent.
+    NotStarted,
+}
+
+impl<T, R: From<ErrorText>> ClientError<T, R> {
+    /// The `ERROR` answer this request got, from its text.
+    pub fn remote(m: &RemoteError<'_>) -> Self {
+        ClientError::Remote(R::from(ErrorText::from_strs(m.code, &[m.detail])))
+    }
+}
+
+impl<T: fmt::Display, R: fmt::Display> fmt::Display for ClientError<T, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Closed(how) => write!(f, "connection closed: {how}"),
+            ClientError::Timeout => f.write_str("request timed out"),
+            ClientError::ConnectionLost(how) => write!(
+                f,
+                "connection lost with the request in flight ({how}); reconnecting"
+            ),
+            ClientError::Remote(t) => write!(f, "server answered ERROR {t}"),
+            ClientError::BadAnswer(e) => write!(f, "answer refused: {e}"),
+            ClientError::Encode(e) => write!(f, "cannot encode request: {e}"),
+            ClientError::NotStarted => f.write_str(
+                "client not started: drive Client::run or call Client::start with a spawner",
+            ),
+        }
+    }
+}
+
+impl<T: fmt::Display + fmt::Debug, R: fmt::Display + fmt::Debug> core::error::Error
+    for ClientError<T, R>
+{
 }
 
 #[cfg(test)]

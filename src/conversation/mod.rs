@@ -25,7 +25,7 @@ mod client;
 mod receiver;
 mod server;
 
-pub use client::{answer_id, Full, Matched, Pending, PendingTable, RemoteError, Slot};
+pub use client::{answer_id, ClientError, Full, Matched, Pending, PendingTable, RemoteError, Slot};
 #[cfg(feature = "async")]
 pub(crate) use receiver::At;
 pub use receiver::{Framing, Limits, Receiver};

@@ -120,6 +120,13 @@ impl ErrorText {
     pub fn code(&self) -> &str {
         self.0.split(':').next().unwrap_or_default()
     }
+
+    /// The detail for people: the text after the code's `:` and the space
+    /// that follows it.
+    pub fn detail(&self) -> &str {
+        let rest = self.0.split_once(':').map_or("", |(_, rest)| rest);
+        rest.strip_prefix(' ').unwrap_or(rest)
+    }
 }
 
 impl fmt::Debug for ErrorText {

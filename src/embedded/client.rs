@@ -289,7 +289,7 @@ where
                 return Err(IoError::Capacity.into());
             }
             match first(io.read(spare), timer.as_mut()).await {
-                Either::Left(Ok(0)) => return Err(ClientError::Closed),
+                Either::Left(Ok(0)) => return Err(ClientError::Closed(IoError::Closed)),
                 Either::Left(Ok(n)) => rx.commit(n),
                 Either::Left(Err(e)) => return Err(IoError::Io(e).into()),
                 Either::Right(()) => {

@@ -4,9 +4,6 @@
 
 use core::fmt;
 
-use crate::conversation::ErrorText;
-use crate::DecodeError;
-
 /// Why [`serve`](super::serve) or a [`Client`](super::Client) could not go
 /// on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +16,10 @@ pub enum IoError<E> {
     WriteZero,
     /// The buffer cannot hold a frame at the configured limits.
     Capacity,
+    /// The peer closed the stream (a read gave 0 bytes) before the answer
+    /// came: a [`Client`](super::Client)'s account; [`serve`](super::serve)
+    /// ends with [`Ended::Closed`](super::Ended::Closed) instead.
+    Closed,
 }
 
 impl<E: fmt::Debug> fmt::Display for IoError<E> {
@@ -27,49 +28,23 @@ impl<E: fmt::Debug> fmt::Display for IoError<E> {
             IoError::Io(e) => write!(f, "transport failed: {e:?}"),
             IoError::WriteZero => f.write_str("transport wrote no byte"),
             IoError::Capacity => f.write_str("buffer too small for the limits"),
+            IoError::Closed => f.write_str("the peer closed the stream"),
         }
     }
 }
 
 impl<E: fmt::Debug> core::error::Error for IoError<E> {}
 
-/// Why a [`Client`](super::Client) request failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum ClientError<E> {
-    /// The transport failed, accepted no byte, or closed.
-    Io(IoError<E>),
-    /// The peer closed the stream before answering.
-    Closed,
-    /// No answer before the timeout.
-    Timeout,
-    /// The request cannot be encoded (a text payload with `\n` …).
-    Encode(crate::Error),
-    /// The server answered `ERROR <code>: <detail>` (the text, cut at
-    /// [`crate::conversation::MAX_ERROR_LEN`] bytes).
-    Remote(ErrorText),
-    /// This side's decoder refused the answer (too large for the buffer …).
-    BadAnswer(DecodeError),
-}
-
-impl<E: fmt::Debug> fmt::Display for ClientError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientError::Io(e) => fmt::Display::fmt(e, f),
-            ClientError::Closed => f.write_str("connection closed"),
-            ClientError::Timeout => f.write_str("request timed out"),
-            ClientError::Encode(e) => write!(f, "cannot encode request: {e}"),
-            ClientError::Remote(t) => write!(f, "server answered ERROR {t}"),
-            ClientError::BadAnswer(e) => write!(f, "answer refused: {e}"),
-        }
-    }
-}
-
-impl<E: fmt::Debug> core::error::Error for ClientError<E> {}
+/// Why a [`Client`](super::Client) request failed: the conversation
+/// core's [`ClientError`](crate::conversation::ClientError), the same
+/// variants as the host's, with the transport's account an [`IoError`]
+/// (`Closed(IoError::Closed)`: the peer closed the stream before
+/// answering). `ConnectionLost` and `NotStarted` are the host's; a device
+/// client never gives them.
+pub type ClientError<E> = crate::conversation::ClientError<IoError<E>>;
 
 impl<E> From<IoError<E>> for ClientError<E> {
     fn from(e: IoError<E>) -> Self {
-        ClientError::Io(e)
+        crate::conversation::ClientError::Closed(e)
     }
 }

@@ -158,8 +158,8 @@ async fn binary_misbehaving(
         let (kind, payload, _, want) = CALLS[n % 3];
         let t = Instant::now();
         match c.request(kind, payload).await {
-            Err(ClientError::Remote { code, detail })
-                if code == "handler-failed" && detail.starts_with(want) => {}
+            Err(ClientError::Remote(e))
+                if e.code() == "handler-failed" && e.detail().starts_with(want) => {}
             other => return Err(format!("{kind}: {other:?}")),
         }
         let took = t.elapsed();

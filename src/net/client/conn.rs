@@ -17,7 +17,7 @@ use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 
 use super::table::{lock, wake_all, State};
-use super::Shared;
+use super::{Closed, ClosedBy, Shared};
 use crate::conversation::answer_id;
 use crate::net::framed::{Framing, RxState};
 use crate::net::io::{or_stall, READS_BEFORE_YIELD};
@@ -45,13 +45,13 @@ enum Read {
     /// The loop is to let other tasks run, then go on.
     Yields,
     /// The connection is over; the text says how.
-    Over(String),
+    Over(Closed),
 }
 
 /// How a connection ended.
 pub(super) enum End {
     /// It failed or the server closed it; the text says how.
-    Lost(String),
+    Lost(Closed),
     /// The client closed it (`close()`, every `Client` dropped) and what
     /// was queued is written.
     ByClient,
@@ -148,9 +148,10 @@ impl<'a> Conn<'a> {
                         let now = Instant::now();
                         st.expire(now, &mut self.wake);
                         if stalled.is_some_and(|s| now >= s + limit) {
-                            return Poll::Ready(End::Lost(
-                                "write failed: the peer is not reading".to_string(),
-                            ));
+                            return Poll::Ready(End::Lost(Closed::new(
+                                ClosedBy::Transport,
+                                "write failed: the peer is not reading",
+                            )));
                         }
                         match due(&st) {
                             Some(at) => t.set_at(at),
@@ -173,7 +174,7 @@ impl<'a> Conn<'a> {
     }
 
     /// Writes the queued frames as far as the transport takes them now.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), String> {
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), Closed> {
         if self.writing.is_empty() {
             let taken = lock(&self.shared.state).take_out(&mut self.writing, &mut self.wake);
             wake_all(&mut self.wake);
@@ -224,6 +225,7 @@ impl<'a> Conn<'a> {
                     Some(e) => std::format!("closed by the server after ERROR {e}"),
                     None => "closed by the server".to_string(),
                 };
+                let why = Closed::new(ClosedBy::Server, why);
                 return Read::Over(why);
             }
             // Answers just read woke their requests: they queue their next
@@ -238,7 +240,12 @@ impl<'a> Conn<'a> {
             match self.rx.poll_fill(cx, &mut *self.io) {
                 Poll::Pending => return Read::Waits,
                 Poll::Ready(Ok(())) => *reads += 1,
-                Poll::Ready(Err(e)) => return Read::Over(std::format!("read failed: {e}")),
+                Poll::Ready(Err(e)) => {
+                    return Read::Over(Closed::new(
+                        ClosedBy::Transport,
+                        std::format!("read failed: {e}"),
+                    ))
+                }
             }
         }
     }
@@ -273,7 +280,10 @@ impl<'a> Conn<'a> {
         let timeout = self.shared.config.request_timeout;
         {
             let mut st = lock(&self.shared.state);
-            st.close("closed by the client".to_string(), &mut self.wake);
+            st.close(
+                Closed::new(ClosedBy::Client, "closed by the client"),
+                &mut self.wake,
+            );
         }
         wake_all(&mut self.wake);
         let _ = or_stall(self.io.close(), Some(timeout)).await;
@@ -308,6 +318,6 @@ impl<'a> Conn<'a> {
     }
 }
 
-fn failed(e: io::Error) -> String {
-    std::format!("write failed: {e}")
+fn failed(e: io::Error) -> Closed {
+    Closed::new(ClosedBy::Transport, std::format!("write failed: {e}"))
 }

@@ -25,7 +25,7 @@ use std::boxed::Box;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::string::{String, ToString};
+use std::string::String;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -44,7 +44,8 @@ use self::table::{lock, wake_all, Link, State, Ticket};
 use super::framed::FramedConfig;
 use super::message::Frame;
 use super::runtime::{AlreadyStarted, Spawner};
-use crate::{Error, Kind, Message};
+use crate::conversation::ErrorText;
+use crate::{Kind, Message};
 
 /// A client's limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,60 +94,66 @@ impl Default for ClientConfig {
     }
 }
 
-/// Why a request failed.
+/// Why a request failed: the conversation core's
+/// [`ClientError`](crate::conversation::ClientError), the same variants as
+/// a device client's, with the transport's account a [`Closed`] and an
+/// `ERROR` answer's text boxed (so that every request's result stays
+/// small).
+pub type ClientError = crate::conversation::ClientError<Closed, Box<ErrorText>>;
+
+/// How a client's connection closed (in [`ClientError::Closed`] and
+/// [`ClientError::ConnectionLost`]): who closed it, for a program, and
+/// how, for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ClientError {
-    /// No answer within the request timeout.
-    Timeout,
-    /// The connection is closed for good (by either side, or it failed and
-    /// the client does not reconnect); the text says how.
-    Closed(String),
-    /// The connection dropped while this request was in flight, and the
-    /// client is dialling again ([`ClientConfig::reconnect`]). The server
-    /// may or may not have acted on the request; requests made from now on
-    /// wait for the new connection.
-    ConnectionLost(String),
-    /// The server answered `ERROR <code>: <detail>`.
-    Remote {
-        /// The stable code (`unknown-kind`, `too-large` …).
-        code: String,
-        /// The text after the code.
-        detail: String,
-    },
-    /// The request cannot be encoded (bad kind …); nothing was sent.
-    Encode(Error),
-    /// The answer was refused by this side's decoder (too large …).
-    BadAnswer(crate::DecodeError),
-    /// The client's connection loop is not running: neither
-    /// [`Client::run`] nor [`Client::start`] was called. Nothing was sent.
-    NotStarted,
+pub struct Closed {
+    by: ClosedBy,
+    detail: String,
 }
 
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientError::Timeout => f.write_str("request timed out"),
-            ClientError::Closed(why) => write!(f, "connection closed: {why}"),
-            ClientError::ConnectionLost(why) => {
-                write!(
-                    f,
-                    "connection lost with the request in flight ({why}); reconnecting"
-                )
-            }
-            ClientError::Remote { code, detail } => {
-                write!(f, "server answered ERROR {code}: {detail}")
-            }
-            ClientError::Encode(e) => write!(f, "cannot encode request: {e}"),
-            ClientError::BadAnswer(e) => write!(f, "answer refused: {e}"),
-            ClientError::NotStarted => f.write_str(
-                "client not started: drive Client::run or call Client::start with a spawner",
-            ),
+/// Who closed a client's connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClosedBy {
+    /// This side: [`Client::close`], every `Client` dropped, or the
+    /// connection loop's future dropped.
+    Client,
+    /// The server closed the stream (after an `ERROR` such as
+    /// `overloaded`, if it sent one: the detail says).
+    Server,
+    /// The transport failed (a read or write error, or the server did not
+    /// read for the request timeout).
+    Transport,
+    /// Reconnecting was given up after the attempts
+    /// [`ClientConfig::reconnect`] allows.
+    GaveUp,
+}
+
+impl Closed {
+    /// A close by `by`, told as `detail`.
+    pub fn new(by: ClosedBy, detail: impl Into<String>) -> Closed {
+        Closed {
+            by,
+            detail: detail.into(),
         }
+    }
+
+    /// Who closed the connection.
+    pub fn by(&self) -> ClosedBy {
+        self.by
+    }
+
+    /// How, for people (`closed by the server after ERROR overloaded: …`,
+    /// `read failed: …`).
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 }
 
-impl std::error::Error for ClientError {}
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
 
 /// What the clones of a [`Client`] and its connection loop share.
 struct Shared {
@@ -240,7 +247,10 @@ struct CloseIfDropped(Arc<Shared>);
 impl Drop for CloseIfDropped {
     fn drop(&mut self) {
         self.0.with(|st, wake| {
-            st.close("the client's background work was dropped".to_string(), wake)
+            st.close(
+                Closed::new(ClosedBy::Client, "the client's background work was dropped"),
+                wake,
+            )
         });
     }
 }
@@ -476,10 +486,7 @@ impl Client {
         if answer.kind == "ERROR" {
             let m = Message::new(Kind::ERROR, &answer.payload);
             if let Some(e) = crate::conversation::RemoteError::of(&m) {
-                return Err(ClientError::Remote {
-                    code: e.code.to_string(),
-                    detail: e.detail.to_string(),
-                });
+                return Err(ClientError::remote(&e));
             }
         }
         Ok(answer)
@@ -512,10 +519,10 @@ impl Client {
         let start = Instant::now();
         let answer = self.request("PING", b"").await?;
         if answer.kind != "PONG" {
-            return Err(ClientError::Remote {
-                code: "unexpected-answer".into(),
-                detail: answer.kind,
-            });
+            return Err(ClientError::Remote(Box::new(ErrorText::new(
+                "unexpected-answer",
+                &answer.kind,
+            ))));
         }
         Ok(start.elapsed())
     }

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::string::{String, ToString};
 use std::task::Poll;
 use std::time::Duration;
 use std::vec::Vec;
@@ -16,7 +15,7 @@ use futures_lite::FutureExt;
 
 use super::conn::BoxIo;
 use super::table::{lock, wake_all};
-use super::{Shared, LOG_TARGET};
+use super::{Closed, ClosedBy, Shared, LOG_TARGET};
 
 /// How a TCP or Unix client dials again after its connection drops (see
 /// [`ClientConfig::reconnect`](super::ClientConfig::reconnect)).
@@ -138,7 +137,7 @@ impl Backoff {
 /// dialer), fails the requests in flight with `ConnectionLost` and dials
 /// until a connection is made (returned), the attempts are used or the
 /// client closes (`None`: closed for good). Without one, closes.
-pub(super) async fn after_loss(shared: &Shared, why: String) -> Option<BoxIo> {
+pub(super) async fn after_loss(shared: &Shared, why: Closed) -> Option<BoxIo> {
     let mut wake = Vec::new();
     let plan = shared.config.reconnect.zip(shared.dialer.as_ref());
     let Some((plan, dialer)) = plan.filter(|_| !lock(&shared.state).closing) else {
@@ -152,16 +151,22 @@ pub(super) async fn after_loss(shared: &Shared, why: String) -> Option<BoxIo> {
     let mut last = why;
     loop {
         let Some(delay) = backoff.wait() else {
-            let why = std::format!(
-                "gave up reconnecting after {} attempts (last: {last})",
-                backoff.tried
+            let why = Closed::new(
+                ClosedBy::GaveUp,
+                std::format!(
+                    "gave up reconnecting after {} attempts (last: {last})",
+                    backoff.tried
+                ),
             );
             lock(&shared.state).close(why, &mut wake);
             wake_all(&mut wake);
             return None;
         };
         if !pause(shared, delay).await {
-            lock(&shared.state).close("closed by the client".to_string(), &mut wake);
+            lock(&shared.state).close(
+                Closed::new(ClosedBy::Client, "closed by the client"),
+                &mut wake,
+            );
             wake_all(&mut wake);
             return None;
         }
@@ -172,7 +177,7 @@ pub(super) async fn after_loss(shared: &Shared, why: String) -> Option<BoxIo> {
                 wake_all(&mut wake);
                 return Some(io);
             }
-            Err(e) => last = std::format!("connect failed: {e}"),
+            Err(e) => last = Closed::new(ClosedBy::Transport, std::format!("connect failed: {e}")),
         }
     }
 }

@@ -5,7 +5,6 @@
 //! once to collect its answer, and once per batch by the connection loop.
 
 use std::boxed::Box;
-use std::string::String;
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -13,7 +12,7 @@ use std::vec::Vec;
 
 use async_channel::Sender;
 
-use super::{ClientError, LOG_TARGET};
+use super::{ClientError, Closed, ClosedBy, LOG_TARGET};
 use crate::conversation::{answer_id, Matched, PendingTable, Slot};
 use crate::net::message::Frame;
 use crate::{DecodeError, Encoder, Kind, Message};
@@ -64,7 +63,7 @@ pub(super) enum Link {
     /// wait (up to their timeout).
     Down,
     /// Closed for good; the text says how.
-    Closed(String),
+    Closed(Closed),
 }
 
 pub(super) struct State {
@@ -115,7 +114,10 @@ impl State {
     fn refusal(&self) -> Option<ClientError> {
         match &self.link {
             Link::Closed(why) => Some(ClientError::Closed(why.clone())),
-            _ if self.closing => Some(ClientError::Closed("closed by the client".into())),
+            _ if self.closing => Some(ClientError::Closed(Closed::new(
+                ClosedBy::Client,
+                "closed by the client",
+            ))),
             _ => None,
         }
     }
@@ -225,7 +227,10 @@ impl State {
         let w = &mut self.waiters[t.at];
         if w.id != t.id {
             // Cannot happen: a place is the request's until it lets go.
-            return Poll::Ready(Err(ClientError::Closed("request lost".into())));
+            return Poll::Ready(Err(ClientError::Closed(Closed::new(
+                ClosedBy::Client,
+                "request lost",
+            ))));
         }
         match w.done.take() {
             Some(outcome) => {
@@ -353,10 +358,10 @@ impl State {
 
     /// The connection dropped and the client dials again: the requests in
     /// flight fail with [`ClientError::ConnectionLost`]; new ones wait.
-    pub(super) fn lost(&mut self, why: &str, wake: &mut Vec<Waker>) {
+    pub(super) fn lost(&mut self, why: &Closed, wake: &mut Vec<Waker>) {
         host_info!(target: LOG_TARGET, "client connection lost: {}; reconnecting", why);
         self.link = Link::Down;
-        self.fail_all(&ClientError::ConnectionLost(why.into()), wake);
+        self.fail_all(&ClientError::ConnectionLost(why.clone()), wake);
     }
 
     /// Connected again: the waiting requests go on.
@@ -368,7 +373,7 @@ impl State {
 
     /// Closed for good: every request in flight and every later one fails
     /// with [`ClientError::Closed`].
-    pub(super) fn close(&mut self, why: String, wake: &mut Vec<Waker>) {
+    pub(super) fn close(&mut self, why: Closed, wake: &mut Vec<Waker>) {
         if matches!(self.link, Link::Closed(_)) {
             return;
         }

@@ -41,7 +41,7 @@ pub fn check() {
 async fn over_the_limits(c: &Client) -> Result<Vec<String>, String> {
     let mut notes = Vec::new();
     match c.request("ECHO", &vec![1u8; 200 * 1024]).await {
-        Err(ClientError::Remote { code, .. }) if code == "too-large" => {
+        Err(ClientError::Remote(e)) if e.code() == "too-large" => {
             notes.push("a 200 KiB request: ERROR too-large".to_string())
         }
         other => return Err(format!("a 200 KiB request: {other:?}")),
