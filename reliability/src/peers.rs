@@ -187,7 +187,7 @@ pub fn check_client_clean(client: &Client, what: &str) -> Result<(), String> {
             client.dropped_unsolicited()
         ));
     }
-    if let Ok(f) = client.subscribe().try_recv() {
+    if let Some(f) = client.subscribe().try_recv() {
         return Err(format!("{what}: an unsolicited message {}", f.kind));
     }
     Ok(())

@@ -99,7 +99,7 @@ mod runtime;
 pub mod serial;
 mod server;
 
-pub use client::{Client, ClientConfig, ClientError, Closed, ClosedBy, Reconnect};
+pub use client::{Client, ClientConfig, ClientError, Closed, ClosedBy, Reconnect, Subscription};
 pub use framed::{Framed, FramedConfig, Framing, RecvError, Replier, SendError};
 pub use message::Frame;
 pub use router::{

@@ -155,6 +155,26 @@ impl fmt::Display for Closed {
     }
 }
 
+/// Messages a server sent a [`Client`] unasked, from
+/// [`Client::subscribe`].
+#[derive(Clone, Debug)]
+pub struct Subscription {
+    rx: Receiver<Frame>,
+}
+
+impl Subscription {
+    /// The next message, waiting for one; `None` once the client is closed
+    /// and every message it received has been taken. Cancel safe.
+    pub async fn recv(&self) -> Option<Frame> {
+        self.rx.recv().await.ok()
+    }
+
+    /// The next message if one waits, without waiting.
+    pub fn try_recv(&self) -> Option<Frame> {
+        self.rx.try_recv().ok()
+    }
+}
+
 /// What the clones of a [`Client`] and its connection loop share.
 struct Shared {
     state: Mutex<State>,
@@ -527,11 +547,14 @@ impl Client {
         Ok(start.elapsed())
     }
 
-    /// Messages the server sends without the `RESPONSE` flag. All
-    /// subscribers share one queue; when it is full, new messages are
-    /// dropped and counted in [`Client::dropped_unsolicited`].
-    pub fn subscribe(&self) -> Receiver<Frame> {
-        self.shared.subscribers.clone()
+    /// Messages the server sends without the `RESPONSE` flag. Every
+    /// [`Subscription`] of a client shares one queue (a message reaches
+    /// one of them); when it is full, new messages are dropped and counted
+    /// in [`Client::dropped_unsolicited`].
+    pub fn subscribe(&self) -> Subscription {
+        Subscription {
+            rx: self.shared.subscribers.clone(),
+        }
     }
 
     /// Unsolicited messages dropped because the subscription queue was full.
