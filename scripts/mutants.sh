@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.rs)
 ROUTER_FILES=(src/net/router/mod.rs src/net/router/table.rs src/net/router/serve.rs)
-CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs
+CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs src/conversation/wire.rs
                     src/conversation/client.rs src/embedded/mod.rs
                     src/embedded/handler.rs src/embedded/serve.rs
                     src/embedded/client.rs src/embedded/clock.rs
@@ -64,7 +64,7 @@ fi
 
 # The test binaries that cover each group: only these are built for each
 # mutant (the build is the slow part). tests/router.rs covers the
-# encoder's path into the async layer's send buffer (`Encoder::append`).
+# conversation's Wire path into the async layer's send buffer.
 CODEC_ARGS=(--lib --test=router
             --test=vectors --test=errors --test=rules --test=properties
             --test=no_alloc --test=fuzz_regressions --test=buffer_sizes)

@@ -111,29 +111,6 @@ impl Encoder {
         Ok(total)
     }
 
-    /// Appends the encoding of `m` to `out` without zero-filling room for
-    /// the payload first: the header is written in place, the payload
-    /// copied once. For the async layer's send buffer.
-    #[cfg(feature = "std")]
-    pub(crate) fn append(&self, m: &Message<'_>, out: &mut std::vec::Vec<u8>) -> Result<(), Error> {
-        let payload_len = self.check(m)?;
-        let start = out.len();
-        let k = m.kind.len();
-        out.reserve(Self::len_unchecked(m));
-        out.resize(start + HEADER_LEN + k, 0);
-        let (head, kind) = out[start..].split_at_mut(HEADER_LEN);
-        let head: &mut [u8; HEADER_LEN] = head.try_into().map_err(|_| Error::BufferTooSmall)?;
-        // A valid kind has 1..=32 bytes.
-        write_header(head, m.flags, k as u8, m.id, payload_len);
-        kind.copy_from_slice(m.kind.as_bytes());
-        out.extend_from_slice(m.payload);
-        if m.flags.contains(Flags::CHECKSUM) {
-            let crc = crate::crc::crc32(&out[start..]);
-            out.extend_from_slice(&crc.to_le_bytes());
-        }
-        Ok(())
-    }
-
     /// Appends the encoding of `m` to a `heapless::Vec` and returns the
     /// number of bytes appended.
     ///
@@ -209,12 +186,12 @@ impl Encoder {
     /// trailer: [`Encoder::encode_head`] without the kind copied behind the
     /// header, so without the 46-byte buffer that holds both (zeroed first:
     /// a `memclr` a firmware would link for it alone). The frame is the
-    /// header, the kind, the payload, the trailer. For `serve`'s answers.
+    /// header, the kind, the payload, the trailer: the conversation's
+    /// [`Wire`](crate::conversation::Wire).
     ///
     /// # Errors
     ///
     /// [`Error::TooLarge`] when the payload is over the limit.
-    #[cfg(feature = "embedded-io-async")]
     pub(crate) fn encode_header(
         &self,
         m: &Message<'_>,

@@ -253,7 +253,7 @@ fn wire_parts_are_the_encoded_bytes_and_borrow_the_payload() {
         (Framing::Text, Answer::new(0, Kind::ECHO, b"hello")),
     ] {
         let wire = answer.wire(framing).expect("wire");
-        let [_, p, _] = wire.parts();
+        let [_, _, p, _] = wire.parts();
         assert_eq!(p.as_ptr(), answer.payload().as_ptr(), "payload not copied");
         let joined = wire.parts().concat();
         assert_eq!(joined.len(), wire.len());

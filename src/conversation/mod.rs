@@ -24,9 +24,11 @@
 mod client;
 mod receiver;
 mod server;
+mod wire;
 
 pub use client::{answer_id, ClientError, Full, Matched, Pending, PendingTable, RemoteError, Slot};
 #[cfg(feature = "async")]
 pub(crate) use receiver::At;
 pub use receiver::{Framing, Limits, Receiver};
-pub use server::{is_builtin, Answer, ErrorText, Event, Responder, Rules, Wire, MAX_ERROR_LEN};
+pub use server::{is_builtin, Answer, ErrorText, Event, Responder, Rules, MAX_ERROR_LEN};
+pub use wire::Wire;

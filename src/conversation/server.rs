@@ -4,10 +4,7 @@
 use core::fmt;
 
 use super::receiver::{Framing, Receiver};
-use crate::encoder::Head;
-#[cfg(feature = "embedded-io-async")]
-use crate::frame::{HEADER_LEN, TRAILER_LEN};
-use crate::message::MAX_KIND_LEN;
+use super::wire::Wire;
 use crate::{DecodeError, Encoder, Error, Flags, Kind, Message, TextEncoder};
 
 /// Longest `ERROR` payload (`<code>: <detail>`); a longer detail is cut at
@@ -283,65 +280,15 @@ impl<'a> Answer<'a> {
         }
     }
 
-    /// The answer's bytes in `framing`, as up to three slices (head,
-    /// payload, tail) that borrow the payload instead of copying it.
+    /// The answer's bytes in `framing`, as four slices that borrow the
+    /// payload instead of copying it.
     ///
     /// # Errors
     ///
     /// What the encoder refuses (see [`Answer::encodable`], which never
     /// gives such an answer).
     pub fn wire(&self, framing: Framing) -> Result<Wire<'_>, Error> {
-        let payload = self.payload();
-        match framing {
-            Framing::Binary => Ok(Wire {
-                head: WireHead::Binary(Encoder::new().encode_head(&self.message())?),
-                payload,
-            }),
-            Framing::Text => {
-                TextEncoder::new().encoded_len(self.kind, payload)?;
-                let mut head = [0u8; MAX_KIND_LEN + 1];
-                let k = self.kind.len();
-                head[..k].copy_from_slice(self.kind.as_bytes());
-                head[k] = b':';
-                Ok(Wire {
-                    head: WireHead::Text(head, k as u8 + 1),
-                    payload,
-                })
-            }
-        }
-    }
-
-    /// [`Answer::wire`] as four slices, for `serve`: binary header, kind,
-    /// payload, trailer, or kind, `:`, payload, `\n`. No head buffer to
-    /// build (46 bytes zeroed, then the kind copied in).
-    ///
-    /// # Errors
-    ///
-    /// As [`Answer::wire`].
-    #[cfg(feature = "embedded-io-async")]
-    pub(crate) fn split_wire(&self, framing: Framing) -> Result<SplitWire<'_>, Error> {
-        let payload = self.payload();
-        let kind = self.kind.as_bytes();
-        match framing {
-            Framing::Binary => {
-                let (header, trailer) = Encoder::new().encode_header(&self.message())?;
-                Ok(SplitWire {
-                    header: Some(header),
-                    kind,
-                    payload,
-                    trailer,
-                })
-            }
-            Framing::Text => {
-                TextEncoder::new().encoded_len(self.kind, payload)?;
-                Ok(SplitWire {
-                    header: None,
-                    kind,
-                    payload,
-                    trailer: None,
-                })
-            }
-        }
+        Wire::new(&self.message(), framing)
     }
 
     /// Encodes the answer into `out` and returns its length.
@@ -360,70 +307,6 @@ impl<'a> Answer<'a> {
             at = end;
         }
         Ok(at)
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum WireHead {
-    Binary(Head),
-    Text([u8; MAX_KIND_LEN + 1], u8),
-}
-
-/// An answer's bytes as three slices: write them in order. The payload is
-/// borrowed, never copied.
-#[derive(Clone, Copy, Debug)]
-pub struct Wire<'a> {
-    head: WireHead,
-    payload: &'a [u8],
-}
-
-impl Wire<'_> {
-    /// Head (header and kind, or `KIND:`), payload, tail (CRC-32 trailer,
-    /// or `\n`; possibly empty).
-    pub fn parts(&self) -> [&[u8]; 3] {
-        match &self.head {
-            WireHead::Binary(h) => [h.as_bytes(), self.payload, h.trailer()],
-            WireHead::Text(h, n) => [&h[..usize::from(*n)], self.payload, b"\n"],
-        }
-    }
-
-    /// The length of the whole answer.
-    pub fn len(&self) -> usize {
-        self.parts().iter().map(|p| p.len()).sum()
-    }
-
-    /// Whether the answer has no bytes (never: every answer has a head).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// An answer's bytes as four slices, from [`Answer::split_wire`]: write
-/// them in order.
-#[cfg(feature = "embedded-io-async")]
-pub(crate) struct SplitWire<'a> {
-    /// The binary header; `None` in text mode.
-    header: Option<[u8; HEADER_LEN]>,
-    kind: &'a [u8],
-    payload: &'a [u8],
-    /// The CRC-32 trailer of a binary frame with a checksum.
-    trailer: Option<[u8; TRAILER_LEN]>,
-}
-
-#[cfg(feature = "embedded-io-async")]
-impl SplitWire<'_> {
-    /// Header, kind, payload, trailer (binary; the trailer possibly empty),
-    /// or kind, `:`, payload, `\n` (text).
-    pub(crate) fn parts(&self) -> [&[u8]; 4] {
-        match &self.header {
-            Some(header) => [
-                header,
-                self.kind,
-                self.payload,
-                self.trailer.as_ref().map_or(&[][..], |t| &t[..]),
-            ],
-            None => [self.kind, b":", self.payload, b"\n"],
-        }
     }
 }
 

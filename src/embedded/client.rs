@@ -9,9 +9,9 @@ use embedded_io_async::{Read, Write};
 
 use super::clock::{Clock, NoClock};
 use super::error::{ClientError, IoError};
-use super::{write_all, write_parts};
-use crate::conversation::{ErrorText, Framing, Matched, Pending, Receiver, RemoteError};
-use crate::{Encoder, Flags, Kind, Message, TextEncoder};
+use super::write_parts;
+use crate::conversation::{ErrorText, Framing, Matched, Pending, Receiver, RemoteError, Wire};
+use crate::{Flags, Kind, Message};
 
 enum Either<A, B> {
     Left(A),
@@ -153,19 +153,8 @@ where
     }
 
     async fn write_message(&mut self, m: &Message<'_>) -> Result<(), ClientError<T::Error>> {
-        match self.framing() {
-            Framing::Binary => {
-                let head = Encoder::new().encode_head(m).map_err(ClientError::Encode)?;
-                write_parts(&mut self.io, [head.as_bytes(), m.payload, head.trailer()]).await?;
-            }
-            Framing::Text => {
-                TextEncoder::new()
-                    .encoded_len(m.kind, m.payload)
-                    .map_err(ClientError::Encode)?;
-                write_parts(&mut self.io, [m.kind.as_bytes(), b":", m.payload]).await?;
-                write_all(&mut self.io, b"\n").await?;
-            }
-        }
+        let wire = Wire::new(m, self.framing()).map_err(ClientError::Encode)?;
+        write_parts(&mut self.io, wire.parts()).await?;
         self.io.flush().await.map_err(IoError::Io)?;
         Ok(())
     }

@@ -94,8 +94,9 @@ async fn write_all<T: Write>(io: &mut T, mut buf: &[u8]) -> Result<(), IoError<T
     Ok(())
 }
 
-/// Writes a message's head, payload and tail: the payload is not copied.
-async fn write_parts<T: Write>(io: &mut T, parts: [&[u8]; 3]) -> Result<(), IoError<T::Error>> {
+/// Writes a message's [`Wire`](crate::conversation::Wire) parts: the
+/// payload is not copied.
+async fn write_parts<T: Write>(io: &mut T, parts: [&[u8]; 4]) -> Result<(), IoError<T::Error>> {
     for part in parts {
         write_all(io, part).await?;
     }

@@ -123,10 +123,8 @@ where
                 }
             };
             let answer = answer.encodable(framing);
-            // `encodable` gave an answer the framing can carry. Four parts,
-            // the same bytes as `Answer::wire`'s three, without its head
-            // buffer.
-            if let Ok(wire) = answer.split_wire(framing) {
+            // `encodable` gave an answer the framing can carry.
+            if let Ok(wire) = answer.wire(framing) {
                 // `write_parts`, inline: the future keeps the parts once.
                 for part in wire.parts() {
                     write_all(io, part).await?;

@@ -13,9 +13,9 @@ use std::vec::Vec;
 use async_channel::Sender;
 
 use super::{ClientError, Closed, ClosedBy, LOG_TARGET};
-use crate::conversation::{answer_id, Matched, PendingTable, Slot};
+use crate::conversation::{answer_id, Framing, Matched, PendingTable, Slot, Wire};
 use crate::net::message::Frame;
-use crate::{DecodeError, Encoder, Kind, Message};
+use crate::{DecodeError, Kind, Message};
 
 /// Locks `m`; a panic while it was held cannot leave the state
 /// inconsistent (every update is a single step).
@@ -181,9 +181,12 @@ impl State {
             }
         };
         let m = Message::new(kind, payload).with_id(id);
-        if let Err(e) = Encoder::new().append(&m, &mut self.out) {
-            self.pending.cancel(id);
-            return Poll::Ready(Err(ClientError::Encode(e)));
+        match Wire::new(&m, Framing::Binary) {
+            Ok(wire) => wire.append_to(&mut self.out),
+            Err(e) => {
+                self.pending.cancel(id);
+                return Poll::Ready(Err(ClientError::Encode(e)));
+            }
         }
         self.queued += 1;
         self.waiters[at] = Waiter {
@@ -208,9 +211,9 @@ impl State {
         if !self.has_room(cx) {
             return Poll::Pending;
         }
-        Encoder::new()
-            .append(m, &mut self.out)
-            .map_err(ClientError::Encode)?;
+        Wire::new(m, Framing::Binary)
+            .map_err(ClientError::Encode)?
+            .append_to(&mut self.out);
         self.queued += 1;
         wake.extend(self.driver.take());
         Poll::Ready(Ok(()))

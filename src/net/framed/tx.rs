@@ -10,8 +10,9 @@ use futures_lite::{AsyncWrite, AsyncWriteExt};
 
 use super::SendError;
 use crate::conversation::Framing;
+use crate::conversation::Wire;
 use crate::net::io::{or_stall, write_some};
-use crate::{Encoder, Error, Message, TextEncoder};
+use crate::{Error, Message};
 
 /// The sending half's state: buffered outgoing bytes.
 pub(crate) struct TxState {
@@ -56,30 +57,12 @@ impl TxState {
     /// Encodes `m` at the end of the buffer. `Ok(false)`: a binary payload
     /// at least `write_buffer` long, left for [`TxState::send_large`].
     pub(super) fn queue(&mut self, m: &Message<'_>) -> Result<bool, Error> {
-        match self.framing {
-            Framing::Binary => {
-                if m.payload.len() >= self.write_buffer {
-                    // Refuses an unencodable message before anything is
-                    // written.
-                    Encoder::new().encoded_len(m)?;
-                    return Ok(false);
-                }
-                // Encoded in place (a `Head` returned by value and copied
-                // again costs more than the bytes it holds).
-                Encoder::new().append(m, &mut self.out)?;
-            }
-            Framing::Text => {
-                // Text lines carry the kind and payload only (§3).
-                let enc = TextEncoder::new();
-                let len = enc.encoded_len(m.kind, m.payload)?;
-                let old = self.out.len();
-                self.out.resize(old + len, 0);
-                if let Err(e) = enc.encode(m.kind, m.payload, &mut self.out[old..]) {
-                    self.out.truncate(old);
-                    return Err(e);
-                }
-            }
+        // Refuses an unencodable message before anything is written.
+        let wire = Wire::new(m, self.framing)?;
+        if self.framing == Framing::Binary && m.payload.len() >= self.write_buffer {
+            return Ok(false);
         }
+        wire.append_to(&mut self.out);
         Ok(true)
     }
 
@@ -90,18 +73,17 @@ impl TxState {
         io: &mut W,
         m: &Message<'_>,
     ) -> Result<(), SendError> {
-        let head = Encoder::new().encode_head(m).map_err(SendError::Encode)?;
-        let mut trailer = [0u8; crate::frame::TRAILER_LEN];
-        let trailer_len = head.trailer().len();
-        trailer[..trailer_len].copy_from_slice(head.trailer());
-        self.out.extend_from_slice(head.as_bytes());
+        let wire = Wire::new(m, self.framing).map_err(SendError::Encode)?;
+        let [header, kind, payload, trailer] = wire.parts();
+        self.out.extend_from_slice(header);
+        self.out.extend_from_slice(kind);
         self.flush_buffer(io).await?;
-        let mut rest = m.payload;
+        let mut rest = payload;
         while !rest.is_empty() {
             let n = self.write_some(io, rest).await?;
             rest = &rest[n..];
         }
-        self.out.extend_from_slice(&trailer[..trailer_len]);
+        self.out.extend_from_slice(trailer);
         Ok(())
     }
 
