@@ -22,7 +22,8 @@ mod table;
 
 mod serve;
 
-pub use serve::{ConnEnd, ConnEvent};
+pub use serve::ConnEnd;
+pub(crate) use serve::ConnEvent;
 pub use table::Router;
 
 /// The `log` target of the lines logged in this module's files: its own

@@ -21,7 +21,7 @@ use crate::net::Frame;
 /// What the loop tells its owner about a connection (for logs).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ConnEvent {
+pub(crate) enum ConnEvent {
     /// An `ERROR` was answered; the payload's code is given.
     ErrorAnswered {
         /// The stable code (`too-large`, `unknown-kind`, `handler-failed` …).
