@@ -114,6 +114,13 @@ impl<'a> Kind<'a> {
             .map_err(|_| Error::InvalidKind)
     }
 
+    /// A kind from a string validated before (a [`Kind`] kept as a
+    /// `String`): no second check.
+    #[cfg(feature = "std")]
+    pub(crate) const fn from_checked(s: &'a str) -> Self {
+        Kind(s)
+    }
+
     /// A kind from bytes a decoder has already validated; never fails
     /// (an impossible invalid input gives an empty-looking `ERROR`).
     pub(crate) fn from_validated(bytes: &'a [u8]) -> Self {

@@ -499,8 +499,13 @@ fn owned_types_give_back_their_parts() {
         format!("{:?}", req.conn()),
         format!("Conn {{ id: {}, peer: \"peer-1\", .. }}", req.conn().id())
     );
-    let req = Request::new(binary.clone(), conn);
+    let req = Request::new(binary.clone(), conn.clone());
     assert_eq!((req.id(), req.text()), (0, None));
+    // A request made by hand from a frame with an invalid kind reads ERROR
+    // (a Kind is valid by construction).
+    let mut bad = f.clone();
+    bad.kind = "no spaces".into();
+    assert_eq!(Request::new(bad, conn).kind(), Kind::ERROR);
     let r = Reply::new(Kind::lit("TEMP"), "21.5");
     assert_eq!((r.kind().as_str(), r.payload()), ("TEMP", &b"21.5"[..]));
     let e = HandlerError::msg("sensor gone");

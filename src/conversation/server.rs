@@ -373,6 +373,7 @@ impl Rules {
     /// A refused frame is answered `ERROR <code>` with its id when its
     /// header was trusted, else 0; `PING`, `ECHO` and unknown kinds are
     /// answered here; `EXIT` ends the conversation ([`Rules::exited`]).
+    #[inline]
     pub fn decide<'a>(
         &mut self,
         received: Result<Message<'a>, DecodeError>,

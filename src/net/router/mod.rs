@@ -59,7 +59,7 @@ impl Reply {
     /// The kind.
     pub fn kind(&self) -> Kind<'_> {
         // `new` took a valid kind.
-        Kind::from_validated(self.kind.as_bytes())
+        Kind::from_checked(&self.kind)
     }
 
     /// The payload.
@@ -166,7 +166,9 @@ impl Request {
 
     /// The kind.
     pub fn kind(&self) -> Kind<'_> {
-        Kind::from_validated(self.message.kind.as_bytes())
+        // A request made by the router has its decoder's kind; one made by
+        // `Request::new` from a `Frame` with an invalid kind reads `ERROR`.
+        Kind::new(&self.message.kind).unwrap_or(Kind::ERROR)
     }
 
     /// The correlation id (0 in text mode).

@@ -17,6 +17,7 @@ use super::{Conn, Handler, Request, Router, LOG_TARGET};
 use crate::conversation::{Answer, Event, Rules};
 use crate::net::framed::{Framed, RecvError, Replier, SendError};
 use crate::net::Frame;
+use crate::Message;
 
 /// What the loop tells its owner about a connection (for logs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,28 +94,21 @@ fn queued_now<S: AsyncWrite + Unpin>(answer: &Answer<'_>, tx: &mut Replier<'_, S
 }
 
 impl Router {
-    /// Does what the conversation's rules decided for one received message
-    /// or refused frame. `handler` is the one [`Router::handler`] found for
-    /// the request's kind. `Ok(false)` ends the loop (`EXIT`).
-    async fn act<S: AsyncWrite + Unpin>(
+    /// Runs the handler of a request the conversation's rules handed to
+    /// the application and sends its answer. `handler` is the one
+    /// [`Router::handler`] found for the request's kind.
+    async fn handle<S: AsyncWrite + Unpin>(
         &self,
-        event: Event<'_>,
+        m: Message<'_>,
         handler: Option<&Arc<dyn Handler>>,
         conn: &Conn,
         tx: &mut Replier<'_, S>,
         events: &mut (dyn FnMut(ConnEvent) + Send),
-    ) -> io::Result<bool> {
-        let m = match event {
-            Event::Exit => return Ok(false),
-            Event::Answer(answer) => return send_answer(tx, events, answer).await.map(|()| true),
-            Event::Request(m) => m,
-        };
+    ) -> io::Result<()> {
         let id = m.id;
         let Some(h) = handler else {
             // The rules hand out only kinds the router said it takes.
-            return send_answer(tx, events, Answer::unknown_kind(&m))
-                .await
-                .map(|()| true);
+            return send_answer(tx, events, Answer::unknown_kind(&m)).await;
         };
         let reply;
         let request = Request::new(Frame::from_message(&m), conn.clone());
@@ -135,7 +129,7 @@ impl Router {
                 Answer::error(id, e.code(), e)
             }
         };
-        send_answer(tx, events, answer).await.map(|()| true)
+        send_answer(tx, events, answer).await
     }
 
     /// Serves one connection until the peer sends `EXIT`, closes, or the
@@ -306,15 +300,23 @@ impl Router {
                         Event::Answer(a) if queued_now(&a, &mut tx) => {
                             tx.write_if_full().await.map(|()| true)
                         }
-                        event => self.act(event, handler, conn, &mut tx, events).await,
+                        Event::Answer(a) => send_answer(&mut tx, events, a).await.map(|()| true),
+                        Event::Request(m) => self
+                            .handle(m, handler, conn, &mut tx, events)
+                            .await
+                            .map(|()| true),
+                        Event::Exit => Ok(false),
                     }
                 }
                 Err(RecvError::Decode(e)) => {
                     // No replier is lent with an error: answer through the
                     // framed connection itself, with the rules' id.
                     let mut tx = framed.replier();
-                    let event = rules.decide(Err(e), |_| false);
-                    self.act(event, None, conn, &mut tx, events).await
+                    match rules.decide(Err(e), |_| false) {
+                        Event::Answer(a) => send_answer(&mut tx, events, a).await.map(|()| true),
+                        // A refused frame is answered, never handled.
+                        _ => Ok(true),
+                    }
                 }
                 Err(RecvError::Closed) => break ConnEnd::Closed,
                 Err(RecvError::Io(e)) => break ConnEnd::Io(e),

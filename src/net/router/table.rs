@@ -134,11 +134,12 @@ impl Router {
     /// The handler that takes `kind`: its own (which overrides a
     /// built-in), else the fallback for a kind that is not a built-in
     /// ([`conversation::is_builtin`]), else none.
+    #[inline]
     pub(super) fn handler(&self, kind: Kind<'_>) -> Option<&Arc<dyn Handler>> {
-        match self.routes.get(kind.as_str()) {
-            Some(h) => Some(h),
-            None if conversation::is_builtin(kind) => None,
-            None => self.fallback.as_ref(),
+        match (self.routes.get(kind.as_str()), &self.fallback) {
+            (Some(h), _) => Some(h),
+            (None, Some(f)) if !conversation::is_builtin(kind) => Some(f),
+            (None, _) => None,
         }
     }
 
