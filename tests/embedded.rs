@@ -696,3 +696,97 @@ fn full_says_so() {
         "too many requests in flight"
     );
 }
+
+/// Counts requests per conversation: `begin` resets the count and notes
+/// the framing, `COUNT` answers the count so far.
+#[derive(Default)]
+struct PerConversation {
+    count: u8,
+    begun: Vec<Framing>,
+    digit: [u8; 1],
+}
+
+impl Handler for PerConversation {
+    fn handles(&self, kind: Kind<'_>) -> bool {
+        kind == "COUNT"
+    }
+
+    fn begin(&mut self, framing: Framing) {
+        self.count = 0;
+        self.begun.push(framing);
+    }
+
+    async fn handle<'a>(&'a mut self, request: Message<'a>) -> Outcome<'a> {
+        self.count += 1;
+        self.digit = [b'0' + self.count];
+        Ok(Reply::new(request.kind, &self.digit))
+    }
+}
+
+/// The device handler sees each conversation begin, once, in its framing:
+/// after `EXIT` a new one starts (text here) and its state starts afresh.
+#[test]
+fn a_device_handler_sees_each_conversation_begin() {
+    let (mut peer, mut server_end) = pipe();
+    let mut input = msgwire_frame("COUNT", 1, b"");
+    input.extend(msgwire_frame("COUNT", 2, b""));
+    input.extend(msgwire_frame("EXIT", 0, b""));
+    let mut handler = PerConversation::default();
+    let server = async {
+        let mut buf = [0u8; 128];
+        let first = serve(
+            &mut server_end,
+            &mut buf,
+            &mut handler,
+            ServeConfig::default(),
+        )
+        .await;
+        let second = serve(
+            &mut server_end,
+            &mut buf,
+            &mut handler,
+            ServeConfig::default(),
+        )
+        .await;
+        server_end.close();
+        (first, second)
+    };
+    let binary_len = 2 * (14 + 5 + 1);
+    let peer_side = async {
+        use embedded_io_async::{Read, Write};
+        peer.write_all(&input).await.expect("write");
+        // The second conversation starts once the first has ended (bytes
+        // read with the EXIT are the first conversation's).
+        let mut wire = vec![0u8; binary_len];
+        peer.read_exact(&mut wire).await.expect("the first answers");
+        peer.write_all(b"COUNT:\nCOUNT:\nCOUNT:\n")
+            .await
+            .expect("write");
+        peer.close();
+        wire.extend(peer.read_to_end().await);
+        wire
+    };
+    let ((first, second), wire) = run(futures_lite::future::zip(server, peer_side));
+    assert_eq!(first, Ok(Ended::Exit));
+    assert_eq!(second, Ok(Ended::Closed));
+    assert_eq!(handler.begun, [Framing::Binary, Framing::Text]);
+    let mut dec = msgwire::Decoder::<64>::new();
+    dec.feed(&wire[..binary_len]);
+    for want in [b"1", b"2"] {
+        let m = dec.decode().expect("answer").expect("valid");
+        assert_eq!((m.kind.as_str(), m.payload), ("COUNT", &want[..]));
+    }
+    assert_eq!(&wire[binary_len..], b"COUNT:1\nCOUNT:2\nCOUNT:3\n");
+}
+
+/// `Or` tells both of its handlers that a conversation begins.
+#[test]
+fn or_forwards_begin_to_both_handlers() {
+    let mut both = PerConversation::default().or(PerConversation::default());
+    both.begin(Framing::Text);
+    let (a, b) = both.parts_mut();
+    assert_eq!(
+        (a.begun.as_slice(), b.begun.as_slice()),
+        (&[Framing::Text][..], &[Framing::Text][..])
+    );
+}

@@ -6,6 +6,7 @@
 use core::fmt;
 use core::future::Future;
 
+use crate::conversation::Framing;
 use crate::{Kind, Message};
 
 /// What a [`Handler`] answers: a kind and a payload (the loop adds the
@@ -141,6 +142,16 @@ pub trait Handler {
     /// borrow the request or the handler (a buffer it owns, say).
     fn handle<'a>(&'a mut self, request: Message<'a>) -> impl Future<Output = Outcome<'a>>;
 
+    /// A conversation begins, in `framing` (known from its first byte,
+    /// or fixed by [`ServeConfig::framing`](super::ServeConfig::framing)):
+    /// the place to reset what the handler keeps for one conversation. A
+    /// device's handler lives as long as the loop that calls
+    /// [`serve`](super::serve) again after each `EXIT`, so what it holds is
+    /// its connection's state. Does nothing unless overridden.
+    fn begin(&mut self, framing: Framing) {
+        let _ = framing;
+    }
+
     /// This handler, then `next` for the kinds this one does not take: see
     /// [`Or`].
     fn or<B: Handler>(self, next: B) -> Or<Self, B>
@@ -247,6 +258,11 @@ impl<A: Handler, B: Handler> Or<A, B> {
 impl<A: Handler, B: Handler> Handler for Or<A, B> {
     fn handles(&self, kind: Kind<'_>) -> bool {
         self.first.handles(kind) || self.second.handles(kind)
+    }
+
+    fn begin(&mut self, framing: Framing) {
+        self.first.begin(framing);
+        self.second.begin(framing);
     }
 
     async fn handle<'a>(&'a mut self, request: Message<'a>) -> Outcome<'a> {

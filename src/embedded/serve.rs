@@ -80,10 +80,15 @@ where
         conv.enter(framing).map_err(|_| IoError::Capacity)?;
     }
     debug!(target: LOG_TARGET, "conversation started (framing {:?})", config.framing);
+    let mut begun = false;
     loop {
         // The framing is known once a byte is in, and only then are there
         // events.
         let framing = conv.framing().unwrap_or(Framing::Binary);
+        if !begun && conv.framing().is_some() {
+            begun = true;
+            handler.begin(framing);
+        }
         loop {
             // The event ends before the answer is written, and only the
             // handler's wait holds it (`EXIT` is flushed below, not here):
