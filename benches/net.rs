@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 // through the async-io driver thread on every wake-up).
 use async_io::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, Framing, Router};
+use msgwire::conversation::Framing;
+use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, Router};
 use msgwire::{Kind, Message};
 
 fn secs() -> Duration {

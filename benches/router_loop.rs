@@ -16,7 +16,8 @@
 
 use std::time::Instant;
 
-use msgwire::net::{memory, Framed, FramedConfig, Framing, Reply, Router};
+use msgwire::conversation::Framing;
+use msgwire::net::{memory, Framed, FramedConfig, Reply, Router};
 use msgwire::{Kind, Message};
 
 fn main() {

@@ -98,7 +98,7 @@ mod encoder;
 mod error;
 pub mod frame;
 mod message;
-pub mod text;
+mod text;
 
 #[cfg(feature = "embedded-io-async")]
 #[cfg_attr(docsrs, doc(cfg(feature = "embedded-io-async")))]
@@ -116,7 +116,7 @@ pub use decoder::{decode_slice, Decoder, SliceError, Stats, Status, StreamDecode
 pub use encoder::{encode, encoded_len, overhead, Encoder, Head};
 pub use error::{DecodeError, Error};
 pub use message::{is_kind_byte, Flags, Kind, Message, OwnedMessage, MAX_KIND_LEN};
-pub use text::{TextDecoder, TextEncoder, TextStreamDecoder};
+pub use text::{buffer_for_line, TextDecoder, TextEncoder, TextStreamDecoder};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(all(

@@ -15,7 +15,7 @@ use crate::{DecodeError, Error, Kind, Message};
 /// # Examples
 ///
 /// ```
-/// use msgwire::text::buffer_for_line;
+/// use msgwire::buffer_for_line;
 /// use msgwire::TextDecoder;
 ///
 /// const MAX_LINE: usize = 80;

@@ -1,10 +1,10 @@
 //! The buffer-size helpers (`frame::buffer_for_payload`,
-//! `text::buffer_for_line`): a buffer of that size takes exactly the limit
+//! `buffer_for_line`): a buffer of that size takes exactly the limit
 //! asked for, the largest frame or line at the limit decodes in it, and one
 //! byte more is refused.
 
+use msgwire::buffer_for_line;
 use msgwire::frame::{buffer_for_payload, MAX_OVERHEAD};
-use msgwire::text::buffer_for_line;
 use msgwire::{Decoder, Encoder, Error, Flags, Kind, Message, TextDecoder, MAX_KIND_LEN};
 
 /// A 32-byte kind (the longest) and the CRC-32 trailer: the largest frame

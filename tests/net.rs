@@ -14,9 +14,10 @@ use common::net::{fixture, serve_router, tcp_server, Flood};
 use common::{encode_frame, fix_header_crc, read_frames, Ev};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
+use msgwire::conversation::Framing;
 use msgwire::net::{
-    memory, Client, ClientConfig, ClientError, ConnEnd, Framed, FramedConfig, Framing,
-    HandlerError, RecvError, Reply, Request, Router, Server, ServerConfig, Spawner,
+    memory, Client, ClientConfig, ClientError, ConnEnd, Framed, FramedConfig, HandlerError,
+    RecvError, Reply, Request, Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message};
 

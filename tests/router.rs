@@ -18,9 +18,10 @@ use common::net::{serve_router, Flood};
 use common::{encode_frame, raw, Ev};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
+use msgwire::conversation::Framing;
 use msgwire::net::{
-    memory, ConnEnd, Frame, Framed, FramedConfig, Framing, HandlerError, Outcome, RecvError, Reply,
-    Request, Router, Server, ServerConfig, Spawner,
+    memory, ConnEnd, Frame, Framed, FramedConfig, HandlerError, Outcome, RecvError, Reply, Request,
+    Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message};
 

@@ -24,9 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::FutureExt;
+use msgwire::conversation::Framing;
 use msgwire::net::{
-    AlreadyStarted, Client, ClientConfig, ClientError, ConnEnd, Frame, Framed, FramedConfig,
-    Framing, Reply, Request, Router, Server, ServerConfig, Spawner,
+    AlreadyStarted, Client, ClientConfig, ClientError, ConnEnd, Frame, Framed, FramedConfig, Reply,
+    Request, Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Kind, Message};
 use tokio_util::compat::TokioAsyncReadCompatExt;

@@ -97,7 +97,7 @@ fn text_lines_and_exit_over_a_pty() {
         // The next conversation is binary: sniffed afresh.
         let mut conn = Framed::new(
             wire.into_inner(),
-            msgwire::net::Framing::Binary,
+            msgwire::conversation::Framing::Binary,
             FramedConfig::default(),
         );
         let ping = msgwire::Message::new(msgwire::Kind::new("PING").unwrap(), b"").with_id(7);

@@ -14,10 +14,11 @@ mod device {
     use std::future::Future;
 
     use msgwire::conversation::Framing;
+    use msgwire::embedded::Or;
     use msgwire::embedded::{
         serve, Client, ClientError, Ended, Handler, HandlerError, Outcome, Reply, ServeConfig,
     };
-    use msgwire::typed::embedded::{request, Or, Typed, TypedHandler};
+    use msgwire::typed::embedded::{request, Typed, TypedHandler};
     use msgwire::typed::TypedError;
     use msgwire::{decode_slice, Encoder, Flags, Kind, Message, Status};
     use serde::{Deserialize, Serialize};
@@ -428,9 +429,10 @@ mod host {
     use std::future::Future;
 
     use futures_lite::future::block_on;
+    use msgwire::conversation::Framing;
     use msgwire::net::{
-        memory, Client, ClientConfig, ClientError, ConnEnd, Framed, FramedConfig, Framing,
-        HandlerError, Reply, Request, Router, Spawner,
+        memory, Client, ClientConfig, ClientError, ConnEnd, Framed, FramedConfig, HandlerError,
+        Reply, Request, Router, Spawner,
     };
     use msgwire::typed::net::{request, typed};
     use msgwire::typed::TypedError;

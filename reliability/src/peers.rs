@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use async_net::TcpStream;
-use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, Framing, RecvError};
+use msgwire::conversation::Framing;
+use msgwire::net::{Client, ClientConfig, Framed, FramedConfig, RecvError};
 use msgwire::{Flags, Kind, Message};
 
 use crate::exec::{spawner, within};

@@ -172,7 +172,7 @@ impl<'a> Answer<'a> {
     }
 
     /// `PONG ack`, the answer to `PING`.
-    pub fn pong(id: u32) -> Self {
+    pub(crate) fn pong(id: u32) -> Self {
         Answer::new(id, Kind::PONG, b"ack")
     }
 
@@ -196,19 +196,14 @@ impl<'a> Answer<'a> {
     }
 
     /// `ERROR unknown-kind: <KIND>`.
-    pub fn unknown_kind(request: &Message<'_>) -> Self {
+    pub(crate) fn unknown_kind(request: &Message<'_>) -> Self {
         Answer::error_strs(request.id, "unknown-kind", &[request.kind.as_str()])
-    }
-
-    /// `ERROR handler-failed: <detail>` for a handler that failed.
-    pub fn handler_failed(id: u32, detail: impl fmt::Display) -> Self {
-        Answer::error(id, "handler-failed", detail)
     }
 
     /// The answer to a frame or line the decoder refused: its code and
     /// detail, with the frame's id when its header was trusted, else 0
     /// (§4).
-    pub fn refused(e: &DecodeError) -> Self {
+    pub(crate) fn refused(e: &DecodeError) -> Self {
         Answer::error_strs(e.id.unwrap_or(0), e.code(), &[e.error.detail()])
     }
 
@@ -290,24 +285,6 @@ impl<'a> Answer<'a> {
     pub fn wire(&self, framing: Framing) -> Result<Wire<'_>, Error> {
         Wire::new(&self.message(), framing)
     }
-
-    /// Encodes the answer into `out` and returns its length.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::BufferTooSmall`], or what the encoder refuses.
-    pub fn encode(&self, framing: Framing, out: &mut [u8]) -> Result<usize, Error> {
-        let wire = self.wire(framing)?;
-        let mut at = 0;
-        for part in wire.parts() {
-            let end = at + part.len();
-            out.get_mut(at..end)
-                .ok_or(Error::BufferTooSmall)?
-                .copy_from_slice(part);
-            at = end;
-        }
-        Ok(at)
-    }
 }
 
 /// What the server side of a conversation asks its driver to do next.
@@ -317,7 +294,7 @@ pub enum Event<'a> {
     /// (unknown kind, refused frame or line).
     Answer(Answer<'a>),
     /// An application request: run its handler, then answer with
-    /// [`Answer::new`] (the reply), [`Answer::handler_failed`], or nothing.
+    /// [`Answer::new`] (the reply) or [`Answer::error`] (its failure).
     Request(Message<'a>),
     /// `EXIT`: write nothing more, flush what is owed, close.
     Exit,
@@ -420,9 +397,10 @@ impl Rules {
 ///         Event::Request(req) => msgwire::conversation::Answer::new(req.id, req.kind, b"21.5"),
 ///         Event::Exit => break,
 ///     };
-///     let mut buf = [0u8; 256];
-///     let n = answer.encode(Framing::Text, &mut buf)?;
-///     out.extend_from_slice(&buf[..n]);
+///     // Head, payload and tail: the payload is never copied.
+///     for part in answer.wire(Framing::Text)?.parts() {
+///         out.extend_from_slice(part);
+///     }
 /// }
 /// assert_eq!(out, b"PONG:ack\nTEMP:21.5\nERROR:unknown-kind: FOO\n");
 /// # Ok::<(), msgwire::Error>(())

@@ -100,14 +100,12 @@ pub mod serial;
 mod server;
 
 pub use client::{Client, ClientConfig, ClientError, Closed, ClosedBy, Reconnect, Subscription};
-pub use framed::{Framed, FramedConfig, Framing, RecvError, Replier, SendError};
+pub use framed::{Framed, FramedConfig, RecvError, Replier, SendError};
 pub use message::Frame;
 pub use router::{
     Conn, ConnEnd, Handler, HandlerError, HandlerFuture, Outcome, Reply, Request, Router,
 };
 pub use runtime::{AlreadyStarted, BoxTask, Spawner};
-#[cfg(all(unix, feature = "serial"))]
-pub use serial::SerialPort;
 pub use server::{
     EventHook, ListenAddr, Server, ServerConfig, ServerEvent, ServerStats, ShutdownReport,
 };

@@ -78,12 +78,8 @@ use embedded_io_async::{Read, Write};
 use serde::{Deserialize, Serialize};
 
 use super::{describe, TypedError, BAD_PAYLOAD};
-use crate::embedded::{Client, ClientError, Clock, Handler, HandlerError, Outcome, Reply};
+use crate::embedded::{Client, ClientError, Clock, Handler, HandlerError, Or, Outcome, Reply};
 use crate::{Kind, Message};
-
-/// [`crate::embedded::Or`], re-exported where typed routes are built:
-/// `Typed::new(…).or(…)` makes one.
-pub use crate::embedded::Or;
 
 /// A handler of one typed request kind: what [`Typed`] calls once the
 /// request deserialized. `async fn handle` in the impl is the usual way to

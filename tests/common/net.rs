@@ -15,9 +15,10 @@ use std::time::Duration;
 use async_io::Timer;
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
+use msgwire::conversation::Framing;
 use msgwire::net::memory::{self, MemStream};
 use msgwire::net::{
-    Client, ClientConfig, ConnEnd, Frame, Framed, FramedConfig, Framing, RecvError, Router, Server,
+    Client, ClientConfig, ConnEnd, Frame, Framed, FramedConfig, RecvError, Router, Server,
     ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message};

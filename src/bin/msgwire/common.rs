@@ -66,7 +66,10 @@ async fn connect_tcp(addr: SocketAddr) -> Result<async_net::TcpStream, Failure> 
 
 /// Opens a serial port raw, 8N1.
 #[cfg(all(unix, feature = "serial"))]
-pub fn open_serial(path: &std::path::Path, baud: u32) -> Result<msgwire::net::SerialPort, Failure> {
+pub fn open_serial(
+    path: &std::path::Path,
+    baud: u32,
+) -> Result<msgwire::net::serial::SerialPort, Failure> {
     msgwire::net::serial::open(path, baud).map_err(|e| Failure::Run(e.to_string()))
 }
 

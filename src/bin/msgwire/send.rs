@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use async_io::block_on;
 use futures_lite::FutureExt;
-use msgwire::net::{Framed, FramedConfig, Framing, RecvError};
+use msgwire::conversation::Framing;
+use msgwire::net::{Framed, FramedConfig, RecvError};
 use msgwire::{Kind, Message};
 
 use crate::args::SendArgs;

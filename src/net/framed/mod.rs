@@ -19,7 +19,7 @@ use rx::At;
 pub(crate) use rx::RxState;
 use tx::TxState;
 
-pub use crate::conversation::Framing;
+pub(crate) use crate::conversation::Framing;
 
 /// Limits of a framed connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +148,8 @@ impl From<io::Error> for SendError {
 /// # Examples
 ///
 /// ```
-/// use msgwire::net::{memory, Framed, FramedConfig, Framing};
+/// use msgwire::conversation::Framing;
+/// use msgwire::net::{memory, Framed, FramedConfig};
 /// use msgwire::{Kind, Message};
 ///
 /// # futures_lite::future::block_on(async {
