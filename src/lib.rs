@@ -15,6 +15,24 @@
 //! copied), skip frames too large to hold as their bytes arrive, resync
 //! after garbage, and never panic on anything a peer sends.
 //!
+//! # One conversation, two drivers
+//!
+//! The rules of a conversation (`docs/PROTOCOL.md` §4) are decided in one
+//! place, [`conversation::Rules`], and a message goes to the wire by one
+//! path, [`conversation::Wire`]. The two drivers only move bytes, run
+//! handlers and keep time, and they speak one vocabulary:
+//!
+//! | concept | device (`embedded`) | host (`net`) |
+//! |---|---|---|
+//! | a handler | `Handler` (`handles`, `handle`) | `Handler` (`handle`), any `async` closure |
+//! | what it answers | `Outcome<'a> = Result<Reply<'a>, HandlerError<'a>>` | `Outcome = Result<Reply, HandlerError>` |
+//! | its failure | `HandlerError::msg`, `with_code`, `code()`, `message()` | the same |
+//! | its connection | `Handler::begin(framing)` per conversation | `Request::conn()`: `Conn` (id, peer, state) |
+//! | a failed request | [`conversation::ClientError<IoError<E>>`](conversation::ClientError) | `ClientError<Closed, Box<ErrorText>>` |
+//!
+//! A request always gets an answer: a handler's reply, or `ERROR` for its
+//! failure.
+//!
 //! # Example
 //!
 //! ```

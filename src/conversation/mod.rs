@@ -7,15 +7,19 @@
 //! - [`Rules`]: the decisions of §4 for one conversation (what each
 //!   received message or refused frame gets), for a driver with a receiver
 //!   of its own; both drivers decide through it.
-//! - [`Responder`]: the server side, [`Rules`] over a [`Receiver`]. Fed bytes, it answers the built-ins
-//!   (`PING` → `PONG ack`, `ECHO`, `EXIT`) and every error itself, with the
-//!   id §4 gives, and hands the application's requests out one at a time,
-//!   in order. [`Answer`] is one answer, written without copying its
-//!   payload ([`Answer::wire`]).
+//! - [`Responder`]: the server side, [`Rules`] over a [`Receiver`]. Fed
+//!   bytes, it answers the built-ins (`PING` → `PONG ack`, `ECHO`, `EXIT`)
+//!   and every error itself, with the id §4 gives, and hands the
+//!   application's requests out one at a time, in order. [`Answer`] is one
+//!   answer, written without copying its payload ([`Answer::wire`]).
+//! - [`Wire`]: a message's bytes on the wire as four slices (the payload
+//!   borrowed), the one path out for answers, requests and events.
 //! - [`Pending`]: the client side. Ids, a fixed table of requests in
 //!   flight, answers matched by id (or in order, in text mode), late and
 //!   unsolicited messages counted, timeouts decided from a `now` the
-//!   caller passes in. [`RemoteError`] reads an `ERROR` answer.
+//!   caller passes in; [`PendingTable::next_deadline`] tells a driver
+//!   when to wake. [`RemoteError`] reads an `ERROR` answer, and
+//!   [`ClientError`] is why a request failed, for both drivers.
 //!
 //! Drivers add the I/O: [`crate::embedded`] over `embedded-io-async` (no
 //! allocator), and `msgwire::net` over futures-io on a host. Both follow

@@ -153,7 +153,7 @@ enum Body<'a> {
 
 /// One answer as §4 gives it: the request's id, in binary mode the
 /// `RESPONSE` flag, and a kind and payload. Write it with
-/// [`Answer::wire`] (zero copy) or [`Answer::encode`].
+/// [`Answer::wire`] (zero copy).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer<'a> {
     kind: Kind<'a>,
