@@ -6,7 +6,7 @@
 //!   request (borrowing `&str` and `&[u8]` fields from the receive buffer:
 //!   zero copy), calls a [`embedded::TypedHandler`] and serializes its
 //!   response into a buffer of `N` bytes it owns; `a.or(b)`
-//!   ([`crate::embedded::Or`], re-exported as [`embedded::Or`]) puts
+//!   ([`crate::embedded::Or`]) puts
 //!   several in one handler, statically dispatched; [`embedded::request`]
 //!   is the typed request of [`crate::embedded::Client`]. No std, no
 //!   allocator, no `core::fmt` on the serving path.
