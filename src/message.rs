@@ -57,6 +57,15 @@ impl<'a> Kind<'a> {
     pub const EXIT: Kind<'static> = constant("EXIT");
     /// `ERROR`: a refused request; the payload is `<code>: <detail>`.
     pub const ERROR: Kind<'static> = constant("ERROR");
+    /// `HELLO`: the handshake (revision 1.2, §5).
+    pub const HELLO: Kind<'static> = constant("HELLO");
+    /// `SUB`: subscribes to events (revision 1.2, §6).
+    pub const SUB: Kind<'static> = constant("SUB");
+    /// `UNSUB`: ends a subscription (revision 1.2, §6).
+    pub const UNSUB: Kind<'static> = constant("UNSUB");
+    /// `LAGGED`: the event that counts events a slow subscriber lost
+    /// (revision 1.2, §6).
+    pub const LAGGED: Kind<'static> = constant("LAGGED");
 
     /// Validates `s` as a kind.
     ///

@@ -790,3 +790,50 @@ fn or_forwards_begin_to_both_handlers() {
         (&[Framing::Text][..], &[Framing::Text][..])
     );
 }
+
+/// Takes `PING` (overriding the built-in), counts what it gets, answers
+/// `PONG mine`.
+struct CountingPings(Rc<Cell<u32>>);
+
+impl Handler for CountingPings {
+    fn handles(&self, kind: Kind<'_>) -> bool {
+        kind == Kind::PING
+    }
+
+    async fn handle<'a>(&'a mut self, _request: Message<'a>) -> Outcome<'a> {
+        self.0.set(self.0.get() + 1);
+        Ok(Reply::new(Kind::PONG, b"mine"))
+    }
+}
+
+/// Revision 1.2 on the device: `HELLO` names the buffer's payload limit,
+/// `SUB` is answered, and an event reaches the handler of its kind with no
+/// answer (the handler's reply to an event is dropped).
+#[test]
+fn serve_speaks_revision_1_2() {
+    let event = |kind: &str| {
+        let m =
+            Message::new(Kind::new(kind).expect("kind"), b"e").with_flags(msgwire::Flags::EVENT);
+        let mut out = vec![0u8; msgwire::encoded_len(&m).expect("len")];
+        msgwire::encode(&m, &mut out).expect("encode");
+        out
+    };
+    let mut input = msgwire_frame("HELLO", 1, b"rev=1.2");
+    input.extend(msgwire_frame("SUB", 2, b"tick"));
+    input.extend(event("PING")); // overridden by App: counts, never answered
+    input.extend(event("other")); // no handler: dropped
+    input.extend(msgwire_frame("ECHO", 3, b"x"));
+    let mut buf = [0u8; 306];
+    let pings = Rc::new(Cell::new(0));
+    let (ended, answers) = serve_all_of(&input, &mut buf, CountingPings(pings.clone()));
+    assert_eq!(ended, Ok(Ended::Closed));
+    assert_eq!(
+        answers,
+        [
+            ("HELLO".to_string(), 1, b"rev=1.2 max=256".to_vec()),
+            ("SUB".to_string(), 2, b"tick".to_vec()),
+            ("ECHO".to_string(), 3, b"x".to_vec()),
+        ]
+    );
+    assert_eq!(pings.get(), 1, "the PING event reached the handler");
+}

@@ -96,17 +96,20 @@ fn replying(kind: &'static str) -> impl Fn(Request) -> std::future::Ready<Outcom
     }
 }
 
-/// §4: the built-in kinds "an application may override". Each one is
-/// overridden in turn; the others stay built-in. Catches a router that
-/// looks the built-ins up before the registered handlers, or drops one.
+/// §4: the built-in kinds "an application may override" (`PING`, `ECHO`;
+/// `EXIT`, `HELLO`, `SUB` and `UNSUB` are the protocol's own since
+/// revision 1.2). Each one is overridden in turn; the others stay
+/// built-in, and `EXIT` ends the loop even when a handler is registered
+/// for it. Catches a router that looks the built-ins up before the
+/// registered handlers, or drops one.
 #[test]
 fn each_builtin_can_be_overridden_and_the_others_stay() {
     for kind in ["PING", "ECHO", "EXIT"] {
         let router = Router::new().on(kind, replying("MINE")).expect("kind");
-        // EXIT last: unless overridden it ends the loop with no answer.
+        // EXIT last: it ends the loop with no answer.
         let requests: [(&str, u32, &[u8]); 3] =
             [("PING", 1, b"p"), ("ECHO", 2, b"e"), ("EXIT", 3, b"x")];
-        let n = if kind == "EXIT" { 3 } else { 2 };
+        let n = 2;
         let (end, server) = serve(router, FramedConfig::default());
         let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
         let got = block_on(send_then_recv(&mut conn, &requests, n));
@@ -126,17 +129,10 @@ fn each_builtin_can_be_overridden_and_the_others_stay() {
             })
             .collect();
         assert_eq!(got, want, "{kind} overridden");
-        let end = if kind == "EXIT" {
-            drop(conn);
-            server.join().expect("server")
-        } else {
-            // The built-in EXIT closed the connection.
-            let end = server.join().expect("server");
-            assert!(matches!(block_on(conn.recv()), Err(RecvError::Closed)));
-            end
-        };
-        let want_exit = kind != "EXIT";
-        assert_eq!(matches!(end, ConnEnd::Exit), want_exit, "{kind}: {end:?}");
+        // EXIT closed the connection, a handler for it or not.
+        let end = server.join().expect("server");
+        assert!(matches!(block_on(conn.recv()), Err(RecvError::Closed)));
+        assert!(matches!(end, ConnEnd::Exit), "{kind}: {end:?}");
     }
 }
 
@@ -653,4 +649,65 @@ fn a_stop_during_a_flood_is_seen_without_the_peer_pausing() {
         got < FRAMES / 2,
         "the loop read {got} of {FRAMES} frames before it stopped"
     );
+}
+
+/// Revision 1.2 through the host router: `HELLO` is answered with the
+/// server's `max`, `SUB`/`UNSUB` are the protocol's, and an event reaches
+/// the handler of its kind with no answer (the next answer on the wire is
+/// the `PING`'s).
+#[test]
+fn the_router_speaks_revision_1_2() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let notes = Arc::new(AtomicUsize::new(0));
+    let seen = notes.clone();
+    let router = Router::new()
+        .on("NOTE", move |req: Request| {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Ok(Reply::new(req.kind(), "never sent"))
+            }
+        })
+        .expect("kind");
+    let config = FramedConfig {
+        max_payload: 1000,
+        ..FramedConfig::default()
+    };
+    let (end, server) = serve(router, config);
+    let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
+    let got = block_on(async {
+        for m in [
+            Message::new(Kind::HELLO, b"rev=1.2").with_id(1),
+            Message::new(Kind::SUB, b"tick").with_id(2),
+            Message::new(Kind::lit("NOTE"), b"e").with_flags(Flags::EVENT),
+            Message::new(Kind::lit("other"), b"e").with_flags(Flags::EVENT),
+            Message::new(Kind::UNSUB, b"").with_id(3),
+            Message::new(Kind::PING, b"").with_id(4),
+        ] {
+            conn.send(&m).await.expect("send");
+        }
+        conn.flush().await.expect("flush");
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(recv(&mut conn).await);
+        }
+        got
+    });
+    assert_eq!(
+        got,
+        [
+            answer("HELLO", 1, "rev=1.2 max=1000"),
+            answer("SUB", 2, "tick"),
+            answer("UNSUB", 3, ""),
+            answer("PONG", 4, "ack"),
+        ]
+    );
+    assert_eq!(
+        notes.load(Ordering::SeqCst),
+        1,
+        "the NOTE event ran its handler"
+    );
+    drop(conn);
+    server.join().expect("server");
 }

@@ -26,11 +26,15 @@
 //! the rules written here, and nowhere else.
 
 mod client;
+mod filter;
+mod hello;
 mod receiver;
 mod server;
 mod wire;
 
 pub use client::{answer_id, ClientError, Full, Matched, Pending, PendingTable, RemoteError, Slot};
+pub use filter::{BadFilter, Filter, Filters, TooMany};
+pub use hello::{BadHello, Hello, Rev};
 #[cfg(feature = "async")]
 pub(crate) use receiver::At;
 pub use receiver::{Framing, Limits, Receiver};

@@ -3,8 +3,11 @@
 
 use core::fmt;
 
+use super::filter::{Filter, Filters, TooMany};
+use super::hello::{Hello, Rev};
 use super::receiver::{Framing, Receiver};
 use super::wire::Wire;
+use crate::message::MAX_KIND_LEN;
 use crate::{DecodeError, Encoder, Error, Flags, Kind, Message, TextEncoder};
 
 /// Longest `ERROR` payload (`<code>: <detail>`); a longer detail is cut at
@@ -18,8 +21,14 @@ enum Route {
     Ping,
     /// Built-in `ECHO`: answered with the same payload.
     Echo,
-    /// Built-in `EXIT`: no answer; flush and close.
+    /// `EXIT`: no answer; flush and close.
     Exit,
+    /// `HELLO`: answered with this side's tokens (§5).
+    Hello,
+    /// `SUB`: a filter added (§6).
+    Sub,
+    /// `UNSUB`: a filter (or every one) removed (§6).
+    Unsub,
     /// The application handles it (a registered kind, which overrides a
     /// built-in of the same name, or a fallback).
     Application,
@@ -28,23 +37,31 @@ enum Route {
 }
 
 /// Whether `kind` is one of the protocol's own kinds (`PING`, `ECHO`,
-/// `EXIT`): a fallback handler does not take it (a handler registered for
-/// it by name does).
+/// `EXIT`, `HELLO`, `SUB`, `UNSUB`): a fallback handler does not take it.
+/// `EXIT`, `HELLO`, `SUB` and `UNSUB` are never the application's; a
+/// handler registered for `PING` or `ECHO` by name overrides it.
 pub fn is_builtin(kind: Kind<'_>) -> bool {
-    Route::of(kind, false) != Route::Unknown
+    !matches!(Route::of(kind, || false), Route::Unknown)
 }
 
 impl Route {
-    /// The route of `kind`: the application's when `handled` says it takes
-    /// the kind (overriding a built-in), else the built-in, else unknown.
-    fn of(kind: Kind<'_>, handled: bool) -> Route {
-        if handled {
+    /// The route of `kind`: the protocol's own kinds first, then the
+    /// application's when `handled` says it takes the kind (overriding
+    /// `PING` and `ECHO`), then those built-ins, else unknown.
+    fn of(kind: Kind<'_>, handled: impl FnOnce() -> bool) -> Route {
+        match kind.as_str() {
+            "EXIT" => return Route::Exit,
+            "HELLO" => return Route::Hello,
+            "SUB" => return Route::Sub,
+            "UNSUB" => return Route::Unsub,
+            _ => {}
+        }
+        if handled() {
             return Route::Application;
         }
         match kind.as_str() {
             "PING" => Route::Ping,
             "ECHO" => Route::Echo,
-            "EXIT" => Route::Exit,
             _ => Route::Unknown,
         }
     }
@@ -149,6 +166,8 @@ impl defmt::Format for ErrorText {
 enum Body<'a> {
     Bytes(&'a [u8]),
     Error(&'static str, ErrorText),
+    /// A payload the conversation wrote itself (`HELLO`'s tokens).
+    Built(heapless::String<MAX_ERROR_LEN>),
 }
 
 /// One answer as §4 gives it: the request's id, in binary mode the
@@ -215,7 +234,7 @@ impl<'a> Answer<'a> {
             Route::Ping => Some(Answer::pong(request.id)),
             Route::Echo => Some(Answer::new(request.id, Kind::ECHO, request.payload)),
             Route::Unknown => Some(Answer::unknown_kind(request)),
-            Route::Exit | Route::Application => None,
+            Route::Exit | Route::Hello | Route::Sub | Route::Unsub | Route::Application => None,
         }
     }
 
@@ -234,6 +253,7 @@ impl<'a> Answer<'a> {
         match &self.body {
             Body::Bytes(b) => b,
             Body::Error(_, t) => t.as_str().as_bytes(),
+            Body::Built(t) => t.as_bytes(),
         }
     }
 
@@ -241,7 +261,7 @@ impl<'a> Answer<'a> {
     pub fn error_code(&self) -> Option<&'static str> {
         match &self.body {
             Body::Error(code, _) => Some(code),
-            Body::Bytes(_) => None,
+            Body::Bytes(_) | Body::Built(_) => None,
         }
     }
 
@@ -298,12 +318,17 @@ pub enum Event<'a> {
     Request(Message<'a>),
     /// `EXIT`: write nothing more, flush what is owed, close.
     Exit,
+    /// An event the peer published (§6), for the application's handler of
+    /// its kind, if it has one (else it is dropped): never answered.
+    Incoming(Message<'a>),
 }
 
-/// The decisions of §4 for one conversation, and the state they need,
-/// without a receive buffer: what a received message or a refused frame
-/// gets (a built-in's answer, an `ERROR` with the id §4 gives, the
-/// application's handler, the end of the conversation).
+/// The decisions of §4, §5 and §6 for one conversation, and the state
+/// they need, without a receive buffer: what a received message or a
+/// refused frame gets (a built-in's answer, an `ERROR` with the id §4
+/// gives, the application's handler, the end of the conversation), the
+/// handshake's answer, and the conversation's subscriptions: at most `F`
+/// filters, in a fixed table.
 ///
 /// [`Responder`] is `Rules` over a [`Receiver`]; a driver with a receiver
 /// of its own (the host's) asks `Rules` directly, so both drivers follow
@@ -315,26 +340,81 @@ pub enum Event<'a> {
 /// use msgwire::conversation::{Event, Rules};
 /// use msgwire::{Kind, Message};
 ///
-/// let mut rules = Rules::new();
+/// let mut rules: Rules = Rules::new().with_max_payload(256);
 /// let ping = Message::new(Kind::PING, b"").with_id(7);
 /// match rules.decide(Ok(ping), |_kind| false) {
-///     Event::Answer(a) => assert_eq!((a.kind(), a.id(), a.payload()), (Kind::PONG, 7, &b"ack"[..])),
+///     Some(Event::Answer(a)) => assert_eq!((a.kind(), a.id(), a.payload()), (Kind::PONG, 7, &b"ack"[..])),
 ///     other => panic!("{other:?}"),
 /// }
-/// let exit = Message::new(Kind::new("EXIT")?, b"");
-/// assert!(matches!(rules.decide(Ok(exit), |_| false), Event::Exit));
+/// let hello = Message::new(Kind::HELLO, b"rev=1.2");
+/// match rules.decide(Ok(hello), |_| false) {
+///     Some(Event::Answer(a)) => assert_eq!(a.payload(), b"rev=1.2 max=256"),
+///     other => panic!("{other:?}"),
+/// }
+/// rules.decide(Ok(Message::new(Kind::SUB, b"sensor/*")), |_| false);
+/// assert!(rules.wants(Kind::new("sensor/temp")?));
+/// assert!(matches!(rules.decide(Ok(Message::new(Kind::EXIT, b"")), |_| false), Some(Event::Exit)));
 /// assert!(rules.exited());
 /// # Ok::<(), msgwire::Error>(())
 /// ```
-#[derive(Clone, Debug, Default)]
-pub struct Rules {
+#[derive(Clone, Debug)]
+pub struct Rules<const F: usize = 4> {
     exited: bool,
+    /// An untrusted header was answered, and no frame or trusted-header
+    /// error has come since (§4: one `ERROR` for a run of noise).
+    in_noise: bool,
+    /// `max` of this side's `HELLO`: the largest payload it accepts.
+    max_payload: u32,
+    app: Option<heapless::String<MAX_KIND_LEN>>,
+    schema: Option<u64>,
+    /// The revision the peer named in its `HELLO`, if it sent one.
+    peer_rev: Option<Rev>,
+    filters: Filters<F>,
 }
 
-impl Rules {
-    /// A new conversation.
+impl<const F: usize> Default for Rules<F> {
+    fn default() -> Self {
+        Rules::new()
+    }
+}
+
+impl<const F: usize> Rules<F> {
+    /// A new conversation, with no filter, that accepts payloads up to
+    /// `u32::MAX` bytes as far as its `HELLO` says (see
+    /// [`Rules::with_max_payload`]).
     pub const fn new() -> Self {
-        Rules { exited: false }
+        Rules {
+            exited: false,
+            in_noise: false,
+            max_payload: u32::MAX,
+            app: None,
+            schema: None,
+            peer_rev: None,
+            filters: Filters::new(),
+        }
+    }
+
+    /// The largest payload this side accepts: `HELLO`'s `max`. A driver
+    /// gives its receiver's limit.
+    pub const fn with_max_payload(mut self, max_payload: u32) -> Self {
+        self.max_payload = max_payload;
+        self
+    }
+
+    /// The application this side names in its `HELLO` (`app`).
+    pub fn with_app(mut self, app: Kind<'_>) -> Self {
+        let mut s = heapless::String::new();
+        // A kind has at most 32 bytes: it fits.
+        let _ = s.push_str(app.as_str());
+        self.app = Some(s);
+        self
+    }
+
+    /// The hash of the application's messages this side names in its
+    /// `HELLO` (`schema`).
+    pub const fn with_schema(mut self, schema: u64) -> Self {
+        self.schema = Some(schema);
+        self
     }
 
     /// Whether `EXIT` was received: the conversation is over, and a driver
@@ -343,35 +423,150 @@ impl Rules {
         self.exited
     }
 
+    /// The revision the peer named in its `HELLO`, if it sent one.
+    pub const fn peer_rev(&self) -> Option<Rev> {
+        self.peer_rev
+    }
+
+    /// The conversation's filters.
+    pub const fn filters(&self) -> &Filters<F> {
+        &self.filters
+    }
+
+    /// Whether an event of `kind` that this side publishes goes to this
+    /// conversation: one of its filters matches (§6; once, however many
+    /// match).
+    pub fn wants(&self, kind: Kind<'_>) -> bool {
+        self.filters.matches(kind)
+    }
+
     /// What to do with `received`: a message the decoder gave, or the
-    /// error of a frame or line it refused. `handled` tells whether the
-    /// application takes a kind; it overrides a built-in of the same name.
+    /// error of a frame or line it refused; `None` when nothing is to be
+    /// done. `handled` tells whether the application takes a kind; it
+    /// overrides `PING` and `ECHO`, never `EXIT`, `HELLO`, `SUB` or
+    /// `UNSUB`.
     ///
-    /// A refused frame is answered `ERROR <code>` with its id when its
-    /// header was trusted, else 0; `PING`, `ECHO` and unknown kinds are
-    /// answered here; `EXIT` ends the conversation ([`Rules::exited`]).
+    /// - A refused frame is answered `ERROR <code>` with its id when its
+    ///   header was trusted, else 0; of a run of untrusted headers with no
+    ///   frame and no trusted-header error between them, only the first
+    ///   is answered (§4).
+    /// - An event (a frame with the `EVENT` flag) is never answered: it is
+    ///   the application's ([`Event::Incoming`]); a driver drops one that
+    ///   no handler takes (§6).
+    /// - `PING`, `ECHO`, `HELLO`, `SUB`, `UNSUB` and unknown kinds are
+    ///   answered here; `EXIT` ends the conversation ([`Rules::exited`]).
     #[inline]
     pub fn decide<'a>(
         &mut self,
         received: Result<Message<'a>, DecodeError>,
         handled: impl FnOnce(Kind<'_>) -> bool,
-    ) -> Event<'a> {
+    ) -> Option<Event<'a>> {
         let m = match received {
             Ok(m) => m,
-            Err(e) => return Event::Answer(Answer::refused(&e)),
+            Err(e) => return self.refused(&e),
         };
-        match Route::of(m.kind, handled(m.kind)) {
+        self.in_noise = false;
+        if m.flags.contains(Flags::EVENT) {
+            return Some(Event::Incoming(m));
+        }
+        let route = Route::of(m.kind, || handled(m.kind));
+        Some(match route {
             Route::Application => Event::Request(m),
             Route::Exit => {
                 self.exited = true;
                 Event::Exit
             }
+            Route::Hello => Event::Answer(self.hello(&m)),
+            Route::Sub => Event::Answer(self.sub(&m)),
+            Route::Unsub => Event::Answer(self.unsub(&m)),
             route => match Answer::for_route(route, &m) {
                 Some(a) => Event::Answer(a),
-                // `for_route` answers every route but these two.
+                // `for_route` answers every route but those above.
                 None => Event::Request(m),
             },
+        })
+    }
+
+    /// A refused frame's answer, or `None` for an untrusted header after
+    /// another with nothing between them.
+    fn refused<'a>(&mut self, e: &DecodeError) -> Option<Event<'a>> {
+        let untrusted = e.id.is_none()
+            && matches!(
+                e.error,
+                Error::HeaderChecksum
+                    | Error::UnsupportedVersion
+                    | Error::ReservedFlags
+                    | Error::InvalidKindLength
+            );
+        let repeat = untrusted && self.in_noise;
+        self.in_noise = untrusted;
+        (!repeat).then(|| Event::Answer(Answer::refused(e)))
+    }
+
+    /// The answer to `HELLO` (§5): this side's tokens, or `bad-hello`,
+    /// or `incompatible`.
+    fn hello<'a>(&mut self, m: &Message<'a>) -> Answer<'a> {
+        let theirs = match Hello::parse(m.payload) {
+            Ok(h) => h,
+            Err(e) => return Answer::error_strs(m.id, "bad-hello", &[e.detail()]),
+        };
+        if theirs.rev.major != Rev::THIS.major {
+            let mut digits = [0u8; 20];
+            let mut text: heapless::String<MAX_ERROR_LEN> = heapless::String::new();
+            let _ = text.push_str("this side speaks 1.2, the peer ");
+            let _ = text.push_str(super::hello::dec(theirs.rev.major, &mut digits));
+            let _ = text.push('.');
+            let _ = text.push_str(super::hello::dec(theirs.rev.minor, &mut digits));
+            return Answer::error_strs(m.id, "incompatible", &[text.as_str()]);
         }
+        self.peer_rev = Some(theirs.rev);
+        let ours = Hello {
+            rev: Rev::THIS.min(theirs.rev),
+            max: Some(self.max_payload),
+            app: self.app.as_deref(),
+            schema: self.schema,
+        };
+        let mut out = heapless::String::new();
+        // At most 4 + 21 + 5 + 10 + 5 + 32 + 8 + 16 bytes: it fits.
+        ours.write(&mut out);
+        Answer {
+            kind: Kind::HELLO,
+            id: m.id,
+            body: Body::Built(out),
+        }
+    }
+
+    /// The answer to `SUB` (§6): the filter, or `bad-filter`, or
+    /// `too-many-subscriptions`.
+    fn sub<'a>(&mut self, m: &Message<'a>) -> Answer<'a> {
+        let filter = match Filter::parse(m.payload) {
+            Ok(f) => f,
+            Err(e) => return Answer::error_strs(m.id, "bad-filter", &[e.detail()]),
+        };
+        match self.filters.add(filter) {
+            Ok(_) => Answer::new(m.id, Kind::SUB, m.payload),
+            Err(TooMany) => Answer::error_strs(
+                m.id,
+                "too-many-subscriptions",
+                &["this conversation holds all the filters it keeps"],
+            ),
+        }
+    }
+
+    /// The answer to `UNSUB` (§6): the payload as it came, or
+    /// `bad-filter`.
+    fn unsub<'a>(&mut self, m: &Message<'a>) -> Answer<'a> {
+        if m.payload.is_empty() {
+            self.filters.clear();
+        } else {
+            match Filter::parse(m.payload) {
+                Ok(f) => {
+                    self.filters.remove(f);
+                }
+                Err(e) => return Answer::error_strs(m.id, "bad-filter", &[e.detail()]),
+            }
+        }
+        Answer::new(m.id, Kind::UNSUB, m.payload)
     }
 }
 
@@ -395,6 +590,7 @@ impl Rules {
 ///     let answer = match event {
 ///         Event::Answer(a) => a,
 ///         Event::Request(req) => msgwire::conversation::Answer::new(req.id, req.kind, b"21.5"),
+///         Event::Incoming(_) => continue, // an event: never answered
 ///         Event::Exit => break,
 ///     };
 ///     // Head, payload and tail: the payload is never copied.
@@ -406,14 +602,14 @@ impl Rules {
 /// # Ok::<(), msgwire::Error>(())
 /// ```
 #[derive(Debug)]
-pub struct Responder<B> {
+pub struct Responder<B, const F: usize = 4> {
     rx: Receiver<B>,
-    rules: Rules,
+    rules: Rules<F>,
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
     /// The server side over a receive buffer, with the largest limits it
-    /// holds; `framing` `None` sniffs it.
+    /// holds, keeping up to 4 filters; `framing` `None` sniffs it.
     ///
     /// # Errors
     ///
@@ -425,12 +621,27 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
         )?))
     }
 
-    /// The server side over a receiver set up by the caller (limits).
+    /// The server side over a receiver set up by the caller (limits),
+    /// keeping up to 4 filters; its `HELLO` names the receiver's payload
+    /// limit as `max`.
     pub fn with_receiver(rx: Receiver<B>) -> Self {
-        Responder {
-            rx,
-            rules: Rules::new(),
-        }
+        let max = rx.limits().max_payload;
+        Responder::with_rules(rx, Rules::new().with_max_payload(max))
+    }
+}
+
+impl<B: AsRef<[u8]> + AsMut<[u8]>, const F: usize> Responder<B, F> {
+    /// The server side over a receiver and rules set up by the caller: `F`
+    /// filters, this side's `HELLO` tokens.
+    pub fn with_rules(rx: Receiver<B>, rules: Rules<F>) -> Self {
+        Responder { rx, rules }
+    }
+
+    /// The conversation's rules: its filters, the peer's revision; and to
+    /// name this side's `app` and `schema` in its `HELLO`
+    /// ([`Rules::with_app`], [`Rules::with_schema`]).
+    pub fn rules_mut(&mut self) -> &mut Rules<F> {
+        &mut self.rules
     }
 
     /// Builds the decoder of `framing` for a receiver made by
@@ -473,12 +684,21 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Responder<B> {
     /// The next thing to do, or `None` when more bytes are needed (or after
     /// `EXIT`). `handled` tells whether the application takes a kind; it
     /// overrides a built-in of the same name.
-    pub fn poll(&mut self, handled: impl FnOnce(Kind<'_>) -> bool) -> Option<Event<'_>> {
+    pub fn poll(&mut self, mut handled: impl FnMut(Kind<'_>) -> bool) -> Option<Event<'_>> {
         if self.rules.exited() {
             return None;
         }
-        let received = self.rx.next_event()?.map(|at| self.rx.message_at(at));
-        Some(self.rules.decide(received, handled))
+        loop {
+            match self.rx.next_event()? {
+                // A refused frame the rules leave unanswered (a run of
+                // noise, answered once) is skipped.
+                Err(e) => match self.rules.decide(Err(e), &mut handled) {
+                    Some(event) => return Some(event),
+                    None => continue,
+                },
+                Ok(at) => return self.rules.decide(Ok(self.rx.message_at(at)), handled),
+            }
+        }
     }
 }
 

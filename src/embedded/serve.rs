@@ -125,6 +125,14 @@ where
                     }
                     // Nothing more is decoded: flushed and ended below.
                     Event::Exit => break,
+                    // An event is the handler's, if it takes the kind, and
+                    // is never answered: what the handler gives is dropped.
+                    Event::Incoming(event) => {
+                        if handler.handles(event.kind) {
+                            let _ = handler.handle(event).await;
+                        }
+                        continue;
+                    }
                 }
             };
             let answer = answer.encodable(framing);

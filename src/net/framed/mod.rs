@@ -213,6 +213,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Framed<S> {
         self.rx.framing()
     }
 
+    /// The largest payload this side accepts (its `HELLO` says so).
+    pub(crate) fn max_payload(&self) -> u32 {
+        self.rx.max_payload()
+    }
+
     /// The decoder's counters, once the framing is known.
     pub fn stats(&self) -> Option<&crate::Stats> {
         self.rx.stats()

@@ -50,6 +50,11 @@ impl RxState {
         self.rx.as_ref().and_then(Receiver::framing)
     }
 
+    /// The largest payload accepted.
+    pub(super) fn max_payload(&self) -> u32 {
+        self.config.max_payload
+    }
+
     pub(super) fn stats(&self) -> Option<&crate::Stats> {
         self.rx.as_ref().and_then(Receiver::stats)
     }

@@ -60,6 +60,9 @@ impl fmt::Display for ConnEnd {
     }
 }
 
+/// How many filters a conversation keeps (§6: `SUB`).
+const FILTERS: usize = 32;
+
 /// How many requests a connection's loop answers before it lets other
 /// tasks on its executor thread run.
 const YIELD_EVERY: u32 = 128;
@@ -208,7 +211,7 @@ impl Router {
         let mut answered = false;
         let mut draining = false;
         // The conversation's rules (§4), decided by the core.
-        let mut rules = Rules::new();
+        let mut rules: Rules<FILTERS> = Rules::new().with_max_payload(framed.max_payload());
         // Requests answered since the loop last let other tasks run (it
         // waited for the peer, or yielded). A peer that keeps the socket
         // full never makes a read wait, so without this the loop would
@@ -297,15 +300,27 @@ impl Router {
                     match event {
                         // A built-in's answer that fits the write buffer:
                         // no await until the buffer is full.
-                        Event::Answer(a) if queued_now(&a, &mut tx) => {
+                        Some(Event::Answer(a)) if queued_now(&a, &mut tx) => {
                             tx.write_if_full().await.map(|()| true)
                         }
-                        Event::Answer(a) => send_answer(&mut tx, events, a).await.map(|()| true),
-                        Event::Request(m) => self
+                        Some(Event::Answer(a)) => {
+                            send_answer(&mut tx, events, a).await.map(|()| true)
+                        }
+                        Some(Event::Request(m)) => self
                             .handle(m, handler, conn, &mut tx, events)
                             .await
                             .map(|()| true),
-                        Event::Exit => Ok(false),
+                        Some(Event::Incoming(m)) => {
+                            // The handler of its kind, if any; no answer.
+                            if let Some(h) = self.handler(m.kind) {
+                                let _ = self
+                                    .run(h, Request::new(Frame::from_message(&m), conn.clone()))
+                                    .await;
+                            }
+                            Ok(true)
+                        }
+                        Some(Event::Exit) => Ok(false),
+                        None => Ok(true),
                     }
                 }
                 Err(RecvError::Decode(e)) => {
@@ -313,8 +328,11 @@ impl Router {
                     // framed connection itself, with the rules' id.
                     let mut tx = framed.replier();
                     match rules.decide(Err(e), |_| false) {
-                        Event::Answer(a) => send_answer(&mut tx, events, a).await.map(|()| true),
-                        // A refused frame is answered, never handled.
+                        Some(Event::Answer(a)) => {
+                            send_answer(&mut tx, events, a).await.map(|()| true)
+                        }
+                        // Noise already answered (§4); a refused frame is
+                        // never handled.
                         _ => Ok(true),
                     }
                 }

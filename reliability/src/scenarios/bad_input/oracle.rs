@@ -2,7 +2,7 @@
 //! (`StreamDecoder` / `TextStreamDecoder`) fed the same bytes.
 
 use msgwire::net::Frame;
-use msgwire::{DecodeError, StreamDecoder, TextStreamDecoder};
+use msgwire::{DecodeError, Flags, StreamDecoder, TextStreamDecoder};
 
 use crate::wire::{MAX_LINE, MAX_PAYLOAD};
 
@@ -101,18 +101,34 @@ impl Decoder {
 /// this framing: each valid request (binary: an id in `mine`; text: an
 /// `ECHO` whose payload starts `valid `) its `ECHO`, every other frame of
 /// an unrouted kind `ERROR unknown-kind`, every refused frame or line its
-/// `ERROR` with the decoder's code and id. `None` when the bytes hold a
+/// `ERROR` with the decoder's code and id (of a run of untrusted headers,
+/// the first only), an event nothing. `None` when the bytes hold a
 /// frame of a routed kind made by chance, or leave the decoder not at rest
 /// (buffering, or skipping unless `skip_ok`): such a round is made again.
 pub fn expected(bytes: &[u8], text: bool, mine: &[u32], skip_ok: bool) -> Option<Vec<Want>> {
     let mut dec = Decoder::server_side(text);
     let mut out = Vec::new();
     let mut rest = bytes;
+    // §4 (revision 1.2): a run of untrusted headers with no frame and no
+    // trusted-header error between them is answered once.
+    let mut in_noise = false;
     loop {
         while let Some(ev) = dec.next() {
             match ev {
-                Ok(f) => out.push(answer_to(f, text, mine)?),
-                Err(e) => out.push(Want::error(e.id.unwrap_or(0), e.code())),
+                Ok(f) => {
+                    in_noise = false;
+                    // An event is never answered (§6).
+                    if !f.flags.contains(Flags::EVENT) {
+                        out.push(answer_to(f, text, mine)?);
+                    }
+                }
+                Err(e) => {
+                    let untrusted = !text && e.id.is_none();
+                    if !(untrusted && in_noise) {
+                        out.push(Want::error(e.id.unwrap_or(0), e.code()));
+                    }
+                    in_noise = untrusted;
+                }
             }
         }
         if rest.is_empty() {
@@ -140,7 +156,8 @@ fn answer_to(f: Frame, text: bool, mine: &[u32]) -> Option<Want> {
             id: f.id,
             body: f.payload,
         }),
-        "ECHO" | "PING" | "EXIT" | "HASH" | "FAIL" | "PANIC" | "SLOW" => None,
+        "ECHO" | "PING" | "EXIT" | "HELLO" | "SUB" | "UNSUB" | "HASH" | "FAIL" | "PANIC"
+        | "SLOW" => None,
         _ => Some(Want::error(f.id, "unknown-kind")),
     }
 }
