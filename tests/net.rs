@@ -986,3 +986,52 @@ fn connect_tcp_takes_any_address() {
         assert_ne!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
     });
 }
+
+/// `Client::hello`: a 1.2 server's tokens, and a server before 1.2 (which
+/// answers `ERROR unknown-kind`) as a typed `Before12`, not an error.
+#[test]
+fn hello_tells_a_1_2_server_from_an_older_one() {
+    use msgwire::conversation::Rev;
+    use msgwire::net::{Handshake, PeerHello};
+    let config = FramedConfig {
+        max_payload: 4096,
+        ..FramedConfig::default()
+    };
+    let (client, served) = fixture().router_with(Router::new(), config);
+    let got = block_on(client.hello()).expect("hello");
+    let want = PeerHello {
+        rev: Rev::THIS,
+        max: Some(4096),
+        app: None,
+        schema: None,
+    };
+    assert_eq!(got, Handshake::Tokens(want.clone()));
+    assert_eq!(want.to_string(), "rev=1.2 max=4096");
+    drop(client);
+    let _ = served.join();
+
+    // An older peer, played by hand.
+    let (client, mut peer) = fixture().scripted();
+    let asked = std::thread::spawn(move || block_on(client.hello()));
+    let req = peer.recv();
+    assert_eq!(
+        (req.kind.as_str(), req.payload.as_slice()),
+        ("HELLO", &b"rev=1.2"[..])
+    );
+    peer.send(
+        &Message::new(Kind::ERROR, b"unknown-kind: HELLO")
+            .with_id(req.id)
+            .with_flags(Flags::RESPONSE),
+    );
+    assert_eq!(asked.join().expect("thread"), Ok(Handshake::Before12));
+
+    // A peer that answers something else is a typed error.
+    let (client, mut peer) = fixture().scripted();
+    let asked = std::thread::spawn(move || block_on(client.hello()));
+    let req = peer.recv();
+    peer.answer(req.id, b"not a hello");
+    match asked.join().expect("thread") {
+        Err(ClientError::Remote(e)) => assert_eq!(e.code(), "unexpected-answer"),
+        other => panic!("{other:?}"),
+    }
+}

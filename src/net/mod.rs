@@ -99,7 +99,10 @@ mod runtime;
 pub mod serial;
 mod server;
 
-pub use client::{Client, ClientConfig, ClientError, Closed, ClosedBy, Reconnect, Subscription};
+pub use client::{
+    Client, ClientConfig, ClientError, Closed, ClosedBy, Handshake, PeerHello, Reconnect,
+    Subscription,
+};
 pub use framed::{Framed, FramedConfig, RecvError, Replier, SendError};
 pub use message::Frame;
 pub use router::{

@@ -832,3 +832,25 @@ fn decode_says_what_the_input_held_on_stderr() {
          0 skipped (in refused lines), 6 left over (an unfinished line)\n"
     );
 }
+
+/// `msgwire hello` prints what `msgwire serve` says of itself (revision
+/// 1.2's handshake), as a line or as JSON, and `SUB` through `send` is
+/// answered by the protocol.
+#[test]
+fn hello_prints_the_servers_tokens() {
+    let server = Serve::start_with(&["--max-payload", "5000"]);
+    let (code, out, err) = run(&["hello", "--to", &server.addr]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "rev=1.2 max=5000");
+    let (code, out, err) = run(&["hello", "--to", &server.addr, "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["rev"], "1.2");
+    assert_eq!(v["max"], 5000);
+    assert!(v["app"].is_null() && v["schema"].is_null());
+    let (code, out, _) = run(&["send", "--to", &server.addr, "SUB", "tick"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with("SUB id=1"), "{out}");
+    let (code, _, err) = run(&["hello", "--bogus"]);
+    assert_eq!(code, Some(2), "{err}");
+}

@@ -136,7 +136,16 @@ impl Fixture {
 
     /// `router` serving the connection on a thread of its own.
     pub fn router(self, router: Router) -> (Client, JoinHandle<ConnEnd>) {
-        let (end, served) = serve_router(router, self.chunks, FramedConfig::default());
+        self.router_with(router, FramedConfig::default())
+    }
+
+    /// [`Fixture::router`] with the server's limits.
+    pub fn router_with(
+        self,
+        router: Router,
+        config: FramedConfig,
+    ) -> (Client, JoinHandle<ConnEnd>) {
+        let (end, served) = serve_router(router, self.chunks, config);
         (self.client(end), served)
     }
 

@@ -24,6 +24,7 @@ Commands:
   serve    run a server with the built-in router (PING, ECHO, EXIT)
   send     send one message and print the answer
   ping     measure round trips, like ping(8)
+  hello    the handshake: print what the peer says of itself
   bench    load-generate and report throughput and latency
   decode   decode a capture from stdin into JSON events
   encode   encode one message to stdout
@@ -93,6 +94,19 @@ min/avg/p50/p99/max. Exits 1 unless every PING was answered.
 
 Piped (stdout not a terminal) it prints only the summary; a PING that
 fails is reported on stderr.";
+
+const HELLO_USAGE: &str = "\
+Usage: msgwire hello [--to ADDR | --serial PATH [--baud N]] [--json]
+
+Sends HELLO rev=1.2 (the handshake of protocol revision 1.2) and prints the
+peer's tokens, one line: rev=… max=… [app=…] [schema=…]. A peer before
+revision 1.2 answers ERROR unknown-kind: that is said, and exits 0.
+
+  --to ADDR      server [default: 127.0.0.1:7878]
+  --serial PATH  a serial port instead (raw 8N1; feature serial)
+  --baud N       the serial port's baud [default: 115200]
+  --json         one JSON object: rev, max, app, schema (null when absent),
+                 or {\"rev\":null} for a peer before 1.2";
 
 const BENCH_USAGE: &str = "\
 Usage: msgwire bench [--to ADDR | --serial PATH [--baud N]] [--connections C]
@@ -166,6 +180,7 @@ pub enum Command {
     Serve(ServeArgs),
     Send(SendArgs),
     Ping(PingArgs),
+    Hello(HelloArgs),
     Bench(BenchArgs),
     Decode(DecodeArgs),
     Encode(EncodeArgs),
@@ -192,6 +207,11 @@ pub struct ServeArgs {
 pub struct SendArgs {
     pub to: Peer,
     pub message: MessageArgs,
+}
+
+pub struct HelloArgs {
+    pub to: Peer,
+    pub json: bool,
 }
 
 pub struct PingArgs {
@@ -252,6 +272,7 @@ pub fn parse(mut args: lexopt::Parser) -> Result<Command, Failure> {
         "serve" => serve(args),
         "send" => send(args),
         "ping" => ping(args),
+        "hello" => hello(args),
         "bench" => bench(args),
         "decode" => decode(args),
         "encode" => encode(args),
@@ -284,6 +305,7 @@ fn usage_of(command: &str) -> Option<&'static str> {
         "serve" => SERVE_USAGE,
         "send" => SEND_USAGE,
         "ping" => PING_USAGE,
+        "hello" => HELLO_USAGE,
         "bench" => BENCH_USAGE,
         "decode" => DECODE_USAGE,
         "encode" => ENCODE_USAGE,
@@ -382,6 +404,24 @@ fn send(mut args: lexopt::Parser) -> Result<Command, Failure> {
     let message = m.finish()?;
     let to = peer.finish_or(default_addr())?;
     Ok(Command::Send(SendArgs { to, message }))
+}
+
+fn hello(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let mut peer = PeerArgs::default();
+    let mut json = false;
+    while let Some(arg) = args.next()? {
+        if let Some(option) = PeerOption::of(&arg) {
+            peer.set(option, &mut args)?;
+            continue;
+        }
+        match arg {
+            Long("json") => json = true,
+            Long("help") | Short('h') => return Ok(Command::Help(HELLO_USAGE)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let to = peer.finish_or(default_addr())?;
+    Ok(Command::Hello(HelloArgs { to, json }))
 }
 
 fn ping(mut args: lexopt::Parser) -> Result<Command, Failure> {

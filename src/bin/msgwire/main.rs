@@ -13,6 +13,7 @@ mod common;
 mod decode;
 mod demo;
 mod encode;
+mod hello;
 mod json;
 mod ping;
 mod send;
@@ -88,6 +89,7 @@ fn run() -> Outcome {
         Command::Serve(a) => serve::run(a),
         Command::Send(a) => send::run(a),
         Command::Ping(a) => ping::run(a),
+        Command::Hello(a) => hello::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Decode(a) => decode::run(a),
         Command::Encode(a) => encode::run(a),

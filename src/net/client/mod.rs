@@ -44,7 +44,7 @@ use self::table::{lock, wake_all, Link, State, Ticket};
 use super::framed::FramedConfig;
 use super::message::Frame;
 use super::runtime::{AlreadyStarted, Spawner};
-use crate::conversation::ErrorText;
+use crate::conversation::{ErrorText, Hello, Rev};
 use crate::{Kind, Message};
 
 /// A client's limits.
@@ -152,6 +152,44 @@ impl Closed {
 impl fmt::Display for Closed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.detail)
+    }
+}
+
+/// What a server answered [`Client::hello`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handshake {
+    /// A server of revision 1.2 or later, and what it says of itself.
+    Tokens(PeerHello),
+    /// A server before revision 1.2 (it answered `HELLO` with
+    /// `ERROR unknown-kind`): no events, no subscriptions.
+    Before12,
+}
+
+/// A peer's `HELLO` tokens (§5), owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerHello {
+    /// The revision both sides speak.
+    pub rev: Rev,
+    /// The largest payload the peer accepts (every 1.2 answer names it).
+    pub max: Option<u32>,
+    /// The peer's application, if it names one.
+    pub app: Option<String>,
+    /// The hash of the peer's application messages, if it names one.
+    pub schema: Option<u64>,
+}
+
+impl fmt::Display for PeerHello {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text: heapless::String<160> = heapless::String::new();
+        Hello {
+            rev: self.rev,
+            max: self.max,
+            app: self.app.as_deref(),
+            schema: self.schema,
+        }
+        .write(&mut text);
+        f.write_str(&text)
     }
 }
 
@@ -527,6 +565,38 @@ impl Client {
         }
         let m = Message::new(kind, payload);
         poll_fn(|cx| self.shared.with(|st, wake| st.poll_send(cx, &m, wake))).await
+    }
+
+    /// The handshake (§5): sends `HELLO` with `rev=1.2` and returns what
+    /// the server says of itself. A server before revision 1.2 answers
+    /// `ERROR unknown-kind`: that is [`Handshake::Before12`], not an error.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::request`]; an answer that is not a `HELLO` with valid
+    /// tokens is a [`ClientError::Remote`] (`bad-hello`, `incompatible`,
+    /// or `unexpected-answer`).
+    pub async fn hello(&self) -> Result<Handshake, ClientError> {
+        let answer = match self.request("HELLO", b"rev=1.2").await {
+            Err(ClientError::Remote(e)) if e.code() == "unknown-kind" => {
+                return Ok(Handshake::Before12)
+            }
+            other => other?,
+        };
+        if answer.kind != "HELLO" {
+            return Err(ClientError::Remote(Box::new(ErrorText::new(
+                "unexpected-answer",
+                &answer.kind,
+            ))));
+        }
+        let tokens = Hello::parse(&answer.payload)
+            .map_err(|e| ClientError::Remote(Box::new(ErrorText::new("bad-hello", e.detail()))))?;
+        Ok(Handshake::Tokens(PeerHello {
+            rev: tokens.rev,
+            max: tokens.max,
+            app: tokens.app.map(String::from),
+            schema: tokens.schema,
+        }))
     }
 
     /// Sends `PING` and returns the round-trip time.
