@@ -276,6 +276,9 @@ fn error_text_is_scrubbed_and_cut_at_a_char_boundary() {
     let t = ErrorText::new("handler-failed", "a\r\nb");
     assert_eq!(t.as_str(), "handler-failed: a  b");
     assert_eq!(t.code(), "handler-failed");
+    assert_eq!(t.detail(), "a  b");
+    assert_eq!(ErrorText::new("x", ":y").detail(), ":y", "only the first ': ' goes");
+    assert_eq!(ErrorText::new("", "").detail(), "");
     let long = "é".repeat(200);
     let t = ErrorText::new("x", &long);
     assert!(t.as_str().len() <= MAX_ERROR_LEN);
