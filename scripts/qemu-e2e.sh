@@ -232,6 +232,10 @@ check "ping -c 3 --interval 0" \
 check "send ECHO <200 bytes> --checksum -> same payload" \
     cli_expect "^ECHO id=1 ${payload200}\$" send ECHO "$payload200" --checksum --to "$to"
 check "ECHO 200 bytes with CRC-32 (raw): id, RESPONSE flag, payload" rawcheck echo-checksum-raw
+check "HELLO (revision 1.2) -> rev=1.2 max=256" \
+    cli_expect '^rev=1.2 max=256$' hello --to "$to"
+check "SUB tick -> SUB tick (the filter kept; events from the board come later)" \
+    cli_expect '^SUB id=1 tick$' send SUB tick --to "$to"
 check "unknown kind -> ERROR unknown-kind with the request id" \
     cli_expect '^ERROR id=9 unknown-kind: FROB' send FROB x --id 9 --to "$to"
 check "corrupt header -> ERROR header-checksum id 0, next PING answered" rawcheck header-checksum
