@@ -106,6 +106,10 @@ pub(crate) struct RecvBuf<B> {
     /// they would not fit otherwise. [`UNKNOWN_NEED`] when the scanner
     /// cannot tell (text lines): then they always move.
     pub(crate) needed: usize,
+    /// Bytes from `start` that must be buffered before the scanner's next
+    /// decision can change (a partial header, a trusted frame's length);
+    /// 0 when unknown. Spares re-checking a header on every short read.
+    pub(crate) pending: usize,
     pub(crate) stats: Stats,
 }
 
@@ -122,6 +126,7 @@ impl<B> RecvBuf<B> {
             end: 0,
             skip: 0,
             needed,
+            pending: 0,
             stats: Stats::new(),
         }
     }
@@ -132,13 +137,14 @@ impl<B> RecvBuf<B> {
         self.end - self.start
     }
 
-    /// Forgets every buffered byte and any frame being skipped; keeps the
-    /// counters. `needed` is kept too: it is set again before it can matter
-    /// (`start` is 0 until the scanner next consumes bytes).
+    /// Forgets every buffered byte, any frame being skipped or waited for;
+    /// keeps the counters. `needed` is kept too: it is set again before it
+    /// can matter (`start` is 0 until the scanner next consumes bytes).
     pub(crate) fn clear(&mut self) {
         self.start = 0;
         self.end = 0;
         self.skip = 0;
+        self.pending = 0;
     }
 }
 
@@ -264,7 +270,86 @@ pub(crate) fn move_to_front(buf: &mut [u8], start: usize, end: usize) {
 
 #[cfg(test)]
 mod tests {
-    use super::move_to_front;
+    use super::{move_to_front, MessageAt, RecvBuf, UNKNOWN_NEED};
+    use crate::Flags;
+
+    /// A buffer of 16 bytes holding `buf[start..end]`, with `needed`.
+    fn holding(start: usize, end: usize, needed: usize) -> RecvBuf<[u8; 16]> {
+        let mut rx = RecvBuf::new(core::array::from_fn(|i| i as u8), needed);
+        rx.start = start;
+        rx.end = end;
+        rx
+    }
+
+    /// `spare` moves the bytes left to the front when they are no more
+    /// than the bytes consumed, or when `needed` more would not fit after
+    /// them; `UNKNOWN_NEED` (text) always moves them.
+    #[test]
+    fn spare_moves_when_cheap_or_needed() {
+        // (start, end, needed) -> where the bytes left are afterwards.
+        for (start, end, needed, moved) in [
+            (0, 5, UNKNOWN_NEED, false),
+            (5, 5, 0, true),
+            (4, 8, 0, true),
+            (4, 9, 0, false),
+            (4, 9, 7, false),
+            (4, 9, 8, true),
+            (4, 9, UNKNOWN_NEED, true),
+            (1, 16, 0, false),
+            (1, 16, 1, true),
+        ] {
+            let mut rx = holding(start, end, needed);
+            let spare = rx.spare().len();
+            let left = end - start;
+            if moved {
+                assert_eq!((rx.start, rx.end, spare), (0, left, 16 - left));
+                assert_eq!(rx.buf[..left], holding(start, end, 0).buf[start..end]);
+            } else {
+                assert_eq!((rx.start, rx.end, spare), (start, end, 16 - end));
+            }
+            assert_eq!(rx.buffered(), left);
+        }
+    }
+
+    /// Bytes of a refused frame are dropped from what is buffered, and
+    /// taken from `feed` without being copied, all counted as skipped.
+    #[test]
+    fn skipped_bytes_are_dropped_and_counted() {
+        let mut rx = holding(2, 6, 0);
+        rx.skip = 10;
+        rx.drop_skipped();
+        assert_eq!((rx.start, rx.end, rx.skip), (6, 6, 6));
+        assert_eq!(rx.feed(&[7; 4]), 4);
+        assert_eq!((rx.buffered(), rx.skip), (0, 2));
+        assert_eq!(rx.feed(&[9; 5]), 5);
+        assert_eq!((rx.skip, rx.start, rx.end), (0, 0, 3));
+        assert_eq!(rx.buf[..3], [9, 9, 9]);
+        assert_eq!(rx.stats.skipped_bytes, 10);
+        rx.skip = 4;
+        rx.clear();
+        assert_eq!(
+            (rx.start, rx.end, rx.skip, rx.stats.skipped_bytes),
+            (0, 0, 0, 10)
+        );
+    }
+
+    /// A position that does not fit the buffer gives an empty kind and
+    /// payload, never a panic.
+    #[test]
+    fn message_at_a_wrong_position_is_empty() {
+        let rx = holding(0, 16, 0);
+        let at = MessageAt {
+            kind: 14,
+            payload: 15,
+            payload_len: 4,
+            id: 9,
+            kind_len: 3,
+            flags: Flags::EMPTY,
+        };
+        let m = rx.message_at(at);
+        assert!(m.payload.is_empty());
+        assert_eq!(m.id, 9);
+    }
 
     /// The piecewise move does what `copy_within` does, for every range of
     /// a small buffer (including overlapping and empty ones); an `end`

@@ -308,3 +308,29 @@ impl<B> Receiver<B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Framing, Limits, Receiver};
+    use crate::Error;
+
+    /// `enter` checks the buffer against the framing it enters: a receiver
+    /// made for one framing cannot enter another its buffer is too short
+    /// for, and stays sniffing; once in a framing, `enter` changes nothing.
+    #[test]
+    fn enter_checks_the_buffer_for_its_framing() {
+        let limits = Limits::for_buffer(40);
+        let mut rx = Receiver::unstarted([0u8; 40], Some(Framing::Text), limits).expect("fits");
+        assert_eq!(rx.enter(Framing::Binary), Err(Error::Capacity));
+        assert_eq!(rx.framing(), None);
+        assert_eq!(rx.enter(Framing::Text), Ok(()));
+        assert_eq!(rx.framing(), Some(Framing::Text));
+        assert_eq!(rx.enter(Framing::Binary), Ok(()));
+        assert_eq!(rx.framing(), Some(Framing::Text));
+        rx.feed(b"PING:x\n");
+        assert_eq!(
+            rx.decode().map(|e| e.map(|m| m.payload)),
+            Some(Ok(&b"x"[..]))
+        );
+    }
+}
