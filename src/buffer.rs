@@ -106,10 +106,6 @@ pub(crate) struct RecvBuf<B> {
     /// they would not fit otherwise. [`UNKNOWN_NEED`] when the scanner
     /// cannot tell (text lines): then they always move.
     pub(crate) needed: usize,
-    /// Bytes from `start` that must be buffered before the scanner's next
-    /// decision can change (a partial header, a trusted frame's length);
-    /// 0 when unknown. Spares re-checking a header on every short read.
-    pub(crate) pending: usize,
     pub(crate) stats: Stats,
 }
 
@@ -126,7 +122,6 @@ impl<B> RecvBuf<B> {
             end: 0,
             skip: 0,
             needed,
-            pending: 0,
             stats: Stats::new(),
         }
     }
@@ -137,14 +132,13 @@ impl<B> RecvBuf<B> {
         self.end - self.start
     }
 
-    /// Forgets every buffered byte, any frame being skipped or waited for;
-    /// keeps the counters. `needed` is kept too: it is set again before it
-    /// can matter (`start` is 0 until the scanner next consumes bytes).
+    /// Forgets every buffered byte and any frame being skipped; keeps the
+    /// counters. `needed` is kept too: it is set again before it can matter
+    /// (`start` is 0 until the scanner next consumes bytes).
     pub(crate) fn clear(&mut self) {
         self.start = 0;
         self.end = 0;
         self.skip = 0;
-        self.pending = 0;
     }
 }
 

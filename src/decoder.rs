@@ -209,6 +209,10 @@ pub fn decode_slice(buf: &[u8], max_payload: u32) -> Result<Status<'_>, SliceErr
 /// in a [`RecvBuf`] and applies §2.1's rules; the buffer does the rest.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FrameScanner {
+    /// Bytes from `start` that must be buffered before the next decision
+    /// can change (a partial header or a trusted frame's length); 0 when
+    /// unknown. Spares re-checking a header on every short read.
+    pending: usize,
     max_payload: u32,
 }
 
@@ -217,7 +221,15 @@ impl FrameScanner {
     pub(crate) const NEEDED: usize = 0;
 
     pub(crate) const fn new(max_payload: u32) -> Self {
-        FrameScanner { max_payload }
+        FrameScanner {
+            pending: 0,
+            max_payload,
+        }
+    }
+
+    /// Forgets the frame being waited for.
+    pub(crate) fn clear(&mut self) {
+        self.pending = 0;
     }
 
     /// The next event of `rx`: where a frame sits, an error (its bytes
@@ -225,11 +237,11 @@ impl FrameScanner {
     /// are needed.
     #[inline]
     pub(crate) fn next_event<B: AsRef<[u8]> + AsMut<[u8]>>(
-        self,
+        &mut self,
         rx: &mut RecvBuf<B>,
     ) -> Option<Result<MessageAt, DecodeError>> {
         rx.drop_skipped();
-        if rx.end - rx.start < rx.pending {
+        if rx.end - rx.start < self.pending {
             return None;
         }
         let avail = &rx.buf.as_ref()[rx.start..rx.end];
@@ -241,7 +253,7 @@ impl FrameScanner {
                 let at = info.at(rx.start);
                 rx.start += info.len;
                 rx.needed = 0;
-                rx.pending = 0;
+                self.pending = 0;
                 rx.stats.frames += 1;
                 Some(Ok(at))
             }
@@ -249,7 +261,7 @@ impl FrameScanner {
                 rx.needed = needed;
                 // Only for a frame candidate: garbage is still dropped at once.
                 let buffered = rx.end - rx.start;
-                rx.pending = if buffered == 0 {
+                self.pending = if buffered == 0 {
                     0
                 } else {
                     buffered.saturating_add(needed)
@@ -258,7 +270,7 @@ impl FrameScanner {
             }
             Step::Untrusted(error) => {
                 rx.needed = 0;
-                rx.pending = 0;
+                self.pending = 0;
                 rx.stats.count_refused(error);
                 rx.stats.discarded_bytes += 1;
                 rx.start += 1;
@@ -266,7 +278,7 @@ impl FrameScanner {
             }
             Step::Refused(error, len) => {
                 rx.needed = 0;
-                rx.pending = 0;
+                self.pending = 0;
                 rx.stats.count_refused(error.error);
                 // The frame's buffered bytes go now, the rest as they come.
                 rx.skip = len;
@@ -443,6 +455,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     /// limit and the counters.
     pub fn clear(&mut self) {
         self.rx.clear();
+        self.scan.clear();
     }
 
     /// The free space at the end of the buffer: read into it, then
