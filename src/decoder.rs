@@ -1,10 +1,12 @@
 //! Binary frame decoders (`docs/PROTOCOL.md` §2.1): the one-shot
 //! [`decode_slice`] and the streaming [`Decoder`].
 
-use crate::error::DECODE_ERRORS;
+use crate::buffer::{MessageAt, RecvBuf};
 use crate::frame::{check_payload_len, Header, HEADER_LEN, MAGIC, MAX_OVERHEAD, TRAILER_LEN};
 use crate::message::is_valid_kind;
 use crate::{DecodeError, Error, Flags, Kind, Message};
+
+pub use crate::buffer::Stats;
 
 /// What [`decode_slice`] found at the start of a buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +56,10 @@ enum Step {
 }
 
 /// Decodes a buffer that starts at `buf[garbage]`, the first `MAGIC` byte.
-#[inline]
+/// Always inlined: `decode_slice` and the stream decoders each want their
+/// own copy (out of line, `decode_slice` was up to 30 % slower), and a
+/// firmware links one of them.
+#[inline(always)]
 fn step(buf: &[u8], max_payload: u32) -> Step {
     let Some(head) = buf.first_chunk::<HEADER_LEN>() else {
         return Step::Partial(HEADER_LEN - buf.len());
@@ -112,7 +117,8 @@ struct FrameInfo {
 }
 
 impl FrameInfo {
-    /// The message of the frame that starts at `frame[0]`.
+    /// The message of the frame that starts at `frame[0]` (the one-shot
+    /// decoder's; the stream decoders go through [`FrameInfo::at`]).
     #[inline]
     fn message(self, frame: &[u8]) -> Message<'_> {
         let kind_end = HEADER_LEN + usize::from(self.kind_len);
@@ -124,6 +130,20 @@ impl FrameInfo {
             payload: frame
                 .get(kind_end..kind_end + self.payload_len)
                 .unwrap_or_default(),
+        }
+    }
+
+    /// Where the message of the frame that starts at `buf[start]` sits.
+    #[inline]
+    fn at(self, start: usize) -> MessageAt {
+        let kind = start + HEADER_LEN;
+        MessageAt {
+            kind,
+            payload: kind + usize::from(self.kind_len),
+            payload_len: self.payload_len,
+            id: self.id,
+            kind_len: self.kind_len,
+            flags: self.flags,
         }
     }
 }
@@ -185,55 +205,88 @@ pub fn decode_slice(buf: &[u8], max_payload: u32) -> Result<Status<'_>, SliceErr
     }
 }
 
-/// Counters kept by the streaming decoders.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Stats {
-    /// Frames (or text lines) decoded and handed out.
-    pub frames: u64,
-    /// Bytes discarded while looking for a frame: garbage between frames,
-    /// the `0xA5` byte of each header that was not trusted (§2.1 step 2),
-    /// blank text lines.
-    pub discarded_bytes: u64,
-    /// Bytes of refused frames (including their headers) and refused text
-    /// lines that were dropped, the whole of an overlong text line included
-    /// (its `\n` too).
-    pub skipped_bytes: u64,
-    refused: [u64; DECODE_ERRORS],
-}
-
-impl Stats {
-    pub(crate) const fn new() -> Self {
-        Stats {
-            frames: 0,
-            discarded_bytes: 0,
-            skipped_bytes: 0,
-            refused: [0; DECODE_ERRORS],
-        }
-    }
-
-    /// How many frames or lines were refused with `error`. Always 0 for
-    /// encode-only errors.
-    pub fn refused(&self, error: Error) -> u64 {
-        error.stat_index().map_or(0, |i| self.refused[i])
-    }
-
-    /// Frames or lines refused for any reason.
-    pub fn refused_total(&self) -> u64 {
-        self.refused.iter().sum()
-    }
-
-    pub(crate) fn count_refused(&mut self, error: Error) {
-        if let Some(i) = error.stat_index() {
-            self.refused[i] += 1;
-        }
-    }
-}
-
-/// Where a decoded frame sits in a [`StreamDecoder`]'s buffer.
+/// The binary framing's part of a stream decoder: finds the next frame
+/// in a [`RecvBuf`] and applies §2.1's rules; the buffer does the rest.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct FrameAt {
-    start: usize,
-    info: FrameInfo,
+pub(crate) struct FrameScanner {
+    /// Bytes from `start` that must be buffered before the next decision
+    /// can change (a partial header or a trusted frame's length); 0 when
+    /// unknown. Spares re-checking a header on every short read.
+    pending: usize,
+    max_payload: u32,
+}
+
+impl FrameScanner {
+    /// The `needed` a [`RecvBuf`] starts with under this scanner.
+    pub(crate) const NEEDED: usize = 0;
+
+    pub(crate) const fn new(max_payload: u32) -> Self {
+        FrameScanner {
+            pending: 0,
+            max_payload,
+        }
+    }
+
+    /// Forgets the frame being waited for.
+    pub(crate) fn clear(&mut self) {
+        self.pending = 0;
+    }
+
+    /// The next event of `rx`: where a frame sits, an error (its bytes
+    /// consumed or to be skipped as they arrive), or `None` when more bytes
+    /// are needed.
+    #[inline]
+    pub(crate) fn next_event<B: AsRef<[u8]> + AsMut<[u8]>>(
+        &mut self,
+        rx: &mut RecvBuf<B>,
+    ) -> Option<Result<MessageAt, DecodeError>> {
+        rx.drop_skipped();
+        if rx.end - rx.start < self.pending {
+            return None;
+        }
+        let avail = &rx.buf.as_ref()[rx.start..rx.end];
+        let garbage = garbage_len(avail);
+        rx.stats.discarded_bytes += garbage as u64;
+        rx.start += garbage;
+        match step(&avail[garbage..], self.max_payload) {
+            Step::Frame(info) => {
+                let at = info.at(rx.start);
+                rx.start += info.len;
+                rx.needed = 0;
+                self.pending = 0;
+                rx.stats.frames += 1;
+                Some(Ok(at))
+            }
+            Step::Partial(needed) => {
+                rx.needed = needed;
+                // Only for a frame candidate: garbage is still dropped at once.
+                let buffered = rx.end - rx.start;
+                self.pending = if buffered == 0 {
+                    0
+                } else {
+                    buffered.saturating_add(needed)
+                };
+                None
+            }
+            Step::Untrusted(error) => {
+                rx.needed = 0;
+                self.pending = 0;
+                rx.stats.count_refused(error);
+                rx.stats.discarded_bytes += 1;
+                rx.start += 1;
+                Some(Err(DecodeError::new(error, None)))
+            }
+            Step::Refused(error, len) => {
+                rx.needed = 0;
+                self.pending = 0;
+                rx.stats.count_refused(error.error);
+                // The frame's buffered bytes go now, the rest as they come.
+                rx.skip = len;
+                rx.drop_skipped();
+                Some(Err(error))
+            }
+        }
+    }
 }
 
 /// Streaming binary decoder over a fixed buffer `B`: `[u8; N]` (the
@@ -282,21 +335,8 @@ pub(crate) struct FrameAt {
 /// [`commit`]: Decoder::commit
 #[derive(Clone)]
 pub struct StreamDecoder<B> {
-    buf: B,
-    /// Start of the bytes not yet decoded.
-    start: usize,
-    /// End of the bytes received.
-    end: usize,
-    /// Bytes of a refused frame still to drop as they arrive.
-    skip: u64,
-    /// Bytes needed beyond `end` to complete the pending frame (a hint).
-    needed: usize,
-    /// Bytes from `start` that must be buffered before the next decision
-    /// can change (a partial header or a trusted frame's length); 0 when
-    /// unknown. Spares re-checking a header on every short read.
-    pending: usize,
-    max_payload: u32,
-    stats: Stats,
+    rx: RecvBuf<B>,
+    scan: FrameScanner,
 }
 
 /// A [`StreamDecoder`] over an array of `N` bytes: no allocator needed.
@@ -312,11 +352,11 @@ impl<const N: usize> Default for StreamDecoder<[u8; N]> {
 impl<B: AsRef<[u8]>> core::fmt::Debug for StreamDecoder<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("StreamDecoder")
-            .field("capacity", &self.buf.as_ref().len())
-            .field("buffered", &(self.end - self.start))
-            .field("skipping", &self.skip)
-            .field("max_payload", &self.max_payload)
-            .field("stats", &self.stats)
+            .field("capacity", &self.rx.buf.as_ref().len())
+            .field("buffered", &self.rx.buffered())
+            .field("skipping", &self.rx.skip)
+            .field("max_payload", &self.scan.max_payload)
+            .field("stats", &self.rx.stats)
             .finish()
     }
 }
@@ -335,16 +375,7 @@ impl<const N: usize> StreamDecoder<[u8; N]> {
 
     /// A decoder that accepts payloads of up to `N - 50` bytes.
     pub const fn new() -> Self {
-        StreamDecoder {
-            buf: [0; N],
-            start: 0,
-            end: 0,
-            skip: 0,
-            needed: 0,
-            pending: 0,
-            max_payload: Self::MAX_PAYLOAD,
-            stats: Stats::new(),
-        }
+        StreamDecoder::from_parts([0; N], Self::MAX_PAYLOAD)
     }
 
     /// A decoder that refuses payloads longer than `max_payload`.
@@ -357,9 +388,7 @@ impl<const N: usize> StreamDecoder<[u8; N]> {
         if max_payload > Self::MAX_PAYLOAD {
             return Err(Error::Capacity);
         }
-        let mut d = Self::new();
-        d.max_payload = max_payload;
-        Ok(d)
+        Ok(StreamDecoder::from_parts([0; N], max_payload))
     }
 }
 
@@ -373,63 +402,11 @@ impl StreamDecoder<std::boxed::Box<[u8]>> {
     }
 }
 
-/// Moves `buf[start..end]` to the front of `buf` (the stream decoders'
-/// compaction), in pieces of at most `start` bytes: no piece overlaps the
-/// place it is copied to, so `memcpy` serves and `memmove` (1.5 KiB of
-/// flash on Cortex-M) is never linked. When the bytes left are no more than
-/// the bytes dropped (the usual case) that is one copy; otherwise
-/// `ceil((end - start) / start)` copies, each byte still copied once.
-/// Needs `end <= buf.len()` (the decoders' invariant); otherwise nothing
-/// is moved. Never panics.
-///
-/// This is the small build's (no `fast-crc`), where flash counts; inlined
-/// there, which saves flash too.
-#[cfg(not(feature = "fast-crc"))]
-#[inline]
-pub(crate) fn move_to_front(buf: &mut [u8], start: usize, end: usize) {
-    if start == 0 {
-        return;
-    }
-    let Some(used) = buf.get_mut(..end) else {
-        return;
-    };
-    // Chunk k of `start` bytes goes to chunk k - 1; only the last chunk
-    // may be shorter, so each fits the one before it.
-    let mut chunks = used.chunks_mut(start);
-    let Some(mut prev) = chunks.next() else {
-        return;
-    };
-    for cur in chunks {
-        if let Some(to) = prev.get_mut(..cur.len()) {
-            to.copy_from_slice(cur);
-        }
-        prev = cur;
-    }
-}
-
-/// The host build's (`fast-crc`) compaction: one `memmove`. There is no
-/// flash to save, and no run of small copies when few bytes were dropped
-/// before a large frame. Out of line: inlined, it made `spare()` too big to
-/// inline and 64-byte reads of large frames ~20 % slower.
-#[cfg(feature = "fast-crc")]
-#[inline(never)]
-pub(crate) fn move_to_front(buf: &mut [u8], start: usize, end: usize) {
-    if start < end && end <= buf.len() {
-        buf.copy_within(start..end, 0);
-    }
-}
-
 impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     const fn from_parts(buf: B, max_payload: u32) -> Self {
         StreamDecoder {
-            buf,
-            start: 0,
-            end: 0,
-            skip: 0,
-            needed: 0,
-            pending: 0,
-            max_payload,
-            stats: Stats::new(),
+            rx: RecvBuf::new(buf, FrameScanner::NEEDED),
+            scan: FrameScanner::new(max_payload),
         }
     }
 
@@ -451,53 +428,34 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
 
     /// The payload limit.
     pub const fn max_payload(&self) -> u32 {
-        self.max_payload
+        self.scan.max_payload
     }
 
     /// The buffer's capacity in bytes.
     pub fn capacity(&self) -> usize {
-        self.buf.as_ref().len()
+        self.rx.capacity()
     }
 
     /// Bytes received and not yet decoded.
     pub const fn buffered(&self) -> usize {
-        self.end - self.start
+        self.rx.buffered()
     }
 
     /// Bytes of a refused frame that are still to arrive and will be dropped.
     pub const fn skipping(&self) -> u64 {
-        self.skip
+        self.rx.skip
     }
 
     /// The counters.
     pub const fn stats(&self) -> &Stats {
-        &self.stats
+        &self.rx.stats
     }
 
     /// Forgets every buffered byte and any frame being skipped; keeps the
     /// limit and the counters.
     pub fn clear(&mut self) {
-        self.start = 0;
-        self.end = 0;
-        self.skip = 0;
-        self.needed = 0;
-        self.pending = 0;
-    }
-
-    /// Drops bytes of a refused frame that are already buffered.
-    fn drop_skipped(&mut self) {
-        // Nothing to skip is the usual case: the host build returns early;
-        // the small build does the arithmetic below, which is then a no-op,
-        // rather than pay for the branch (8 B on thumbv6m).
-        if cfg!(feature = "fast-crc") && self.skip == 0 {
-            return;
-        }
-        let buffered = self.end - self.start;
-        // At most `buffered`, so a usize.
-        let take = usize::try_from(self.skip).map_or(buffered, |s| s.min(buffered));
-        self.start += take;
-        self.skip -= take as u64;
-        self.stats.skipped_bytes += take as u64;
+        self.rx.clear();
+        self.scan.clear();
     }
 
     /// The free space at the end of the buffer: read into it, then
@@ -507,17 +465,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     /// It is empty only when `N` bytes are buffered, which happens only if
     /// the caller did not call [`Decoder::decode`] until it returned `None`.
     pub fn spare(&mut self) -> &mut [u8] {
-        self.drop_skipped();
-        let cap = self.buf.as_ref().len();
-        // Nothing buffered (`start == end`) is the first case: no copy.
-        if self.start > 0
-            && (self.end - self.start <= self.start || self.end.saturating_add(self.needed) > cap)
-        {
-            move_to_front(self.buf.as_mut(), self.start, self.end);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        &mut self.buf.as_mut()[self.end..]
+        self.rx.spare()
     }
 
     /// Marks `n` bytes written into [`Decoder::spare`] as received.
@@ -525,9 +473,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     /// A count larger than the spare space is a caller bug; it is clamped
     /// to the space rather than panicking (and asserted in debug builds).
     pub fn commit(&mut self, n: usize) {
-        let cap = self.buf.as_ref().len();
-        debug_assert!(n <= cap - self.end, "commit past the spare space");
-        self.end = self.end.saturating_add(n).min(cap);
+        self.rx.commit(n);
     }
 
     /// Copies as much of `data` as fits into the buffer and returns how
@@ -535,19 +481,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     /// without copying. Call [`Decoder::decode`] until it returns `None`,
     /// then feed the rest.
     pub fn feed(&mut self, data: &[u8]) -> usize {
-        let mut taken = 0;
-        if self.skip > 0 && self.start == self.end {
-            let n = self.skip.min(data.len() as u64);
-            self.skip -= n;
-            self.stats.skipped_bytes += n;
-            taken = n as usize;
-        }
-        let rest = &data[taken..];
-        let spare = self.spare();
-        let n = spare.len().min(rest.len());
-        spare[..n].copy_from_slice(&rest[..n]);
-        self.end += n;
-        taken + n
+        self.rx.feed(data)
     }
 
     /// The next event: a frame borrowed from the buffer, an error, or
@@ -557,100 +491,7 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> StreamDecoder<B> {
     /// consumed the offending bytes (or will skip them as they arrive):
     /// call again and the stream goes on.
     pub fn decode(&mut self) -> Option<Result<Message<'_>, DecodeError>> {
-        let event = self.next_event()?;
-        Some(event.map(|at| self.message_at(at)))
-    }
-
-    /// The message a [`FrameAt`] from [`Self::next_event`] describes; valid
-    /// until the buffer is next touched (`spare`, `feed`).
-    #[inline]
-    pub(crate) fn message_at(&self, at: FrameAt) -> Message<'_> {
-        at.info
-            .message(self.buf.as_ref().get(at.start..).unwrap_or_default())
-    }
-
-    /// [`Self::decode`] without the borrow: a frame is described by where it
-    /// sits in the buffer, so a caller can read more bytes in a loop and
-    /// borrow the message only once it has one.
-    #[inline]
-    pub(crate) fn next_event(&mut self) -> Option<Result<FrameAt, DecodeError>> {
-        self.drop_skipped();
-        if self.end - self.start < self.pending {
-            return None;
-        }
-        let avail = &self.buf.as_ref()[self.start..self.end];
-        let garbage = garbage_len(avail);
-        self.stats.discarded_bytes += garbage as u64;
-        self.start += garbage;
-        match step(&avail[garbage..], self.max_payload) {
-            Step::Frame(info) => {
-                let at = FrameAt {
-                    start: self.start,
-                    info,
-                };
-                self.start += info.len;
-                self.needed = 0;
-                self.pending = 0;
-                self.stats.frames += 1;
-                Some(Ok(at))
-            }
-            Step::Partial(needed) => {
-                self.needed = needed;
-                // Only for a frame candidate: garbage is still dropped at once.
-                let buffered = self.end - self.start;
-                self.pending = if buffered == 0 {
-                    0
-                } else {
-                    buffered.saturating_add(needed)
-                };
-                None
-            }
-            Step::Untrusted(error) => {
-                self.needed = 0;
-                self.pending = 0;
-                self.stats.count_refused(error);
-                self.stats.discarded_bytes += 1;
-                self.start += 1;
-                Some(Err(DecodeError::new(error, None)))
-            }
-            Step::Refused(error, len) => {
-                self.needed = 0;
-                self.pending = 0;
-                self.stats.count_refused(error.error);
-                // The frame's buffered bytes go now, the rest as they come.
-                self.skip = len;
-                self.drop_skipped();
-                Some(Err(error))
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::move_to_front;
-
-    /// The piecewise move does what `copy_within` does, for every range of
-    /// a small buffer (including overlapping and empty ones); an `end`
-    /// past the buffer, which the decoders never pass, moves nothing.
-    #[test]
-    fn move_to_front_matches_copy_within() {
-        const LEN: usize = 23;
-        for start in 0..=LEN + 1 {
-            for end in 0..=LEN {
-                let mut got: [u8; LEN] = core::array::from_fn(|i| i as u8);
-                let mut want = got;
-                move_to_front(&mut got, start, end);
-                if start < end {
-                    want.copy_within(start..end, 0);
-                }
-                let len = end.saturating_sub(start);
-                assert_eq!(got[..len], want[..len], "{start}..{end}");
-            }
-        }
-        let mut got: [u8; LEN] = core::array::from_fn(|i| i as u8);
-        let before = got;
-        move_to_front(&mut got, 3, LEN + 1);
-        assert_eq!(got, before);
+        let event = self.scan.next_event(&mut self.rx)?;
+        Some(event.map(|at| self.rx.message_at(at)))
     }
 }

@@ -109,6 +109,7 @@ extern crate std;
 #[macro_use]
 mod fmt;
 
+mod buffer;
 pub mod conversation;
 mod crc;
 mod decoder;

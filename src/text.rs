@@ -1,8 +1,8 @@
 //! Text framing (`docs/PROTOCOL.md` §3): `KIND:DATA\n` lines, the format of
 //! the original prototype, for humans and netcat.
 
-use crate::decoder::Stats;
-use crate::{DecodeError, Error, Kind, Message};
+use crate::buffer::{MessageAt, RecvBuf, Stats, UNKNOWN_NEED};
+use crate::{DecodeError, Error, Flags, Kind, Message};
 
 /// The buffer a text decoder needs to take lines of up to `max_line` bytes
 /// (before their `\n`): `max_line + 1`, since the `\n` must fit too. Use
@@ -56,15 +56,8 @@ pub const fn buffer_for_line(max_line: usize) -> usize {
 /// ```
 #[derive(Clone)]
 pub struct TextStreamDecoder<B> {
-    buf: B,
-    start: usize,
-    end: usize,
-    /// Bytes after `start` already searched for `\n` without finding one.
-    scanned: usize,
-    /// Inside an overlong line: drop everything up to and including `\n`.
-    discarding: bool,
-    max_line: usize,
-    stats: Stats,
+    rx: RecvBuf<B>,
+    scan: LineScanner,
 }
 
 /// A [`TextStreamDecoder`] over an array of `N` bytes: no allocator
@@ -80,11 +73,11 @@ impl<const N: usize> Default for TextStreamDecoder<[u8; N]> {
 impl<B: AsRef<[u8]>> core::fmt::Debug for TextStreamDecoder<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("TextStreamDecoder")
-            .field("capacity", &self.buf.as_ref().len())
-            .field("buffered", &(self.end - self.start))
-            .field("discarding", &self.discarding)
-            .field("max_line", &self.max_line)
-            .field("stats", &self.stats)
+            .field("capacity", &self.rx.buf.as_ref().len())
+            .field("buffered", &self.rx.buffered())
+            .field("discarding", &self.scan.discarding)
+            .field("max_line", &self.scan.max_line)
+            .field("stats", &self.rx.stats)
             .finish()
     }
 }
@@ -98,15 +91,7 @@ impl<const N: usize> TextStreamDecoder<[u8; N]> {
 
     /// A decoder that accepts lines of up to `N - 1` bytes.
     pub const fn new() -> Self {
-        TextStreamDecoder {
-            buf: [0; N],
-            start: 0,
-            end: 0,
-            scanned: 0,
-            discarding: false,
-            max_line: Self::MAX_LINE,
-            stats: Stats::new(),
-        }
+        TextStreamDecoder::from_parts([0; N], Self::MAX_LINE)
     }
 
     /// A decoder that refuses lines longer than `max_line` bytes (a `\r`
@@ -120,9 +105,7 @@ impl<const N: usize> TextStreamDecoder<[u8; N]> {
         if max_line > Self::MAX_LINE {
             return Err(Error::Capacity);
         }
-        let mut d = Self::new();
-        d.max_line = max_line;
-        Ok(d)
+        Ok(TextStreamDecoder::from_parts([0; N], max_line))
     }
 }
 
@@ -137,15 +120,10 @@ impl TextStreamDecoder<std::boxed::Box<[u8]>> {
 }
 
 impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
-    fn from_parts(buf: B, max_line: usize) -> Self {
+    const fn from_parts(buf: B, max_line: usize) -> Self {
         TextStreamDecoder {
-            buf,
-            start: 0,
-            end: 0,
-            scanned: 0,
-            discarding: false,
-            max_line,
-            stats: Stats::new(),
+            rx: RecvBuf::new(buf, LineScanner::NEEDED),
+            scan: LineScanner::new(max_line),
         }
     }
 
@@ -163,96 +141,107 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
 
     /// The line limit.
     pub const fn max_line(&self) -> usize {
-        self.max_line
+        self.scan.max_line
     }
 
     /// Bytes received and not yet decoded.
     pub const fn buffered(&self) -> usize {
-        self.end - self.start
+        self.rx.buffered()
     }
 
     /// The counters.
     pub const fn stats(&self) -> &Stats {
-        &self.stats
+        &self.rx.stats
     }
 
     /// Forgets every buffered byte; keeps the limit and the counters.
     pub fn clear(&mut self) {
-        self.start = 0;
-        self.end = 0;
-        self.scanned = 0;
-        self.discarding = false;
+        self.rx.clear();
+        self.scan.clear();
     }
 
     /// The free space at the end of the buffer; read into it, then
     /// [`commit`](TextDecoder::commit) the count.
     pub fn spare(&mut self) -> &mut [u8] {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.start > 0 {
-            // What is left is a partial line of at most `max_line` bytes.
-            crate::decoder::move_to_front(self.buf.as_mut(), self.start, self.end);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        &mut self.buf.as_mut()[self.end..]
+        // What is left after a decode is a partial line of at most
+        // `max_line` bytes: it always goes to the front (`UNKNOWN_NEED`).
+        self.rx.spare()
     }
 
     /// Marks `n` bytes written into [`TextDecoder::spare`] as received
     /// (clamped to the spare space; asserted in debug builds).
     pub fn commit(&mut self, n: usize) {
-        let cap = self.buf.as_ref().len();
-        debug_assert!(n <= cap - self.end, "commit past the spare space");
-        self.end = self.end.saturating_add(n).min(cap);
+        self.rx.commit(n);
     }
 
     /// Copies as much of `data` as fits and returns how many bytes were
     /// taken. Call [`TextDecoder::decode`] until it returns `None`, then
     /// feed the rest.
     pub fn feed(&mut self, data: &[u8]) -> usize {
-        let spare = self.spare();
-        let n = spare.len().min(data.len());
-        spare[..n].copy_from_slice(&data[..n]);
-        self.end += n;
-        n
+        self.rx.feed(data)
     }
 
     /// The next event: a line's message borrowed from the buffer, an error,
     /// or `None` when more bytes are needed. Blank lines are skipped.
     pub fn decode(&mut self) -> Option<Result<Message<'_>, DecodeError>> {
-        let event = self.next_event()?;
-        Some(event.map(|at| self.message_at(at)))
+        let event = self.scan.next_event(&mut self.rx)?;
+        Some(event.map(|at| self.rx.message_at(at)))
+    }
+}
+
+/// The text framing's part of a stream decoder: finds the next line in a
+/// [`RecvBuf`] and applies §3's rules; the buffer does the rest.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LineScanner {
+    /// Bytes after `start` already searched for `\n` without finding one.
+    scanned: usize,
+    /// Inside an overlong line: drop everything up to and including `\n`.
+    discarding: bool,
+    max_line: usize,
+}
+
+impl LineScanner {
+    /// The `needed` a [`RecvBuf`] has under this scanner: a partial line's
+    /// length is unknown, so it always moves to the front of the buffer.
+    pub(crate) const NEEDED: usize = UNKNOWN_NEED;
+
+    pub(crate) const fn new(max_line: usize) -> Self {
+        LineScanner {
+            scanned: 0,
+            discarding: false,
+            max_line,
+        }
     }
 
-    /// The message a [`LineAt`] from [`Self::next_event`] describes; valid
-    /// until the buffer is next touched (`spare`, `feed`).
-    #[inline]
-    pub(crate) fn message_at(&self, at: LineAt) -> Message<'_> {
-        let buf = self.buf.as_ref();
-        let kind = buf.get(at.start..at.colon).unwrap_or_default();
-        let payload = buf.get(at.colon + 1..at.end).unwrap_or_default();
-        Message::new(Kind::from_validated(kind), payload)
+    /// Forgets the line being read.
+    pub(crate) fn clear(&mut self) {
+        self.scanned = 0;
+        self.discarding = false;
     }
 
-    /// [`Self::decode`] without the borrow (see the binary decoder's).
+    /// The next event of `rx`: where a line's message sits, an error (its
+    /// bytes consumed, or for an overlong line to be dropped as they
+    /// arrive), or `None` when more bytes are needed.
     #[inline]
-    pub(crate) fn next_event(&mut self) -> Option<Result<LineAt, DecodeError>> {
+    pub(crate) fn next_event<B: AsRef<[u8]>>(
+        &mut self,
+        rx: &mut RecvBuf<B>,
+    ) -> Option<Result<MessageAt, DecodeError>> {
         loop {
-            let avail = &self.buf.as_ref()[self.start..self.end];
+            let avail = &rx.buf.as_ref()[rx.start..rx.end];
             if self.discarding {
                 match avail.iter().position(|&b| b == b'\n') {
                     // The rest of a line refused with `line-too-long`:
                     // skipped, as a too-large frame's bytes are.
                     Some(i) => {
-                        self.stats.skipped_bytes += i as u64 + 1;
-                        self.start += i + 1;
+                        rx.stats.skipped_bytes += i as u64 + 1;
+                        rx.start += i + 1;
                         self.discarding = false;
                         continue;
                     }
                     None => {
-                        self.stats.skipped_bytes += avail.len() as u64;
-                        self.start = self.end;
+                        rx.stats.skipped_bytes += avail.len() as u64;
+                        rx.start = rx.end;
                         return None;
                     }
                 }
@@ -265,9 +254,9 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
                 if avail.len() > self.max_line {
                     // Over the limit with no `\n`: report now, drop the rest
                     // as it arrives.
-                    self.stats.count_refused(Error::LineTooLong);
-                    self.stats.skipped_bytes += window as u64;
-                    self.start += window;
+                    rx.stats.count_refused(Error::LineTooLong);
+                    rx.stats.skipped_bytes += window as u64;
+                    rx.start += window;
                     self.scanned = 0;
                     self.discarding = true;
                     return Some(Err(DecodeError::new(Error::LineTooLong, None)));
@@ -275,41 +264,37 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> TextStreamDecoder<B> {
                 self.scanned = window;
                 return None;
             };
-            self.start += nl + 1;
+            rx.start += nl + 1;
             self.scanned = 0;
             let line = &avail[..nl];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {
-                self.stats.discarded_bytes += nl as u64 + 1;
+                rx.stats.discarded_bytes += nl as u64 + 1;
                 continue;
             }
-            let line_start = self.start - nl - 1;
+            let line_start = rx.start - nl - 1;
             return Some(match parse_line(line) {
                 Ok(m) => {
-                    self.stats.frames += 1;
-                    let colon = line_start + m.kind.len();
-                    Ok(LineAt {
-                        start: line_start,
-                        colon,
-                        end: colon + 1 + m.payload.len(),
+                    rx.stats.frames += 1;
+                    let kind_len = m.kind.len();
+                    Ok(MessageAt {
+                        kind: line_start,
+                        payload: line_start + kind_len + 1,
+                        payload_len: m.payload.len(),
+                        id: 0,
+                        // At most `MAX_KIND_LEN`: `parse_line` checked it.
+                        kind_len: kind_len as u8,
+                        flags: Flags::EMPTY,
                     })
                 }
                 Err(e) => {
-                    self.stats.count_refused(e);
-                    self.stats.skipped_bytes += nl as u64 + 1;
+                    rx.stats.count_refused(e);
+                    rx.stats.skipped_bytes += nl as u64 + 1;
                     Err(DecodeError::new(e, None))
                 }
             });
         }
     }
-}
-
-/// Where a decoded line sits in a [`TextStreamDecoder`]'s buffer.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LineAt {
-    start: usize,
-    colon: usize,
-    end: usize,
 }
 
 /// Splits a non-empty line (without its `\n` and `\r`) into kind and data.

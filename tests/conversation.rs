@@ -609,3 +609,140 @@ fn receiver_counts_what_it_holds() {
     assert_eq!(rx.buffered(), 0);
     assert_eq!(rx.limits(), Limits::for_buffer(64));
 }
+
+/// A [`Receiver`] and the stream decoder of its framing share one buffer
+/// core: over the same bytes, split the same way (`feed` or `spare` +
+/// `commit`, pieces of 1 byte to more than the buffer), they give the same
+/// events, counters, buffered bytes and spare space, sniffing included.
+#[test]
+fn receiver_and_stream_decoders_agree_whatever_the_split() {
+    use msgwire::{StreamDecoder, TextStreamDecoder};
+
+    fn log_event(log: &mut Vec<String>, e: Result<Message<'_>, DecodeError>) {
+        log.push(match e {
+            Ok(m) => format!("{}:{}:{:?}:{:?}", m.kind.as_str(), m.id, m.flags, m.payload),
+            Err(e) => format!("{e:?}"),
+        });
+    }
+    // The same steps on either side, logged.
+    macro_rules! drive {
+        ($dec:expr, $input:expr, $sizes:expr, $stats:expr) => {{
+            let mut log = Vec::new();
+            let mut rest: &[u8] = $input;
+            for (i, &size) in $sizes.iter().cycle().enumerate() {
+                if rest.is_empty() {
+                    break;
+                }
+                let piece = &rest[..size.min(rest.len())];
+                let n = if i % 3 == 0 {
+                    $dec.feed(piece)
+                } else {
+                    let spare = $dec.spare();
+                    let n = spare.len().min(piece.len());
+                    spare[..n].copy_from_slice(&piece[..n]);
+                    $dec.commit(n);
+                    n
+                };
+                rest = &rest[n..];
+                log.push(format!("n{n} s{}", $dec.spare().len()));
+                while let Some(e) = $dec.decode() {
+                    log_event(&mut log, e);
+                }
+                log.push(format!("b{} {:?}", $dec.buffered(), $stats(&$dec)));
+            }
+            log
+        }};
+    }
+
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let limits = Limits {
+        max_payload: 60,
+        max_line: 40,
+    };
+    for round in 0..300 {
+        let binary = round % 2 == 0;
+        let mut input = Vec::new();
+        for _ in 0..next(12) {
+            match next(5) {
+                0 | 1 if binary => {
+                    let payload: Vec<u8> = (0..next(90)).map(|_| next(256) as u8).collect();
+                    let flags = if next(2) == 0 {
+                        Flags::CHECKSUM
+                    } else {
+                        Flags::EMPTY
+                    };
+                    let mut f = frame("PING", next(1000) as u32, flags, &payload);
+                    if next(5) == 0 {
+                        let i = next(f.len() as u64) as usize;
+                        f[i] ^= 0x10;
+                    }
+                    input.extend_from_slice(&f);
+                }
+                0 | 1 => {
+                    let len = next(60) as usize;
+                    input.extend_from_slice(b"ECHO:");
+                    input.extend((0..len).map(|i| b'a' + (i % 26) as u8));
+                    input.extend_from_slice(if next(2) == 0 { b"\n" } else { b"\r\n" });
+                }
+                2 => input.extend_from_slice(b"no separator\n\n"),
+                3 => input.extend_from_slice(&[0xA5, 0xA5, 0, 7]),
+                _ => input.extend((0..next(9)).map(|_| next(256) as u8)),
+            }
+        }
+        // The first byte picks the framing the round compares.
+        input.insert(0, if binary { 0xA5 } else { b'\n' });
+        let sizes: Vec<usize> = (0..1 + next(6)).map(|_| 1 + next(150) as usize).collect();
+
+        let mut rx = Receiver::new(vec![0u8; 120], None, limits).expect("fits");
+        let got = drive!(rx, &input, sizes, |r: &Receiver<Vec<u8>>| r
+            .stats()
+            .copied());
+        let want = if binary {
+            let mut dec = StreamDecoder::from_buffer(vec![0u8; 120], 60).expect("fits");
+            assert_eq!(rx.framing(), Some(Framing::Binary));
+            drive!(dec, &input, sizes, |d: &StreamDecoder<Vec<u8>>| Some(
+                *d.stats()
+            ))
+        } else {
+            let mut dec = TextStreamDecoder::from_buffer(vec![0u8; 120], 40).expect("fits");
+            assert_eq!(rx.framing(), Some(Framing::Text));
+            drive!(dec, &input, sizes, |d: &TextStreamDecoder<Vec<u8>>| Some(
+                *d.stats()
+            ))
+        };
+        assert_eq!(got, want, "round {round}: {input:?} in {sizes:?}");
+    }
+}
+
+/// Until its first byte a sniffing receiver has no framing and no
+/// counters, offers its whole buffer, and neither an empty commit nor an
+/// empty feed picks a framing.
+#[test]
+fn receiver_sniffs_only_a_byte_received() {
+    let mut rx = Receiver::for_buffer([0u8; 64], None).expect("fits");
+    assert_eq!(rx.spare().len(), 64);
+    rx.spare()[0] = b'P';
+    rx.commit(0);
+    assert_eq!(rx.feed(&[]), 0);
+    assert_eq!((rx.framing(), rx.stats(), rx.buffered()), (None, None, 0));
+    assert!(rx.decode().is_none());
+    rx.spare()[..2].copy_from_slice(&[0xA5, 0x01]);
+    rx.commit(2);
+    assert_eq!(rx.framing(), Some(Framing::Binary));
+    assert_eq!(rx.buffered(), 2);
+    assert_eq!(rx.stats().map(|s| s.frames), Some(0));
+
+    let mut rx = Receiver::for_buffer([0u8; 64], None).expect("fits");
+    assert_eq!(rx.feed(&[b'P'; 100]), 64);
+    assert_eq!(rx.framing(), Some(Framing::Text));
+    assert_eq!(
+        rx.decode().expect("event").unwrap_err().error,
+        Error::LineTooLong
+    );
+}

@@ -444,6 +444,24 @@ fn feed_skips_without_buffering_in_stream_order() {
     assert_eq!(dec.stats().skipped_bytes, 14 + 4 + 10);
 }
 
+/// `clear` forgets the frame being waited for, not only the bytes: after
+/// a partial header of a long frame the decoder waits for that frame's
+/// length before looking again; once cleared, a short frame decodes as
+/// soon as it is in.
+#[test]
+fn clear_forgets_the_frame_being_waited_for() {
+    let mut dec = Decoder::<256>::new();
+    let long = encode_frame("PING", 1, &[7; 150]);
+    assert_eq!(dec.feed(&long[..20]), 20);
+    assert!(dec.decode().is_none());
+    dec.clear();
+    assert_eq!((dec.buffered(), dec.skipping()), (0, 0));
+    let short = encode_frame("PING", 2, b"");
+    assert_eq!(dec.feed(&short), short.len());
+    assert!(matches!(dec.decode(), Some(Ok(m)) if m.id == 2));
+    assert!(dec.decode().is_none());
+}
+
 /// The small accessors and trait impls of the codec's types, each checked
 /// against a value it could get wrong.
 #[test]

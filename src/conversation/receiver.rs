@@ -1,8 +1,9 @@
 //! One receiving interface over both framings, with the server's sniffing.
 
-use crate::decoder::{FrameAt, Stats, StreamDecoder};
+use crate::buffer::{MessageAt, RecvBuf, Stats};
+use crate::decoder::FrameScanner;
 use crate::frame::{MAGIC, MAX_OVERHEAD};
-use crate::text::{LineAt, TextStreamDecoder};
+use crate::text::LineScanner;
 use crate::{DecodeError, Error, Message};
 
 /// A conversation's framing (`docs/PROTOCOL.md` §2 binary, §3 text).
@@ -66,21 +67,19 @@ impl Limits {
     }
 }
 
-enum State<B> {
+/// Which framing reads the buffer: the only part of a [`Receiver`] that
+/// differs between them.
+#[derive(Clone, Copy, Debug)]
+enum Scanner {
     /// No byte yet: the framing is chosen from the first one.
-    Sniff(B),
-    Binary(StreamDecoder<B>),
-    Text(TextStreamDecoder<B>),
-    /// Only while the buffer moves from `Sniff` to a decoder.
-    Moving,
+    Sniff,
+    Binary(FrameScanner),
+    Text(LineScanner),
 }
 
-/// Where a decoded message sits in a [`Receiver`]'s buffer.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum At {
-    Binary(FrameAt),
-    Text(LineAt),
-}
+/// Where a decoded message sits in a [`Receiver`]'s buffer, whichever the
+/// framing.
+pub(crate) type At = MessageAt;
 
 /// Either stream decoder behind one interface, or, for a server, neither
 /// yet: the first byte committed picks the framing (§4).
@@ -104,7 +103,9 @@ pub(crate) enum At {
 ///
 /// [`commit`]: Receiver::commit
 pub struct Receiver<B> {
-    state: State<B>,
+    /// The bytes, positions and counters, whichever the framing.
+    rx: RecvBuf<B>,
+    scan: Scanner,
     limits: Limits,
 }
 
@@ -125,10 +126,10 @@ impl<B> Receiver<B> {
 
     /// The framing; `None` until a sniffing receiver has its first byte.
     pub const fn framing(&self) -> Option<Framing> {
-        match self.state {
-            State::Binary(_) => Some(Framing::Binary),
-            State::Text(_) => Some(Framing::Text),
-            State::Sniff(_) | State::Moving => None,
+        match self.scan {
+            Scanner::Binary(_) => Some(Framing::Binary),
+            Scanner::Text(_) => Some(Framing::Text),
+            Scanner::Sniff => None,
         }
     }
 }
@@ -138,11 +139,17 @@ impl Receiver<std::boxed::Box<[u8]>> {
     /// A receiver in `framing` whose buffer is allocated once, sized for
     /// `limits` in that framing: for limits chosen at run time.
     pub fn boxed(framing: Framing, limits: Limits) -> Self {
-        let state = match framing {
-            Framing::Binary => State::Binary(StreamDecoder::boxed(limits.max_payload)),
-            Framing::Text => State::Text(TextStreamDecoder::boxed(limits.max_line)),
+        let len = match framing {
+            Framing::Binary => crate::frame::buffer_for_payload(limits.max_payload as usize),
+            Framing::Text => crate::text::buffer_for_line(limits.max_line),
         };
-        Receiver { state, limits }
+        let mut rx = Receiver {
+            rx: RecvBuf::new(std::vec![0; len].into_boxed_slice(), 0),
+            scan: Scanner::Sniff,
+            limits,
+        };
+        rx.start(framing);
+        rx
     }
 }
 
@@ -162,11 +169,10 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Receiver<B> {
         Ok(rx)
     }
 
-    /// [`Receiver::new`] without its decoder yet: `Sniff`, whatever
+    /// [`Receiver::new`] without its framing yet: sniffing, whatever
     /// `framing`, once the limits are checked against it. Then
-    /// [`Receiver::enter`] `framing`, if given, where the receiver stays:
-    /// the decoder (its counters are 8-aligned) is not moved after it is
-    /// built (a firmware's `memcpy8`).
+    /// [`Receiver::enter`] `framing`, if given, where the receiver stays
+    /// (a firmware builds it in place: no `memcpy` of the counters).
     pub(crate) fn unstarted(
         buf: B,
         framing: Option<Framing>,
@@ -176,7 +182,8 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Receiver<B> {
             return Err(Error::Capacity);
         }
         Ok(Receiver {
-            state: State::Sniff(buf),
+            rx: RecvBuf::new(buf, 0),
+            scan: Scanner::Sniff,
             limits,
         })
     }
@@ -195,101 +202,67 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Receiver<B> {
 
     /// The decoder's counters; `None` before the framing is known.
     pub fn stats(&self) -> Option<&Stats> {
-        match &self.state {
-            State::Binary(d) => Some(d.stats()),
-            State::Text(d) => Some(d.stats()),
-            State::Sniff(_) | State::Moving => None,
-        }
+        self.framing().map(|_| &self.rx.stats)
     }
 
     /// Bytes received and not yet decoded.
     pub fn buffered(&self) -> usize {
-        match &self.state {
-            State::Binary(d) => d.buffered(),
-            State::Text(d) => d.buffered(),
-            State::Sniff(_) | State::Moving => 0,
-        }
+        self.rx.buffered()
     }
 
     /// The free space to read into; then [`Receiver::commit`] the count.
     /// While sniffing it is the whole buffer.
     pub fn spare(&mut self) -> &mut [u8] {
-        match &mut self.state {
-            State::Sniff(buf) => buf.as_mut(),
-            State::Binary(d) => d.spare(),
-            State::Text(d) => d.spare(),
-            State::Moving => &mut [],
-        }
+        self.rx.spare()
     }
 
     /// Marks `n` bytes written into [`Receiver::spare`] as received; the
     /// first byte of a sniffing receiver picks the framing.
     pub fn commit(&mut self, n: usize) {
-        if n == 0 {
-            return;
-        }
-        if let State::Sniff(_) = self.state {
+        self.rx.commit(n);
+        if let Scanner::Sniff = self.scan {
             self.sniff();
         }
-        match &mut self.state {
-            State::Binary(d) => d.commit(n),
-            State::Text(d) => d.commit(n),
-            State::Sniff(_) | State::Moving => {}
-        }
-    }
-
-    /// Leaves `Sniff` for the decoder of the framing its first byte picks.
-    /// Out of line: once per conversation.
-    #[cold]
-    #[inline(never)]
-    fn sniff(&mut self) {
-        let first = match &self.state {
-            State::Sniff(buf) => buf.as_ref().first().copied().unwrap_or(0),
-            _ => return,
-        };
-        // `new` checked that the buffer fits both framings.
-        let _ = self.enter(Framing::sniff(first));
-    }
-
-    /// Replaces `Sniff` with the decoder of `framing`, built where it
-    /// stays: each arm assigns its own variant, so the decoder (its
-    /// counters are 8-aligned) is not built aside and moved in.
-    pub(crate) fn enter(&mut self, framing: Framing) -> Result<(), Error> {
-        let State::Sniff(buf) = core::mem::replace(&mut self.state, State::Moving) else {
-            return Ok(());
-        };
-        match framing {
-            Framing::Binary => {
-                self.state =
-                    State::Binary(StreamDecoder::from_buffer(buf, self.limits.max_payload)?);
-            }
-            Framing::Text => {
-                self.state =
-                    State::Text(TextStreamDecoder::from_buffer(buf, self.limits.max_line)?);
-            }
-        }
-        Ok(())
     }
 
     /// Copies as much of `data` as fits and returns how many bytes were
-    /// taken (see [`StreamDecoder::feed`]).
+    /// taken (see [`StreamDecoder::feed`](crate::StreamDecoder::feed)); the
+    /// first byte of a sniffing receiver picks the framing.
     pub fn feed(&mut self, data: &[u8]) -> usize {
-        if let State::Sniff(_) = self.state {
-            let Some(&first) = data.first() else {
-                return 0;
-            };
-            let spare = self.spare();
-            if let Some(slot) = spare.first_mut() {
-                *slot = first;
+        let taken = self.rx.feed(data);
+        if let Scanner::Sniff = self.scan {
+            self.sniff();
+        }
+        taken
+    }
+
+    /// Leaves sniffing for the framing the first byte received picks, if
+    /// there is one. Out of line: once per conversation.
+    #[cold]
+    #[inline(never)]
+    fn sniff(&mut self) {
+        // Nothing is consumed while sniffing: the first byte is `buf[0]`.
+        let received = self.rx.buf.as_ref().get(..self.rx.end).unwrap_or_default();
+        if let Some(&first) = received.first() {
+            // `new` checked that the buffer fits both framings.
+            let _ = self.enter(Framing::sniff(first));
+        }
+    }
+
+    /// Leaves sniffing for `framing` (nothing once the framing is known).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Capacity`] when the buffer cannot hold a frame or a line
+    /// at the limits in `framing`; the receiver is still sniffing then.
+    pub(crate) fn enter(&mut self, framing: Framing) -> Result<(), Error> {
+        if let Scanner::Sniff = self.scan {
+            if !self.limits.fit(self.rx.capacity(), Some(framing)) {
+                return Err(Error::Capacity);
             }
-            self.commit(1);
-            return 1 + self.feed(&data[1..]);
+            self.start(framing);
         }
-        match &mut self.state {
-            State::Binary(d) => d.feed(data),
-            State::Text(d) => d.feed(data),
-            State::Sniff(_) | State::Moving => 0,
-        }
+        Ok(())
     }
 
     /// The next event: a message borrowed from the buffer, an error (its
@@ -299,22 +272,65 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>> Receiver<B> {
         Some(event.map(|at| self.message_at(at)))
     }
 
+    /// [`Receiver::decode`] without the borrow: the message is described by
+    /// where it sits, so a caller can read more in a loop and borrow it
+    /// only once it has one. The framing's scanner is the only part of the
+    /// receiver that differs between binary and text.
     #[inline]
     pub(crate) fn next_event(&mut self) -> Option<Result<At, DecodeError>> {
-        match &mut self.state {
-            State::Binary(d) => d.next_event().map(|e| e.map(At::Binary)),
-            State::Text(d) => d.next_event().map(|e| e.map(At::Text)),
-            State::Sniff(_) | State::Moving => None,
+        match &mut self.scan {
+            Scanner::Binary(scan) => scan.next_event(&mut self.rx),
+            Scanner::Text(scan) => scan.next_event(&mut self.rx),
+            Scanner::Sniff => None,
         }
     }
 
+    /// The message an [`At`] from [`Receiver::next_event`] describes;
+    /// valid until the buffer is next touched (`spare`, `commit`, `feed`).
     #[inline]
     pub(crate) fn message_at(&self, at: At) -> Message<'_> {
-        match (&self.state, at) {
-            (State::Binary(d), At::Binary(at)) => d.message_at(at),
-            (State::Text(d), At::Text(at)) => d.message_at(at),
-            // A position is only ever used with the decoder that made it.
-            _ => Message::new(crate::Kind::ERROR, &[]),
+        self.rx.message_at(at)
+    }
+}
+
+impl<B> Receiver<B> {
+    /// Reads the buffer with `framing`'s scanner from now on.
+    fn start(&mut self, framing: Framing) {
+        match framing {
+            Framing::Binary => {
+                self.scan = Scanner::Binary(FrameScanner::new(self.limits.max_payload));
+                self.rx.needed = FrameScanner::NEEDED;
+            }
+            Framing::Text => {
+                self.scan = Scanner::Text(LineScanner::new(self.limits.max_line));
+                self.rx.needed = LineScanner::NEEDED;
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Framing, Limits, Receiver};
+    use crate::Error;
+
+    /// `enter` checks the buffer against the framing it enters: a receiver
+    /// made for one framing cannot enter another its buffer is too short
+    /// for, and stays sniffing; once in a framing, `enter` changes nothing.
+    #[test]
+    fn enter_checks_the_buffer_for_its_framing() {
+        let limits = Limits::for_buffer(40);
+        let mut rx = Receiver::unstarted([0u8; 40], Some(Framing::Text), limits).expect("fits");
+        assert_eq!(rx.enter(Framing::Binary), Err(Error::Capacity));
+        assert_eq!(rx.framing(), None);
+        assert_eq!(rx.enter(Framing::Text), Ok(()));
+        assert_eq!(rx.framing(), Some(Framing::Text));
+        assert_eq!(rx.enter(Framing::Binary), Ok(()));
+        assert_eq!(rx.framing(), Some(Framing::Text));
+        rx.feed(b"PING:x\n");
+        assert_eq!(
+            rx.decode().map(|e| e.map(|m| m.payload)),
+            Some(Ok(&b"x"[..]))
+        );
     }
 }
