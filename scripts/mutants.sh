@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.rs)
+CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.rs src/buffer.rs)
 ROUTER_FILES=(src/net/router/mod.rs src/net/router/table.rs src/net/router/serve.rs)
 CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs src/conversation/wire.rs
                     src/conversation/client.rs src/embedded/mod.rs
