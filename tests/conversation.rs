@@ -277,7 +277,11 @@ fn error_text_is_scrubbed_and_cut_at_a_char_boundary() {
     assert_eq!(t.as_str(), "handler-failed: a  b");
     assert_eq!(t.code(), "handler-failed");
     assert_eq!(t.detail(), "a  b");
-    assert_eq!(ErrorText::new("x", ":y").detail(), ":y", "only the first ': ' goes");
+    assert_eq!(
+        ErrorText::new("x", ":y").detail(),
+        ":y",
+        "only the first ': ' goes"
+    );
     assert_eq!(ErrorText::new("", "").detail(), "");
     let long = "é".repeat(200);
     let t = ErrorText::new("x", &long);
