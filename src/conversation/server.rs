@@ -48,20 +48,27 @@ impl Route {
     /// The route of `kind`: the protocol's own kinds first, then the
     /// application's when `handled` says it takes the kind (overriding
     /// `PING` and `ECHO`), then those built-ins, else unknown.
+    #[inline]
     fn of(kind: Kind<'_>, handled: impl FnOnce() -> bool) -> Route {
-        match kind.as_str() {
-            "EXIT" => return Route::Exit,
-            "HELLO" => return Route::Hello,
-            "SUB" => return Route::Sub,
-            "UNSUB" => return Route::Unsub,
-            _ => {}
+        // Length and first byte first: most kinds are told apart from the
+        // protocol's without a comparison of their bytes.
+        let b = kind.as_bytes();
+        let protocol = match (b.len(), b.first()) {
+            (4, Some(b'E')) if b == b"EXIT" => Some(Route::Exit),
+            (5, Some(b'H')) if b == b"HELLO" => Some(Route::Hello),
+            (3, Some(b'S')) if b == b"SUB" => Some(Route::Sub),
+            (5, Some(b'U')) if b == b"UNSUB" => Some(Route::Unsub),
+            _ => None,
+        };
+        if let Some(route) = protocol {
+            return route;
         }
         if handled() {
             return Route::Application;
         }
-        match kind.as_str() {
-            "PING" => Route::Ping,
-            "ECHO" => Route::Echo,
+        match (b.len(), b.first()) {
+            (4, Some(b'P')) if b == b"PING" => Route::Ping,
+            (4, Some(b'E')) if b == b"ECHO" => Route::Echo,
             _ => Route::Unknown,
         }
     }

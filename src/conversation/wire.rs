@@ -100,7 +100,7 @@ impl<'a> Wire<'a> {
         // for 14, 4 or 1 bytes), the others as slices.
         match (&self.header, &self.trailer) {
             (Some(header), trailer) => {
-                out.reserve(HEADER_LEN + self.kind.len() + self.payload.len() + TRAILER_LEN);
+                out.reserve(self.len());
                 // Fixed-size: two moves, not a call.
                 let at = out.len();
                 out.resize(at + HEADER_LEN, 0);
@@ -114,7 +114,7 @@ impl<'a> Wire<'a> {
                 }
             }
             (None, _) => {
-                out.reserve(self.kind.len() + self.payload.len() + 2);
+                out.reserve(self.len());
                 out.extend_from_slice(self.kind);
                 out.push(b':');
                 out.extend_from_slice(self.payload);
