@@ -314,6 +314,14 @@ fn rules_decide_each_route() {
         ("SUB", true, "SUB x", false),
         ("UNSUB", true, "UNSUB x", false),
         ("sensor/temp", true, "request", true),
+        // Near misses: the length and first byte of a protocol kind, not
+        // its bytes.
+        ("EXIX", false, "ERROR unknown-kind: EXIX", true),
+        ("HELLX", false, "ERROR unknown-kind: HELLX", true),
+        ("SUX", false, "ERROR unknown-kind: SUX", true),
+        ("UNSUX", false, "ERROR unknown-kind: UNSUX", true),
+        ("PINX", false, "ERROR unknown-kind: PINX", true),
+        ("ECHX", false, "ERROR unknown-kind: ECHX", true),
     ];
     for (kind, handled, want, asks) in table {
         let mut rules: Rules = Rules::new();
