@@ -7,6 +7,9 @@
 #   bash scripts/doc-commands.sh            # every page
 #   bash scripts/doc-commands.sh docs/CLI.md
 #
+# With DOC_COMMANDS_TESTS_RAN=1 (set by .ci/run, whose own step runs it),
+# the README's test command `cargo test --all-features` is not run again.
+#
 # Each ```sh block runs as one shell session, top to bottom (so `export`
 # and `cmd &` carry to the lines after them, and `kill %1` finds its job).
 # A line ending in `&` is a server: the script waits until it answers (TCP
@@ -143,6 +146,9 @@ for page_file in "$work"/blocks/*.page; do
       continue
     elif [[ "$code" =~ \&[[:space:]]*$ ]]; then
       printf 'echo %q\n%s\ndoc_ready %q\n' "+ $line" "$line" "$line" >>"$script"
+    elif [ "${DOC_COMMANDS_TESTS_RAN:-}" = 1 ] && [[ "$code" =~ ^cargo\ test\ --all-features[[:space:]]*$ ]]; then
+      # .ci/run's own test step ran this very command just before.
+      printf 'echo %q\n' "+ $line  (run by .ci/run's test step: not again)" >>"$script"
     elif [[ "$code" =~ ^(export|kill|sleep)[[:space:]] ]]; then
       printf 'echo %q\n%s || { echo %q >&2; exit 1; }\n' \
         "+ $line" "$code" "doc-commands: $where: failed: $code" >>"$script"

@@ -220,7 +220,14 @@ impl Serve {
             .status();
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "serve exited with {status}");
-        self.lines.try_iter().collect()
+        // Every line the server wrote: the reader thread forwards them
+        // until it reads the end of the pipe (not only those forwarded by
+        // the time the server was reaped).
+        let mut lines = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
     }
 }
 
