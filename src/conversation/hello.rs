@@ -151,19 +151,21 @@ impl<'a> Hello<'a> {
                     app = Some(kind.as_str());
                 }
                 b"schema" => {
-                    let hex = value.len() == 16
-                        && value
-                            .iter()
-                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
-                    if !hex {
+                    // 16 lowercase hex digits, read by hand (no
+                    // `from_str_radix` on a device).
+                    let mut n: u64 = 0;
+                    for &b in value {
+                        let digit = match b {
+                            b'0'..=b'9' => b - b'0',
+                            b'a'..=b'f' => b - b'a' + 10,
+                            _ => return Err(BadHello("schema is 16 lowercase hex digits")),
+                        };
+                        n = (n << 4) | u64::from(digit);
+                    }
+                    if value.len() != 16 {
                         return Err(BadHello("schema is 16 lowercase hex digits"));
                     }
-                    let digits = core::str::from_utf8(value)
-                        .map_err(|_| BadHello("schema is 16 lowercase hex digits"))?;
-                    schema = Some(
-                        u64::from_str_radix(digits, 16)
-                            .map_err(|_| BadHello("schema is 16 lowercase hex digits"))?,
-                    );
+                    schema = Some(n);
                 }
                 _ => {} // a later revision's: ignored
             }
