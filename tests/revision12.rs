@@ -327,3 +327,27 @@ fn a_responder_answers_a_burst_of_noise_once() {
         ]
     );
 }
+
+/// `schema` is read as 16 lowercase hex digits, every digit counted.
+#[test]
+fn hello_reads_the_schema_digit_by_digit() {
+    let read = |v: &str| Hello::parse(format!("rev=1.2 schema={v}").as_bytes()).map(|h| h.schema);
+    assert_eq!(read("0123456789abcdef"), Ok(Some(0x0123_4567_89ab_cdef)));
+    assert_eq!(read("fedcba9876543210"), Ok(Some(0xfedc_ba98_7654_3210)));
+    assert_eq!(read("0000000000000000"), Ok(Some(0)));
+    assert_eq!(read("ffffffffffffffff"), Ok(Some(u64::MAX)));
+    for bad in [
+        "0123456789abcde",
+        "0123456789abcdef0",
+        "0123456789abcdeg",
+        "012345678/abcdef",
+    ] {
+        assert!(read(bad).is_err(), "{bad}");
+    }
+    assert_eq!(Hello::parse(b"rev=1.2").map(|h| h.schema), Ok(None));
+    let h = Hello::parse(b"max=7 rev=3.4").expect("hello");
+    assert_eq!((h.rev, h.max), (Rev { major: 3, minor: 4 }, Some(7)));
+    // Digits beyond u32 saturate.
+    let h = Hello::parse(b"rev=1.99999999999 max=99999999999").expect("hello");
+    assert_eq!((h.rev.minor, h.max), (u32::MAX, Some(u32::MAX)));
+}
