@@ -351,3 +351,40 @@ fn hello_reads_the_schema_digit_by_digit() {
     let h = Hello::parse(b"rev=1.99999999999 max=99999999999").expect("hello");
     assert_eq!((h.rev.minor, h.max), (u32::MAX, Some(u32::MAX)));
 }
+
+/// The table holds filters of every length a filter may have, counts
+/// them, and the refusals say what they are.
+#[test]
+fn the_filter_table_holds_the_longest_filters_and_counts() {
+    let k32 = "k".repeat(32);
+    let p31 = format!("{}*", "p".repeat(31));
+    let mut f: Filters<3> = Filters::new();
+    assert!(f.is_empty());
+    assert_eq!(
+        f.add(Filter::parse(k32.as_bytes()).expect("32-byte kind")),
+        Ok(true)
+    );
+    assert!(!f.is_empty());
+    assert_eq!(
+        f.add(Filter::parse(p31.as_bytes()).expect("31-byte prefix")),
+        Ok(true)
+    );
+    assert_eq!(f.len(), 2);
+    assert!(f.matches(Kind::new(&k32).expect("kind")));
+    assert!(f.matches(Kind::new(&format!("{}x", "p".repeat(31))).expect("kind")));
+    let mut held: Vec<String> = f.iter().map(|x| x.as_str().to_string()).collect();
+    held.sort();
+    assert_eq!(held, [k32.clone(), p31.clone()]);
+    assert!(f.remove(Filter::parse(k32.as_bytes()).expect("f")));
+    assert_eq!((f.len(), f.is_empty()), (1, false));
+    assert_eq!(f.iter().next().map(|x| x.as_str().to_string()), Some(p31));
+    f.clear();
+    assert_eq!((f.len(), f.is_empty()), (0, true));
+    assert_eq!(BadFilter::Empty.to_string(), "bad-filter: empty filter");
+    assert_eq!(
+        Hello::parse(b"max=1")
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err("bad-hello: rev is required".to_string())
+    );
+}
