@@ -96,8 +96,8 @@ impl<'a> Filter<'a> {
     }
 }
 
-/// The longest filter: a 31-byte prefix and `*`, or a 32-byte kind.
-const MAX_FILTER_LEN: usize = MAX_KIND_LEN + 1;
+/// The longest filter: a 32-byte kind, or a 31-byte prefix and `*`.
+const MAX_FILTER_LEN: usize = MAX_KIND_LEN;
 
 /// The filters of one conversation, at most `F` of them, in a fixed table
 /// (no allocator).
@@ -128,7 +128,7 @@ impl<const F: usize> Filters<F> {
             return Ok(false);
         }
         let mut s = heapless::String::new();
-        // At most 33 bytes: it fits.
+        // At most 32 bytes: it fits.
         s.push_str(filter.as_str()).map_err(|_| TooMany)?;
         self.held.push(s).map_err(|_| TooMany)?;
         Ok(true)
