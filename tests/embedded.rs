@@ -837,3 +837,27 @@ fn serve_speaks_revision_1_2() {
     );
     assert_eq!(pings.get(), 1, "the PING event reached the handler");
 }
+
+/// A request future dropped while it waits gives up its place (the
+/// table is empty at once, not only at the next request), and a client
+/// with checksums puts the `CHECKSUM` flag and a trailer on its frames.
+#[test]
+fn a_dropped_request_gives_up_its_place_and_checksums_are_sent() {
+    let (client_end, mut peer) = pipe();
+    let mut c = Client::<_, _>::new(client_end, [0u8; 128], Framing::Binary)
+        .expect("buf")
+        .with_checksum(true);
+    {
+        let mut waiting = Box::pin(c.request(Kind::PING, b"x"));
+        assert!(run(futures_lite::future::poll_once(&mut waiting)).is_none());
+    }
+    assert_eq!(c.pending().len(), 0, "the dropped request's place is free");
+    c.into_inner().close();
+    let wire = run(peer.read_to_end());
+    let mut dec = msgwire::Decoder::<64>::new();
+    dec.feed(&wire);
+    let m = dec.decode().expect("a frame").expect("valid");
+    assert_eq!((m.kind, m.payload), (Kind::PING, &b"x"[..]));
+    assert!(m.flags.contains(msgwire::Flags::CHECKSUM), "{:?}", m.flags);
+    assert_eq!(wire.len(), 14 + 4 + 1 + 4, "header, kind, payload, CRC-32");
+}
