@@ -745,6 +745,7 @@ fn unsolicited_messages_reach_subscribers() {
     server.send(&Message::new(Kind::new("NEWS").expect("kind"), b"flash"));
     block_on(async {
         let m = sub.recv().await.ok_or("the subscription ended")?;
+        assert_eq!(sub.try_recv(), None, "one message, taken");
         assert_eq!(
             (m.kind.as_str(), m.payload.as_slice()),
             ("NEWS", &b"flash"[..])
@@ -752,6 +753,17 @@ fn unsolicited_messages_reach_subscribers() {
         Ok::<_, Box<dyn std::error::Error>>(())
     })
     .expect("subscription");
+    // `try_recv` takes a message that waits, without waiting for one.
+    server.send(&Message::new(Kind::new("NEWS").expect("kind"), b"second"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let second = loop {
+        if let Some(m) = sub.try_recv() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "the second message never came");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(second.payload, b"second");
 }
 
 #[test]
@@ -1024,6 +1036,20 @@ fn hello_tells_a_1_2_server_from_an_older_one() {
             .with_flags(Flags::RESPONSE),
     );
     assert_eq!(asked.join().expect("thread"), Ok(Handshake::Before12));
+
+    // A 1.2 peer that refuses the HELLO is an error, not an older peer.
+    let (client, mut peer) = fixture().scripted();
+    let asked = std::thread::spawn(move || block_on(client.hello()));
+    let req = peer.recv();
+    peer.send(
+        &Message::new(Kind::ERROR, b"incompatible: this side speaks 2.0")
+            .with_id(req.id)
+            .with_flags(Flags::RESPONSE),
+    );
+    match asked.join().expect("thread") {
+        Err(ClientError::Remote(e)) => assert_eq!(e.code(), "incompatible"),
+        other => panic!("{other:?}"),
+    }
 
     // A peer that answers something else is a typed error.
     let (client, mut peer) = fixture().scripted();
