@@ -138,12 +138,15 @@ impl<const F: usize> Filters<F> {
     pub fn remove(&mut self, filter: Filter<'_>) -> bool {
         match self.held.iter().position(|f| f.as_str() == filter.as_str()) {
             Some(at) => {
-                // The last filter takes the removed one's place, by way of
-                // a local (`swap_remove` and `swap` move with `memmove`,
-                // 1.5 KiB of flash on a device).
+                // The last filter's text takes the removed one's place,
+                // copied as bytes: moving the element itself (`swap_remove`,
+                // `swap`, even through a local) links `memmove`, 1.5 KiB of
+                // flash on a device.
                 if let Some(last) = self.held.pop() {
                     if let Some(slot) = self.held.get_mut(at) {
-                        *slot = last;
+                        slot.clear();
+                        // Both hold at most the same 32 bytes: it fits.
+                        let _ = slot.push_str(&last);
                     }
                 }
                 true
