@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.rs src/buffer.rs)
 ROUTER_FILES=(src/net/router/mod.rs src/net/router/table.rs src/net/router/serve.rs)
 CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs src/conversation/wire.rs
+                    src/conversation/filter.rs src/conversation/hello.rs
                     src/conversation/client.rs src/embedded/mod.rs
                     src/embedded/handler.rs src/embedded/serve.rs
                     src/embedded/client.rs src/embedded/clock.rs
@@ -70,7 +71,7 @@ CODEC_ARGS=(--lib --test=router
             --test=no_alloc --test=fuzz_regressions --test=buffer_sizes)
 ROUTER_ARGS=(--test=router --test=net --test=net_alloc --test=reliability_regressions)
 # The conversation core and its embedded driver (which needs its feature).
-CONVERSATION_ARGS=(--lib --test=conversation --test=embedded --test=router
+CONVERSATION_ARGS=(--lib --test=conversation --test=revision12 --test=embedded --test=router
                    --features=embedded-io-async)
 # The async client: its stress and reconnect tests, and the runtimes and
 # logs it is checked on.
