@@ -4,7 +4,8 @@
 //! and one `ERROR` for a run of noise.
 
 use msgwire::conversation::{
-    BadFilter, Event, Filter, Filters, Hello, Responder, Rev, Rules, TooMany,
+    event, rev_has_events, BadFilter, Event, Filter, Filters, Hello, Lag, Lagged, Responder, Rev,
+    Rules, TooMany,
 };
 use msgwire::{DecodeError, Error, Flags, Kind, Message};
 
@@ -386,5 +387,79 @@ fn the_filter_table_holds_the_longest_filters_and_counts() {
             .map(|_| ())
             .map_err(|e| e.to_string()),
         Err("bad-hello: rev is required".to_string())
+    );
+}
+
+#[test]
+fn lagged_counts_exactly_the_events_lost_since_the_previous_one() {
+    let mut lag = Lag::new();
+    assert_eq!(lag.queued(), None);
+    for lost in [1u32, 2, 3, 10, 99, 1000] {
+        for _ in 0..lost {
+            lag.dropped();
+        }
+        assert_eq!(lag.pending(), lost);
+        let lagged = lag.queued().expect("events were lost");
+        assert_eq!(lagged.count(), lost);
+        let m = lagged.message();
+        assert_eq!((m.kind, m.id, m.flags), (Kind::LAGGED, 0, Flags::EVENT));
+        assert_eq!(m.payload, lost.to_string().as_bytes());
+        assert_eq!(Lagged::parse(m.payload), Some(lagged));
+        // The count starts again after each `LAGGED`.
+        assert_eq!((lag.pending(), lag.queued()), (0, None));
+    }
+    // The widest count, and saturation.
+    let max = Lagged::new(u32::MAX);
+    assert_eq!(max.message().payload, b"4294967295");
+    assert_eq!(Lagged::new(0).message().payload, b"0");
+    let mut full = Lag::new();
+    for _ in 0..3 {
+        full.dropped();
+    }
+    assert_eq!(full.pending(), 3);
+    assert_eq!(
+        Lagged::parse(b"99999999999").map(|l| l.count()),
+        Some(u32::MAX)
+    );
+    for bad in [&b""[..], b"-1", b"1.5", b"x", b" 1"] {
+        assert_eq!(Lagged::parse(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn events_go_only_to_a_peer_that_subscribed_or_said_rev_1_2() {
+    assert!(rev_has_events(Rev { major: 1, minor: 2 }));
+    assert!(rev_has_events(Rev { major: 1, minor: 3 }));
+    assert!(!rev_has_events(Rev { major: 1, minor: 1 }));
+    assert!(!rev_has_events(Rev { major: 0, minor: 9 }));
+
+    let mut rules: Rules = Rules::new();
+    assert!(!rules.peer_takes_events());
+    answer(&mut rules, Kind::HELLO, b"rev=1.1");
+    assert!(
+        !rules.peer_takes_events(),
+        "a 1.1 peer refuses the EVENT flag"
+    );
+    answer(&mut rules, Kind::HELLO, b"rev=1.2");
+    assert!(rules.peer_takes_events());
+
+    let mut rules: Rules = Rules::new();
+    answer(&mut rules, Kind::SUB, b"a*b");
+    assert!(
+        !rules.peer_takes_events(),
+        "a refused SUB is no subscription"
+    );
+    answer(&mut rules, Kind::SUB, b"tick");
+    assert!(rules.peer_takes_events());
+    answer(&mut rules, Kind::UNSUB, b"");
+    assert!(
+        rules.peer_takes_events(),
+        "a peer that subscribed once speaks 1.2"
+    );
+
+    let e = event(Kind::PING, b"x");
+    assert_eq!(
+        (e.kind, e.id, e.flags, e.payload),
+        (Kind::PING, 0, Flags::EVENT, &b"x"[..])
     );
 }

@@ -76,7 +76,7 @@ const MAX_VALUE: usize = 64;
 const MAX_TOKENS: usize = 32;
 
 /// Decimal digits, saturating at `u32::MAX`; `None` if not all digits.
-fn decimal(v: &[u8]) -> Option<u32> {
+pub(super) fn decimal(v: &[u8]) -> Option<u32> {
     if v.is_empty() {
         return None;
     }

@@ -12,6 +12,9 @@
 //!   and every error itself, with the id §4 gives, and hands the
 //!   application's requests out one at a time, in order. [`Answer`] is one
 //!   answer, written without copying its payload ([`Answer::wire`]).
+//! - Events (§6): [`event`] builds one, [`Rules::wants`] decides whether
+//!   a conversation gets it, [`Lag`] and [`Lagged`] count what a slow
+//!   subscriber lost.
 //! - [`Wire`]: a message's bytes on the wire as four slices (the payload
 //!   borrowed), the one path out for answers, requests and events.
 //! - [`Pending`]: the client side. Ids, a fixed table of requests in
@@ -26,6 +29,7 @@
 //! the rules written here, and nowhere else.
 
 mod client;
+mod events;
 mod filter;
 mod hello;
 mod receiver;
@@ -33,6 +37,7 @@ mod server;
 mod wire;
 
 pub use client::{answer_id, ClientError, Full, Matched, Pending, PendingTable, RemoteError, Slot};
+pub use events::{event, rev_has_events, Lag, Lagged};
 pub use filter::{BadFilter, Filter, Filters, TooMany};
 pub use hello::{BadHello, Hello, Rev};
 #[cfg(feature = "async")]

@@ -376,6 +376,8 @@ pub struct Rules<const F: usize = 4> {
     schema: Option<u64>,
     /// The revision the peer named in its `HELLO`, if it sent one.
     peer_rev: Option<Rev>,
+    /// A `SUB` of the peer's was answered.
+    subscribed: bool,
     filters: Filters<F>,
 }
 
@@ -397,6 +399,7 @@ impl<const F: usize> Rules<F> {
             app: None,
             schema: None,
             peer_rev: None,
+            subscribed: false,
             filters: Filters::new(),
         }
     }
@@ -438,6 +441,14 @@ impl<const F: usize> Rules<F> {
     /// The conversation's filters.
     pub const fn filters(&self) -> &Filters<F> {
         &self.filters
+    }
+
+    /// Whether this side may send the peer event frames (§6,
+    /// "Compatibility"): the peer subscribed, or named revision 1.2 or
+    /// later in its `HELLO`. A peer of an earlier revision would refuse
+    /// the `EVENT` flag.
+    pub fn peer_takes_events(&self) -> bool {
+        self.subscribed || self.peer_rev.is_some_and(super::events::rev_has_events)
     }
 
     /// Whether an event of `kind` that this side publishes goes to this
@@ -551,7 +562,10 @@ impl<const F: usize> Rules<F> {
             Err(e) => return Answer::error_strs(m.id, "bad-filter", &[e.detail()]),
         };
         match self.filters.add(filter) {
-            Ok(_) => Answer::new(m.id, Kind::SUB, m.payload),
+            Ok(_) => {
+                self.subscribed = true;
+                Answer::new(m.id, Kind::SUB, m.payload)
+            }
             Err(TooMany) => Answer::error_strs(
                 m.id,
                 "too-many-subscriptions",
