@@ -27,7 +27,9 @@ use common::net::{fixture, tcp_server, within, Peer};
 use common::{wait_until, XorShift};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
-use msgwire::net::{Client, ClientError, Frame, Reply, Request, Router, Server, ServerConfig};
+use msgwire::net::{
+    Client, ClientError, Delivery, Frame, Reply, Request, Router, Server, ServerConfig,
+};
 use msgwire::{Flags, Kind, Message};
 
 // ---------------------------------------------------------------------------
@@ -451,13 +453,12 @@ fn send_then_request_keep_their_order() {
     seen.join();
 }
 
-/// Subscribers get unsolicited messages while requests are in flight (the
-/// loop hands them out as it reads), and also right after the requests
-/// stop.
+/// Subscriptions get events while requests are in flight (the loop hands
+/// them out as it reads), and also right after the requests stop.
 #[test]
 fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
     let (client, server) = fixture().echo();
-    let sub = client.subscribe();
+    let mut sub = block_on(client.subscribe("NEWS")).expect("subscribe");
 
     let mut futs: Vec<BoxFuture<'_, Vec<String>>> = (0..8)
         .map(|t| {
@@ -480,12 +481,11 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
             }) as BoxFuture<'_, Vec<String>>
         })
         .collect();
-    let sub2 = sub.clone();
     futs.push(Box::pin(async move {
         let mut news = HashSet::new();
         while news.len() < 400 {
-            match within(Duration::from_secs(5), sub2.recv()).await {
-                Some(Some(f)) => {
+            match within(Duration::from_secs(5), sub.recv()).await {
+                Some(Some(Delivery::Event(f))) => {
                     news.insert(f.payload);
                 }
                 other => return vec![format!("news {}: {other:?}", news.len())],
@@ -505,8 +505,13 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
     // polled only when woken (a second client, its loop polled by hand).
     let (client, server) = fixture().by_hand().echo();
     let mut background = Probe::new(client.run());
-    let sub = client.subscribe();
     assert!(!background.poll_settled());
+    let mut sub = {
+        let mut subscribing = Probe::new(client.subscribe("NEWS"));
+        subscribing.poll();
+        subscribing.drive_with(&mut [&mut background], Duration::from_secs(2))
+    }
+    .expect("subscribe");
     for round in 0..3 {
         // The echo server answers at once: PUSH may end in any poll.
         let mut push = Probe::new(client.request("PUSH", b""));
@@ -517,7 +522,7 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
         news.poll();
         let got = news.drive_with(&mut [&mut background], Duration::from_secs(2));
         assert!(
-            matches!(&got, Some(f) if f.payload == b"pushed"),
+            matches!(&got, Some(Delivery::Event(f)) if f.payload == b"pushed"),
             "round {round}: {got:?}"
         );
     }
@@ -911,8 +916,20 @@ fn the_server_closing_while_nothing_waits_is_noticed() {
     // The connection loop is polled by hand, only when woken.
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
-    let sub = client.subscribe();
     assert!(!background.poll_settled());
+    let mut sub = {
+        let mut subscribing = Probe::new(client.subscribe("NEWS"));
+        assert!(!subscribing.poll_settled());
+        assert!(!background.poll_settled());
+        let req = peer.recv();
+        peer.send(
+            &Message::new(Kind::SUB, b"NEWS")
+                .with_id(req.id)
+                .with_flags(Flags::RESPONSE),
+        );
+        subscribing.drive_with(&mut [&mut background], Duration::from_secs(2))
+    }
+    .expect("subscribe");
     let mut r = Probe::new(client.request("R", b""));
     assert!(!r.poll_settled());
     assert!(!background.poll_settled());
@@ -1200,24 +1217,44 @@ fn ping_asks_and_measures() {
     );
 }
 
-/// Unsolicited messages beyond the subscription queue are dropped and
-/// counted; the first ones are kept in order.
+/// Events beyond a subscription's queue are dropped and counted: the
+/// first ones are kept in order, and the next event that finds room is
+/// preceded by `Lagged` with the exact count (where the events are
+/// missing). Non-event messages with no `RESPONSE` flag are counted
+/// unsolicited.
 #[test]
 fn a_full_subscription_queue_counts_what_it_drops() {
     let (end, server_end) = msgwire::net::memory::pipe(8);
     let config = msgwire::net::ClientConfig {
-        subscription_capacity: 2,
+        subscription: msgwire::net::EventLimits {
+            events: 2,
+            bytes: 1 << 20,
+        },
         ..msgwire::net::ClientConfig::default()
     };
     let client = Client::new(end, config)
         .start(&msgwire::net::Spawner::global())
         .expect("start");
-    let sub = client.subscribe();
     let mut peer = Peer::new(server_end);
+    let mut sub = thread::scope(|s| {
+        let r = s.spawn(|| block_on(client.subscribe("NEWS")));
+        let req = peer.recv();
+        assert_eq!((req.kind.as_str(), &req.payload[..]), ("SUB", &b"NEWS"[..]));
+        peer.send(
+            &Message::new(Kind::SUB, b"NEWS")
+                .with_id(req.id)
+                .with_flags(Flags::RESPONSE),
+        );
+        r.join().expect("thread")
+    })
+    .expect("subscribe");
+    let news = Kind::new("NEWS").expect("kind");
     for i in 0..5u8 {
-        peer.send(&Message::new(Kind::new("NEWS").expect("kind"), &[i]));
+        peer.send(&msgwire::conversation::event(news, &[i]));
     }
-    // A request answered after them: by then all five were handed out.
+    // Not an event, not an answer: counted, never delivered.
+    peer.send(&Message::new(news, b"stray"));
+    // A request answered after them: by then all were handed out.
     let out = thread::scope(|s| {
         let r = s.spawn(|| block_on(client.request("R", b"")));
         let req = peer.recv();
@@ -1225,10 +1262,23 @@ fn a_full_subscription_queue_counts_what_it_drops() {
         r.join().expect("thread")
     });
     assert!(out.is_ok(), "{out:?}");
-    assert_eq!(client.dropped_unsolicited(), 3);
-    let kept: Vec<Vec<u8>> = (0..2)
-        .map(|_| block_on(sub.recv()).expect("kept").payload)
-        .collect();
-    assert_eq!(kept, [vec![0u8], vec![1u8]]);
-    assert!(sub.try_recv().is_none(), "only two kept");
+    assert_eq!(client.dropped_unsolicited(), 1);
+    let event = |p: &[u8]| {
+        Some(Delivery::Event(msgwire::net::Frame::from_message(
+            &msgwire::conversation::event(news, p),
+        )))
+    };
+    assert_eq!(block_on(sub.recv()), event(&[0]));
+    assert_eq!(block_on(sub.recv()), event(&[1]));
+    assert_eq!(
+        sub.try_recv(),
+        None,
+        "only two kept; the loss is told with the next event"
+    );
+    peer.send(&msgwire::conversation::event(news, &[5]));
+    assert_eq!(block_on(sub.recv()), Some(Delivery::Lagged(3)));
+    assert_eq!(block_on(sub.recv()), event(&[5]));
+    // The peer's own LAGGED reaches the subscription as it is.
+    peer.send(&msgwire::conversation::event(Kind::LAGGED, b"7"));
+    assert_eq!(block_on(sub.recv()), Some(Delivery::Lagged(7)));
 }

@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::net::{fixture, serve_router, tcp_server, Flood};
+use common::net::{fixture, serve_router, tcp_server, Flood, Peer};
 use common::{encode_frame, fix_header_crc, read_frames, Ev};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
 use msgwire::conversation::Framing;
 use msgwire::net::{
-    memory, Client, ClientConfig, ClientError, ConnEnd, Framed, FramedConfig, HandlerError,
-    RecvError, Reply, Request, Router, Server, ServerConfig, Spawner,
+    memory, Client, ClientConfig, ClientError, ConnEnd, Delivery, Framed, FramedConfig,
+    HandlerError, RecvError, Reply, Request, Router, Server, ServerConfig, Spawner,
 };
 use msgwire::{Flags, Kind, Message};
 
@@ -739,31 +739,52 @@ fn unix_socket_server_and_client() {
 }
 
 #[test]
-fn unsolicited_messages_reach_subscribers() {
+fn events_reach_the_subscriptions_their_kind_matches() {
     let (client, mut server) = fixture().scripted();
-    let sub = client.subscribe();
-    server.send(&Message::new(Kind::new("NEWS").expect("kind"), b"flash"));
-    block_on(async {
-        let m = sub.recv().await.ok_or("the subscription ended")?;
-        assert_eq!(sub.try_recv(), None, "one message, taken");
-        assert_eq!(
-            (m.kind.as_str(), m.payload.as_slice()),
-            ("NEWS", &b"flash"[..])
-        );
-        Ok::<_, Box<dyn std::error::Error>>(())
-    })
-    .expect("subscription");
-    // `try_recv` takes a message that waits, without waiting for one.
-    server.send(&Message::new(Kind::new("NEWS").expect("kind"), b"second"));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let second = loop {
-        if let Some(m) = sub.try_recv() {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "the second message never came");
-        std::thread::sleep(Duration::from_millis(1));
+    let subscribe = |filter: &'static str, server: &mut Peer| {
+        std::thread::scope(|s| {
+            let c = &client;
+            let r = s.spawn(move || block_on(c.subscribe(filter)));
+            let req = server.recv();
+            server.send(
+                &Message::new(Kind::SUB, &req.payload)
+                    .with_id(req.id)
+                    .with_flags(Flags::RESPONSE),
+            );
+            r.join().expect("thread").expect("subscribe")
+        })
     };
-    assert_eq!(second.payload, b"second");
+    let mut all_news = subscribe("NEWS*", &mut server);
+    let mut flash = subscribe("NEWS/flash", &mut server);
+    server.send(&msgwire::conversation::event(
+        Kind::new("NEWS/flash").expect("kind"),
+        b"one",
+    ));
+    server.send(&msgwire::conversation::event(
+        Kind::new("NEWS/slow").expect("kind"),
+        b"two",
+    ));
+    let got = |sub: &mut msgwire::net::Subscription| match block_on(sub.recv()) {
+        Some(Delivery::Event(f)) => (f.kind, String::from_utf8(f.payload).expect("utf-8")),
+        other => panic!("{other:?}"),
+    };
+    // Each subscription gets every event its filter matches, in order.
+    assert_eq!(got(&mut all_news), ("NEWS/flash".into(), "one".into()));
+    assert_eq!(got(&mut all_news), ("NEWS/slow".into(), "two".into()));
+    assert_eq!(got(&mut flash), ("NEWS/flash".into(), "one".into()));
+    assert_eq!(flash.try_recv(), None, "NEWS/slow is not flash's");
+    assert_eq!(flash.filter(), "NEWS/flash");
+    // An event no subscription matches is counted, not delivered.
+    server.send(&msgwire::conversation::event(
+        Kind::new("OTHER").expect("kind"),
+        b"x",
+    ));
+    server.send(&msgwire::conversation::event(
+        Kind::new("NEWS/last").expect("kind"),
+        b"3",
+    ));
+    assert_eq!(got(&mut all_news), ("NEWS/last".into(), "3".into()));
+    assert_eq!(client.dropped_unsolicited(), 1);
 }
 
 #[test]

@@ -393,6 +393,20 @@ pub enum ClientError<T, R = ErrorText> {
     /// client's connection loop is not running, neither `run` nor `start`
     /// was called. Nothing was sent.
     NotStarted,
+    // What the peer speaks.
+    /// The peer speaks a revision before 1.2 (it answered `HELLO` with
+    /// `ERROR unknown-kind`, or named an older `rev`): it takes no events
+    /// and keeps no subscriptions (§5, §6). Nothing was sent.
+    NoEvents,
+    /// This side expects the peer's `HELLO` to name `schema` `ours`, and
+    /// it named `theirs` (`None`: no schema, or no `HELLO` at all): their
+    /// messages may not be ours (§5).
+    SchemaMismatch {
+        /// The schema this side expects.
+        ours: u64,
+        /// The schema the peer named, if any.
+        theirs: Option<u64>,
+    },
 }
 
 impl<T, R: From<ErrorText>> ClientError<T, R> {
@@ -416,6 +430,20 @@ impl<T: fmt::Display, R: fmt::Display> fmt::Display for ClientError<T, R> {
             ClientError::Encode(e) => write!(f, "cannot encode request: {e}"),
             ClientError::NotStarted => f.write_str(
                 "client not started: drive Client::run or call Client::start with a spawner",
+            ),
+            ClientError::NoEvents => {
+                f.write_str("the peer speaks a revision before 1.2: no events, no subscriptions")
+            }
+            ClientError::SchemaMismatch {
+                ours,
+                theirs: Some(theirs),
+            } => write!(
+                f,
+                "schema mismatch: this side expects {ours:016x}, the peer names {theirs:016x}"
+            ),
+            ClientError::SchemaMismatch { ours, theirs: None } => write!(
+                f,
+                "schema mismatch: this side expects {ours:016x}, the peer names none"
             ),
         }
     }

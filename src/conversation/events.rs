@@ -66,6 +66,11 @@ impl Lag {
         self.dropped = self.dropped.saturating_add(1);
     }
 
+    /// `n` events lost at once (saturating).
+    pub fn dropped_many(&mut self, n: u32) {
+        self.dropped = self.dropped.saturating_add(n);
+    }
+
     /// The events lost since the last [`Lag::queued`].
     pub const fn pending(&self) -> u32 {
         self.dropped

@@ -59,3 +59,9 @@ pub(crate) async fn or_stall<T>(
         }
     }
 }
+
+/// Locks `m`; a panic while it was held cannot leave the state
+/// inconsistent (every update under msgwire's locks is a single step).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -84,10 +84,13 @@
 // - `client/`: `mod.rs` the public face, `table.rs` what requests and the
 //   loop share, `conn.rs` the connection loop, `reconnect.rs` dialling
 //   again;
+// - `events.rs` events: the per-conversation queue with `LAGGED`, the
+//   hub of a router's subscribers and its `Publisher`;
 // - `message.rs` the owned message (`Frame`) handlers and the client share;
 // - `memory.rs` the in-memory pipe, `runtime.rs` spawning, `serial.rs`
 //   serial ports.
 mod client;
+mod events;
 mod framed;
 mod io;
 pub mod memory;
@@ -100,9 +103,10 @@ pub mod serial;
 mod server;
 
 pub use client::{
-    Client, ClientConfig, ClientError, Closed, ClosedBy, Handshake, PeerHello, Reconnect,
+    Client, ClientConfig, ClientError, Closed, ClosedBy, Delivery, Handshake, PeerHello, Reconnect,
     Subscription,
 };
+pub use events::{EventLimits, Published, Publisher};
 pub use framed::{Framed, FramedConfig, RecvError, Replier, SendError};
 pub use message::Frame;
 pub use router::{

@@ -227,10 +227,10 @@ pub struct Seen {
 /// it saw ([`Seen`], through `Deref`). Per kind:
 ///
 /// - `QUIET`, and any message without an id: no answer.
-/// - `WITHNEWS`: an unsolicited `NEWS` with the same payload, then the
-///   answer.
-/// - `PUSH`: the answer, then 20 ms later an unsolicited `NEWS pushed`.
-/// - anything else: the same kind and payload back.
+/// - `WITHNEWS`: an event `NEWS` with the same payload, then the answer.
+/// - `PUSH`: the answer, then 20 ms later an event `NEWS pushed`.
+/// - anything else (`SUB` among them, as a 1.2 peer answers it): the same
+///   kind and payload back.
 pub struct Echo {
     seen: Arc<Seen>,
     thread: JoinHandle<()>,
@@ -274,7 +274,7 @@ async fn echo(end: MemStream, s: &Seen) {
             continue;
         }
         if frame.kind == "WITHNEWS" {
-            let news = Message::new(Kind::new("NEWS").unwrap(), &frame.payload);
+            let news = msgwire::conversation::event(Kind::new("NEWS").unwrap(), &frame.payload);
             if conn.send(&news).await.is_err() {
                 break;
             }
@@ -292,7 +292,7 @@ async fn echo(end: MemStream, s: &Seen) {
                 break;
             }
             Timer::after(Duration::from_millis(20)).await;
-            let news = Message::new(Kind::new("NEWS").unwrap(), b"pushed");
+            let news = msgwire::conversation::event(Kind::new("NEWS").unwrap(), b"pushed");
             if conn.send(&news).await.is_err() {
                 break;
             }

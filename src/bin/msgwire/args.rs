@@ -46,9 +46,13 @@ Usage: msgwire serve [--listen ADDR | --unix PATH] [--max-payload N]
        msgwire serve --serial PATH [--baud N] [--max-payload N]
                      [--max-line N] [--quiet]
 
-Serves PING (-> PONG ack), ECHO and EXIT in both framings on one port (the
-first byte picks). Logs one line per connection and per ERROR answered.
-Ctrl-C or SIGTERM shuts down gracefully.
+Serves PING (-> PONG ack), ECHO, EXIT, HELLO, SUB and UNSUB in both
+framings on one port (the first byte picks), and relays events: an event a
+client publishes ('msgwire pub') goes to every connection subscribed to its
+kind ('msgwire sub'), the publisher's included, as a broker does; a slow
+subscriber loses events (told with LAGGED), never slows the others. Logs
+one line per connection and per ERROR answered. Ctrl-C or SIGTERM shuts
+down gracefully.
 
   --listen ADDR          TCP address [default: 127.0.0.1:7878]
   --unix PATH            listen on a Unix socket instead

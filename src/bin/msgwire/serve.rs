@@ -23,10 +23,16 @@ pub fn run(a: ServeArgs) -> Outcome {
         config.on_event = Some(Arc::new(log_event));
     }
     match a.on {
-        Listen::Tcp(addr) => block_on(sockets(Server::bind_tcp(addr, Router::new(), config))),
-        Listen::Unix(path) => block_on(sockets(Server::bind_unix(path, Router::new(), config))),
+        Listen::Tcp(addr) => block_on(sockets(Server::bind_tcp(addr, router(), config))),
+        Listen::Unix(path) => block_on(sockets(Server::bind_unix(path, router(), config))),
         Listen::Serial { path, baud } => serial(&path, baud, config.framed, a.quiet),
     }
+}
+
+/// The built-in router, relaying events (§6): an event one conversation
+/// publishes goes to every conversation subscribed to its kind.
+fn router() -> Router {
+    Router::new().relay(true)
 }
 
 /// One line per connection opened or closed, per ERROR answered, per peer
@@ -84,7 +90,7 @@ fn serial(
             async_signal::Signals::new([async_signal::Signal::Int, async_signal::Signal::Term])?;
         let mut port = open_serial(path, baud)?;
         println!("serving {} at {baud} baud", path.display());
-        let router = Router::new();
+        let router = router();
         let work = async {
             loop {
                 let end = serial::serve(&router, &mut port, framed).await;

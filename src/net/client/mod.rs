@@ -32,7 +32,6 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use async_channel::Receiver;
 use async_io::Timer;
 use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -44,7 +43,8 @@ use self::table::{lock, wake_all, Link, State, Ticket};
 use super::framed::FramedConfig;
 use super::message::Frame;
 use super::runtime::{AlreadyStarted, Spawner};
-use crate::conversation::{ErrorText, Hello, Rev};
+use crate::conversation::{event, rev_has_events, ErrorText, Filter, Hello, Lagged, Rev};
+use crate::net::events::{EventLimits, Queue};
 use crate::{Kind, Message};
 
 /// A client's limits.
@@ -70,10 +70,15 @@ pub struct ClientConfig {
     /// Messages waiting in the send buffer (besides a batch being
     /// written) before `request`/`send` wait for room. Default 1024.
     pub queue: usize,
-    /// Unsolicited messages (no `RESPONSE` flag) kept for
-    /// [`Client::subscribe`]rs before new ones are dropped and counted.
-    /// Default 1024.
-    pub subscription_capacity: usize,
+    /// How many events may wait in one [`Subscription`] before new ones
+    /// are dropped there and counted in a [`Delivery::Lagged`]
+    /// ([`EventLimits`]: 256 events and 256 KiB by default).
+    pub subscription: EventLimits,
+    /// The `schema` this client's application speaks (§5): its
+    /// [`Client::hello`] names it, and fails with
+    /// [`ClientError::SchemaMismatch`] when the peer names another one (or
+    /// none). `None` (the default): no schema is named or checked.
+    pub schema: Option<u64>,
     /// Dial again when the connection drops (TCP and Unix clients made by
     /// `connect_tcp`/`connect_unix`; a client over another transport
     /// closes). `None` (the default): the client closes.
@@ -88,7 +93,8 @@ impl Default for ClientConfig {
             framed: FramedConfig::default(),
             in_flight: 256,
             queue: 1024,
-            subscription_capacity: 1024,
+            subscription: EventLimits::default(),
+            schema: None,
             reconnect: None,
         }
     }
@@ -193,23 +199,109 @@ impl fmt::Display for PeerHello {
     }
 }
 
-/// Messages a server sent a [`Client`] unasked, from
-/// [`Client::subscribe`].
-#[derive(Clone, Debug)]
+/// What a [`Subscription`] yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// An event whose kind the subscription's filter matches.
+    Event(Frame),
+    /// This many events were lost just here, between the event before and
+    /// the event after: the peer dropped them for this connection (its
+    /// `LAGGED`, which every subscription of the client gets, as the peer
+    /// does not say which filters the lost events matched), or this
+    /// subscription's own queue was full ([`ClientConfig::subscription`]).
+    Lagged(u32),
+}
+
+/// The events of one filter (§6), from [`Client::subscribe`]: every event
+/// whose kind the filter matches, in the order the peer sent them, and a
+/// [`Delivery::Lagged`] where events were lost. Each subscription has a
+/// queue of its own: two subscriptions whose filters both match an event
+/// both get it.
+///
+/// Dropping it stops its deliveries at once; the peer keeps the filter
+/// (and the connection gets its events, counted in
+/// [`Client::dropped_unsolicited`] when no other subscription matches)
+/// until [`Subscription::unsubscribe`] or the connection's end. After a
+/// reconnect the client subscribes again by itself; events published
+/// while it was disconnected are not delivered, nor counted.
 pub struct Subscription {
-    rx: Receiver<Frame>,
+    shared: Arc<Shared>,
+    id: u64,
+    filter: String,
+    queue: Arc<Mutex<Queue<Delivery>>>,
+    /// The event that comes after a `LAGGED` just given.
+    held: Option<Delivery>,
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("filter", &self.filter)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Subscription {
-    /// The next message, waiting for one; `None` once the client is closed
-    /// and every message it received has been taken. Cancel safe.
-    pub async fn recv(&self) -> Option<Frame> {
-        self.rx.recv().await.ok()
+    /// The filter, as it was given.
+    pub fn filter(&self) -> &str {
+        &self.filter
     }
 
-    /// The next message if one waits, without waiting.
-    pub fn try_recv(&self) -> Option<Frame> {
-        self.rx.try_recv().ok()
+    fn next(&mut self, popped: Option<(Option<Lagged>, Delivery)>) -> Option<Delivery> {
+        let (lagged, item) = popped?;
+        match lagged {
+            Some(l) => {
+                self.held = Some(item);
+                Some(Delivery::Lagged(l.count()))
+            }
+            None => Some(item),
+        }
+    }
+
+    /// The next delivery; `None` once the client is closed and the queue
+    /// is empty. Cancel safe: a dropped `recv` takes nothing.
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        if let Some(held) = self.held.take() {
+            return Some(held);
+        }
+        let popped = poll_fn(|cx| lock(&self.queue).poll_pop(cx)).await;
+        self.next(popped)
+    }
+
+    /// The next delivery if one waits.
+    pub fn try_recv(&mut self) -> Option<Delivery> {
+        if let Some(held) = self.held.take() {
+            return Some(held);
+        }
+        let popped = lock(&self.queue).pop();
+        self.next(popped)
+    }
+
+    /// Ends the subscription: the peer removes the filter (`UNSUB`) unless
+    /// another subscription of this client holds the same one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::request`]; the subscription ends anyway.
+    pub async fn unsubscribe(mut self) -> Result<(), ClientError> {
+        let shared = self.shared.clone();
+        let kept = lock(&shared.state).remove_sub(self.id);
+        self.id = 0;
+        if kept {
+            return Ok(());
+        }
+        request_on(&shared, Kind::UNSUB, self.filter.as_bytes())
+            .await
+            .map(|_| ())
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if self.id != 0 {
+            lock(&self.shared.state).remove_sub(self.id);
+        }
     }
 }
 
@@ -217,8 +309,6 @@ impl Subscription {
 struct Shared {
     state: Mutex<State>,
     config: ClientConfig,
-    /// The subscribers' end of the queue of unsolicited messages.
-    subscribers: Receiver<Frame>,
     /// `run` or `start` was called.
     started: AtomicBool,
     /// The first transport, until `run` takes it.
@@ -409,11 +499,13 @@ impl Client {
     }
 
     fn with(io: BoxIo, dialer: Option<Dialer>, config: ClientConfig) -> Client {
-        let (tx, rx) = async_channel::bounded(config.subscription_capacity.max(1));
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(config.in_flight, config.queue, tx)),
+            state: Mutex::new(State::new(
+                config.in_flight,
+                config.queue,
+                config.subscription,
+            )),
             config,
-            subscribers: rx,
             started: AtomicBool::new(false),
             io: Mutex::new(Some(io)),
             dialer,
@@ -505,49 +597,7 @@ impl Client {
     /// not at all, so a dropped request never leaves part of a frame.
     pub async fn request(&self, kind: &str, payload: &[u8]) -> Result<Frame, ClientError> {
         let kind = Kind::new(kind).map_err(ClientError::Encode)?;
-        if !self.shared.started.load(Ordering::Relaxed) {
-            return Err(ClientError::NotStarted);
-        }
-        let shared = &*self.shared;
-        let deadline = Instant::now() + shared.config.request_timeout;
-        // The timer is made only if the request has to wait for room.
-        let mut timer = None;
-        let ticket = poll_fn(|cx| {
-            let started =
-                shared.with(|st, wake| st.poll_start(cx, (kind, payload), deadline, wake));
-            if started.is_ready() {
-                return started;
-            }
-            let t = timer.get_or_insert_with(|| Timer::at(deadline));
-            std::pin::Pin::new(t)
-                .poll(cx)
-                .map(|_| Err(ClientError::Timeout))
-        })
-        .await?;
-        let mut forget = Forget {
-            shared,
-            ticket,
-            armed: true,
-        };
-        // The first look is skipped: `poll_start` recorded this task's
-        // waker in the same poll, and the loop wakes it with the outcome.
-        let mut first = true;
-        let answer = poll_fn(|cx| {
-            if std::mem::take(&mut first) {
-                return Poll::Pending;
-            }
-            shared.with(|st, wake| st.poll_answer(cx, ticket, wake))
-        })
-        .await;
-        forget.armed = false;
-        let answer = answer?;
-        if answer.kind == "ERROR" {
-            let m = Message::new(Kind::ERROR, &answer.payload);
-            if let Some(e) = crate::conversation::RemoteError::of(&m) {
-                return Err(ClientError::remote(&e));
-            }
-        }
-        Ok(answer)
+        request_on(&self.shared, kind, payload).await
     }
 
     /// Sends a message that expects no answer (id 0). It is queued when
@@ -567,19 +617,34 @@ impl Client {
         poll_fn(|cx| self.shared.with(|st, wake| st.poll_send(cx, &m, wake))).await
     }
 
-    /// The handshake (§5): sends `HELLO` with `rev=1.2` and returns what
-    /// the server says of itself. A server before revision 1.2 answers
-    /// `ERROR unknown-kind`: that is [`Handshake::Before12`], not an error.
+    /// The handshake (§5): sends `HELLO` with `rev=1.2` (and
+    /// [`ClientConfig::schema`], if set) and returns what the server says
+    /// of itself. A server before revision 1.2 answers `ERROR
+    /// unknown-kind`: that is [`Handshake::Before12`], not an error.
     ///
     /// # Errors
     ///
     /// As [`Client::request`]; an answer that is not a `HELLO` with valid
     /// tokens is a [`ClientError::Remote`] (`bad-hello`, `incompatible`,
-    /// or `unexpected-answer`).
+    /// or `unexpected-answer`). With [`ClientConfig::schema`] set, a peer
+    /// that names another schema, or none, is
+    /// [`ClientError::SchemaMismatch`] naming both.
     pub async fn hello(&self) -> Result<Handshake, ClientError> {
-        let answer = match self.request("HELLO", b"rev=1.2").await {
+        let ours = self.shared.config.schema;
+        let mut text: heapless::String<64> = heapless::String::new();
+        Hello {
+            rev: Rev::THIS,
+            max: None,
+            app: None,
+            schema: ours,
+        }
+        .write(&mut text);
+        let answer = match self.request("HELLO", text.as_bytes()).await {
             Err(ClientError::Remote(e)) if e.code() == "unknown-kind" => {
-                return Ok(Handshake::Before12)
+                return match ours {
+                    Some(ours) => Err(ClientError::SchemaMismatch { ours, theirs: None }),
+                    None => Ok(Handshake::Before12),
+                };
             }
             other => other?,
         };
@@ -591,6 +656,17 @@ impl Client {
         }
         let tokens = Hello::parse(&answer.payload)
             .map_err(|e| ClientError::Remote(Box::new(ErrorText::new("bad-hello", e.detail()))))?;
+        if rev_has_events(tokens.rev) {
+            lock(&self.shared.state).peer_events = true;
+        }
+        if let Some(ours) = ours {
+            if tokens.schema != Some(ours) {
+                return Err(ClientError::SchemaMismatch {
+                    ours,
+                    theirs: tokens.schema,
+                });
+            }
+        }
         Ok(Handshake::Tokens(PeerHello {
             rev: tokens.rev,
             max: tokens.max,
@@ -617,14 +693,91 @@ impl Client {
         Ok(start.elapsed())
     }
 
-    /// Messages the server sends without the `RESPONSE` flag. Every
-    /// [`Subscription`] of a client shares one queue (a message reaches
-    /// one of them); when it is full, new messages are dropped and counted
-    /// in [`Client::dropped_unsolicited`].
-    pub fn subscribe(&self) -> Subscription {
-        Subscription {
-            rx: self.shared.subscribers.clone(),
+    /// Subscribes to the events whose kind `filter` matches (§6: a kind,
+    /// or a prefix and `*`): sends `SUB` and, once the peer answers, gives
+    /// the [`Subscription`] that yields them. Every subscription gets
+    /// every event its filter matches, whatever the others'.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::request`]; the peer's refusals are
+    /// [`ClientError::Remote`] (`bad-filter`, `too-many-subscriptions`),
+    /// and a peer before revision 1.2 is [`ClientError::NoEvents`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use msgwire::net::{Client, ClientConfig, Delivery, Router, Server, ServerConfig, Spawner};
+    /// use msgwire::Kind;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let server = Server::bind_tcp("127.0.0.1:0", Router::new(), ServerConfig::default())
+    ///     .await?
+    ///     .start(&Spawner::global())?;
+    /// let client = Client::connect_tcp(server.local_addr().unwrap(), ClientConfig::default())
+    ///     .await?
+    ///     .start(&Spawner::global())?;
+    /// let mut temps = client.subscribe("sensor/*").await?;
+    /// server.publish(Kind::new("sensor/temp")?, b"21.5");
+    /// match temps.recv().await {
+    ///     Some(Delivery::Event(e)) => assert_eq!((e.kind.as_str(), &e.payload[..]), ("sensor/temp", &b"21.5"[..])),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # server.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn subscribe(&self, filter: &str) -> Result<Subscription, ClientError> {
+        let Ok(parsed) = Filter::parse(filter.as_bytes()) else {
+            // Not a filter: the peer says why, in its words (§6).
+            self.request("SUB", filter.as_bytes()).await?;
+            return Err(ClientError::Remote(Box::new(ErrorText::new(
+                "unexpected-answer",
+                "the peer took a payload that is not a filter",
+            ))));
+        };
+        // The queue is there before `SUB` is sent: the events that follow
+        // the answer find it.
+        let (id, queue) = lock(&self.shared.state).add_sub(parsed);
+        let sub = Subscription {
+            shared: self.shared.clone(),
+            id,
+            filter: filter.into(),
+            queue,
+            held: None,
+        };
+        match self.request("SUB", filter.as_bytes()).await {
+            Ok(_) => {
+                lock(&self.shared.state).peer_events = true;
+                Ok(sub)
+            }
+            Err(ClientError::Remote(e)) if e.code() == "unknown-kind" => Err(ClientError::NoEvents),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Publishes an event (§6): the peer hands it to its handler of the
+    /// kind, or relays it to its subscribers (`msgwire serve` does); it
+    /// is never answered. Waits only for room in the send buffer.
+    ///
+    /// A peer that has not shown it takes events (a `SUB` answered, or a
+    /// `HELLO` naming 1.2 or later) is asked first with [`Client::hello`],
+    /// once: a peer before 1.2 would refuse the `EVENT` flag.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NoEvents`] for a peer before revision 1.2 (nothing is
+    /// sent); [`ClientError::Encode`] for a bad kind; as [`Client::send`].
+    pub async fn publish(&self, kind: &str, payload: &[u8]) -> Result<(), ClientError> {
+        let kind = Kind::new(kind).map_err(ClientError::Encode)?;
+        if !lock(&self.shared.state).peer_events {
+            match self.hello().await? {
+                Handshake::Tokens(t) if rev_has_events(t.rev) => {}
+                _ => return Err(ClientError::NoEvents),
+            }
+        }
+        let m = event(kind, payload);
+        poll_fn(|cx| self.shared.with(|st, wake| st.poll_send(cx, &m, wake))).await
     }
 
     /// Unsolicited messages dropped because the subscription queue was full.
@@ -659,4 +812,50 @@ impl Client {
     pub fn close(&self) {
         self.shared.with(State::close_writes);
     }
+}
+
+/// [`Client::request`] on the client's shared state (for
+/// [`Subscription::unsubscribe`] too).
+async fn request_on(shared: &Shared, kind: Kind<'_>, payload: &[u8]) -> Result<Frame, ClientError> {
+    if !shared.started.load(Ordering::Relaxed) {
+        return Err(ClientError::NotStarted);
+    }
+    let deadline = Instant::now() + shared.config.request_timeout;
+    // The timer is made only if the request has to wait for room.
+    let mut timer = None;
+    let ticket = poll_fn(|cx| {
+        let started = shared.with(|st, wake| st.poll_start(cx, (kind, payload), deadline, wake));
+        if started.is_ready() {
+            return started;
+        }
+        let t = timer.get_or_insert_with(|| Timer::at(deadline));
+        std::pin::Pin::new(t)
+            .poll(cx)
+            .map(|_| Err(ClientError::Timeout))
+    })
+    .await?;
+    let mut forget = Forget {
+        shared,
+        ticket,
+        armed: true,
+    };
+    // The first look is skipped: `poll_start` recorded this task's
+    // waker in the same poll, and the loop wakes it with the outcome.
+    let mut first = true;
+    let answer = poll_fn(|cx| {
+        if std::mem::take(&mut first) {
+            return Poll::Pending;
+        }
+        shared.with(|st, wake| st.poll_answer(cx, ticket, wake))
+    })
+    .await;
+    forget.armed = false;
+    let answer = answer?;
+    if answer.kind == "ERROR" {
+        let m = Message::new(Kind::ERROR, &answer.payload);
+        if let Some(e) = crate::conversation::RemoteError::of(&m) {
+            return Err(ClientError::remote(&e));
+        }
+    }
+    Ok(answer)
 }

@@ -5,23 +5,22 @@
 //! once to collect its answer, and once per batch by the connection loop.
 
 use std::boxed::Box;
-use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 use std::vec::Vec;
 
-use async_channel::Sender;
+use std::string::String;
+use std::sync::{Arc, Mutex};
 
-use super::{ClientError, Closed, ClosedBy, LOG_TARGET};
-use crate::conversation::{answer_id, Framing, Matched, PendingTable, Slot, Wire};
+use super::{ClientError, Closed, ClosedBy, Delivery, LOG_TARGET};
+use crate::conversation::{
+    answer_id, Filter, Filters, Framing, Lagged, Matched, PendingTable, Slot, Wire,
+};
+use crate::net::events::{EventLimits, Queue};
 use crate::net::message::Frame;
-use crate::{DecodeError, Kind, Message};
+use crate::{DecodeError, Flags, Kind, Message};
 
-/// Locks `m`; a panic while it was held cannot leave the state
-/// inconsistent (every update is a single step).
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(super) use crate::net::io::lock;
 
 /// Wakes the tasks in `wakers` (after the lock is let go).
 pub(super) fn wake_all(wakers: &mut Vec<Waker>) {
@@ -66,6 +65,15 @@ pub(super) enum Link {
     Closed(Closed),
 }
 
+/// One subscription of the client's: its filter (as a table of one, to
+/// match with the core's rule) and its queue.
+struct Sub {
+    id: u64,
+    filter: Filters<1>,
+    text: String,
+    queue: Arc<Mutex<Queue<Delivery>>>,
+}
+
 pub(super) struct State {
     pending: PendingTable<Instant, Box<[Option<Slot<Instant>>]>>,
     waiters: Box<[Waiter]>,
@@ -82,16 +90,20 @@ pub(super) struct State {
     /// `close()` was called (or every `Client` dropped): what is queued is
     /// written, then the connection closes.
     pub(super) closing: bool,
-    /// Where messages without the `RESPONSE` flag go; closed with the
-    /// connection.
-    subscribers: Sender<Frame>,
+    /// The subscriptions, each with its filter and queue (§6).
+    subs: Vec<Sub>,
+    next_sub: u64,
+    limits: EventLimits,
+    /// The peer answered a `SUB`, or named revision 1.2 or later in its
+    /// `HELLO`: it takes events (§6, "Compatibility").
+    pub(super) peer_events: bool,
     pub(super) late: u64,
     pub(super) dropped_unsolicited: u64,
     pub(super) reconnects: u64,
 }
 
 impl State {
-    pub(super) fn new(in_flight: usize, queue: usize, subscribers: Sender<Frame>) -> State {
+    pub(super) fn new(in_flight: usize, queue: usize, limits: EventLimits) -> State {
         let pending = PendingTable::with_capacity(crate::conversation::Framing::Binary, in_flight);
         State {
             waiters: (0..pending.capacity()).map(|_| Waiter::default()).collect(),
@@ -103,7 +115,10 @@ impl State {
             driver: None,
             link: Link::Up,
             closing: false,
-            subscribers,
+            subs: Vec::new(),
+            next_sub: 0,
+            limits,
+            peer_events: false,
             late: 0,
             dropped_unsolicited: 0,
             reconnects: 0,
@@ -271,12 +286,18 @@ impl State {
         wake.extend(w.waker.take());
     }
 
-    /// A received message: an answer ends its request; one without the
-    /// `RESPONSE` flag goes to the subscribers; an answer to no pending
-    /// request is counted late.
+    /// A received message: an answer ends its request; an event goes to
+    /// every subscription it matches; an answer to no pending request is
+    /// counted late, any other message unsolicited.
     pub(super) fn on_message(&mut self, m: &Message<'_>, wake: &mut Vec<Waker>) {
+        if m.flags.contains(Flags::EVENT) {
+            self.on_event(m);
+            return;
+        }
         if answer_id(m).is_none() {
-            if self.subscribers.try_send(Frame::from_message(m)).is_err() {
+            // The answers to the `SUB`s sent again after a reconnect (id
+            // 0) are expected; anything else is not.
+            if !(m.is_response() && m.kind == Kind::SUB) {
                 self.dropped_unsolicited += 1;
             }
             return;
@@ -287,6 +308,79 @@ impl State {
                 self.finish(at, Ok(Frame::from_message(m)), wake);
             }
             Matched::Late | Matched::Unsolicited => self.late += 1,
+        }
+    }
+
+    /// An event (§6): to every subscription whose filter matches it, once
+    /// each; `LAGGED` to every subscription. One that no subscription
+    /// takes is counted unsolicited.
+    fn on_event(&mut self, m: &Message<'_>) {
+        if m.kind == Kind::LAGGED {
+            // A count that is not a number still says events were lost.
+            let n = Lagged::parse(m.payload).map_or(1, |l| l.count());
+            for sub in &self.subs {
+                let mut q = lock(&sub.queue);
+                if !q.push(Delivery::Lagged(n), 0) {
+                    // The `LAGGED` itself did not fit: its count joins
+                    // this queue's own.
+                    q.lost_at_back(n.saturating_sub(1));
+                }
+            }
+            return;
+        }
+        let mut taken = false;
+        for sub in self.subs.iter().filter(|s| s.filter.matches(m.kind)) {
+            taken = true;
+            let len = m.kind.len() + m.payload.len();
+            lock(&sub.queue).push(Delivery::Event(Frame::from_message(m)), len);
+        }
+        if !taken {
+            self.dropped_unsolicited += 1;
+        }
+    }
+
+    /// A new subscription's queue, before its `SUB` is sent (the events
+    /// right after the answer are then not missed).
+    pub(super) fn add_sub(&mut self, filter: Filter<'_>) -> (u64, Arc<Mutex<Queue<Delivery>>>) {
+        let mut filters = Filters::new();
+        // One filter in a table of one: it fits.
+        let _ = filters.add(filter);
+        let queue = Arc::new(Mutex::new(Queue::new(self.limits)));
+        self.next_sub += 1;
+        self.subs.push(Sub {
+            id: self.next_sub,
+            filter: filters,
+            text: filter.as_str().into(),
+            queue: queue.clone(),
+        });
+        (self.next_sub, queue)
+    }
+
+    /// Forgets subscription `id`: whether another one has the same filter
+    /// (then the peer keeps it).
+    pub(super) fn remove_sub(&mut self, id: u64) -> bool {
+        let Some(at) = self.subs.iter().position(|s| s.id == id) else {
+            return false;
+        };
+        let gone = self.subs.swap_remove(at);
+        self.subs.iter().any(|s| s.text == gone.text)
+    }
+
+    /// Connected again: every filter the subscriptions hold is sent again
+    /// (`SUB`, id 0), first, so the new connection's events match them.
+    fn resubscribe(&mut self) {
+        let mut sent: Vec<&str> = Vec::new();
+        for sub in &self.subs {
+            if sent.contains(&sub.text.as_str()) {
+                continue;
+            }
+            sent.push(&sub.text);
+            let m = Message::new(Kind::SUB, sub.text.as_bytes());
+            // A filter is at most 33 bytes of kind characters: it encodes.
+            if let Ok(wire) = Wire::new(&m, Framing::Binary) {
+                wire.append_to(&mut self.out);
+                self.queued += 1;
+            }
         }
     }
 
@@ -371,6 +465,7 @@ impl State {
     pub(super) fn up(&mut self, wake: &mut Vec<Waker>) {
         self.link = Link::Up;
         self.reconnects += 1;
+        self.resubscribe();
         self.wake_room(wake);
     }
 
@@ -384,7 +479,9 @@ impl State {
         let err = ClientError::Closed(why.clone());
         self.link = Link::Closed(why);
         self.fail_all(&err, wake);
-        self.subscribers.close();
+        for sub in &self.subs {
+            lock(&sub.queue).close();
+        }
         wake.extend(self.driver.take());
     }
 

@@ -14,10 +14,13 @@ use std::time::Duration;
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
 use super::{Conn, Handler, Request, Router, LOG_TARGET};
-use crate::conversation::{Answer, Event, Rules};
+use crate::conversation::{event, Answer, Event, Rules};
+use crate::net::events::{Outbox, FILTERS};
 use crate::net::framed::{Framed, RecvError, Replier, SendError};
+use crate::net::io::lock;
 use crate::net::Frame;
-use crate::Message;
+use crate::{Flags, Kind, Message};
+use std::sync::Mutex;
 
 /// What the loop tells its owner about a connection (for logs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,9 +63,6 @@ impl fmt::Display for ConnEnd {
     }
 }
 
-/// How many filters a conversation keeps (§6: `SUB`).
-const FILTERS: usize = 32;
-
 /// How many requests a connection's loop answers before it lets other
 /// tasks on its executor thread run.
 const YIELD_EVERY: u32 = 128;
@@ -94,6 +94,44 @@ async fn send_answer<S: AsyncWrite + Unpin>(
 /// and fits the write buffer: `false` when it needs [`send_answer`].
 fn queued_now<S: AsyncWrite + Unpin>(answer: &Answer<'_>, tx: &mut Replier<'_, S>) -> bool {
     answer.error_code().is_none() && matches!(tx.try_queue(&answer.message()), Ok(true))
+}
+
+/// Writes the events waiting in `outbox` that the conversation still
+/// wants (§6: after an `UNSUB` answer, no event that only a removed filter
+/// matched), each `LAGGED` just before the event it stands before. An
+/// event the framing cannot carry (a text payload with a line break) is
+/// lost for this conversation and counted in the next `LAGGED`.
+async fn deliver<S: AsyncWrite + Unpin>(
+    outbox: &Mutex<Outbox>,
+    rules: &Rules<FILTERS>,
+    tx: &mut Replier<'_, S>,
+) -> io::Result<()> {
+    loop {
+        let Some((lagged, e)) = lock(outbox).queue.pop() else {
+            return Ok(());
+        };
+        if let Some(lagged) = lagged {
+            send_event(tx, &lagged.message(), outbox).await?;
+        }
+        if rules.wants(e.kind()) {
+            send_event(tx, &event(e.kind(), e.payload()), outbox).await?;
+        }
+    }
+}
+
+async fn send_event<S: AsyncWrite + Unpin>(
+    tx: &mut Replier<'_, S>,
+    m: &Message<'_>,
+    outbox: &Mutex<Outbox>,
+) -> io::Result<()> {
+    match tx.send(m).await {
+        Ok(()) => Ok(()),
+        Err(SendError::Io(e)) => Err(e),
+        Err(_) => {
+            lock(outbox).queue.lost_at_front(1);
+            Ok(())
+        }
+    }
 }
 
 impl Router {
@@ -196,6 +234,7 @@ impl Router {
             Got(T),
             Stop,
             Idle,
+            Events,
         }
         // One timer for the connection. It is not re-armed per request
         // (that costs the reactor an allocation): each request only notes
@@ -218,7 +257,14 @@ impl Router {
         // hold its executor thread (and miss the stop signal) for as long
         // as the peer keeps sending.
         let mut since_yield = 0u32;
+        // The conversation's queue of events, once it subscribed (§6).
+        let mut outbox: Option<std::sync::Arc<Mutex<Outbox>>> = None;
         let end = loop {
+            if let Some(o) = &outbox {
+                if let Err(e) = deliver(o, &rules, &mut framed.replier()).await {
+                    break ConnEnd::Io(e);
+                }
+            }
             if since_yield >= YIELD_EVERY {
                 since_yield = 0;
                 futures_lite::future::yield_now().await;
@@ -257,7 +303,16 @@ impl Router {
                     }
                     Next::Idle
                 };
-                let race = recv.or(stopped).or(idle);
+                let waiting = async {
+                    match &outbox {
+                        Some(o) => {
+                            futures_lite::future::poll_fn(|cx| lock(o).queue.poll_ready(cx)).await
+                        }
+                        None => std::future::pending().await,
+                    }
+                    Next::Events
+                };
+                let race = recv.or(stopped).or(idle).or(waiting);
                 futures_lite::pin!(race);
                 let mut waited = false;
                 let next = futures_lite::future::poll_fn(|cx| {
@@ -278,7 +333,13 @@ impl Router {
                     draining = true;
                     continue;
                 }
+                Next::Events => continue,
                 Next::Idle => {
+                    // A subscriber waits for events, not for its requests'
+                    // answers: it is not idle.
+                    if !rules.filters().is_empty() {
+                        last_request = std::time::Instant::now();
+                    }
                     let due = idle.map(|d| last_request + d);
                     match (timer.as_mut(), due) {
                         (Some(t), Some(due)) if due > std::time::Instant::now() => {
@@ -293,10 +354,23 @@ impl Router {
                 Ok(at) => {
                     let (m, mut tx) = framed.lend(at);
                     let mut handler = None;
+                    let filters_change = !m.flags.contains(Flags::EVENT)
+                        && (m.kind == Kind::SUB || m.kind == Kind::UNSUB);
                     let event = rules.decide(Ok(m), |kind| {
                         handler = self.handler(kind);
                         handler.is_some()
                     });
+                    if filters_change {
+                        // The copy the publishers read is updated before
+                        // the answer goes out (§6: from the `SUB` answer on).
+                        match &outbox {
+                            Some(o) => lock(o).filters = rules.filters().clone(),
+                            None if !rules.filters().is_empty() => {
+                                outbox = Some(self.hub.join(rules.filters().clone()));
+                            }
+                            None => {}
+                        }
+                    }
                     match event {
                         // A built-in's answer that fits the write buffer:
                         // no await until the buffer is full.
@@ -316,6 +390,9 @@ impl Router {
                                 let _ = self
                                     .run(h, Request::new(Frame::from_message(&m), conn.clone()))
                                     .await;
+                            }
+                            if self.relay {
+                                self.hub.publish(m.kind, m.payload);
                             }
                             Ok(true)
                         }

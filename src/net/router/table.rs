@@ -14,6 +14,7 @@ use futures_lite::FutureExt;
 
 use super::{Handler, HandlerError, Outcome, Request};
 use crate::conversation;
+use crate::net::events::{EventLimits, Hub, Publisher};
 use crate::{Error, Kind};
 
 /// FNV-1a: kinds are short (≤ 32 bytes) and chosen by the server, so a
@@ -76,6 +77,9 @@ pub struct Router {
     routes: Routes,
     fallback: Option<Arc<dyn Handler>>,
     handler_timeout: Option<Duration>,
+    /// The subscribed conversations, shared by clones.
+    pub(super) hub: Arc<Hub>,
+    pub(super) relay: bool,
 }
 
 impl fmt::Debug for Router {
@@ -86,6 +90,7 @@ impl fmt::Debug for Router {
             .field("kinds", &kinds)
             .field("fallback", &self.fallback.is_some())
             .field("handler_timeout", &self.handler_timeout)
+            .field("relay", &self.relay)
             .finish()
     }
 }
@@ -103,6 +108,8 @@ impl Router {
             routes: Routes::default(),
             fallback: None,
             handler_timeout: None,
+            hub: Arc::default(),
+            relay: false,
         }
     }
 
@@ -134,6 +141,34 @@ impl Router {
     /// The handler that takes `kind`: its own (which overrides a
     /// built-in), else the fallback for a kind that is not a built-in
     /// ([`conversation::is_builtin`]), else none.
+    /// Relays events (§6): an event a conversation publishes goes to
+    /// every conversation whose filters match, the sender's included, as
+    /// a broker does, after the handler of its kind (if any) has seen it.
+    /// Off by default: events then reach only their kind's handler.
+    #[must_use]
+    pub fn relay(mut self, on: bool) -> Self {
+        self.relay = on;
+        self
+    }
+
+    /// How many events may wait for one subscribed conversation before
+    /// new ones are dropped there and counted in a `LAGGED`
+    /// ([`EventLimits`]; 256 events and 256 KiB by default). Applies to
+    /// conversations that subscribe from then on.
+    #[must_use]
+    pub fn event_limits(self, limits: EventLimits) -> Self {
+        self.hub.set_limits(limits);
+        self
+    }
+
+    /// The handle that publishes events to this router's conversations
+    /// (and its clones'): see [`Publisher`].
+    pub fn publisher(&self) -> Publisher {
+        Publisher {
+            hub: self.hub.clone(),
+        }
+    }
+
     #[inline]
     pub(super) fn handler(&self, kind: Kind<'_>) -> Option<&Arc<dyn Handler>> {
         match (self.routes.get(kind.as_str()), &self.fallback) {

@@ -13,9 +13,11 @@ use async_executor::Executor;
 
 use super::accept::{accept_loop, AcceptDone, Listener};
 use super::{ListenAddr, Server, ServerConfig, ServerStats, Shared};
+use crate::net::events::{Published, Publisher};
 use crate::net::router::Router;
 use crate::net::runtime::AlreadyStarted;
 use crate::net::runtime::{BoxTask, Spawner};
+use crate::Kind;
 
 impl Server {
     /// Listens on a TCP address (`"127.0.0.1:0"` picks a free port).
@@ -176,6 +178,18 @@ impl Server {
     /// Where the server listens.
     pub fn listen_addr(&self) -> &ListenAddr {
         &self.addr
+    }
+
+    /// Publishes an event of `kind` with `payload` to every conversation
+    /// subscribed to it (§6), as [`Publisher::publish`] does; never waits.
+    pub fn publish(&self, kind: Kind<'_>, payload: &[u8]) -> Published {
+        self.shared.router.publisher().publish(kind, payload)
+    }
+
+    /// A handle that publishes to this server's conversations, for tasks
+    /// that do not hold the `Server` (see [`Publisher`]).
+    pub fn publisher(&self) -> Publisher {
+        self.shared.router.publisher()
     }
 
     /// The counters.

@@ -1,0 +1,347 @@
+//! Events on a host (`docs/PROTOCOL.md` §6) through a real server on
+//! 127.0.0.1: `Server::publish`, the relay, delivery once per conversation
+//! however many filters match, `UNSUB` stopping them, text subscribers,
+//! and a slow subscriber's exact `LAGGED` arithmetic while answers are
+//! never dropped and other conversations are not slowed.
+
+#![cfg(feature = "async")]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::net::tcp_server;
+use common::{encode_frame, frame, read_frames, Ev};
+use futures_lite::future::block_on;
+use msgwire::net::{
+    Client, ClientConfig, ClientError, Delivery, EventLimits, Router, ServerConfig, Spawner,
+};
+use msgwire::{Decoder, Flags, Kind};
+
+fn connect(addr: std::net::SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.set_nodelay(true).expect("nodelay");
+    s
+}
+
+fn client(addr: std::net::SocketAddr) -> Client {
+    block_on(Client::connect_tcp(addr, ClientConfig::default()))
+        .expect("connect")
+        .start(&Spawner::global())
+        .expect("start")
+}
+
+fn event(kind: &str, payload: &[u8]) -> Vec<u8> {
+    frame(kind, 0, Flags::EVENT, payload)
+}
+
+fn ev(kind: &str, payload: &[u8]) -> Ev {
+    Ev::Frame {
+        kind: kind.into(),
+        id: 0,
+        flags: Flags::EVENT.bits(),
+        payload: payload.to_vec(),
+    }
+}
+
+/// Whatever arrives within `wait`, decoded (none expected: a quiet check).
+fn frames_within(s: &mut TcpStream, wait: Duration) -> Vec<Ev> {
+    s.set_read_timeout(Some(wait)).expect("timeout");
+    let mut dec = Decoder::<70_000>::new();
+    let mut out = Vec::new();
+    while let Ok(n) = s.read(dec.spare()) {
+        if n == 0 {
+            break;
+        }
+        dec.commit(n);
+        while let Some(e) = dec.decode() {
+            out.push(Ev::of(e));
+        }
+    }
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    out
+}
+
+#[test]
+fn a_relaying_server_delivers_each_event_once_to_every_matching_conversation() {
+    let server = tcp_server(Router::new().relay(true), ServerConfig::default());
+    let addr = server.local_addr().expect("tcp");
+    let mut a = connect(addr);
+    let mut b = connect(addr);
+    let mut idle = connect(addr);
+    // Overlapping filters on A: each event once, not once per filter.
+    a.write_all(&encode_frame("SUB", 1, b"sensor/*"))
+        .expect("write");
+    a.write_all(&encode_frame("SUB", 2, b"sensor/temp"))
+        .expect("write");
+    assert_eq!(
+        read_frames(&mut a, 2),
+        [
+            Ev::answer("SUB", 1, "sensor/*"),
+            Ev::answer("SUB", 2, "sensor/temp")
+        ]
+    );
+    b.write_all(&encode_frame("SUB", 1, b"sensor/temp"))
+        .expect("write");
+    assert_eq!(
+        read_frames(&mut b, 1),
+        [Ev::answer("SUB", 1, "sensor/temp")]
+    );
+    idle.write_all(&encode_frame("PING", 1, b""))
+        .expect("write");
+    assert_eq!(read_frames(&mut idle, 1), [Ev::answer("PONG", 1, "ack")]);
+
+    // B publishes: relayed to A and to B itself; never answered.
+    b.write_all(&event("sensor/temp", b"21.5")).expect("write");
+    b.write_all(&event("sensor/hum", b"40")).expect("write");
+    b.write_all(&encode_frame("PING", 2, b"")).expect("write");
+    assert_eq!(
+        read_frames(&mut a, 2),
+        [ev("sensor/temp", b"21.5"), ev("sensor/hum", b"40")]
+    );
+    assert_eq!(
+        read_frames(&mut b, 2),
+        [ev("sensor/temp", b"21.5"), Ev::answer("PONG", 2, "ack")]
+    );
+    // Published by the server itself, in order, to the matching ones only.
+    let report = server.publish(Kind::new("sensor/temp").expect("kind"), b"22.0");
+    assert_eq!((report.queued, report.dropped), (2, 0));
+    assert_eq!(read_frames(&mut a, 1), [ev("sensor/temp", b"22.0")]);
+    assert_eq!(read_frames(&mut b, 1), [ev("sensor/temp", b"22.0")]);
+    assert_eq!(frames_within(&mut idle, Duration::from_millis(200)), []);
+
+    // UNSUB of one filter leaves the other; of all, nothing follows the
+    // answer.
+    a.write_all(&encode_frame("UNSUB", 3, b"sensor/*"))
+        .expect("write");
+    assert_eq!(read_frames(&mut a, 1), [Ev::answer("UNSUB", 3, "sensor/*")]);
+    server.publish(Kind::new("sensor/hum").expect("kind"), b"41");
+    server.publish(Kind::new("sensor/temp").expect("kind"), b"23");
+    assert_eq!(read_frames(&mut a, 1), [ev("sensor/temp", b"23")]);
+    a.write_all(&encode_frame("UNSUB", 4, b"")).expect("write");
+    assert_eq!(read_frames(&mut a, 1), [Ev::answer("UNSUB", 4, "")]);
+    let report = server.publish(Kind::new("sensor/temp").expect("kind"), b"24");
+    assert_eq!(report.queued, 1, "B only");
+    assert_eq!(frames_within(&mut a, Duration::from_millis(200)), []);
+    block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+#[test]
+fn without_the_relay_an_event_reaches_its_handler_only() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let router = Router::new()
+        .on("note", move |r: msgwire::net::Request| {
+            let _ = tx.lock().expect("lock").send(r.payload().to_vec());
+            async { Ok(msgwire::net::Reply::new(Kind::lit("IGNORED"), "")) }
+        })
+        .expect("kind");
+    let server = tcp_server(router, ServerConfig::default());
+    let addr = server.local_addr().expect("tcp");
+    let mut a = connect(addr);
+    a.write_all(&encode_frame("SUB", 1, b"*")).expect("write");
+    assert_eq!(read_frames(&mut a, 1), [Ev::answer("SUB", 1, "*")]);
+    a.write_all(&event("note", b"hi")).expect("write");
+    a.write_all(&encode_frame("PING", 2, b"")).expect("write");
+    // No answer to the event, no relay: the PONG comes next.
+    assert_eq!(read_frames(&mut a, 1), [Ev::answer("PONG", 2, "ack")]);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).expect("handled"),
+        b"hi"
+    );
+    block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+#[test]
+fn a_text_conversation_subscribes_and_gets_events_as_lines() {
+    let server = tcp_server(Router::new(), ServerConfig::default());
+    let addr = server.local_addr().expect("tcp");
+    let mut s = connect(addr);
+    s.write_all(b"SUB:sensor/*\n").expect("write");
+    let mut lines = BufReader::new(s.try_clone().expect("clone"));
+    let mut line = String::new();
+    lines.read_line(&mut line).expect("read");
+    assert_eq!(line, "SUB:sensor/*\n");
+    server.publish(Kind::new("sensor/temp").expect("kind"), b"21.5");
+    // A payload a line cannot carry is lost for this conversation and
+    // counted: the next event is preceded by LAGGED:1.
+    server.publish(Kind::new("sensor/temp").expect("kind"), b"two\nlines");
+    server.publish(Kind::new("sensor/temp").expect("kind"), b"22");
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        line.clear();
+        lines.read_line(&mut line).expect("read");
+        got.push(line.clone());
+    }
+    assert_eq!(
+        got,
+        ["sensor/temp:21.5\n", "LAGGED:1\n", "sensor/temp:22\n"]
+    );
+    block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+/// A subscriber that stops reading while another connection publishes
+/// 20,000 events: the publisher is never slowed, a third connection's
+/// requests are all answered, the subscriber's own pipelined requests are
+/// all answered (answers are never dropped), and what it reads afterwards
+/// is every event in order with a `LAGGED` exactly where events are
+/// missing, each count equal to the gap in the counters.
+#[test]
+fn a_slow_subscriber_loses_events_counted_exactly_and_slows_no_one() {
+    const PUBLISHED: u32 = 20_000;
+    let limits = EventLimits {
+        events: 64,
+        bytes: 1 << 20,
+    };
+    let server = tcp_server(
+        Router::new().relay(true).event_limits(limits),
+        ServerConfig::default(),
+    );
+    let addr = server.local_addr().expect("tcp");
+    let mut slow = connect(addr);
+    slow.write_all(&encode_frame("SUB", 1, b"flood"))
+        .expect("write");
+    assert_eq!(read_frames(&mut slow, 1), [Ev::answer("SUB", 1, "flood")]);
+    // Requests the slow subscriber sends and does not read the answers of.
+    for id in 2..52 {
+        slow.write_all(&encode_frame("PING", id, b""))
+            .expect("write");
+    }
+
+    let publisher = client(addr);
+    let other = client(addr);
+    let payload = |i: u32| format!("{i:08}-{}", "x".repeat(23));
+    block_on(async {
+        for i in 0..PUBLISHED {
+            publisher
+                .publish("flood", payload(i).as_bytes())
+                .await
+                .expect("publish");
+            if i % 1000 == 0 {
+                // Another conversation is answered while the flood goes on.
+                other.ping().await.expect("ping");
+            }
+        }
+        // A round trip after the flood: the server has relayed it all.
+        publisher.ping().await.expect("ping");
+    });
+    // The trailing loss is told with the next event: one more, `END`.
+    server.publish(Kind::new("flood").expect("kind"), b"END");
+
+    // Now the subscriber reads everything.
+    let mut dec = Decoder::<70_000>::new();
+    let (mut pongs, mut events, mut lagged_sum) = (0u32, 0u32, 0u32);
+    let mut last: Option<u32> = None;
+    let mut pending_lag: Option<u32> = None;
+    'read: loop {
+        let n = slow.read(dec.spare()).expect("read");
+        assert!(n > 0, "server closed");
+        dec.commit(n);
+        while let Some(m) = dec.decode() {
+            let m = m.expect("valid frame");
+            match m.kind.as_str() {
+                "PONG" => {
+                    assert_eq!(m.id, pongs + 2, "answers in order");
+                    pongs += 1;
+                }
+                "LAGGED" => {
+                    assert!(m.flags.contains(Flags::EVENT));
+                    assert!(pending_lag.is_none(), "two LAGGED in a row");
+                    let n: u32 = std::str::from_utf8(m.payload)
+                        .expect("utf-8")
+                        .parse()
+                        .expect("decimal");
+                    assert!(n > 0);
+                    pending_lag = Some(n);
+                    lagged_sum += n;
+                }
+                "flood" if m.payload == b"END" => {
+                    let lost = pending_lag.take().unwrap_or(0);
+                    let last = last.map_or(0, |l| l + 1);
+                    assert_eq!(lost, PUBLISHED - last, "the trailing gap");
+                    break 'read;
+                }
+                "flood" => {
+                    let i: u32 = std::str::from_utf8(&m.payload[..8])
+                        .expect("utf-8")
+                        .parse()
+                        .expect("counter");
+                    assert_eq!(m.payload, payload(i).as_bytes());
+                    let expected = last.map_or(0, |l| l + 1);
+                    let lost = pending_lag.take().unwrap_or(0);
+                    assert_eq!(i, expected + lost, "a LAGGED counts exactly the gap");
+                    last = Some(i);
+                    events += 1;
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+    assert_eq!(pongs, 50, "every answer arrived");
+    assert_eq!(events + lagged_sum, PUBLISHED);
+    assert!(lagged_sum > 0, "the subscriber did fall behind");
+    assert_eq!(publisher.dropped_unsolicited(), 0);
+    block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+#[test]
+fn client_subscriptions_publish_and_the_schema_check() {
+    let server = tcp_server(Router::new().relay(true), ServerConfig::default());
+    let addr = server.local_addr().expect("tcp");
+    let a = client(addr);
+    let b = client(addr);
+    block_on(async {
+        let mut all = a.subscribe("*").await.expect("subscribe");
+        let mut temps = a.subscribe("sensor/temp").await.expect("subscribe");
+        b.publish("sensor/temp", b"21.5").await.expect("publish");
+        b.publish("tick", b"1").await.expect("publish");
+        let got = |d: Option<Delivery>| match d {
+            Some(Delivery::Event(f)) => (f.kind, f.payload),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            got(all.recv().await),
+            ("sensor/temp".into(), b"21.5".to_vec())
+        );
+        assert_eq!(got(all.recv().await), ("tick".into(), b"1".to_vec()));
+        assert_eq!(
+            got(temps.recv().await),
+            ("sensor/temp".into(), b"21.5".to_vec())
+        );
+        // Refusals are the peer's, typed.
+        match a.subscribe("a*b").await {
+            Err(ClientError::Remote(e)) => assert_eq!(e.code(), "bad-filter"),
+            other => panic!("{other:?}"),
+        }
+        // Unsubscribing one keeps the other.
+        temps.unsubscribe().await.expect("unsubscribe");
+        b.publish("sensor/temp", b"22").await.expect("publish");
+        assert_eq!(
+            got(all.recv().await),
+            ("sensor/temp".into(), b"22".to_vec())
+        );
+        assert_eq!(a.dropped_unsolicited(), 0);
+    });
+    // A client that expects a schema refuses a server naming none.
+    let config = ClientConfig {
+        schema: Some(0x0123_4567_89ab_cdef),
+        ..ClientConfig::default()
+    };
+    let strict = block_on(Client::connect_tcp(addr, config))
+        .expect("connect")
+        .start(&Spawner::global())
+        .expect("start");
+    assert_eq!(
+        block_on(strict.hello()),
+        Err(ClientError::SchemaMismatch {
+            ours: 0x0123_4567_89ab_cdef,
+            theirs: None
+        })
+    );
+    block_on(server.shutdown(Duration::from_secs(1)));
+}
