@@ -230,60 +230,73 @@ fn a_slow_subscriber_loses_events_counted_exactly_and_slows_no_one() {
         // A round trip after the flood: the server has relayed it all.
         publisher.ping().await.expect("ping");
     });
-    // The trailing loss is told with the next event: one more, `END`.
-    server.publish(Kind::new("flood").expect("kind"), b"END");
 
-    // Now the subscriber reads everything.
-    let mut dec = Decoder::<70_000>::new();
-    let (mut pongs, mut events, mut lagged_sum) = (0u32, 0u32, 0u32);
-    let mut last: Option<u32> = None;
-    let mut pending_lag: Option<u32> = None;
-    'read: loop {
-        let n = slow.read(dec.spare()).expect("read");
-        assert!(n > 0, "server closed");
-        dec.commit(n);
-        while let Some(m) = dec.decode() {
-            let m = m.expect("valid frame");
-            match m.kind.as_str() {
-                "PONG" => {
-                    assert_eq!(m.id, pongs + 2, "answers in order");
-                    pongs += 1;
+    // Now the subscriber reads everything, on a thread, while more events
+    // (counters from PUBLISHED on) are published until it has seen one of
+    // them: a loss at the end of the flood is told with the next event
+    // delivered, so there must be one.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (pongs, events, lagged_sum, last) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut dec = Decoder::<70_000>::new();
+            let (mut pongs, mut events, mut lagged_sum) = (0u32, 0u32, 0u32);
+            let mut last: Option<u32> = None;
+            let mut pending_lag: Option<u32> = None;
+            while pongs < 50 || last.is_none_or(|l| l < PUBLISHED) {
+                let n = slow.read(dec.spare()).expect("read");
+                assert!(n > 0, "server closed");
+                dec.commit(n);
+                while let Some(m) = dec.decode() {
+                    let m = m.expect("valid frame");
+                    match m.kind.as_str() {
+                        "PONG" => {
+                            assert_eq!(m.id, pongs + 2, "answers in order");
+                            pongs += 1;
+                        }
+                        "LAGGED" => {
+                            assert!(m.flags.contains(Flags::EVENT));
+                            assert!(pending_lag.is_none(), "two LAGGED in a row");
+                            let n: u32 = std::str::from_utf8(m.payload)
+                                .expect("utf-8")
+                                .parse()
+                                .expect("decimal");
+                            assert!(n > 0);
+                            pending_lag = Some(n);
+                            lagged_sum += n;
+                        }
+                        "flood" => {
+                            let i: u32 = std::str::from_utf8(&m.payload[..8])
+                                .expect("utf-8")
+                                .parse()
+                                .expect("counter");
+                            assert_eq!(m.payload, payload(i).as_bytes());
+                            let expected = last.map_or(0, |l| l + 1);
+                            let lost = pending_lag.take().unwrap_or(0);
+                            assert_eq!(i, expected + lost, "a LAGGED counts exactly the gap");
+                            last = Some(i);
+                            events += 1;
+                        }
+                        other => panic!("unexpected {other}"),
+                    }
                 }
-                "LAGGED" => {
-                    assert!(m.flags.contains(Flags::EVENT));
-                    assert!(pending_lag.is_none(), "two LAGGED in a row");
-                    let n: u32 = std::str::from_utf8(m.payload)
-                        .expect("utf-8")
-                        .parse()
-                        .expect("decimal");
-                    assert!(n > 0);
-                    pending_lag = Some(n);
-                    lagged_sum += n;
-                }
-                "flood" if m.payload == b"END" => {
-                    let lost = pending_lag.take().unwrap_or(0);
-                    let last = last.map_or(0, |l| l + 1);
-                    assert_eq!(lost, PUBLISHED - last, "the trailing gap");
-                    break 'read;
-                }
-                "flood" => {
-                    let i: u32 = std::str::from_utf8(&m.payload[..8])
-                        .expect("utf-8")
-                        .parse()
-                        .expect("counter");
-                    assert_eq!(m.payload, payload(i).as_bytes());
-                    let expected = last.map_or(0, |l| l + 1);
-                    let lost = pending_lag.take().unwrap_or(0);
-                    assert_eq!(i, expected + lost, "a LAGGED counts exactly the gap");
-                    last = Some(i);
-                    events += 1;
-                }
-                other => panic!("unexpected {other}"),
             }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            (pongs, events, lagged_sum, last.unwrap_or(0))
+        });
+        let mut i = PUBLISHED;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) && !reader.is_finished() {
+            server.publish(Kind::new("flood").expect("kind"), payload(i).as_bytes());
+            i += 1;
+            std::thread::sleep(Duration::from_millis(20));
         }
-    }
+        reader.join().expect("reader")
+    });
+    assert_eq!(
+        events + lagged_sum,
+        last + 1,
+        "every event delivered or counted"
+    );
     assert_eq!(pongs, 50, "every answer arrived");
-    assert_eq!(events + lagged_sum, PUBLISHED);
     assert!(lagged_sum > 0, "the subscriber did fall behind");
     assert_eq!(publisher.dropped_unsolicited(), 0);
     block_on(server.shutdown(Duration::from_secs(1)));
@@ -344,4 +357,67 @@ fn client_subscriptions_publish_and_the_schema_check() {
         })
     );
     block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+#[test]
+fn a_client_expecting_a_schema_writes_nothing_to_a_server_with_another() {
+    let ours = 0x0123_4567_89ab_cdef_u64;
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let tx = std::sync::Mutex::new(tx);
+    let router = |schema: Option<u64>| {
+        let tx = std::sync::Mutex::new(tx.lock().expect("lock").clone());
+        Router::new()
+            .hello_tokens(Some(Kind::lit("thermo")), schema)
+            .on("SET", move |r: msgwire::net::Request| {
+                let _ = tx.lock().expect("lock").send(r.payload().to_vec());
+                async { Ok(msgwire::net::Reply::new(Kind::lit("SET"), "ok")) }
+            })
+            .expect("kind")
+    };
+    let strict = |addr| {
+        let config = ClientConfig {
+            schema: Some(ours),
+            ..ClientConfig::default()
+        };
+        block_on(Client::connect_tcp(addr, config))
+            .expect("connect")
+            .start(&Spawner::global())
+            .expect("start")
+    };
+    // The same schema: requests go through, and HELLO names both tokens.
+    let same = tcp_server(router(Some(ours)), ServerConfig::default());
+    let c = strict(same.local_addr().expect("tcp"));
+    assert_eq!(
+        block_on(c.request("SET", b"1")).expect("set").payload,
+        b"ok"
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).expect("handled"),
+        b"1"
+    );
+    match block_on(c.hello()).expect("hello") {
+        msgwire::net::Handshake::Tokens(t) => {
+            assert_eq!((t.app.as_deref(), t.schema), (Some("thermo"), Some(ours)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Another schema, or none: the request fails naming both, and the
+    // server never saw it.
+    for (theirs, server_schema) in [(Some(7), Some(7)), (None, None)] {
+        let other = tcp_server(router(server_schema), ServerConfig::default());
+        let c = strict(other.local_addr().expect("tcp"));
+        assert_eq!(
+            block_on(c.request("SET", b"2")),
+            Err(ClientError::SchemaMismatch { ours, theirs })
+        );
+        assert!(c.is_closed());
+        assert!(format!("{}", ClientError::SchemaMismatch { ours, theirs })
+            .contains("0123456789abcdef"));
+        block_on(other.shutdown(Duration::from_secs(1)));
+    }
+    assert!(
+        rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "no SET reached a mismatched server"
+    );
+    block_on(same.shutdown(Duration::from_secs(1)));
 }

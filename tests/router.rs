@@ -618,7 +618,7 @@ fn conn_end_and_router_describe_themselves() {
     let text = format!("{router:?}");
     assert_eq!(
         text,
-        "Router { kinds: [\"a/one\", \"b/two\"], fallback: false, handler_timeout: Some(2s), relay: false }"
+        "Router { kinds: [\"a/one\", \"b/two\"], fallback: false, handler_timeout: Some(2s), relay: false, app: None, schema: None }"
     );
 }
 

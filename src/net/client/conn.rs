@@ -81,6 +81,7 @@ pub(super) struct Conn<'a> {
 
 impl<'a> Conn<'a> {
     pub(super) fn new(shared: &'a Shared, io: BoxIo) -> Self {
+        lock(&shared.state).begin_connection();
         Conn {
             shared,
             io,

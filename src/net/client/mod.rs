@@ -74,10 +74,14 @@ pub struct ClientConfig {
     /// are dropped there and counted in a [`Delivery::Lagged`]
     /// ([`EventLimits`]: 256 events and 256 KiB by default).
     pub subscription: EventLimits,
-    /// The `schema` this client's application speaks (§5): its
-    /// [`Client::hello`] names it, and fails with
-    /// [`ClientError::SchemaMismatch`] when the peer names another one (or
-    /// none). `None` (the default): no schema is named or checked.
+    /// The `schema` this client's application speaks (§5). When set, each
+    /// connection (the first and every reconnect) opens with a `HELLO`
+    /// naming it, and nothing else is written until the peer's answer
+    /// names the same one; if it names another one, or none (a peer
+    /// before 1.2 among them), the client closes, and every request fails
+    /// with [`ClientError::SchemaMismatch`] naming both. [`Client::hello`]
+    /// checks it the same way. `None` (the default): no schema is named or
+    /// checked.
     pub schema: Option<u64>,
     /// Dial again when the connection drops (TCP and Unix clients made by
     /// `connect_tcp`/`connect_unix`; a client over another transport
@@ -504,6 +508,7 @@ impl Client {
                 config.in_flight,
                 config.queue,
                 config.subscription,
+                config.schema,
             )),
             config,
             started: AtomicBool::new(false),

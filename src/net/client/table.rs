@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use super::{ClientError, Closed, ClosedBy, Delivery, LOG_TARGET};
 use crate::conversation::{
-    answer_id, Filter, Filters, Framing, Lagged, Matched, PendingTable, Slot, Wire,
+    answer_id, rev_has_events, Filter, Filters, Framing, Hello, Lagged, Matched, PendingTable, Rev,
+    Slot, Wire,
 };
 use crate::net::events::{EventLimits, Queue};
 use crate::net::message::Frame;
@@ -97,13 +98,28 @@ pub(super) struct State {
     /// The peer answered a `SUB`, or named revision 1.2 or later in its
     /// `HELLO`: it takes events (§6, "Compatibility").
     pub(super) peer_events: bool,
+    /// The schema this client expects ([`ClientConfig::schema`]).
+    ///
+    /// [`ClientConfig::schema`]: super::ClientConfig::schema
+    schema: Option<u64>,
+    /// Each connection's `HELLO` (id 0) is not answered yet: only its
+    /// bytes, the first `hello_gate` of `out`, may be written.
+    awaiting_hello: bool,
+    hello_gate: usize,
+    /// The peer named another schema (or none): the client is closed.
+    mismatch: Option<Option<u64>>,
     pub(super) late: u64,
     pub(super) dropped_unsolicited: u64,
     pub(super) reconnects: u64,
 }
 
 impl State {
-    pub(super) fn new(in_flight: usize, queue: usize, limits: EventLimits) -> State {
+    pub(super) fn new(
+        in_flight: usize,
+        queue: usize,
+        limits: EventLimits,
+        schema: Option<u64>,
+    ) -> State {
         let pending = PendingTable::with_capacity(crate::conversation::Framing::Binary, in_flight);
         State {
             waiters: (0..pending.capacity()).map(|_| Waiter::default()).collect(),
@@ -119,6 +135,10 @@ impl State {
             next_sub: 0,
             limits,
             peer_events: false,
+            schema,
+            awaiting_hello: false,
+            hello_gate: 0,
+            mismatch: None,
             late: 0,
             dropped_unsolicited: 0,
             reconnects: 0,
@@ -128,13 +148,75 @@ impl State {
     /// Why nothing more can be sent, if so.
     fn refusal(&self) -> Option<ClientError> {
         match &self.link {
-            Link::Closed(why) => Some(ClientError::Closed(why.clone())),
+            Link::Closed(why) => Some(self.closed_error(why)),
             _ if self.closing => Some(ClientError::Closed(Closed::new(
                 ClosedBy::Client,
                 "closed by the client",
             ))),
             _ => None,
         }
+    }
+
+    /// What a request fails with once the client is closed.
+    fn closed_error(&self, why: &Closed) -> ClientError {
+        match (self.mismatch, self.schema) {
+            (Some(theirs), Some(ours)) => ClientError::SchemaMismatch { ours, theirs },
+            _ => ClientError::Closed(why.clone()),
+        }
+    }
+
+    /// A connection starts: with [`ClientConfig::schema`] set, its first
+    /// frame is a `HELLO` naming the schema (id 0), and nothing else is
+    /// written until the peer's answer names the same one.
+    ///
+    /// [`ClientConfig::schema`]: super::ClientConfig::schema
+    pub(super) fn begin_connection(&mut self) {
+        let Some(ours) = self.schema else {
+            return;
+        };
+        let mut text: heapless::String<64> = heapless::String::new();
+        Hello {
+            rev: Rev::THIS,
+            max: None,
+            app: None,
+            schema: Some(ours),
+        }
+        .write(&mut text);
+        let mut hello = Vec::new();
+        // `rev` and `schema` tokens: it encodes.
+        if let Ok(wire) = Wire::new(&Message::new(Kind::HELLO, text.as_bytes()), Framing::Binary) {
+            wire.append_to(&mut hello);
+        }
+        self.hello_gate = hello.len();
+        self.out.splice(0..0, hello);
+        self.awaiting_hello = true;
+    }
+
+    /// The answer to a connection's `HELLO` (id 0): the schema agrees, and
+    /// what waits is written; or it does not, and the client closes.
+    fn on_hello_answer(&mut self, m: &Message<'_>, wake: &mut Vec<Waker>) {
+        self.awaiting_hello = false;
+        let theirs = match Hello::parse(m.payload) {
+            Ok(h) if m.kind == Kind::HELLO => {
+                if rev_has_events(h.rev) {
+                    self.peer_events = true;
+                }
+                h.schema
+            }
+            // `ERROR unknown-kind` (a peer before 1.2) or a refusal.
+            _ => None,
+        };
+        if theirs.is_some() && theirs == self.schema {
+            wake.extend(self.driver.take());
+            return;
+        }
+        self.mismatch = Some(theirs);
+        let detail = match theirs {
+            Some(t) => std::format!("the peer's schema is {t:016x}, not the one expected"),
+            None => "the peer names no schema".into(),
+        };
+        self.close(Closed::new(ClosedBy::Client, detail), wake);
+        self.closing = true;
     }
 
     /// Waits for a place, room in the send buffer and a connection.
@@ -294,6 +376,10 @@ impl State {
             self.on_event(m);
             return;
         }
+        if self.awaiting_hello && m.id == 0 && (m.is_response() || m.kind == Kind::ERROR) {
+            self.on_hello_answer(m, wake);
+            return;
+        }
         if answer_id(m).is_none() {
             // The answers to the `SUB`s sent again after a reconnect (id
             // 0) are expected; anything else is not.
@@ -420,8 +506,14 @@ impl State {
     /// Moves the queued frames into `into` (empty) for writing; the tasks
     /// waiting for room go on. `false` when nothing is queued.
     pub(super) fn take_out(&mut self, into: &mut Vec<u8>, wake: &mut Vec<Waker>) -> bool {
-        if self.out.is_empty() {
+        if !self.has_out() {
             return false;
+        }
+        if self.awaiting_hello {
+            // The `HELLO` alone; the rest waits for its answer.
+            into.extend(self.out.drain(..self.hello_gate));
+            self.hello_gate = 0;
+            return true;
         }
         std::mem::swap(&mut self.out, into);
         self.queued = 0;
@@ -431,7 +523,7 @@ impl State {
 
     /// Whether frames wait to be taken.
     pub(super) fn has_out(&self) -> bool {
-        !self.out.is_empty()
+        !self.out.is_empty() && (!self.awaiting_hello || self.hello_gate > 0)
     }
 
     /// The connection loop waits: requests that queue a frame wake it.
@@ -476,7 +568,7 @@ impl State {
             return;
         }
         host_info!(target: LOG_TARGET, "client connection closed: {}", why);
-        let err = ClientError::Closed(why.clone());
+        let err = self.closed_error(&why);
         self.link = Link::Closed(why);
         self.fail_all(&err, wake);
         for sub in &self.subs {

@@ -250,7 +250,7 @@ impl Router {
         let mut answered = false;
         let mut draining = false;
         // The conversation's rules (§4), decided by the core.
-        let mut rules: Rules<FILTERS> = Rules::new().with_max_payload(framed.max_payload());
+        let mut rules: Rules<FILTERS> = self.rules(framed.max_payload());
         // Requests answered since the loop last let other tasks run (it
         // waited for the peer, or yielded). A peer that keeps the socket
         // full never makes a read wait, so without this the loop would

@@ -80,6 +80,9 @@ pub struct Router {
     /// The subscribed conversations, shared by clones.
     pub(super) hub: Arc<Hub>,
     pub(super) relay: bool,
+    /// What the `HELLO` answer names besides `rev` and `max` (§5).
+    pub(super) app: Option<String>,
+    pub(super) schema: Option<u64>,
 }
 
 impl fmt::Debug for Router {
@@ -91,6 +94,8 @@ impl fmt::Debug for Router {
             .field("fallback", &self.fallback.is_some())
             .field("handler_timeout", &self.handler_timeout)
             .field("relay", &self.relay)
+            .field("app", &self.app)
+            .field("schema", &self.schema)
             .finish()
     }
 }
@@ -110,6 +115,8 @@ impl Router {
             handler_timeout: None,
             hub: Arc::default(),
             relay: false,
+            app: None,
+            schema: None,
         }
     }
 
@@ -149,6 +156,34 @@ impl Router {
     pub fn relay(mut self, on: bool) -> Self {
         self.relay = on;
         self
+    }
+
+    /// The application's name and the hash of its messages, named in the
+    /// answer to `HELLO` (`app`, `schema`; §5): a client that expects
+    /// another schema ([`ClientConfig::schema`]) refuses this server.
+    ///
+    /// [`ClientConfig::schema`]: crate::net::ClientConfig::schema
+    #[must_use]
+    pub fn hello_tokens(mut self, app: Option<Kind<'_>>, schema: Option<u64>) -> Self {
+        self.app = app.map(|a| a.as_str().to_string());
+        self.schema = schema;
+        self
+    }
+
+    /// The conversation rules of one connection: this router's `HELLO`
+    /// tokens, and `max_payload` as its `max`.
+    pub(super) fn rules(
+        &self,
+        max_payload: u32,
+    ) -> conversation::Rules<{ crate::net::events::FILTERS }> {
+        let mut rules = conversation::Rules::new().with_max_payload(max_payload);
+        if let Some(app) = self.app.as_deref().and_then(|a| Kind::new(a).ok()) {
+            rules = rules.with_app(app);
+        }
+        if let Some(schema) = self.schema {
+            rules = rules.with_schema(schema);
+        }
+        rules
     }
 
     /// How many events may wait for one subscribed conversation before
