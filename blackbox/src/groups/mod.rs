@@ -1,6 +1,7 @@
 //! The groups of checks, each on connections of its own.
 
 mod basic;
+mod hello;
 
 use crate::check::{answer_mismatch, check_hello_answer, expect_answer, Pay};
 use crate::conn::Conn;
@@ -14,11 +15,16 @@ pub const ALL: &[(&str, &str)] = &[
         "basic",
         "§4 built-ins, unknown kind, id 0, malformed frames, text framing, EXIT",
     ),
+    (
+        "hello",
+        "§5 HELLO answer, refusals, incompatible major, unknown names, text mode",
+    ),
 ];
 
 pub fn run(name: &str, ctx: &Ctx, r: &mut Report) {
     match name {
         "basic" => basic::run(ctx, r),
+        "hello" => hello::run(ctx, r),
         _ => unreachable!("{name}"),
     }
 }
