@@ -1,6 +1,7 @@
 //! The groups of checks, each on connections of its own.
 
 mod basic;
+mod filters;
 mod hello;
 
 use crate::check::{answer_mismatch, check_hello_answer, expect_answer, Pay};
@@ -19,12 +20,17 @@ pub const ALL: &[(&str, &str)] = &[
         "hello",
         "§5 HELLO answer, refusals, incompatible major, unknown names, text mode",
     ),
+    (
+        "filters",
+        "§6 SUB/UNSUB answers, bad filters, the subscription limit",
+    ),
 ];
 
 pub fn run(name: &str, ctx: &Ctx, r: &mut Report) {
     match name {
         "basic" => basic::run(ctx, r),
         "hello" => hello::run(ctx, r),
+        "filters" => filters::run(ctx, r),
         _ => unreachable!("{name}"),
     }
 }
