@@ -3,6 +3,8 @@
 mod basic;
 mod filters;
 mod hello;
+mod limits;
+mod noise;
 
 use crate::check::{answer_mismatch, check_hello_answer, expect_answer, Pay};
 use crate::conn::Conn;
@@ -24,6 +26,14 @@ pub const ALL: &[(&str, &str)] = &[
         "filters",
         "§6 SUB/UNSUB answers, bad filters, the subscription limit",
     ),
+    (
+        "limits",
+        "§2.1/§4 a payload over HELLO's max: ERROR too-large, conversation goes on",
+    ),
+    (
+        "noise",
+        "§2.1/§4 untrusted headers: one ERROR per run of noise",
+    ),
 ];
 
 pub fn run(name: &str, ctx: &Ctx, r: &mut Report) {
@@ -31,6 +41,8 @@ pub fn run(name: &str, ctx: &Ctx, r: &mut Report) {
         "basic" => basic::run(ctx, r),
         "hello" => hello::run(ctx, r),
         "filters" => filters::run(ctx, r),
+        "limits" => limits::run(ctx, r),
+        "noise" => noise::run(ctx, r),
         _ => unreachable!("{name}"),
     }
 }
