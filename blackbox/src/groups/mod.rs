@@ -1,6 +1,8 @@
 //! The groups of checks, each on connections of its own.
 
 mod basic;
+mod counted;
+mod events;
 mod filters;
 mod hello;
 mod limits;
@@ -27,6 +29,14 @@ pub const ALL: &[(&str, &str)] = &[
         "§6 SUB/UNSUB answers, bad filters, the subscription limit",
     ),
     (
+        "events",
+        "§6 relay between connections: once per conversation, order, UNSUB",
+    ),
+    (
+        "text-sub",
+        "§6 a text conversation subscribes and gets events as lines",
+    ),
+    (
         "limits",
         "§2.1/§4 a payload over HELLO's max: ERROR too-large, conversation goes on",
     ),
@@ -41,6 +51,8 @@ pub fn run(name: &str, ctx: &Ctx, r: &mut Report) {
         "basic" => basic::run(ctx, r),
         "hello" => hello::run(ctx, r),
         "filters" => filters::run(ctx, r),
+        "events" => events::run(ctx, r),
+        "text-sub" => events::text_sub(ctx, r),
         "limits" => limits::run(ctx, r),
         "noise" => noise::run(ctx, r),
         _ => unreachable!("{name}"),
