@@ -7,6 +7,7 @@ mod filters;
 mod hello;
 mod limits;
 mod noise;
+mod slow;
 
 use crate::check::{answer_mismatch, check_hello_answer, expect_answer, Pay};
 use crate::conn::Conn;
@@ -37,6 +38,10 @@ pub const ALL: &[(&str, &str)] = &[
         "§6 a text conversation subscribes and gets events as lines",
     ),
     (
+        "slow",
+        "§6 slow subscriber: LAGGED accounting, other conversations unaffected",
+    ),
+    (
         "limits",
         "§2.1/§4 a payload over HELLO's max: ERROR too-large, conversation goes on",
     ),
@@ -53,6 +58,7 @@ pub fn run(name: &str, ctx: &Ctx, r: &mut Report) {
         "filters" => filters::run(ctx, r),
         "events" => events::run(ctx, r),
         "text-sub" => events::text_sub(ctx, r),
+        "slow" => slow::run(ctx, r),
         "limits" => limits::run(ctx, r),
         "noise" => noise::run(ctx, r),
         _ => unreachable!("{name}"),
