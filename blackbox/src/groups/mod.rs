@@ -2,6 +2,7 @@
 
 mod basic;
 mod counted;
+mod device;
 mod events;
 mod filters;
 mod hello;
@@ -49,6 +50,10 @@ pub const ALL: &[(&str, &str)] = &[
         "noise",
         "§2.1/§4 untrusted headers: one ERROR per run of noise",
     ),
+    (
+        "device",
+        "firmware on a UART: HELLO rev=1.2 max=256, tick events, noise, PING",
+    ),
 ];
 
 pub fn run(name: &str, ctx: &Ctx, r: &mut Report) {
@@ -61,6 +66,7 @@ pub fn run(name: &str, ctx: &Ctx, r: &mut Report) {
         "slow" => slow::run(ctx, r),
         "limits" => limits::run(ctx, r),
         "noise" => noise::run(ctx, r),
+        "device" => device::run(ctx, r),
         _ => unreachable!("{name}"),
     }
 }
