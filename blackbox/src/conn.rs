@@ -184,60 +184,66 @@ impl Conn {
             return false;
         }
         let left = deadline - now;
-        let chunk = match &mut self.link {
+        let at = match &mut self.link {
             Link::Tcp(s) => {
                 s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
                     .ok();
-                let mut buf = vec![0u8; 65536];
+                let mut buf = [0u8; 16384];
                 match s.read(&mut buf) {
-                    Ok(n) => Ok(Some((Instant::now(), buf[..n].to_vec()))),
+                    Ok(0) => {
+                        self.closed = true;
+                        return false;
+                    }
+                    Ok(n) => {
+                        self.raw.extend_from_slice(&buf[..n]);
+                        Instant::now()
+                    }
                     Err(e)
                         if matches!(
                             e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
                         ) =>
                     {
-                        Ok(None)
+                        return false
                     }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        self.io_error = Some(format!("{}: read: {e}", self.label));
+                        return false;
+                    }
                 }
             }
             Link::File { rx, .. } => match rx.recv_timeout(left) {
-                Ok(Ok(c)) => Ok(Some(c)),
-                Ok(Err(e)) => Err(e),
-                Err(RecvTimeoutError::Timeout) => Ok(None),
-                Err(RecvTimeoutError::Disconnected) => Ok(Some((Instant::now(), Vec::new()))),
+                Ok(Ok((at, c))) if !c.is_empty() => {
+                    self.raw.extend_from_slice(&c);
+                    at
+                }
+                Ok(Ok(_)) | Err(RecvTimeoutError::Disconnected) => {
+                    self.closed = true;
+                    return false;
+                }
+                Err(RecvTimeoutError::Timeout) => return false,
+                Ok(Err(e)) => {
+                    self.io_error = Some(format!("{}: read: {e}", self.label));
+                    return false;
+                }
             },
         };
-        match chunk {
-            Ok(None) => false,
-            Ok(Some((_, c))) if c.is_empty() => {
-                self.closed = true;
-                false
-            }
-            Ok(Some((at, c))) => {
-                self.raw.extend_from_slice(&c);
-                let mut items = Vec::new();
-                match self.mode {
-                    Mode::Binary => wire::split_binary(&mut self.raw, &mut items),
-                    Mode::Text => wire::split_text(&mut self.raw, &mut items),
-                }
-                for item in items {
-                    self.seq += 1;
-                    self.queue.push_back(Got {
-                        seq: self.seq,
-                        at,
-                        item,
-                    });
-                }
-                true
-            }
-            Err(e) => {
-                self.io_error = Some(format!("{}: read: {e}", self.label));
-                false
-            }
+        let mut items = Vec::new();
+        match self.mode {
+            Mode::Binary => wire::split_binary(&mut self.raw, &mut items),
+            Mode::Text => wire::split_text(&mut self.raw, &mut items),
         }
+        for item in items {
+            self.seq += 1;
+            self.queue.push_back(Got {
+                seq: self.seq,
+                at,
+                item,
+            });
+        }
+        true
     }
 
     fn miss(&self, waited: Duration) -> Miss {
@@ -326,15 +332,5 @@ impl Conn {
             }
         }
         self.queue.drain(..).collect()
-    }
-
-    /// Takes every queued event (already read, not yet taken).
-    pub fn queued_events(&mut self) -> Vec<Got> {
-        let (ev, rest): (Vec<Got>, Vec<Got>) = self
-            .queue
-            .drain(..)
-            .partition(|g| matches!(&g.item, Item::Frame(f) if f.is_event()));
-        self.queue = rest.into();
-        ev
     }
 }

@@ -54,6 +54,16 @@ pub fn run(ctx: &Ctx, r: &mut Report) {
     }
     // From here A reads nothing until the flood is over.
 
+    // A second handle on B, for the thread that publishes the flood (taken
+    // first: nothing below returns early once C's thread runs).
+    let mut bw = match b.writer() {
+        Ok(w) => w,
+        Err(e) => {
+            r.fail("slow.publisher-not-stalled", "a second handle on B", e);
+            return;
+        }
+    };
+
     // C: a PING every 20 ms, each answered within PROMPT, until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
     let c_stop = stop.clone();
@@ -96,17 +106,7 @@ pub fn run(ctx: &Ctx, r: &mut Report) {
     }
     flood.extend(request("PING", 3, b""));
     let t0 = Instant::now();
-    let writer = match b.writer() {
-        Ok(mut w) => thread::spawn(move || {
-            w.write_all(&flood)
-                .and_then(|_| w.flush())
-                .map(|_| Instant::now())
-        }),
-        Err(e) => {
-            r.fail("slow.publisher-not-stalled", "a second handle on B", e);
-            return;
-        }
-    };
+    let writer = thread::spawn(move || bw.write_all(&flood).and_then(|_| bw.flush()));
     let want = expect_answer("PONG", 3, Pay::Exact(b"ack"));
     let pong = b.answer_within(Duration::from_secs(20));
     let written = writer.join().unwrap();
