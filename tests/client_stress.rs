@@ -1281,4 +1281,22 @@ fn a_full_subscription_queue_counts_what_it_drops() {
     // The peer's own LAGGED reaches the subscription as it is.
     peer.send(&msgwire::conversation::event(Kind::LAGGED, b"7"));
     assert_eq!(block_on(sub.recv()), Some(Delivery::Lagged(7)));
+    // A full queue: an event lost (1), then the peer's LAGGED 5 lost too:
+    // both counts are told together, before the next event that fits.
+    for i in [6u8, 7, 8] {
+        peer.send(&msgwire::conversation::event(news, &[i]));
+    }
+    peer.send(&msgwire::conversation::event(Kind::LAGGED, b"5"));
+    let out = thread::scope(|s| {
+        let r = s.spawn(|| block_on(client.request("R", b"")));
+        let req = peer.recv();
+        peer.answer(req.id, b"r");
+        r.join().expect("thread")
+    });
+    assert!(out.is_ok(), "{out:?}");
+    assert_eq!(block_on(sub.recv()), event(&[6]));
+    assert_eq!(block_on(sub.recv()), event(&[7]));
+    peer.send(&msgwire::conversation::event(news, &[9]));
+    assert_eq!(block_on(sub.recv()), Some(Delivery::Lagged(6)));
+    assert_eq!(block_on(sub.recv()), event(&[9]));
 }

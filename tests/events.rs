@@ -22,7 +22,7 @@ use msgwire::{Decoder, Flags, Kind};
 
 fn connect(addr: std::net::SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
+    s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     s.set_nodelay(true).expect("nodelay");
     s
@@ -62,7 +62,7 @@ fn frames_within(s: &mut TcpStream, wait: Duration) -> Vec<Ev> {
             out.push(Ev::of(e));
         }
     }
-    s.set_read_timeout(Some(Duration::from_secs(10)))
+    s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     out
 }
@@ -420,4 +420,83 @@ fn a_client_expecting_a_schema_writes_nothing_to_a_server_with_another() {
         "no SET reached a mismatched server"
     );
     block_on(same.shutdown(Duration::from_secs(1)));
+}
+
+/// The queue's limits, exactly, seen from `Published` while the
+/// conversation's loop is not polled (nothing is drained): `events`
+/// events wait, or `bytes` bytes of kinds and payloads, and an empty queue
+/// takes any event. Then the loop writes them, each `LAGGED` where the
+/// events are missing.
+#[test]
+fn a_conversations_queue_holds_exactly_its_limits() {
+    use futures_lite::future::poll_once;
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    use msgwire::net::{memory, Framed, FramedConfig, Published};
+
+    let router = Router::new().event_limits(EventLimits {
+        events: 3,
+        bytes: 40,
+    });
+    let publisher = router.publisher();
+    let (mut client_end, server_end) = memory::pipe(64);
+    let mut framed = Framed::sniffing(server_end, FramedConfig::default());
+    let e = |k: &'static str| Kind::new(k).expect("kind");
+    let counts = |p: Published| (p.queued, p.dropped);
+    block_on(async {
+        let serve = router.serve(&mut framed);
+        futures_lite::pin!(serve);
+        let mut dec = Decoder::<4096>::new();
+        // Polls the loop and reads until `n` frames came.
+        macro_rules! pump {
+            ($n:expr) => {{
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while got.len() < $n {
+                    assert!(poll_once(serve.as_mut()).await.is_none(), "the loop ended");
+                    if let Some(Ok(n)) = poll_once(client_end.read(&mut buf)).await {
+                        dec.feed(&buf[..n]);
+                        while let Some(m) = dec.decode() {
+                            got.push(Ev::of(m));
+                        }
+                    }
+                }
+                got
+            }};
+        }
+        client_end
+            .write_all(&encode_frame("SUB", 1, b"e*"))
+            .await
+            .expect("write");
+        assert_eq!(pump!(1), [Ev::answer("SUB", 1, "e*")]);
+
+        // Three events of 10 bytes fit; a fourth does not (events).
+        for k in ["e1", "e2", "e3"] {
+            assert_eq!(counts(publisher.publish(e(k), b"12345678")), (1, 0), "{k}");
+        }
+        assert_eq!(counts(publisher.publish(e("e4"), b"12345678")), (0, 1));
+        assert_eq!(
+            counts(publisher.publish(e("x"), b"")),
+            (0, 0),
+            "not matching"
+        );
+        let p = b"12345678";
+        assert_eq!(pump!(3), [ev("e1", p), ev("e2", p), ev("e3", p)]);
+
+        // Two events of 18 bytes fit in 40; a third does not (bytes).
+        let big = [b'x'; 16];
+        assert_eq!(counts(publisher.publish(e("e5"), &big)), (1, 0));
+        assert_eq!(counts(publisher.publish(e("e6"), &big)), (1, 0));
+        assert_eq!(counts(publisher.publish(e("e7"), &big)), (0, 1));
+        // e4 was lost before e5 was queued: its LAGGED stands before e5.
+        assert_eq!(
+            pump!(3),
+            [ev("LAGGED", b"1"), ev("e5", &big), ev("e6", &big)]
+        );
+
+        // An empty queue takes an event larger than `bytes`; e7's loss is
+        // told before it.
+        let huge = [b'y'; 100];
+        assert_eq!(counts(publisher.publish(e("e8"), &huge)), (1, 0));
+        assert_eq!(pump!(2), [ev("LAGGED", b"1"), ev("e8", &huge)]);
+    });
 }
