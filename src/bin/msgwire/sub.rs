@@ -98,6 +98,8 @@ async fn subscribe(conn: &mut Conn, filters: &[String], json: bool) -> Result<Ve
     }
     conn.flush().await.map_err(|e| lost(&e))?;
     let mut early = Vec::new();
+    // Which SUBs wait for their answer; one answer each counts.
+    let mut waiting = vec![true; filters.len()];
     let mut answered = 0;
     let mut deadline = Timer::after(ANSWER_TIMEOUT);
     while answered < filters.len() {
@@ -130,12 +132,16 @@ async fn subscribe(conn: &mut Conn, filters: &[String], json: bool) -> Result<Ve
             early.push(line(&m, json));
             continue;
         }
-        let filter = usize::try_from(m.id)
+        // The SUB this answers (by its id), if it still waits for one.
+        let at = usize::try_from(m.id)
             .ok()
             .and_then(|id| id.checked_sub(1))
-            .and_then(|at| filters.get(at));
-        match (filter, RemoteError::of(&m)) {
-            (Some(_), None) if m.kind == Kind::SUB => answered += 1,
+            .filter(|at| waiting.get(*at) == Some(&true));
+        match (at, RemoteError::of(&m)) {
+            (Some(at), None) if m.kind == Kind::SUB => {
+                waiting[at] = false;
+                answered += 1;
+            }
             (Some(_), Some(e)) if e.code == "unknown-kind" => {
                 return Err(Failure::Run(
                     "the peer speaks a revision before 1.2: no events, no subscriptions \
@@ -143,16 +149,16 @@ async fn subscribe(conn: &mut Conn, filters: &[String], json: bool) -> Result<Ve
                         .into(),
                 ))
             }
-            (Some(filter), Some(e)) => {
+            (Some(at), Some(e)) => {
                 return Err(Failure::Run(format!(
-                    "cannot subscribe to '{filter}': the peer answered ERROR {}: {}",
-                    e.code, e.detail
+                    "cannot subscribe to '{}': the peer answered ERROR {}: {}",
+                    filters[at], e.code, e.detail
                 )))
             }
-            (Some(filter), None) => {
+            (Some(at), None) => {
                 return Err(Failure::Run(format!(
-                    "cannot subscribe to '{filter}': the peer answered {}",
-                    m.kind
+                    "cannot subscribe to '{}': the peer answered {}",
+                    filters[at], m.kind
                 )))
             }
             // Not an answer to a SUB: `overloaded`, or noise on a line.
