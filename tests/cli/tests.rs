@@ -166,7 +166,9 @@ fn bad_arguments_exit_2_with_one_line() {
         assert!(err.starts_with("msgwire: "), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
-    for sub in ["serve", "send", "ping", "bench", "decode", "encode"] {
+    for sub in [
+        "serve", "send", "ping", "hello", "sub", "pub", "bench", "decode", "encode",
+    ] {
         let out = bin().args([sub, "--help"]).output().expect("run");
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!("Usage: msgwire {sub}")));
@@ -668,7 +670,7 @@ fn bare_msgwire_is_a_usage_error_that_shows_the_commands() {
     assert!(out.is_empty(), "{out}");
     assert!(err.starts_with("msgwire: missing command\n"), "{err}");
     for command in [
-        "demo", "serve", "send", "ping", "bench", "decode", "encode", "help",
+        "demo", "serve", "send", "ping", "hello", "sub", "pub", "bench", "decode", "encode", "help",
     ] {
         assert!(
             err.lines().any(|l| l.trim_start().starts_with(command)),
@@ -691,7 +693,9 @@ fn version_and_help_subcommand() {
     assert_eq!(top.0, Some(0));
     assert!(top.1.contains("-V, --version"), "{}", top.1);
     assert_eq!(run(&["help"]), top);
-    for sub in ["demo", "serve", "send", "ping", "bench", "decode", "encode"] {
+    for sub in [
+        "demo", "serve", "send", "ping", "hello", "sub", "pub", "bench", "decode", "encode",
+    ] {
         let (code, text, _) = run(&["help", sub]);
         assert_eq!(code, Some(0), "help {sub}");
         assert!(text.starts_with(&format!("Usage: msgwire {sub}")), "{text}");
@@ -860,4 +864,381 @@ fn hello_prints_the_servers_tokens() {
     assert!(out.starts_with("SUB id=1"), "{out}");
     let (code, _, err) = run(&["hello", "--bogus"]);
     assert_eq!(code, Some(2), "{err}");
+}
+
+/// A `msgwire sub` in the background, started once its line on stderr
+/// says that every filter holds. Its stdout is read by a thread of its
+/// own from [`Sub::reading`] on (until then nobody reads it: a full pipe
+/// stops the program, which is how a subscriber falls behind); killed on
+/// drop.
+struct Sub {
+    child: Child,
+    stdout: Option<std::process::ChildStdout>,
+    out: Option<std::sync::mpsc::Receiver<String>>,
+    err: std::sync::mpsc::Receiver<String>,
+}
+
+impl Sub {
+    /// `msgwire sub --to TO FILTERS... OPTIONS...`.
+    fn start(to: &str, filters: &[&str], options: &[&str]) -> Sub {
+        let mut child = bin()
+            .args(["sub", "--to", to])
+            .args(filters)
+            .args(options)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sub");
+        let err = lines_of(child.stderr.take().expect("stderr"));
+        let ready = err
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("sub {filters:?} did not say it subscribed: {e}"));
+        assert_eq!(
+            ready,
+            format!("sub: subscribed to {} on {to}", filters.join(" "))
+        );
+        let stdout = child.stdout.take();
+        Sub {
+            child,
+            stdout,
+            out: None,
+            err,
+        }
+    }
+
+    /// From now on, stdout is read.
+    fn reading(mut self) -> Sub {
+        if let Some(stdout) = self.stdout.take() {
+            self.out = Some(lines_of(stdout));
+        }
+        self
+    }
+
+    /// The next line on stdout, within 10 s.
+    fn line(&self) -> String {
+        self.out
+            .as_ref()
+            .expect("reading")
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a line from sub within 10 s")
+    }
+
+    /// The next line on stdout, if one comes within `wait`.
+    fn line_within(&self, wait: Duration) -> Option<String> {
+        self.out.as_ref().expect("reading").recv_timeout(wait).ok()
+    }
+
+    /// Waits for the program's end (10 s at most): its exit code, the
+    /// lines it wrote on stdout not read yet, and on stderr.
+    fn wait(mut self) -> (Option<i32>, Vec<String>, Vec<String>) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "sub is still running");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let drain = |rx: &std::sync::mpsc::Receiver<String>| {
+            // The readers end at the pipes' ends, which came with the exit.
+            std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(5)).ok()).collect()
+        };
+        let out = self.out.as_ref().map(drain).unwrap_or_default();
+        let err = drain(&self.err);
+        (status.code(), out, err)
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([name, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Sub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The lines of `pipe`, forwarded by a thread until its end.
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// `msgwire pub --to TO KIND PAYLOAD`, which prints nothing and exits 0.
+fn publish(to: &str, kind: &str, payload: &str) {
+    let (code, out, err) = run(&["pub", "--to", to, kind, payload]);
+    assert_eq!((code, out.as_str()), (Some(0), ""), "pub {kind}: {err}");
+    assert!(err.is_empty(), "{err}");
+}
+
+/// A client of the library's, to publish what the command line cannot
+/// say (payloads that are not UTF-8, many large events quickly).
+fn publisher(to: &str) -> msgwire::net::Client {
+    futures_lite::future::block_on(async {
+        msgwire::net::Client::connect_tcp(to, msgwire::net::ClientConfig::default())
+            .await
+            .expect("connect")
+            .start(&msgwire::net::Spawner::global())
+            .expect("start")
+    })
+}
+
+/// Two filters that overlap: each event printed once, in the order it was
+/// published, events no filter matches not at all; `--count` ends the
+/// program with exit 0. `pub` prints nothing and exits 0 once the server
+/// has the event, so the order below is the server's.
+#[test]
+fn sub_prints_each_event_once_and_pub_publishes() {
+    let server = Serve::start();
+    let to = server.addr.clone();
+    let sub = Sub::start(&to, &["sensor/*", "sensor/temp"], &["--count", "3"]).reading();
+    publish(&to, "sensor/temp", "21.5"); // both filters
+    publish(&to, "other", "x"); // neither
+    publish(&to, "sensor/hum", "40 %"); // the first only
+    publish(&to, "sensor/temp", "");
+    let (code, out, err) = sub.wait();
+    assert_eq!(code, Some(0), "{err:?}");
+    assert_eq!(out, ["sensor/temp 21.5", "sensor/hum 40 %", "sensor/temp"]);
+    assert_eq!(err.len(), 0, "{err:?}");
+
+    // Without --count: until SIGTERM (or Ctrl-C), which is a clean end.
+    let sub = Sub::start(&to, &["sensor/temp", "sensor/*"], &[]).reading();
+    publish(&to, "sensor/temp", "a\tb\nc");
+    assert_eq!(sub.line(), "sensor/temp hex:6109620a63");
+    sub.signal("-TERM");
+    let (code, out, err) = sub.wait();
+    assert_eq!((code, out.len()), (Some(0), 0), "{out:?} {err:?}");
+
+    // The server ends the conversation: exit 1, and why.
+    let sub = Sub::start(&to, &["*"], &[]).reading();
+    let log = server.stop();
+    let (code, _, err) = sub.wait();
+    assert_eq!(code, Some(1), "{err:?}");
+    assert_eq!(err, ["msgwire: the peer closed the connection"]);
+    // Each sub ended its conversation with EXIT.
+    assert_eq!(
+        log.iter().filter(|l| l.ends_with(": EXIT")).count(),
+        2,
+        "{log:?}"
+    );
+}
+
+/// `--json`: one object per line, which a JSON parser reads back; the
+/// payload as a string, or as hex when it is not UTF-8.
+#[test]
+fn sub_json_lines_parse() {
+    let server = Serve::start();
+    let to = server.addr.clone();
+    let sub = Sub::start(&to, &["x/*", "x/a"], &["--json", "-c", "3"]).reading();
+    publish(&to, "x/a", "quote \" backslash \\ tab \t é");
+    let client = publisher(&to);
+    futures_lite::future::block_on(async {
+        client
+            .publish("x/b", &[0, 0xff, b'\n'])
+            .await
+            .expect("publish");
+        client.publish("x/a", b"").await.expect("publish");
+    });
+    let (code, out, err) = sub.wait();
+    assert_eq!(code, Some(0), "{err:?}");
+    let got: Vec<serde_json::Value> = out
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            serde_json::json!({"kind": "x/a", "payload": "quote \" backslash \\ tab \t é"}),
+            serde_json::json!({"kind": "x/b", "payload_hex": "00ff0a"}),
+            serde_json::json!({"kind": "x/a", "payload": ""}),
+        ]
+    );
+    server.stop();
+}
+
+/// A subscriber that stops reading (its stdout is a pipe nobody reads)
+/// while 500 events of 64,000 bytes are published: far more than the
+/// socket buffers and the server's queue for it (256 KiB) hold, so the
+/// server drops some and says so with `{"lagged":n}` just before the next
+/// event it delivers. Once it reads again, small events are published
+/// until one comes through; every event published before an event that is
+/// printed is printed before it, or counted in a LAGGED before it.
+#[test]
+fn sub_prints_lagged_where_events_are_missing() {
+    const BIG: usize = 500;
+    // The server drops a subscriber that reads nothing for this long.
+    let server = Serve::start_with(&["--idle-timeout", "60"]);
+    let to = server.addr.clone();
+    let sub = Sub::start(&to, &["big", "tick"], &["--json"]);
+    let client = publisher(&to);
+    let payload = vec![b'x'; 64_000];
+    futures_lite::future::block_on(async {
+        for _ in 0..BIG {
+            client.publish("big", &payload).await.expect("publish");
+        }
+        // The server has them all (it answers in order).
+        client.ping().await.expect("ping");
+    });
+    let sub = sub.reading();
+    let (mut big, mut ticks, mut lagged, mut lagged_lines) = (0, 0, 0, 0);
+    let mut published = 0;
+    let mut after_lagged = false;
+    'publishing: loop {
+        assert!(
+            published < 100,
+            "no tick came through: big {big}, lagged {lagged}"
+        );
+        published += 1;
+        let tick = published.to_string();
+        futures_lite::future::block_on(client.publish("tick", tick.as_bytes())).expect("publish");
+        while let Some(line) = sub.line_within(Duration::from_millis(500)) {
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:.80}"));
+            if let Some(n) = v["lagged"].as_u64() {
+                // A LAGGED stands before an event, never before another.
+                assert!(n > 0 && !after_lagged, "{line}");
+                lagged += n as usize;
+                lagged_lines += 1;
+                after_lagged = true;
+                continue;
+            }
+            after_lagged = false;
+            match v["kind"].as_str() {
+                Some("big") => {
+                    assert_eq!(v["payload"].as_str().map(str::len), Some(64_000));
+                    big += 1;
+                }
+                Some("tick") => {
+                    let tick: usize = v["payload"].as_str().unwrap().parse().unwrap();
+                    assert_eq!(
+                        big + ticks + lagged,
+                        BIG + tick - 1,
+                        "before tick {tick}: big {big}, ticks {ticks}, lagged {lagged}"
+                    );
+                    ticks += 1;
+                    if tick == published {
+                        break 'publishing;
+                    }
+                }
+                _ => panic!("{line:.80}"),
+            }
+        }
+    }
+    assert!(lagged_lines > 0 && big < BIG, "big {big}, lagged {lagged}");
+    drop(sub);
+    server.stop();
+}
+
+/// A filter the server refuses: exit 1 with its `bad-filter` answer, and
+/// nothing on stdout.
+#[test]
+fn sub_with_a_bad_filter_fails_with_the_servers_answer() {
+    let server = Serve::start();
+    let (code, out, err) = run(&["sub", "--to", &server.addr, "ok/*", "not a filter"]);
+    assert_eq!((code, out.as_str()), (Some(1), ""), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(
+            "msgwire: cannot subscribe to 'not a filter': the peer answered ERROR bad-filter: "
+        ),
+        "{err}"
+    );
+    server.stop();
+}
+
+/// A peer of revision 1.1 on an ephemeral port: it answers every request
+/// `ERROR unknown-kind: <KIND>`, HELLO and SUB included, as one before
+/// revision 1.2 does.
+fn peer_before_1_2() -> String {
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Ok(msgwire::Status::Complete { message, consumed }) =
+                        msgwire::decode_slice(&buf, 65536)
+                    {
+                        let text = format!("unknown-kind: {}", message.kind);
+                        let answer = msgwire::Message::new(msgwire::Kind::ERROR, text.as_bytes())
+                            .with_id(message.id)
+                            .with_flags(msgwire::Flags::RESPONSE);
+                        let mut out = [0u8; 128];
+                        let n = msgwire::encode(&answer, &mut out).expect("encode");
+                        if stream.write_all(&out[..n]).is_err() {
+                            return;
+                        }
+                        buf.drain(..consumed);
+                    }
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn sub_and_pub_tell_a_peer_before_revision_1_2() {
+    let to = peer_before_1_2();
+    let (code, out, err) = run(&["sub", "--to", &to, "sensor/*"]);
+    assert_eq!((code, out.as_str()), (Some(1), ""), "{err}");
+    assert_eq!(
+        err,
+        "msgwire: the peer speaks a revision before 1.2: no events, no subscriptions \
+         (it answered SUB with ERROR unknown-kind)\n"
+    );
+    let (code, out, err) = run(&["pub", "--to", &to, "sensor/temp", "21.5"]);
+    assert_eq!((code, out.as_str()), (Some(1), ""), "{err}");
+    assert_eq!(
+        err,
+        "msgwire: the peer speaks a revision before 1.2: it takes no events \
+         (it answered HELLO with ERROR unknown-kind); nothing was sent\n"
+    );
+}
+
+#[test]
+fn sub_and_pub_bad_arguments() {
+    for (args, says) in [
+        (vec!["sub"], "missing FILTER"),
+        (
+            vec!["sub", "x", "--count", "0"],
+            "invalid value '0' for --count",
+        ),
+        (
+            vec!["sub", "x", "--baud", "9600"],
+            "--baud applies to --serial only",
+        ),
+        (vec!["pub"], "missing KIND"),
+        (vec!["pub", "bad kind", "x"], "invalid kind 'bad kind'"),
+        (vec!["pub", "k", "x", "y"], "unexpected argument 'y'"),
+        (vec!["pub", "k", "--json"], "invalid option '--json'"),
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }

@@ -25,6 +25,8 @@ Commands:
   send     send one message and print the answer
   ping     measure round trips, like ping(8)
   hello    the handshake: print what the peer says of itself
+  sub      subscribe to events and print them as they come
+  pub      publish one event
   bench    load-generate and report throughput and latency
   decode   decode a capture from stdin into JSON events
   encode   encode one message to stdout
@@ -112,6 +114,42 @@ revision 1.2 answers ERROR unknown-kind: that is said, and exits 0.
   --json         one JSON object: rev, max, app, schema (null when absent),
                  or {\"rev\":null} for a peer before 1.2";
 
+const SUB_USAGE: &str = "\
+Usage: msgwire sub [--to ADDR | --serial PATH [--baud N]] FILTER...
+                   [--count N] [--json]
+
+Subscribes to every FILTER (revision 1.2: a kind, or a prefix and '*' as
+in 'sensor/*'; '*' alone is every kind) and prints each event as it comes,
+one line: KIND and the payload, as text when it is UTF-8 without control
+characters, else as hex:DIGITS (KIND alone when the payload is empty).
+An event is printed once, however many FILTERs match it. Where the peer
+dropped events because this subscriber fell behind, a line LAGGED n says
+how many are missing. A line on stderr says when the subscriptions are in
+place. Runs until Ctrl-C or SIGTERM (exit 0), or until the peer closes the
+connection (exit 1). A refused FILTER, or a peer before revision 1.2,
+exits 1 with the peer's answer.
+
+  --to ADDR      server [default: 127.0.0.1:7878]
+  --serial PATH  a serial port instead (raw 8N1; feature serial)
+  --baud N       the serial port's baud [default: 115200]
+  -c, --count N  exit 0 after N events (LAGGED lines do not count)
+  --json         one JSON object per line: {\"kind\":…,\"payload\":…} (the
+                 payload as a string; \"payload_hex\" instead when it is not
+                 UTF-8), and {\"lagged\":n}";
+
+const PUB_USAGE: &str = "\
+Usage: msgwire pub [--to ADDR | --serial PATH [--baud N]] KIND [PAYLOAD]
+
+Publishes one event (revision 1.2): 'msgwire serve' relays it to every
+connection subscribed to KIND ('msgwire sub'). The peer is asked HELLO
+first; a peer before revision 1.2 takes no events (exit 1, nothing sent).
+Prints nothing; exits 0 once the peer has read the event (the answer to a
+PING sent after it says so).
+
+  --to ADDR      server [default: 127.0.0.1:7878]
+  --serial PATH  a serial port instead (raw 8N1; feature serial)
+  --baud N       the serial port's baud [default: 115200]";
+
 const BENCH_USAGE: &str = "\
 Usage: msgwire bench [--to ADDR | --serial PATH [--baud N]] [--connections C]
                      [--pipeline P] [--size BYTES] [--duration SECS] [--json]
@@ -185,6 +223,8 @@ pub enum Command {
     Send(SendArgs),
     Ping(PingArgs),
     Hello(HelloArgs),
+    Sub(SubArgs),
+    Pub(PubArgs),
     Bench(BenchArgs),
     Decode(DecodeArgs),
     Encode(EncodeArgs),
@@ -216,6 +256,21 @@ pub struct SendArgs {
 pub struct HelloArgs {
     pub to: Peer,
     pub json: bool,
+}
+
+pub struct SubArgs {
+    pub to: Peer,
+    /// As given, at least one; the peer checks them.
+    pub filters: Vec<String>,
+    /// Stop after this many events; `None`: until a signal.
+    pub count: Option<u64>,
+    pub json: bool,
+}
+
+pub struct PubArgs {
+    pub to: Peer,
+    /// KIND and PAYLOAD (id 0, no flags, binary framing).
+    pub message: MessageArgs,
 }
 
 pub struct PingArgs {
@@ -277,6 +332,8 @@ pub fn parse(mut args: lexopt::Parser) -> Result<Command, Failure> {
         "send" => send(args),
         "ping" => ping(args),
         "hello" => hello(args),
+        "sub" => sub(args),
+        "pub" => publish(args),
         "bench" => bench(args),
         "decode" => decode(args),
         "encode" => encode(args),
@@ -310,6 +367,8 @@ fn usage_of(command: &str) -> Option<&'static str> {
         "send" => SEND_USAGE,
         "ping" => PING_USAGE,
         "hello" => HELLO_USAGE,
+        "sub" => SUB_USAGE,
+        "pub" => PUB_USAGE,
         "bench" => BENCH_USAGE,
         "decode" => DECODE_USAGE,
         "encode" => ENCODE_USAGE,
@@ -426,6 +485,56 @@ fn hello(mut args: lexopt::Parser) -> Result<Command, Failure> {
     }
     let to = peer.finish_or(default_addr())?;
     Ok(Command::Hello(HelloArgs { to, json }))
+}
+
+fn sub(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let mut peer = PeerArgs::default();
+    let mut filters = Vec::new();
+    let mut count = None;
+    let mut json = false;
+    while let Some(arg) = args.next()? {
+        if let Some(option) = PeerOption::of(&arg) {
+            peer.set(option, &mut args)?;
+            continue;
+        }
+        match arg {
+            Short('c') | Long("count") => count = Some(number(args.value()?, "--count", 1)?),
+            Long("json") => json = true,
+            Value(v) => filters.push(v.string()?),
+            Long("help") | Short('h') => return Ok(Command::Help(SUB_USAGE)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    if filters.is_empty() {
+        return Err(Failure::Usage("missing FILTER".into()));
+    }
+    let to = peer.finish_or(default_addr())?;
+    Ok(Command::Sub(SubArgs {
+        to,
+        filters,
+        count,
+        json,
+    }))
+}
+
+/// `msgwire pub` (`pub` is a keyword).
+fn publish(mut args: lexopt::Parser) -> Result<Command, Failure> {
+    let mut peer = PeerArgs::default();
+    let mut m = MessageParts::new(0);
+    while let Some(arg) = args.next()? {
+        if let Some(option) = PeerOption::of(&arg) {
+            peer.set(option, &mut args)?;
+            continue;
+        }
+        match arg {
+            Value(v) => m.positional(v)?,
+            Long("help") | Short('h') => return Ok(Command::Help(PUB_USAGE)),
+            other => return Err(other.unexpected().into()),
+        }
+    }
+    let message = m.finish()?;
+    let to = peer.finish_or(default_addr())?;
+    Ok(Command::Pub(PubArgs { to, message }))
 }
 
 fn ping(mut args: lexopt::Parser) -> Result<Command, Failure> {
@@ -555,7 +664,8 @@ struct PeerArgs {
 }
 
 /// One of `--to`, `--serial` and `--baud`, the options that name the peer
-/// of `send`, `ping` and `bench` (`serve` takes the last two). Owned: the
+/// of `send`, `ping`, `hello`, `sub`, `pub` and `bench` (`serve` takes the
+/// last two). Owned: the
 /// [`lexopt::Arg`] it is read from borrows the parser, which
 /// [`PeerArgs::set`] needs to read the option's value.
 #[derive(Clone, Copy)]

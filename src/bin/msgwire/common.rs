@@ -114,6 +114,16 @@ pub fn payload_text(payload: &[u8]) -> String {
     }
 }
 
+/// A payload that fits on one line: as text when it is UTF-8 without
+/// control characters (no newline, no tab, no escape sequence reaches the
+/// terminal), else `hex:` and its hex digits.
+pub fn payload_on_one_line(payload: &[u8]) -> String {
+    match std::str::from_utf8(payload) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
+        _ => format!("hex:{}", hex(payload)),
+    }
+}
+
 /// Lowercase hex digits, two per byte.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

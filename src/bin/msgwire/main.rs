@@ -1,4 +1,5 @@
-//! `msgwire`: demo, serve, send, ping, bench, decode and encode msgwire v1.
+//! `msgwire`: demo, serve, send, ping, hello, sub, pub, bench, decode and
+//! encode msgwire v1.
 //!
 //! Built with `cargo build --release --features cli --bin msgwire`.
 //! Arguments are parsed with `lexopt` in [`args`] (small, no dependencies,
@@ -16,9 +17,11 @@ mod encode;
 mod hello;
 mod json;
 mod ping;
+mod publish;
 mod send;
 mod serve;
 mod stats;
+mod sub;
 
 use std::io;
 use std::process::ExitCode;
@@ -90,6 +93,8 @@ fn run() -> Outcome {
         Command::Send(a) => send::run(a),
         Command::Ping(a) => ping::run(a),
         Command::Hello(a) => hello::run(a),
+        Command::Sub(a) => sub::run(a),
+        Command::Pub(a) => publish::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Decode(a) => decode::run(a),
         Command::Encode(a) => encode::run(a),
