@@ -500,3 +500,35 @@ fn a_conversations_queue_holds_exactly_its_limits() {
         assert_eq!(pump!(2), [ev("LAGGED", b"1"), ev("e8", &huge)]);
     });
 }
+
+#[test]
+fn a_subscription_ends_when_its_client_closes_after_what_waits() {
+    let server = tcp_server(Router::new(), ServerConfig::default());
+    let c = client(server.local_addr().expect("tcp"));
+    let mut sub = block_on(c.subscribe("tick")).expect("subscribe");
+    server.publish(Kind::lit("tick"), b"1");
+    block_on(async {
+        // The event waits, then the client closes: it is still delivered,
+        // then the end.
+        let first = sub.recv().await;
+        assert!(matches!(&first, Some(Delivery::Event(f)) if f.payload == b"1"), "{first:?}");
+        server.publish(Kind::lit("tick"), b"2");
+        futures_lite::future::yield_now().await;
+    });
+    c.close();
+    let rest = block_on(async {
+        let mut rest = Vec::new();
+        while let Some(d) = futures_lite::future::or(sub.recv(), async {
+            async_io::Timer::after(Duration::from_secs(5)).await;
+            panic!("the subscription did not end");
+        })
+        .await
+        {
+            rest.push(d);
+        }
+        rest
+    });
+    assert!(rest.len() <= 1, "{rest:?}");
+    assert_eq!(sub.try_recv(), None);
+    block_on(server.shutdown(Duration::from_secs(1)));
+}
