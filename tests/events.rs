@@ -511,7 +511,10 @@ fn a_subscription_ends_when_its_client_closes_after_what_waits() {
         // The event waits, then the client closes: it is still delivered,
         // then the end.
         let first = sub.recv().await;
-        assert!(matches!(&first, Some(Delivery::Event(f)) if f.payload == b"1"), "{first:?}");
+        assert!(
+            matches!(&first, Some(Delivery::Event(f)) if f.payload == b"1"),
+            "{first:?}"
+        );
         server.publish(Kind::lit("tick"), b"2");
         futures_lite::future::yield_now().await;
     });

@@ -23,12 +23,17 @@ pub(crate) struct TxState {
     pos: usize,
     pub(super) framing: Framing,
     pub(super) write_buffer: usize,
+    /// Bytes went to the transport since its last flush: a buffering
+    /// transport (TLS, a `BufWriter`, `memory::pipe`) may hold them until
+    /// it is flushed.
+    unflushed: bool,
 }
 
 impl TxState {
     pub(crate) fn new(framing: Framing, write_buffer: usize) -> Self {
         TxState {
             write_timeout: None,
+            unflushed: false,
             out: Vec::new(),
             pos: 0,
             framing,
@@ -81,6 +86,7 @@ impl TxState {
         let mut rest = payload;
         while !rest.is_empty() {
             let n = self.write_some(io, rest).await?;
+            self.unflushed = true;
             rest = &rest[n..];
         }
         self.out.extend_from_slice(trailer);
@@ -94,6 +100,7 @@ impl TxState {
     ) -> io::Result<()> {
         while self.pos < self.out.len() {
             let n = write_some(io, &self.out[self.pos..], self.write_timeout).await?;
+            self.unflushed = true;
             self.pos += n;
         }
         self.out.clear();
@@ -101,13 +108,17 @@ impl TxState {
         Ok(())
     }
 
-    /// Writes out the buffer and flushes the transport.
+    /// Writes out the buffer and flushes the transport, if anything was
+    /// written to it since its last flush (answers written straight from
+    /// `send` when the buffer filled among them).
     pub(crate) async fn flush<W: AsyncWrite + Unpin>(&mut self, io: &mut W) -> io::Result<()> {
-        if self.out.is_empty() {
+        if self.out.is_empty() && !self.unflushed {
             return Ok(());
         }
         self.flush_buffer(io).await?;
-        or_stall(io.flush(), self.write_timeout).await
+        or_stall(io.flush(), self.write_timeout).await?;
+        self.unflushed = false;
+        Ok(())
     }
 
     pub(super) fn pending(&self) -> usize {
