@@ -8,8 +8,10 @@
 //! and on two threads), then pipelined throughput at depth 1, 32 and 256 on
 //! one connection and across 16 connections, with 32-byte and 1 KiB payloads.
 //!
-//! Run: `cargo bench --bench net` (or `scripts/bench.sh net`). Each cell runs
-//! for `MSGWIRE_BENCH_SECS` seconds (default 2); it prints Markdown tables.
+//! Run from the repository root:
+//! `cargo bench --manifest-path bench/Cargo.toml --bench net` (or
+//! `scripts/bench.sh net`). Each cell runs for `MSGWIRE_BENCH_SECS` seconds
+//! (default 2); it prints Markdown tables.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
