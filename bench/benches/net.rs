@@ -7,6 +7,7 @@
 //! Round trip with one request in flight (client and server on one thread,
 //! and on two threads), then pipelined throughput at depth 1, 32 and 256 on
 //! one connection and across 16 connections, with 32-byte and 1 KiB payloads.
+//! Every contender checks that each answer is the request's payload.
 //!
 //! Run from the repository root:
 //! `cargo bench --manifest-path bench/Cargo.toml --bench net` (or
@@ -150,7 +151,7 @@ impl Pipe for MsgwireClient {
             }
             let Some(t) = sent.pop_front() else { break };
             let m = self.0.recv().await.expect("answer");
-            assert_eq!(m.payload.len(), payload.len());
+            assert_eq!(m.payload, payload, "the answer is the request");
             total += t.elapsed();
             done += 1;
         }
@@ -171,7 +172,7 @@ impl Pipe for CorrelatingClient {
             while Instant::now() < until {
                 let t = Instant::now();
                 let answer = client.request("ECHO", payload).await.expect("answer");
-                assert_eq!(answer.payload.len(), payload.len());
+                assert_eq!(answer.payload, payload, "the answer is the request");
                 total += t.elapsed();
                 done += 1;
             }
@@ -210,7 +211,9 @@ impl Pipe for RawClient {
             let Some(t) = sent.pop_front() else { break };
             let mut len = [0u8; 4];
             self.reader.read_exact(&mut len).await.expect("read");
+            assert_eq!(u32::from_le_bytes(len) as usize, payload.len());
             self.reader.read_exact(&mut buf).await.expect("read");
+            assert_eq!(buf, payload, "the answer is the request");
             total += t.elapsed();
             done += 1;
         }
@@ -241,7 +244,7 @@ impl Pipe for TokioClient {
             }
             let Some(t) = sent.pop_front() else { break };
             let m = self.0.next().await.expect("answer").expect("frame");
-            assert_eq!(m.len(), payload.len());
+            assert_eq!(m, payload, "the answer is the request");
             total += t.elapsed();
             done += 1;
         }

@@ -2,7 +2,8 @@
 //!
 //! It must measure the client and the server, not itself: each of the
 //! `connections × pipeline` workers does per request what `bench/benches/net.rs`
-//! does (a clock read before and after, the length checked) and records
+//! does (a clock read before and after, the answer checked: here its
+//! length, there its bytes) and records
 //! the latency into a histogram allocated beforehand ([`Latencies`]). The
 //! workers run on one thread, the caller's (`async_io::block_on`, which
 //! polls the reactor itself, as `bench/benches/net.rs` does); the in-process
