@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduces every figure of BENCHMARKS.md (issue 6):
-#   1. the codec bench (benches/codec.rs, divan), printed as Markdown tables
-#      with the goals checked;
-#   2. the network bench: MSGWIRE_BENCH_SECS=2 cargo bench --bench net --features async;
+#   1. the codec bench (bench/benches/codec.rs, divan), printed as Markdown
+#      tables with the goals checked;
+#   2. the network bench:
+#      MSGWIRE_BENCH_SECS=2 cargo bench --manifest-path bench/Cargo.toml --bench net;
 #   3. the flash size: scripts/size.sh;
 #   4. scripts/idle-rss.sh, if present.
 #
@@ -11,6 +12,8 @@
 # The codec tables use divan's fastest sample (STAT=fastest, the default: on
 # a shared machine the median carries other processes' load) or its median
 # (STAT=median).
+# Both benches live in bench/, a crate of their own (the peers they measure
+# are not dependencies of msgwire), built in bench/target/.
 # Raw outputs go to $OUT (default target/bench-results/).
 # Runs under `nice -n -5` when allowed (the machine is shared).
 set -euo pipefail
@@ -23,7 +26,7 @@ mkdir -p "$out"
 nice_cmd=()
 if nice -n -5 true 2>/dev/null; then nice_cmd=(nice -n -5); fi
 
-# Markdown tables from divan's output of benches/codec.rs.
+# Markdown tables from divan's output of bench/benches/codec.rs.
 codec_tables() {
     STAT="${STAT:-fastest}" python3 - "$1" <<'PY'
 import os, re, sys
@@ -139,15 +142,15 @@ PY
 }
 
 run_codec() {
-    echo "== codec bench (cargo bench --bench codec)"
-    "${nice_cmd[@]}" cargo bench --bench codec | tee "$out/codec.txt"
+    echo "== codec bench (cargo bench --manifest-path bench/Cargo.toml --bench codec)"
+    "${nice_cmd[@]}" cargo bench --manifest-path bench/Cargo.toml --bench codec | tee "$out/codec.txt"
     codec_tables "$out/codec.txt" | tee "$out/codec.md"
 }
 
 run_net() {
     echo "== network bench"
     MSGWIRE_BENCH_SECS="${MSGWIRE_BENCH_SECS:-2}" "${nice_cmd[@]}" \
-        cargo bench --bench net --features async | tee "$out/net.txt"
+        cargo bench --manifest-path bench/Cargo.toml --bench net | tee "$out/net.txt"
 }
 
 run_size() {

@@ -1,11 +1,12 @@
 //! `msgwire bench`: ECHO requests as fast as the answers come back.
 //!
 //! It must measure the client and the server, not itself: each of the
-//! `connections × pipeline` workers does per request what `benches/net.rs`
-//! does (a clock read before and after, the length checked) and records
+//! `connections × pipeline` workers does per request what `bench/benches/net.rs`
+//! does (a clock read before and after, the answer checked: here its
+//! length, there its bytes) and records
 //! the latency into a histogram allocated beforehand ([`Latencies`]). The
 //! workers run on one thread, the caller's (`async_io::block_on`, which
-//! polls the reactor itself, as `benches/net.rs` does); the in-process
+//! polls the reactor itself, as `bench/benches/net.rs` does); the in-process
 //! server runs on a thread of its own, and the clients' connection loops
 //! on the workers' thread. Progress is drawn twice a second, on a terminal
 //! only.
@@ -118,7 +119,7 @@ async fn measure(clients: &[Client], a: &BenchArgs, live: bool) -> Run {
     // Declared after what its tasks borrow: dropped before it.
     let ex = LocalExecutor::new();
     // Each client's connection loop on the workers' thread, as
-    // `benches/net.rs` runs it: no hop to another thread per batch.
+    // `bench/benches/net.rs` runs it: no hop to another thread per batch.
     let loops: Vec<_> = clients.iter().map(|c| ex.spawn(c.run())).collect();
     let workers: Vec<_> = clients
         .iter()

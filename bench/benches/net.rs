@@ -2,14 +2,21 @@
 //!
 //! - msgwire: `Framed` client ↔ `Router::serve` server (ECHO);
 //! - raw smol: a 4-byte length prefix echo on async-net streams (the floor);
-//! - tokio + tokio-util `Framed<LengthDelimitedCodec>` echo.
+//! - tokio + tokio-util `Framed<LengthDelimitedCodec>` echo;
+//! - tarpc (issue 24): an `echo` RPC over tarpc's serde transport with
+//!   bincode on tokio, its generated client with `depth` calls awaited at
+//!   once (as msgwire's `Client` row), a spawned task per request on the
+//!   server (tarpc's own way).
 //!
 //! Round trip with one request in flight (client and server on one thread,
 //! and on two threads), then pipelined throughput at depth 1, 32 and 256 on
 //! one connection and across 16 connections, with 32-byte and 1 KiB payloads.
+//! Every contender checks that each answer is the request's payload.
 //!
-//! Run: `cargo bench --bench net` (or `scripts/bench.sh net`). Each cell runs
-//! for `MSGWIRE_BENCH_SECS` seconds (default 2); it prints Markdown tables.
+//! Run from the repository root:
+//! `cargo bench --manifest-path bench/Cargo.toml --bench net` (or
+//! `scripts/bench.sh net`). Each cell runs for `MSGWIRE_BENCH_SECS` seconds
+//! (default 2); it prints Markdown tables.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -36,6 +43,7 @@ enum Peer {
     MsgwireClient,
     RawSmol,
     Tokio,
+    Tarpc,
 }
 
 impl Peer {
@@ -45,6 +53,7 @@ impl Peer {
             Peer::MsgwireClient => "msgwire `Client` (correlated requests)",
             Peer::RawSmol => "raw smol echo (length prefix)",
             Peer::Tokio => "tokio-util LengthDelimitedCodec",
+            Peer::Tarpc => "tarpc (serde transport, bincode)",
         }
     }
 }
@@ -117,6 +126,62 @@ async fn tokio_server(stream: tokio::net::TcpStream) {
     }
 }
 
+/// The tarpc service: one RPC that answers its argument. `ByteBuf` has
+/// bincode copy the bytes at once (`serialize_bytes`), where a `Vec<u8>`
+/// would go through serde byte by byte.
+#[tarpc::service]
+trait Echo {
+    async fn echo(payload: serde_bytes::ByteBuf) -> serde_bytes::ByteBuf;
+}
+
+#[derive(Clone)]
+struct EchoServer;
+
+impl Echo for EchoServer {
+    async fn echo(
+        self,
+        _: tarpc::context::Context,
+        payload: serde_bytes::ByteBuf,
+    ) -> serde_bytes::ByteBuf {
+        payload
+    }
+}
+
+/// tarpc's TCP transport over a connected stream: what
+/// `tarpc::serde_transport::tcp::{connect, listen}` build (tokio-util's
+/// default length prefix, bincode), on a stream whose TCP_NODELAY the
+/// caller set (tarpc's own functions do not set it).
+fn tarpc_transport<Item, SinkItem>(
+    stream: tokio::net::TcpStream,
+) -> tarpc::serde_transport::Transport<
+    tokio::net::TcpStream,
+    Item,
+    SinkItem,
+    tarpc::tokio_serde::formats::Bincode<Item, SinkItem>,
+>
+where
+    Item: for<'de> tarpc::serde::Deserialize<'de>,
+    SinkItem: tarpc::serde::Serialize,
+{
+    tarpc::serde_transport::new(
+        tokio_util::codec::Framed::new(stream, tokio_util::codec::LengthDelimitedCodec::new()),
+        tarpc::tokio_serde::formats::Bincode::default(),
+    )
+}
+
+/// Serves one tarpc connection as tarpc's examples do: each request's
+/// future on a task of its own (`tokio::spawn`).
+async fn tarpc_server(stream: tokio::net::TcpStream) {
+    use futures::StreamExt;
+    use tarpc::server::Channel;
+    tarpc::server::BaseChannel::with_defaults(tarpc_transport(stream))
+        .execute(EchoServer.serve())
+        .for_each(|answer| async {
+            tokio::spawn(answer);
+        })
+        .await;
+}
+
 // ------------------------------------------------------------ clients
 
 /// Keeps `depth` requests in flight on one connection until `until`;
@@ -148,7 +213,7 @@ impl Pipe for MsgwireClient {
             }
             let Some(t) = sent.pop_front() else { break };
             let m = self.0.recv().await.expect("answer");
-            assert_eq!(m.payload.len(), payload.len());
+            assert_eq!(m.payload, payload, "the answer is the request");
             total += t.elapsed();
             done += 1;
         }
@@ -169,7 +234,36 @@ impl Pipe for CorrelatingClient {
             while Instant::now() < until {
                 let t = Instant::now();
                 let answer = client.request("ECHO", payload).await.expect("answer");
-                assert_eq!(answer.payload.len(), payload.len());
+                assert_eq!(answer.payload, payload, "the answer is the request");
+                total += t.elapsed();
+                done += 1;
+            }
+            (done, total)
+        };
+        let results = futures::future::join_all((0..depth).map(|_| one())).await;
+        results
+            .into_iter()
+            .fold((0, Duration::ZERO), |(d, t), (d2, t2)| (d + d2, t + t2))
+    }
+}
+
+/// tarpc's generated client: like `CorrelatingClient`, `depth` futures each
+/// awaiting one call at a time on the shared connection.
+struct TarpcClient(EchoClient);
+
+impl Pipe for TarpcClient {
+    async fn run(&mut self, depth: usize, payload: &[u8], until: Instant) -> (u64, Duration) {
+        let client = &self.0;
+        let one = || async move {
+            let (mut done, mut total) = (0u64, Duration::ZERO);
+            while Instant::now() < until {
+                let t = Instant::now();
+                let request = serde_bytes::ByteBuf::from(payload);
+                let answer = client
+                    .echo(tarpc::context::current(), request)
+                    .await
+                    .expect("answer");
+                assert_eq!(answer.as_slice(), payload, "the answer is the request");
                 total += t.elapsed();
                 done += 1;
             }
@@ -208,7 +302,9 @@ impl Pipe for RawClient {
             let Some(t) = sent.pop_front() else { break };
             let mut len = [0u8; 4];
             self.reader.read_exact(&mut len).await.expect("read");
+            assert_eq!(u32::from_le_bytes(len) as usize, payload.len());
             self.reader.read_exact(&mut buf).await.expect("read");
+            assert_eq!(buf, payload, "the answer is the request");
             total += t.elapsed();
             done += 1;
         }
@@ -239,7 +335,7 @@ impl Pipe for TokioClient {
             }
             let Some(t) = sent.pop_front() else { break };
             let m = self.0.next().await.expect("answer").expect("frame");
-            assert_eq!(m.len(), payload.len());
+            assert_eq!(m, payload, "the answer is the request");
             total += t.elapsed();
             done += 1;
         }
@@ -405,7 +501,10 @@ async fn run_all(
     (done, total)
 }
 
-fn run_tokio(conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell {
+/// The tokio contenders (tokio-util's echo or tarpc): each side on a
+/// current-thread runtime, the server on a thread of its own unless
+/// `one_thread`.
+fn run_tokio(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell {
     let payload = vec![b'x'; size];
     let server_rt = || {
         tokio::runtime::Builder::new_current_thread()
@@ -422,7 +521,10 @@ fn run_tokio(conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell 
         for _ in 0..conns {
             let (s, _) = listener.accept().await.expect("accept");
             s.set_nodelay(true).expect("nodelay");
-            tasks.push(tokio::task::spawn_local(tokio_server(s)));
+            tasks.push(match peer {
+                Peer::Tarpc => tokio::task::spawn_local(tarpc_server(s)),
+                _ => tokio::task::spawn_local(tokio_server(s)),
+            });
         }
         for t in tasks {
             let _ = t.await;
@@ -430,9 +532,18 @@ fn run_tokio(conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell 
     };
     let client = |payload: Vec<u8>| async move {
         let mut clients: Vec<Box<dyn PipeDyn>> = Vec::new();
+        let mut dispatches = Vec::new();
         for _ in 0..conns {
             let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
             s.set_nodelay(true).expect("nodelay");
+            if peer == Peer::Tarpc {
+                // The client's dispatch (its connection loop) on this
+                // thread, as `Client::run` is for msgwire.
+                let new = EchoClient::new(tarpc::client::Config::default(), tarpc_transport(s));
+                dispatches.push(tokio::task::spawn_local(new.dispatch));
+                clients.push(Box::new(TarpcClient(new.client)));
+                continue;
+            }
             clients.push(Box::new(TokioClient(tokio_util::codec::Framed::new(
                 s,
                 tokio_util::codec::LengthDelimitedCodec::new(),
@@ -444,6 +555,11 @@ fn run_tokio(conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell 
         let (done, total) = run_all_tokio(&mut clients, depth, &payload, start + secs()).await;
         let elapsed = start.elapsed();
         drop(clients);
+        // tarpc's dispatch ends once its clients are gone, closing the
+        // connection (the server then ends).
+        for d in dispatches {
+            d.await.expect("dispatch task").expect("tarpc dispatch");
+        }
         cell(done, total, elapsed)
     };
     if one_thread {
@@ -488,7 +604,7 @@ async fn run_all_tokio(
 
 fn run(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: bool) -> Cell {
     match peer {
-        Peer::Tokio => run_tokio(conns, depth, size, one_thread),
+        Peer::Tokio | Peer::Tarpc => run_tokio(peer, conns, depth, size, one_thread),
         _ => run_smol(peer, conns, depth, size, one_thread),
     }
 }
@@ -500,7 +616,7 @@ fn main() {
         return;
     }
     // One cell alone, for profiling (`perf record`):
-    // MSGWIRE_BENCH_CELL=client,CONNS,DEPTH,SIZE (or msgwire, raw, tokio).
+    // MSGWIRE_BENCH_CELL=client,CONNS,DEPTH,SIZE (or msgwire, raw, tokio, tarpc).
     if let Ok(spec) = std::env::var("MSGWIRE_BENCH_CELL") {
         let f: Vec<&str> = spec.split(',').collect();
         let peer = match f.first().copied() {
@@ -508,6 +624,7 @@ fn main() {
             Some("msgwire") => Peer::Msgwire,
             Some("raw") => Peer::RawSmol,
             Some("tokio") => Peer::Tokio,
+            Some("tarpc") => Peer::Tarpc,
             other => panic!("MSGWIRE_BENCH_CELL: unknown contender {other:?}"),
         };
         let num = |i: usize| -> usize {
@@ -529,6 +646,7 @@ fn main() {
         Peer::MsgwireClient,
         Peer::RawSmol,
         Peer::Tokio,
+        Peer::Tarpc,
     ];
 
     println!("\n### Round trip, one request in flight, 64-byte payload\n");
@@ -565,6 +683,11 @@ fn main() {
         .find(|r| r.0 == Peer::MsgwireClient)
         .map(|r| (r.1, r.2))
         .expect("client");
+    let tarpc_rtt = rtts
+        .iter()
+        .find(|r| r.0 == Peer::Tarpc)
+        .map(|r| (r.1, r.2))
+        .expect("tarpc");
     // The `Client`'s goals (issue 13): ≥ 0.8× of `Framed` at depth 32, 256
     // and 16 × 32; round trip ≤ 1.1× of raw smol.
     let mut goals = vec![format!(
@@ -572,6 +695,13 @@ fn main() {
         client_rtt.0.as_secs_f64() / raw.0.as_secs_f64(),
         client_rtt.1.as_secs_f64() / raw.1.as_secs_f64()
     )];
+    // Against tarpc (issue 24): the `Client`'s round trip at most 0.8× of
+    // tarpc's, and at least 3× its throughput at 32 B, depth 256.
+    goals.push(format!(
+        "| round trip vs tarpc, one / two threads | {:.2}× / {:.2}× | ≤ 0.8× |",
+        client_rtt.0.as_secs_f64() / tarpc_rtt.0.as_secs_f64(),
+        client_rtt.1.as_secs_f64() / tarpc_rtt.1.as_secs_f64()
+    ));
     for size in [32usize, 1024] {
         println!("\n### Pipelined throughput, {size}-byte payload, server on its own thread (messages/s)\n");
         println!("| contender | 1 conn, depth 1 | 1 conn, depth 32 | 1 conn, depth 256 | 16 conns, depth 32 |");
@@ -598,6 +728,13 @@ fn main() {
             println!("| {} | {} |", p.name(), shown.join(" | "));
         }
         let row = |peer| rows.iter().find(|r| r.0 == peer).map(|r| r.1.clone());
+        if let (32, Some(client), Some(tarpc)) = (size, row(Peer::MsgwireClient), row(Peer::Tarpc))
+        {
+            goals.push(format!(
+                "| `Client` vs tarpc, 32 B, 1 conn, depth 256 | {:.2}× | ≥ 3× |",
+                client[2] / tarpc[2]
+            ));
+        }
         if let (Some(framed), Some(client)) = (row(Peer::Msgwire), row(Peer::MsgwireClient)) {
             for (i, cell) in [
                 "1 conn, depth 32",

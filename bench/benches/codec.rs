@@ -38,8 +38,9 @@
 //! Every measured body hands its results to `divan::black_box` and checks
 //! the frame count and payload bytes once per pass.
 //!
-//! Run: `cargo bench --bench codec` (divan filters work:
-//! `cargo bench --bench codec -- decode::msgwire`).
+//! Run from the repository root:
+//! `cargo bench --manifest-path bench/Cargo.toml --bench codec` (divan
+//! filters work: `... --bench codec -- decode::msgwire`).
 
 use std::fmt;
 use std::sync::OnceLock;
