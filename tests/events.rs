@@ -442,6 +442,7 @@ fn a_conversations_queue_holds_exactly_its_limits() {
     let mut framed = Framed::sniffing(server_end, FramedConfig::default());
     let e = |k: &'static str| Kind::new(k).expect("kind");
     let counts = |p: Published| (p.queued, p.dropped);
+    assert_eq!(format!("{publisher:?}"), "Publisher { subscribed: 0 }");
     block_on(async {
         let serve = router.serve(&mut framed);
         futures_lite::pin!(serve);
@@ -468,6 +469,7 @@ fn a_conversations_queue_holds_exactly_its_limits() {
             .await
             .expect("write");
         assert_eq!(pump!(1), [Ev::answer("SUB", 1, "e*")]);
+        assert_eq!(format!("{publisher:?}"), "Publisher { subscribed: 1 }");
 
         // Three events of 10 bytes fit; a fourth does not (events).
         for k in ["e1", "e2", "e3"] {
@@ -499,6 +501,9 @@ fn a_conversations_queue_holds_exactly_its_limits() {
         assert_eq!(counts(publisher.publish(e("e8"), &huge)), (1, 0));
         assert_eq!(pump!(2), [ev("LAGGED", b"1"), ev("e8", &huge)]);
     });
+    // The conversation is over: the hub no longer counts it.
+    drop(framed);
+    assert_eq!(format!("{publisher:?}"), "Publisher { subscribed: 0 }");
 }
 
 #[test]
