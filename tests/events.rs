@@ -540,3 +540,173 @@ fn a_subscription_ends_when_its_client_closes_after_what_waits() {
     assert_eq!(sub.try_recv(), None);
     block_on(server.shutdown(Duration::from_secs(1)));
 }
+
+/// A scripted peer on a thread answers `kind` requests with `answer` (an
+/// answer kind and payload, `ERROR` included); every other request gets
+/// its kind and payload back; events are collected. For the client's
+/// rules against peers `msgwire serve` is not (older ones).
+fn scripted_peer(
+    answers: Vec<(&'static str, &'static str, &'static [u8])>,
+) -> (Client, std::thread::JoinHandle<Vec<String>>) {
+    use msgwire::net::{memory, Framed, FramedConfig};
+    let (client_end, server_end) = memory::pipe(64);
+    let peer = std::thread::spawn(move || {
+        block_on(async {
+            let mut conn = Framed::sniffing(server_end, FramedConfig::default());
+            let mut seen = Vec::new();
+            while let Ok(m) = conn.recv().await {
+                let (kind, id, flags) = (m.kind.as_str().to_owned(), m.id, m.flags);
+                let payload = m.payload.to_vec();
+                seen.push(format!("{kind} {}", String::from_utf8_lossy(&payload)));
+                if flags.contains(Flags::EVENT) {
+                    continue;
+                }
+                let (k, p) = match answers.iter().find(|(k, _, _)| *k == kind) {
+                    Some((_, k, p)) => (Kind::new(k).expect("kind"), p.to_vec()),
+                    None => (Kind::new(&kind).expect("kind"), payload),
+                };
+                let answer = msgwire::Message::new(k, &p)
+                    .with_id(id)
+                    .with_flags(Flags::RESPONSE);
+                if conn.send(&answer).await.is_err() || conn.flush().await.is_err() {
+                    break;
+                }
+            }
+            seen
+        })
+    });
+    let client = Client::new(client_end, ClientConfig::default())
+        .start(&Spawner::global())
+        .expect("start");
+    (client, peer)
+}
+
+#[test]
+fn publish_and_subscribe_know_a_peer_before_revision_1_2() {
+    // A 1.1 peer: HELLO and SUB are unknown kinds.
+    let unknown = |k| (k, "ERROR", &b"unknown-kind: that"[..]);
+    let (c, peer) = scripted_peer(vec![unknown("HELLO"), unknown("SUB")]);
+    assert_eq!(
+        block_on(c.publish("tick", b"1")),
+        Err(ClientError::NoEvents)
+    );
+    assert_eq!(
+        block_on(c.subscribe("tick")).map(|_| ()),
+        Err(ClientError::NoEvents)
+    );
+    c.close();
+    // No event frame was ever sent to it: a 1.1 peer refuses the flag.
+    assert_eq!(peer.join().expect("peer"), ["HELLO rev=1.2", "SUB tick"]);
+
+    // A peer that answers HELLO with rev=1.1 takes no events either.
+    let (c, peer) = scripted_peer(vec![("HELLO", "HELLO", b"rev=1.1 max=100")]);
+    assert_eq!(
+        block_on(c.publish("tick", b"1")),
+        Err(ClientError::NoEvents)
+    );
+    c.close();
+    assert_eq!(peer.join().expect("peer"), ["HELLO rev=1.2"]);
+
+    // A 1.2 peer: one HELLO, then events go straight out; after a SUB
+    // answered, no HELLO at all.
+    let (c, peer) = scripted_peer(vec![("HELLO", "HELLO", b"rev=1.2 max=100")]);
+    block_on(c.publish("tick", b"1")).expect("publish");
+    block_on(c.publish("tick", b"2")).expect("publish");
+    block_on(c.request("PING", b"")).expect("ping");
+    c.close();
+    assert_eq!(
+        peer.join().expect("peer"),
+        ["HELLO rev=1.2", "tick 1", "tick 2", "PING "]
+    );
+    let (c, peer) = scripted_peer(vec![]);
+    let _sub = block_on(c.subscribe("tick")).expect("subscribe");
+    block_on(c.publish("tick", b"3")).expect("publish");
+    block_on(c.request("PING", b"")).expect("ping");
+    c.close();
+    assert_eq!(peer.join().expect("peer"), ["SUB tick", "tick 3", "PING "]);
+}
+
+#[test]
+fn subscriptions_end_where_they_should() {
+    let server = tcp_server(Router::new().relay(true), ServerConfig::default());
+    let addr = server.local_addr().expect("tcp");
+    let a = client(addr);
+    let tick = Kind::lit("tick");
+    block_on(async {
+        let mut sub = a.subscribe("tick").await.expect("subscribe");
+        assert_eq!(format!("{sub:?}"), "Subscription { filter: \"tick\", .. }");
+        // try_recv takes an event that waits.
+        server.publish(tick, b"1");
+        a.ping().await.expect("ping");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let got = loop {
+            if let Some(d) = sub.try_recv() {
+                break d;
+            }
+            assert!(std::time::Instant::now() < deadline, "the event never came");
+            futures_lite::future::yield_now().await;
+        };
+        assert!(
+            matches!(got, Delivery::Event(ref f) if f.payload == b"1"),
+            "{got:?}"
+        );
+        // Dropped: the server still sends (the filter is held), and the
+        // client counts what no subscription takes.
+        drop(sub);
+        assert_eq!(server.publish(tick, b"2").queued, 1);
+        a.ping().await.expect("ping");
+        assert_eq!(a.dropped_unsolicited(), 1);
+        // Unsubscribed: the server removes the filter.
+        let sub = a.subscribe("tick").await.expect("subscribe");
+        sub.unsubscribe().await.expect("unsubscribe");
+        assert_eq!(server.publish(tick, b"3").queued, 0);
+        // Two subscriptions of one filter: unsubscribing one keeps the
+        // server's filter for the other.
+        let one = a.subscribe("tick").await.expect("subscribe");
+        let mut two = a.subscribe("tick").await.expect("subscribe");
+        one.unsubscribe().await.expect("unsubscribe");
+        assert_eq!(server.publish(tick, b"4").queued, 1);
+        assert!(matches!(two.recv().await, Some(Delivery::Event(f)) if f.payload == b"4"));
+        // The peer's other refusals stay the peer's: too many filters.
+        let mut held = Vec::new();
+        let refused = loop {
+            match a.subscribe(&format!("f{}", held.len())).await {
+                Ok(s) => held.push(s),
+                Err(e) => break e,
+            }
+        };
+        match refused {
+            ClientError::Remote(e) => assert_eq!(e.code(), "too-many-subscriptions"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            held.len(),
+            31,
+            "32 filters a conversation, `tick` among them"
+        );
+    });
+    block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+#[test]
+fn a_subscriber_is_not_idle_while_it_holds_a_filter() {
+    let config = ServerConfig {
+        idle_timeout: Some(Duration::from_millis(200)),
+        ..ServerConfig::default()
+    };
+    let server = tcp_server(Router::new(), config);
+    let mut s = connect(server.local_addr().expect("tcp"));
+    s.write_all(&encode_frame("SUB", 1, b"tick"))
+        .expect("write");
+    assert_eq!(read_frames(&mut s, 1), [Ev::answer("SUB", 1, "tick")]);
+    // Three idle timeouts later, it still gets events.
+    std::thread::sleep(Duration::from_millis(600));
+    server.publish(Kind::lit("tick"), b"1");
+    assert_eq!(read_frames(&mut s, 1), [ev("tick", b"1")]);
+    // With no filter left it is idle like any other connection.
+    s.write_all(&encode_frame("UNSUB", 2, b"")).expect("write");
+    assert_eq!(read_frames(&mut s, 1), [Ev::answer("UNSUB", 2, "")]);
+    let mut rest = Vec::new();
+    assert_eq!(s.read_to_end(&mut rest).expect("closed by the server"), 0);
+    block_on(server.shutdown(Duration::from_secs(1)));
+}
