@@ -12,11 +12,16 @@
 # (encoding). Budget on a 2-core machine: about 70 s of builds, 5 x 30 s
 # and 3 x 10 s of fuzzing, about 4 minutes in all. typed_handler feeds
 # arbitrary payloads to typed handlers (features postcard, embedded-io-async).
+# A third pass (CONVERSATION_SECONDS, default 20) builds the fuzz crate's
+# feature `net` (the host layer: std and async) and runs `conversation`,
+# a whole server conversation through Router::serve against a model of
+# §4-§6; about 1 minute more (its own build of the async dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 FAST_CRC_SECONDS="${FAST_CRC_SECONDS:-10}"
+CONVERSATION_SECONDS="${CONVERSATION_SECONDS:-20}"
 # Longest input libFuzzer makes (its default would be 4096). A corpus grown
 # at 4096 and cut to 2048 covers the same edges in every target
 # (fuzz/README.md, "Speed"); inputs half as long run about 1.5x faster.
@@ -49,15 +54,22 @@ cargo +nightly test --lib --quiet
 run() {
   local seconds=$1 features=$2
   shift 2
-  # -a: debug assertions and overflow checks on.
-  # shellcheck disable=SC2086 # $features is zero or two words
-  cargo +nightly fuzz build -a $features
-  local t corpus log
+  # -a: debug assertions and overflow checks on. The targets of the run
+  # only: `conversation` is built only with the feature `net`.
+  local t corpus log label
+  for t in "$@"; do
+    # shellcheck disable=SC2086 # $features is zero to four words
+    cargo +nightly fuzz build -a $features "$t"
+  done
+  label="$features"
+  if [ "$features" = "-s none" ]; then
+    label="(no_std core, small CRC tables, no ASan)"
+  fi
   for t in "$@"; do
     # A scratch corpus, so the committed seeds never change.
     corpus="$(mktemp -d)"
     log="$(mktemp)"
-    echo "--- $t ${features/-s none/(no_std core, small CRC tables, no ASan)}: ${seconds}s"
+    echo "--- $t $label: ${seconds}s"
     # shellcheck disable=SC2086
     if ! cargo +nightly fuzz run -a $features "$t" "$corpus" "seeds/$t" -- \
       -dict=msgwire.dict -max_len="$MAX_LEN" -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
@@ -78,4 +90,7 @@ run() {
 # code is not msgwire's.
 run "$FUZZ_SECONDS" "-s none" binary_stream text_stream structured round_trip typed_handler
 run "$FAST_CRC_SECONDS" "--features fast-crc" binary_stream round_trip typed_handler
+# msgwire's host layer is `forbid(unsafe_code)` too (the unsafe code this
+# runs is async-channel's and futures-lite's, not what is fuzzed): no ASan.
+run "$CONVERSATION_SECONDS" "-s none --features net" conversation
 echo "fuzz smoke runs passed"
