@@ -710,3 +710,25 @@ fn a_subscriber_is_not_idle_while_it_holds_a_filter() {
     assert_eq!(s.read_to_end(&mut rest).expect("closed by the server"), 0);
     block_on(server.shutdown(Duration::from_secs(1)));
 }
+
+#[test]
+fn lagged_is_the_protocols_own_kind_and_is_never_published() {
+    let server = tcp_server(Router::new().relay(true), ServerConfig::default());
+    let addr = server.local_addr().expect("tcp");
+    let mut a = connect(addr);
+    a.write_all(&encode_frame("SUB", 1, b"*")).expect("write");
+    assert_eq!(read_frames(&mut a, 1), [Ev::answer("SUB", 1, "*")]);
+    let report = server.publish(Kind::LAGGED, b"99");
+    assert_eq!(
+        (report.queued, report.dropped, report.refused),
+        (0, 0, true)
+    );
+    // A peer's LAGGED is not relayed: a subscriber would take it for its
+    // own count of lost events.
+    a.write_all(&event("LAGGED", b"5")).expect("write");
+    a.write_all(&event("tick", b"1")).expect("write");
+    assert_eq!(read_frames(&mut a, 1), [ev("tick", b"1")]);
+    let report = server.publish(Kind::lit("tick"), b"2");
+    assert_eq!((report.queued, report.refused), (1, false));
+    block_on(server.shutdown(Duration::from_secs(1)));
+}

@@ -65,9 +65,9 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Queues `item` of `bytes` bytes, or drops and counts it when the
-    /// queue is full; wakes the reader either way (a drop is news too).
-    /// Whether it was queued.
+    /// Queues `item` of `bytes` bytes, and wakes the reader; or drops and
+    /// counts it when the queue is full (its reader was woken by the items
+    /// that fill it). Whether it was queued.
     pub(crate) fn push(&mut self, item: T, bytes: usize) -> bool {
         let fits = self.items.is_empty()
             || (self.items.len() < self.limits.events.max(1)
@@ -215,6 +215,12 @@ impl Hub {
 
     pub(crate) fn publish(&self, kind: Kind<'_>, payload: &[u8]) -> Published {
         let mut report = Published::default();
+        if kind == Kind::LAGGED {
+            // The protocol's own event: a subscriber would take it for its
+            // conversation's count of lost events.
+            report.refused = true;
+            return report;
+        }
         let mut event = None;
         let mut all = lock(&self.outboxes);
         all.retain(|weak| {
@@ -245,6 +251,10 @@ pub struct Published {
     /// Conversations whose filters matched but whose queue was full: they
     /// count it in their next `LAGGED`.
     pub dropped: usize,
+    /// The kind was `LAGGED`, which only a conversation's own queue
+    /// writes (§6): published nowhere (an event a peer publishes with
+    /// that kind is not relayed either).
+    pub refused: bool,
 }
 
 /// Publishes events (§6) to the conversations a [`Router`](super::Router)
@@ -287,6 +297,7 @@ impl Publisher {
     /// Puts an event of `kind` with `payload` in the queue of every
     /// conversation whose filters match (§6), and says how many took it.
     /// The payload is copied once, whatever the number of subscribers.
+    /// `LAGGED` is the protocol's own kind: refused ([`Published::refused`]).
     pub fn publish(&self, kind: Kind<'_>, payload: &[u8]) -> Published {
         self.hub.publish(kind, payload)
     }
