@@ -5,9 +5,18 @@
 #   2. the network bench:
 #      MSGWIRE_BENCH_SECS=2 cargo bench --manifest-path bench/Cargo.toml --bench net;
 #   3. the flash size: scripts/size.sh;
-#   4. scripts/idle-rss.sh, if present.
+#   4. scripts/idle-rss.sh, if present;
+#   5. the events bench (issue 24): fan-out through msgwire serve's relay
+#      beside mosquitto (bench/benches/events.rs). It installs Debian's
+#      mosquitto if missing (apt-get install -y mosquitto), starts its own
+#      instance on a free loopback port (a minimal config: listener, anonymous
+#      clients, no persistence, TCP_NODELAY as msgwire sets it), runs
+#      MSGWIRE_BENCH_SECS=2 MSGWIRE_BENCH_MQTT=127.0.0.1:PORT \
+#        cargo bench --manifest-path bench/Cargo.toml --bench events
+#      and stops exactly that mosquitto (its PID) at the end.
 #
-# Usage: scripts/bench.sh [codec|net|size|rss ...]   (default: all)
+# Usage: scripts/bench.sh [codec|net|size|rss|events ...]
+#        (default: codec net size rss events)
 #        scripts/bench.sh table FILE   (tables from a saved codec bench output)
 # The codec tables use divan's fastest sample (STAT=fastest, the default: on
 # a shared machine the median carries other processes' load) or its median
@@ -158,6 +167,45 @@ run_size() {
     "$root/scripts/size.sh" | tee "$out/size.md"
 }
 
+# The events bench beside a mosquitto of its own, stopped by PID.
+run_events() {
+    echo "== events bench"
+    if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+        echo "mosquitto missing: apt-get install -y mosquitto"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y mosquitto >/dev/null; }
+    fi
+    local mosq
+    mosq="$(command -v mosquitto || echo /usr/sbin/mosquitto)"
+    # Built first, so mosquitto does not sit through the compile.
+    "${nice_cmd[@]}" cargo bench --manifest-path bench/Cargo.toml --bench events --no-run
+    local port conf
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    conf="$out/mosquitto.conf"
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\nlog_type warning\n' \
+        "$port" >"$conf"
+    "${nice_cmd[@]}" "$mosq" -c "$conf" 2>"$out/mosquitto.log" &
+    mosq_pid=$!
+    # Stop that instance, and only it, however this function ends.
+    trap 'kill "$mosq_pid" 2>/dev/null; wait "$mosq_pid" 2>/dev/null || true' EXIT
+    local up=0
+    for _ in $(seq 50); do
+        if python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2)' "$port" 2>/dev/null; then
+            up=1
+            break
+        fi
+        sleep 0.1
+    done
+    [ "$up" = 1 ] || { echo "mosquitto did not listen on 127.0.0.1:$port:" >&2; cat "$out/mosquitto.log" >&2; exit 1; }
+    echo "mosquitto $("$mosq" -h 2>/dev/null | head -1 | sed 's/^mosquitto version //') (pid $mosq_pid) on 127.0.0.1:$port"
+    MSGWIRE_BENCH_SECS="${MSGWIRE_BENCH_SECS:-2}" MSGWIRE_BENCH_MQTT="127.0.0.1:$port" \
+        MSGWIRE_BENCH_MQTT_PID="$mosq_pid" "${nice_cmd[@]}" \
+        cargo bench --manifest-path bench/Cargo.toml --bench events | tee "$out/events.txt"
+    kill "$mosq_pid" 2>/dev/null || true
+    wait "$mosq_pid" 2>/dev/null || true
+    trap - EXIT
+}
+
 run_rss() {
     if [ -x "$root/scripts/idle-rss.sh" ] || [ -f "$root/scripts/idle-rss.sh" ]; then
         echo "== idle RSS"
@@ -173,13 +221,14 @@ if [ "${1:-}" = table ]; then
 fi
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(codec net size rss)
+[ ${#steps[@]} -gt 0 ] || steps=(codec net size rss events)
 for s in "${steps[@]}"; do
     case "$s" in
         codec) run_codec ;;
         net) run_net ;;
         size) run_size ;;
         rss) run_rss ;;
+        events) run_events ;;
         *) echo "unknown step: $s" >&2; exit 2 ;;
     esac
 done
