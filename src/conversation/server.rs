@@ -672,6 +672,33 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const F: usize> Responder<B, F> {
         self.rx.enter(framing)
     }
 
+    /// [`Responder::poll`], and the rules as they stand once the event is
+    /// decided (a `SUB` answer's filters), beside the event's borrow of
+    /// the buffer.
+    #[cfg(feature = "embedded-io-async")]
+    pub(crate) fn poll_and_rules(
+        &mut self,
+        mut handled: impl FnMut(Kind<'_>) -> bool,
+    ) -> (Option<Event<'_>>, &Rules<F>) {
+        let Responder { rx, rules } = self;
+        if rules.exited() {
+            return (None, rules);
+        }
+        loop {
+            match rx.next_event() {
+                None => return (None, rules),
+                Some(Err(e)) => match rules.decide(Err(e), &mut handled) {
+                    Some(event) => return (Some(event), rules),
+                    None => continue,
+                },
+                Some(Ok(at)) => {
+                    let event = rules.decide(Ok(rx.message_at(at)), handled);
+                    return (event, rules);
+                }
+            }
+        }
+    }
+
     /// The receiver: framing, counters.
     pub fn receiver(&self) -> &Receiver<B> {
         &self.rx

@@ -65,19 +65,25 @@
 //!   transport: with a transport whose `read` is not cancel safe (see its
 //!   docs), bytes may be lost then.
 
+use core::future::{poll_fn, Future};
+use core::pin::pin;
+use core::task::Poll;
+
 use embedded_io_async::Write;
 
 mod client;
 mod clock;
 mod error;
+mod events;
 mod handler;
 mod serve;
 
 pub use client::Client;
 pub use clock::{Clock, NoClock};
 pub use error::{ClientError, IoError};
+pub use events::{Events, PublishError, Published, FILTERS};
 pub use handler::{Builtins, Handler, HandlerError, Or, Outcome, Reply};
-pub use serve::{serve, Ended, ServeConfig};
+pub use serve::{serve, serve_with_events, Ended, ServeConfig};
 
 /// The log lines' target: the module's path, as when it was one file.
 const LOG_TARGET: &str = module_path!();
@@ -101,4 +107,25 @@ async fn write_parts<T: Write>(io: &mut T, parts: [&[u8]; 4]) -> Result<(), IoEr
         write_all(io, part).await?;
     }
     Ok(())
+}
+
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Polls both futures until one completes; the other is dropped.
+async fn first<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    poll_fn(|cx| {
+        if let Poll::Ready(x) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(x));
+        }
+        if let Poll::Ready(y) = b.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(y));
+        }
+        Poll::Pending
+    })
+    .await
 }
