@@ -1,13 +1,15 @@
 //! The server side: [`serve`] runs one conversation over a transport,
 //! configured by a [`ServeConfig`], until it [`Ended`].
 
+use core::future::Future;
+
 use embedded_io_async::{Read, Write};
 
 use super::events::{Events, Slot, FILTERS};
 use super::handler::Handler;
 use super::{first, write_all, write_parts, Either, IoError, LOG_TARGET};
 use crate::conversation::{
-    event, Answer, Event, Filters, Framing, Lagged, Limits, Receiver, Responder, Rules, Wire,
+    event, Answer, Event, Framing, Lagged, Limits, Receiver, Responder, Rules, Wire,
 };
 use crate::Kind;
 
@@ -43,6 +45,124 @@ pub enum Ended {
     Closed,
 }
 
+/// The loop of [`serve`] and [`serve_with_events`], written into each:
+/// a generic `async fn` that both await would keep the arguments twice in
+/// `serve`'s future (+56 B) and costs it 80 B of flash, and a plain `fn`
+/// returning it changes the inlining (+236 B). `$events` is a
+/// [`Source`], of type `$source`; with [`NoEvents`] every step for events
+/// is compiled out.
+macro_rules! conversation {
+    ($io:ident, $buf:ident, $handler:ident, $config:ident, $events:ident: $source:ty) => {{
+        // `Receiver::new` in two steps: the decoder is built where it stays.
+        let limits = match $config.limits {
+            Some(limits) => limits,
+            None => Limits::for_buffer($buf.len()),
+        };
+        let rx = Receiver::unstarted($buf, $config.framing, limits).map_err(|_| IoError::Capacity)?;
+        let mut conv = Responder::with_receiver(rx);
+        if let Some(framing) = $config.framing {
+            conv.enter(framing).map_err(|_| IoError::Capacity)?;
+        }
+        let Some(_attached) = <$source as Source>::attach($events) else {
+            return Err(IoError::Busy);
+        };
+        debug!(target: LOG_TARGET, "conversation started (framing {:?})", $config.framing);
+        let mut begun = false;
+        loop {
+            // The framing is known once a byte is in, and only then are there
+            // events.
+            let framing = conv.framing().unwrap_or(Framing::Binary);
+            if !begun && conv.framing().is_some() {
+                begun = true;
+                $handler.begin(framing);
+            }
+            loop {
+                // The event ends before the answer is written, and only the
+                // handler's wait holds it (`EXIT` is flushed below, not here):
+                // so the future keeps the event and the answer in the same
+                // bytes, not side by side.
+                let answer = {
+                    // One `let`: a binding of the whole `Option` would be kept
+                    // in the future beside the event (+190 B).
+                    let Some(event) = $events.poll(&mut conv, |kind| $handler.handles(kind)) else {
+                        break;
+                    };
+                    match event {
+                        Event::Answer(a) => {
+                            if let Some(code) = a.error_code() {
+                                let id = a.id();
+                                debug!(target: LOG_TARGET, "refused: ERROR {} (id {})", code, id);
+                            }
+                            a
+                        }
+                        Event::Request(request) => {
+                            let id = request.id;
+                            match $handler.handle(request).await {
+                                Ok(r) => Answer::new(id, r.kind(), r.payload()),
+                                // `handler_failed` without `core::fmt`.
+                                Err(e) => {
+                                    warn!(
+                                        target: LOG_TARGET,
+                                        "handler failed (id {}): {}: {}",
+                                        id,
+                                        e.code(),
+                                        e.message()
+                                    );
+                                    Answer::error_strs(id, e.code(), &[e.message()])
+                                }
+                            }
+                        }
+                        // Nothing more is decoded: flushed and ended below.
+                        Event::Exit => break,
+                        // An event is the handler's, if it takes the kind, and
+                        // is never answered: what the handler gives is dropped.
+                        Event::Incoming(event) => {
+                            if $handler.handles(event.kind) {
+                                let _ = $handler.handle(event).await;
+                            }
+                            continue;
+                        }
+                    }
+                };
+                let answer = answer.encodable(framing);
+                // `encodable` gave an answer the framing can carry.
+                if let Ok(wire) = answer.wire(framing) {
+                    // `write_parts`, inline: the future keeps the parts once.
+                    for part in wire.parts() {
+                        write_all($io, part).await?;
+                    }
+                }
+            }
+            // `ACTIVE` first: `serve` links none of it.
+            if <$source as Source>::ACTIVE && !conv.exited() {
+                $events.write($io, framing, conv.rules_mut()).await?;
+            }
+            $io.flush().await.map_err(IoError::Io)?;
+            if conv.exited() {
+                debug!(target: LOG_TARGET, "conversation ended: EXIT");
+                return Ok(Ended::Exit);
+            }
+            let spare = conv.spare();
+            if spare.is_empty() {
+                // Cannot happen once events are drained: the buffer always has
+                // room for the largest frame or line it accepts.
+                return Err(IoError::Capacity);
+            }
+            let n = $events.read($io, spare).await.map_err(IoError::Io)?;
+            if <$source as Source>::ACTIVE && n == EVENTS_FIRST {
+                // Events came first, the read was dropped: they are
+                // written at the top of the loop.
+                continue;
+            }
+            if n == 0 {
+                debug!(target: LOG_TARGET, "conversation ended: peer closed");
+                return Ok(Ended::Closed);
+            }
+            conv.commit(n);
+        }
+    }};
+}
+
 /// Serves one conversation over `io` (§4) until the peer sends `EXIT` or
 /// closes: the framing is sniffed from the first byte, the built-ins and
 /// every error are answered, the application's kinds go to `handler`, one
@@ -73,7 +193,8 @@ where
     T: Read + Write,
     H: Handler,
 {
-    run(io, buf, handler, config, &NoEvents).await
+    let no_events = &NoEvents;
+    conversation!(io, buf, handler, config, no_events: NoEvents)
 }
 
 /// [`serve`], and the events the device publishes on `events` while the
@@ -94,12 +215,12 @@ where
 ///
 /// `io`'s `read` must be cancel safe ("side-effect-free on cancel", as
 /// `embedded_io_async::Read::read` encourages but does not require):
-/// dropping a pending `read` must lose no byte. A UART whose interrupt
-/// fills a ring (firmware/'s), embassy-net's `TcpSocket` and USB
-/// CDC-ACM classes that copy from their own buffer are; a `read` that
-/// DMAs straight into the caller's buffer may not be, and would lose the
-/// bytes of a read cut short by an event. Without events, use [`serve`],
-/// which never drops a `read`.
+/// dropping a pending `read` must lose no byte. A driver that copies out
+/// of its own buffer (a ring its interrupt fills, as firmware/'s UART,
+/// documented so in its `read`) is; a `read` that DMAs straight into the
+/// caller's buffer may not be, and would lose the bytes of a read cut
+/// short by an event: check the transport's documentation. Without
+/// events, use [`serve`], which never drops a `read`.
 ///
 /// # Errors
 ///
@@ -116,7 +237,7 @@ where
     T: Read + Write,
     H: Handler,
 {
-    run(io, buf, handler, config, events).await
+    conversation!(io, buf, handler, config, events: Events<N, P>)
 }
 
 /// Where a conversation's events come from: nowhere ([`serve`]), or an
@@ -126,27 +247,45 @@ trait Source {
     /// Whether events may come at all.
     const ACTIVE: bool;
 
-    /// The conversation starts; `false` when the source is another's.
-    fn attach(&self) -> bool;
+    /// What detaches the source when it is dropped, however the
+    /// conversation ends (`()` for `NoEvents`: nothing to keep or drop).
+    type Attached<'s>
+    where
+        Self: 's;
 
-    /// The conversation ended.
-    fn detach(&self);
+    /// The conversation starts; `None` when the source is another's.
+    fn attach(&self) -> Option<Self::Attached<'_>>;
 
-    /// A `SUB` or `UNSUB` was answered: these are the filters now.
-    fn set_filters(&self, filters: &Filters<FILTERS>);
+    /// [`Responder::poll`]; and with events, a `SUB` or `UNSUB` answer's
+    /// filters copied in before the answer is written: events published
+    /// from the moment it is sent are the peer's (§6).
+    fn poll<'c>(
+        &self,
+        conv: &'c mut Responder<&mut [u8], FILTERS>,
+        handled: impl FnMut(Kind<'_>) -> bool,
+    ) -> Option<Event<'c>>;
 
     /// Writes what was published since the last call.
-    async fn write<T: Write>(
-        &self,
-        io: &mut T,
+    fn write<'f, T: Write>(
+        &'f self,
+        io: &'f mut T,
         framing: Framing,
-        rules: &Rules<FILTERS>,
-    ) -> Result<(), IoError<T::Error>>;
+        rules: &'f Rules<FILTERS>,
+    ) -> impl Future<Output = Result<(), IoError<T::Error>>> + 'f;
 
-    /// Reads into `spare`; `None` when events came first (the read was
-    /// dropped).
-    async fn read<T: Read>(&self, io: &mut T, spare: &mut [u8]) -> Option<Result<usize, T::Error>>;
+    /// Reads into `spare`, or gives [`EVENTS_FIRST`] when events came
+    /// first (the read is dropped). `NoEvents` gives the transport's
+    /// `read` itself: `serve` awaits what it did without events.
+    fn read<'f, T: Read>(
+        &'f self,
+        io: &'f mut T,
+        spare: &'f mut [u8],
+    ) -> impl Future<Output = Result<usize, T::Error>> + 'f;
 }
+
+/// What [`Source::read`] gives when events came before bytes: no read
+/// returns that many bytes.
+const EVENTS_FIRST: usize = usize::MAX;
 
 /// [`serve`]'s source: no events.
 struct NoEvents;
@@ -154,44 +293,84 @@ struct NoEvents;
 impl Source for NoEvents {
     const ACTIVE: bool = false;
 
-    fn attach(&self) -> bool {
-        true
+    type Attached<'s> = ();
+
+    fn attach(&self) -> Option<()> {
+        Some(())
     }
 
-    fn detach(&self) {}
-
-    fn set_filters(&self, _: &Filters<FILTERS>) {}
-
-    async fn write<T: Write>(
+    fn poll<'c>(
         &self,
-        _: &mut T,
-        _: Framing,
-        _: &Rules<FILTERS>,
-    ) -> Result<(), IoError<T::Error>> {
-        Ok(())
+        conv: &'c mut Responder<&mut [u8], FILTERS>,
+        handled: impl FnMut(Kind<'_>) -> bool,
+    ) -> Option<Event<'c>> {
+        conv.poll(handled)
     }
 
-    async fn read<T: Read>(&self, io: &mut T, spare: &mut [u8]) -> Option<Result<usize, T::Error>> {
-        Some(io.read(spare).await)
+    fn write<'f, T: Write>(
+        &'f self,
+        _: &'f mut T,
+        _: Framing,
+        _: &'f Rules<FILTERS>,
+    ) -> impl Future<Output = Result<(), IoError<T::Error>>> + 'f {
+        core::future::ready(Ok(()))
+    }
+
+    fn read<'f, T: Read>(
+        &'f self,
+        io: &'f mut T,
+        spare: &'f mut [u8],
+    ) -> impl Future<Output = Result<usize, T::Error>> + 'f {
+        io.read(spare)
     }
 }
 
 impl<const N: usize, const P: usize> Source for Events<N, P> {
     const ACTIVE: bool = true;
 
-    fn attach(&self) -> bool {
-        Events::attach(self)
+    type Attached<'s> = Attached<'s, N, P>;
+
+    fn attach(&self) -> Option<Attached<'_, N, P>> {
+        // `then`, not `then_some`: a guard built and dropped on a refusal
+        // would detach the conversation that holds the queue.
+        Events::attach(self).then(|| Attached(self))
     }
 
-    fn detach(&self) {
-        Events::detach(self);
+    fn poll<'c>(
+        &self,
+        conv: &'c mut Responder<&mut [u8], FILTERS>,
+        handled: impl FnMut(Kind<'_>) -> bool,
+    ) -> Option<Event<'c>> {
+        let (event, rules) = conv.poll_and_rules(handled);
+        if let Some(Event::Answer(a)) = &event {
+            if a.kind() == Kind::SUB || a.kind() == Kind::UNSUB {
+                self.set_filters(rules.filters());
+            }
+        }
+        event
     }
 
-    fn set_filters(&self, filters: &Filters<FILTERS>) {
-        Events::set_filters(self, filters);
+    fn write<'f, T: Write>(
+        &'f self,
+        io: &'f mut T,
+        framing: Framing,
+        rules: &'f Rules<FILTERS>,
+    ) -> impl Future<Output = Result<(), IoError<T::Error>>> + 'f {
+        self.write_queued(io, framing, rules)
     }
 
-    async fn write<T: Write>(
+    async fn read<T: Read>(&self, io: &mut T, spare: &mut [u8]) -> Result<usize, T::Error> {
+        match first(io.read(spare), self.ready()).await {
+            Either::Left(read) => read,
+            Either::Right(()) => Ok(EVENTS_FIRST),
+        }
+    }
+}
+
+impl<const N: usize, const P: usize> Events<N, P> {
+    /// Writes the queued events, each after its `LAGGED`, those the
+    /// conversation still wants.
+    async fn write_queued<T: Write>(
         &self,
         io: &mut T,
         framing: Framing,
@@ -221,145 +400,13 @@ impl<const N: usize, const P: usize> Source for Events<N, P> {
         }
         Ok(())
     }
-
-    async fn read<T: Read>(&self, io: &mut T, spare: &mut [u8]) -> Option<Result<usize, T::Error>> {
-        match first(io.read(spare), self.ready()).await {
-            Either::Left(read) => Some(read),
-            Either::Right(()) => None,
-        }
-    }
 }
 
-/// Detaches the source however the conversation ends.
-struct Attached<'s, S: Source>(&'s S);
+/// Detaches an [`Events`] however the conversation ends.
+struct Attached<'s, const N: usize, const P: usize>(&'s Events<N, P>);
 
-impl<S: Source> Drop for Attached<'_, S> {
+impl<const N: usize, const P: usize> Drop for Attached<'_, N, P> {
     fn drop(&mut self) {
         self.0.detach();
-    }
-}
-
-/// The loop of [`serve`] and [`serve_with_events`].
-async fn run<T, H, S>(
-    io: &mut T,
-    buf: &mut [u8],
-    handler: &mut H,
-    config: ServeConfig,
-    events: &S,
-) -> Result<Ended, IoError<T::Error>>
-where
-    T: Read + Write,
-    H: Handler,
-    S: Source,
-{
-    // `Receiver::new` in two steps: the decoder is built where it stays.
-    let limits = match config.limits {
-        Some(limits) => limits,
-        None => Limits::for_buffer(buf.len()),
-    };
-    let rx = Receiver::unstarted(buf, config.framing, limits).map_err(|_| IoError::Capacity)?;
-    let mut conv = Responder::with_receiver(rx);
-    if let Some(framing) = config.framing {
-        conv.enter(framing).map_err(|_| IoError::Capacity)?;
-    }
-    if !events.attach() {
-        return Err(IoError::Busy);
-    }
-    let _attached = Attached(events);
-    debug!(target: LOG_TARGET, "conversation started (framing {:?})", config.framing);
-    let mut begun = false;
-    loop {
-        // The framing is known once a byte is in, and only then are there
-        // events.
-        let framing = conv.framing().unwrap_or(Framing::Binary);
-        if !begun && conv.framing().is_some() {
-            begun = true;
-            handler.begin(framing);
-        }
-        loop {
-            // The event ends before the answer is written, and only the
-            // handler's wait holds it (`EXIT` is flushed below, not here):
-            // so the future keeps the event and the answer in the same
-            // bytes, not side by side.
-            let answer = {
-                let (event, rules) = conv.poll_and_rules(|kind| handler.handles(kind));
-                let Some(event) = event else {
-                    break;
-                };
-                match event {
-                    Event::Answer(a) => {
-                        // Before the answer is written: events published
-                        // from the moment it is sent are the peer's (§6).
-                        if S::ACTIVE && (a.kind() == Kind::SUB || a.kind() == Kind::UNSUB) {
-                            events.set_filters(rules.filters());
-                        }
-                        if let Some(code) = a.error_code() {
-                            let id = a.id();
-                            debug!(target: LOG_TARGET, "refused: ERROR {} (id {})", code, id);
-                        }
-                        a
-                    }
-                    Event::Request(request) => {
-                        let id = request.id;
-                        match handler.handle(request).await {
-                            Ok(r) => Answer::new(id, r.kind(), r.payload()),
-                            // `handler_failed` without `core::fmt`.
-                            Err(e) => {
-                                warn!(
-                                    target: LOG_TARGET,
-                                    "handler failed (id {}): {}: {}",
-                                    id,
-                                    e.code(),
-                                    e.message()
-                                );
-                                Answer::error_strs(id, e.code(), &[e.message()])
-                            }
-                        }
-                    }
-                    // Nothing more is decoded: flushed and ended below.
-                    Event::Exit => break,
-                    // An event is the handler's, if it takes the kind, and
-                    // is never answered: what the handler gives is dropped.
-                    Event::Incoming(event) => {
-                        if handler.handles(event.kind) {
-                            let _ = handler.handle(event).await;
-                        }
-                        continue;
-                    }
-                }
-            };
-            let answer = answer.encodable(framing);
-            // `encodable` gave an answer the framing can carry.
-            if let Ok(wire) = answer.wire(framing) {
-                // `write_parts`, inline: the future keeps the parts once.
-                for part in wire.parts() {
-                    write_all(io, part).await?;
-                }
-            }
-        }
-        if !conv.exited() {
-            events.write(io, framing, conv.rules_mut()).await?;
-        }
-        io.flush().await.map_err(IoError::Io)?;
-        if conv.exited() {
-            debug!(target: LOG_TARGET, "conversation ended: EXIT");
-            return Ok(Ended::Exit);
-        }
-        let spare = conv.spare();
-        if spare.is_empty() {
-            // Cannot happen once events are drained: the buffer always has
-            // room for the largest frame or line it accepts.
-            return Err(IoError::Capacity);
-        }
-        let Some(read) = events.read(io, spare).await else {
-            // Events came first: written at the top of the loop.
-            continue;
-        };
-        let n = read.map_err(IoError::Io)?;
-        if n == 0 {
-            debug!(target: LOG_TARGET, "conversation ended: peer closed");
-            return Ok(Ended::Closed);
-        }
-        conv.commit(n);
     }
 }
