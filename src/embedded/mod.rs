@@ -8,8 +8,14 @@
 //!   dispatched), what it answers ([`Reply`], [`HandlerError`],
 //!   [`Outcome`]: a request is always answered), [`Builtins`] and the
 //!   [`Or`] combinator.
-//! - `serve`: [`serve`], [`ServeConfig`], [`Ended`].
-//! - `client`: [`Client`], one request in flight at a time.
+//! - `serve`: [`serve`], [`ServeConfig`], [`Ended`], and
+//!   [`serve_with_events`], which also writes the events the device
+//!   publishes.
+//! - `events`: [`Events`], the queue a task or an interrupt handler
+//!   publishes into while the conversation runs ([`Published`],
+//!   [`PublishError`]), behind a `critical-section` lock; [`FILTERS`].
+//! - `client`: [`Client`], one request in flight at a time; it subscribes
+//!   to the peer's events and waits for them ([`Client::next_event`]).
 //! - `clock`: [`Clock`] for the client's timeouts, [`NoClock`].
 //! - `error`: [`IoError`], [`ClientError`].
 //!
@@ -55,6 +61,12 @@
 //!
 //! # Cancel safety
 //!
+//! - [`serve_with_events`] drops the transport's pending `read` when an
+//!   event is published: the transport's `read` must be cancel safe (lose
+//!   no byte when dropped), which embedded-io-async 0.7 encourages but
+//!   does not require. [`serve`] never drops a `read`.
+//! - [`Client::next_event`] is cancel safe as far as the client goes
+//!   (bytes read stay buffered), if the transport's `read` is.
 //! - [`serve`] keeps its state in the caller's buffer and in its future:
 //!   dropping the future ends the conversation (an answer may be half
 //!   written); calling `serve` again starts a new one.
