@@ -497,6 +497,7 @@ fn the_device_client_subscribes_and_receives_events() {
         c.subscribe(Filter::parse(b"sensor/*").expect("filter"))
             .await
             .expect("sub");
+        assert_eq!(c.missed_events(), 0);
         let temp = Kind::lit("sensor/temp");
         events.publish(temp, b"21.5").expect("fits");
         let e = c.next_event().await.expect("event");
@@ -507,10 +508,11 @@ fn the_device_client_subscribes_and_receives_events() {
         // An event that arrives while a request waits is dropped and
         // counted, not taken as an answer nor as unsolicited.
         events.publish(temp, b"22").expect("fits");
-        yield_now().await; // the server writes it before the request comes
+        events.publish(temp, b"22.5").expect("fits");
+        yield_now().await; // the server writes them before the request comes
         let pong = c.request(Kind::PING, b"").await.expect("ping");
         assert_eq!(pong.payload, b"ack");
-        assert_eq!((c.missed_events(), c.pending().unsolicited()), (1, 0));
+        assert_eq!((c.missed_events(), c.pending().unsolicited()), (2, 0));
         c.unsubscribe(Some(Filter::parse(b"sensor/*").expect("filter")))
             .await
             .expect("unsub");
@@ -528,6 +530,36 @@ fn the_device_client_subscribes_and_receives_events() {
     assert_eq!(ended, Ok(Ended::Exit));
     assert!(seen.is_empty());
     assert_eq!(c.pending().late(), 0);
+}
+
+/// A text client: every line `next_event` reads is an event.
+#[test]
+fn a_text_client_reads_events_as_lines() {
+    let events = Events::<4, 8>::new();
+    let (client_end, mut server_end) = pipe();
+    let server = async {
+        let mut buf = [0u8; 128];
+        serve_with_events(
+            &mut server_end,
+            &mut buf,
+            &mut Builtins,
+            ServeConfig::default(),
+            &events,
+        )
+        .await
+    };
+    let client = async {
+        let mut c = Client::new(client_end, [0u8; 128], Framing::Text).expect("buf");
+        c.subscribe(Filter::parse(b"tick").expect("filter"))
+            .await
+            .expect("sub");
+        events.publish(TICK, b"1").expect("fits");
+        let e = c.next_event().await.expect("event");
+        assert_eq!((e.kind.as_str(), e.payload), ("tick", &b"1"[..]));
+        c.send(Kind::EXIT, b"").await.expect("exit");
+    };
+    let (ended, ()) = run(futures_lite::future::zip(server, client));
+    assert_eq!(ended, Ok(Ended::Exit));
 }
 
 #[test]

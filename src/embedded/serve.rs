@@ -11,6 +11,7 @@ use super::{first, write_all, write_parts, Either, IoError, LOG_TARGET};
 use crate::conversation::{
     event, Answer, Event, Framing, Lagged, Limits, Receiver, Responder, Rules, Wire,
 };
+use crate::message::same;
 use crate::Kind;
 
 /// How [`serve`] runs a conversation.
@@ -343,7 +344,9 @@ impl<const N: usize, const P: usize> Source for Events<N, P> {
     ) -> Option<Event<'c>> {
         let (event, rules) = conv.poll_and_rules(handled);
         if let Some(Event::Answer(a)) = &event {
-            if a.kind() == Kind::SUB || a.kind() == Kind::UNSUB {
+            // Bytes compared by a loop: no `memcmp` linked for it.
+            let kind = a.kind().as_bytes();
+            if same(kind, b"SUB") || same(kind, b"UNSUB") {
                 self.set_filters(rules.filters());
             }
         }
