@@ -529,13 +529,18 @@ impl<const F: usize> Rules<F> {
             Err(e) => return Answer::error_strs(m.id, "bad-hello", &[e.detail()]),
         };
         if theirs.rev.major != Rev::THIS.major {
-            let mut digits = [0u8; 20];
-            let mut text: heapless::String<MAX_ERROR_LEN> = heapless::String::new();
-            let _ = text.push_str("this side speaks 1.2, the peer ");
-            let _ = text.push_str(super::hello::dec(theirs.rev.major, &mut digits));
-            let _ = text.push('.');
-            let _ = text.push_str(super::hello::dec(theirs.rev.minor, &mut digits));
-            return Answer::error_strs(m.id, "incompatible", &[text.as_str()]);
+            // The detail in pieces: no second 160-byte text to copy.
+            let (mut major, mut minor) = ([0u8; 20], [0u8; 20]);
+            return Answer::error_strs(
+                m.id,
+                "incompatible",
+                &[
+                    "this side speaks 1.2, the peer ",
+                    super::hello::dec(theirs.rev.major, &mut major),
+                    ".",
+                    super::hello::dec(theirs.rev.minor, &mut minor),
+                ],
+            );
         }
         self.peer_rev = Some(theirs.rev);
         let ours = Hello {
