@@ -211,6 +211,38 @@ fn sub_delivers_events_in_order_and_unsub_stops_them() {
     assert_eq!(events.queued(), 0);
 }
 
+/// What a conversation leaves in the queue (an event, a lag count, its
+/// filters) is gone when the next one starts.
+#[test]
+fn a_new_conversation_starts_afresh() {
+    let events = Events::<1, 8>::new();
+    assert_eq!(
+        format!("{events:?}"),
+        "Events { places: 1, max_payload: 8, .. }"
+    );
+    let (ended, ()) = with_server(&events, async |peer: &mut Peer| {
+        peer.ask("SUB", 1, b"tick").await;
+        assert_eq!(events.publish(TICK, b"a"), Ok(Published::Queued));
+        assert_eq!(events.publish(TICK, b"b"), Ok(Published::Dropped));
+        // EXIT is read before the queue is written: `a` is never sent.
+        peer.send("EXIT", 2, b"").await;
+        assert_eq!(peer.next().await, None);
+    });
+    assert_eq!(ended, Ok(Ended::Exit));
+    let (_, ()) = with_server(&events, async |peer: &mut Peer| {
+        assert_eq!(events.queued(), 0);
+        assert_eq!(events.publish(TICK, b"c"), Ok(Published::Unwanted));
+        peer.ask("SUB", 1, b"tick").await;
+        assert_eq!(events.publish(TICK, b"d"), Ok(Published::Queued));
+        let e = peer.next().await.expect("event");
+        assert_eq!(
+            (e.kind.as_str(), e.text().as_str()),
+            ("tick", "d"),
+            "no LAGGED"
+        );
+    });
+}
+
 #[test]
 fn overlapping_filters_deliver_an_event_once() {
     let events = Events::<4, 8>::new();
