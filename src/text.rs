@@ -364,6 +364,7 @@ impl TextEncoder {
     pub fn encoded_len(&self, kind: Kind<'_>, payload: &[u8]) -> Result<usize, Error> {
         // A plain loop, not `contains`: core's word-at-a-time search is
         // ~150 B of flash on a device, for payloads of a text line.
+        #[allow(clippy::manual_contains)]
         if payload.iter().any(|&b| b == b'\n') || payload.last() == Some(&b'\r') {
             return Err(Error::InvalidTextPayload);
         }
