@@ -241,7 +241,13 @@ impl<const N: usize, const P: usize> Default for Events<N, P> {
 
 impl<const N: usize, const P: usize> Events<N, P> {
     /// An empty queue, attached to no conversation: fit for a `static`.
+    ///
+    /// # Panics
+    ///
+    /// Never at run time: `N == 0` (a queue with no place) does not
+    /// compile.
     pub const fn new() -> Self {
+        const { assert!(N > 0, "Events<N, P> needs at least one place (N > 0)") };
         Events {
             shared: Mutex::new(RefCell::new(Shared {
                 open: false,
