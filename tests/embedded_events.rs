@@ -224,6 +224,7 @@ fn a_new_conversation_starts_afresh() {
         peer.ask("SUB", 1, b"tick").await;
         assert_eq!(events.publish(TICK, b"a"), Ok(Published::Queued));
         assert_eq!(events.publish(TICK, b"b"), Ok(Published::Dropped));
+        assert_eq!(events.queued(), 1);
         // EXIT is read before the queue is written: `a` is never sent.
         peer.send("EXIT", 2, b"").await;
         assert_eq!(peer.next().await, None);
