@@ -177,10 +177,12 @@ impl<const N: usize, const P: usize> Shared<N, P> {
 ///   `critical-section-single-core`, embassy's, `std`'s on a host). A
 ///   publish holds it while it checks the filters and copies the event in;
 ///   `serve` holds it while it copies one event out.
-/// - **RAM**: `N` places of `P + 44` bytes on a 32-bit target (`P + 48`
-///   on a 64-bit host; the kind's 32 bytes, lengths, the lag count),
-///   plus about 160 bytes (the copy of [`FILTERS`] filters, the waker,
-///   the queue's counters): `Events<8, 16>` is 640 B on a Cortex-M.
+/// - **RAM**: `N` places of `P + 44` bytes rounded up to 4 on a 32-bit
+///   target (`P + 48` rounded up to 8 on a 64-bit host: the kind's 32
+///   bytes, lengths, the lag count), plus 144 bytes on a Cortex-M (the
+///   copy of [`FILTERS`] filters, the waker, the queue's counters):
+///   `Events<8, 16>` is 624 B there, `Events<8, 10>` 592 B
+///   (`scripts/size.sh`).
 ///   `serve_with_events`' future holds one more place while it writes an
 ///   event.
 ///
