@@ -406,10 +406,65 @@ fn events_in_text_mode_are_lines() {
         assert_eq!(events.publish(temp, b"22"), Ok(Published::Queued));
         assert_eq!(line(&mut io, &mut got).await, "LAGGED:1\n");
         assert_eq!(line(&mut io, &mut got).await, "sensor/temp:22\n");
+        // Lost while nothing else waits: counted, and carried by the
+        // next event published.
+        assert_eq!(events.publish(temp, b"c\nd"), Ok(Published::Queued));
+        until(|| events.queued() == 0).await;
+        assert_eq!(events.publish(temp, b"23"), Ok(Published::Queued));
+        assert_eq!(line(&mut io, &mut got).await, "LAGGED:1\n");
+        assert_eq!(line(&mut io, &mut got).await, "sensor/temp:23\n");
         io.write_all(b"EXIT:\n").await.expect("write");
     };
     let (ended, ()) = run(futures_lite::future::zip(server, peer));
     assert_eq!(ended, Ok(Ended::Exit));
+}
+
+/// Counts its wake-ups.
+struct Counter(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Counter {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The waker kept under the lock is the one of the last poll: a future
+/// moved to another task is woken there.
+#[test]
+fn a_publish_wakes_the_last_poller() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use std::sync::Arc;
+    let events = Events::<2, 4>::new();
+    let (mut peer, mut server_end) = pipe();
+    let mut sub = Vec::new();
+    let m = Message::new(Kind::SUB, b"tick").with_id(1);
+    sub.resize(msgwire::encoded_len(&m).expect("len"), 0);
+    msgwire::encode(&m, &mut sub).expect("encode");
+    run(peer.write_all(&sub)).expect("write");
+    let mut buf = [0u8; 64];
+    let mut app = Builtins;
+    let mut fut = std::pin::pin!(serve_with_events(
+        &mut server_end,
+        &mut buf,
+        &mut app,
+        ServeConfig::default(),
+        &events,
+    ));
+    let (a, b) = (Arc::new(Counter(0.into())), Arc::new(Counter(0.into())));
+    let (wa, wb) = (
+        std::task::Waker::from(a.clone()),
+        std::task::Waker::from(b.clone()),
+    );
+    assert!(fut
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&wa))
+        .is_pending());
+    assert!(fut
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&wb))
+        .is_pending());
+    assert_eq!(events.publish(TICK, b"1"), Ok(Published::Queued));
+    assert_eq!((a.0.load(SeqCst), b.0.load(SeqCst)), (0, 1));
 }
 
 #[test]
