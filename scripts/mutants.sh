@@ -18,12 +18,11 @@ CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.
 ROUTER_FILES=(src/net/router/mod.rs src/net/router/table.rs src/net/router/serve.rs
               src/net/events.rs)
 CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs src/conversation/wire.rs
-                    src/conversation/filter.rs src/conversation/hello.rs
-                    src/conversation/events.rs
+                    src/conversation/filter.rs src/conversation/hello.rs src/conversation/events.rs
                     src/conversation/client.rs src/embedded/mod.rs
                     src/embedded/handler.rs src/embedded/serve.rs
                     src/embedded/client.rs src/embedded/clock.rs
-                    src/embedded/error.rs)
+                    src/embedded/error.rs src/embedded/events.rs)
 CLIENT_FILES=(src/net/client/mod.rs src/net/client/table.rs src/net/client/conn.rs
               src/net/client/reconnect.rs)
 
@@ -74,8 +73,8 @@ CODEC_ARGS=(--lib --test=router
 ROUTER_ARGS=(--test=router --test=net --test=net_alloc --test=reliability_regressions
              --test=events)
 # The conversation core and its embedded driver (which needs its feature).
-CONVERSATION_ARGS=(--lib --test=conversation --test=revision12 --test=embedded --test=router
-                   --features=embedded-io-async)
+CONVERSATION_ARGS=(--lib --test=conversation --test=revision12 --test=embedded
+                   --test=embedded_events --test=router --features=embedded-io-async)
 # The async client: its stress and reconnect tests, and the runtimes and
 # logs it is checked on.
 CLIENT_ARGS=(--lib --test=client_stress --test=reconnect --test=net --test=runtimes

@@ -15,6 +15,8 @@
 #                      msgwire::embedded::serve with the built-ins (codec,
 #                      conversation core, text mode, ERROR answers), on a
 #                      poll-loop block_on
+#   serve-events       serve with events (issue 22): serve_with_events and
+#                      an Events<8, 10> a polled timer publishes `tick` into
 #   stub               the same UART loop with no codec
 # and prints .text + .rodata of each, then for each codec
 #   all of it       = binary - stub
@@ -73,7 +75,7 @@ mem_names() {
 }
 
 codecs=(firmware serve postcard-cobs postcard-cobs-crc)
-declare -A all own memb
+declare -A all own memb events_all
 
 echo "| target | binary | .text | .rodata | .text + .rodata | mem* routines |"
 echo "|---|---|---:|---:|---:|---:|"
@@ -82,11 +84,13 @@ for t in "${targets[@]}"; do
     dir="target/$t/release"
     read -r st sr < <(sections "$dir/stub")
     smem=$(mem_routines "$dir/stub")
-    for b in "${codecs[@]}" stub; do
+    for b in "${codecs[@]}" serve-events stub; do
         read -r bt br < <(sections "$dir/$b")
         bmem=$(mem_routines "$dir/$b")
         echo "| $t | $b | $bt | $br | $((bt + br)) | $bmem |"
-        if [ "$b" != stub ]; then
+        if [ "$b" = serve-events ]; then
+            events_all[$t]=$((bt + br - st - sr))
+        elif [ "$b" != stub ]; then
             all[$t.$b]=$((bt + br - st - sr))
             memb[$t.$b]=$((bmem - smem))
             own[$t.$b]=$((bt + br - st - sr - (bmem - smem)))
@@ -157,6 +161,17 @@ for t in "${targets[@]}"; do
         frames+="$(start_frame "$dir/$b") / "
     done
     echo "| $t | $(future_size "$dir/serve") | ${statics% / } | ${frames% / } |"
+done
+echo
+echo "Events (issue 22): serve-events (serve_with_events, Events<8, 10>, a"
+echo "timer that publishes) against serve, bytes of .text + .rodata, and RAM:"
+echo
+echo "| target | serve-events minus stub | minus serve | serve_with_events future | Events<8, 10> (.bss) |"
+echo "|---|---:|---:|---:|---:|"
+for t in "${targets[@]}"; do
+    dir="target/$t/release"
+    ev_bss=$(( $(section "$dir/serve-events" .data) + $(section "$dir/serve-events" .bss) ))
+    echo "| $t | ${events_all[$t]} | $((events_all[$t] - all[$t.serve])) | $(future_size "$dir/serve-events") | $ev_bss |"
 done
 for b in firmware serve; do
     echo

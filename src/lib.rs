@@ -77,7 +77,10 @@
 //!   any futures-io `AsyncRead`/`AsyncWrite`, a router, an in-memory
 //!   transport, a TCP/Unix server and client.
 //! - `embedded-io-async`: `msgwire::embedded`, the conversation over any
-//!   `embedded_io_async::Read + Write` (no_std, no allocator).
+//!   `embedded_io_async::Read + Write` (no_std, no allocator), and the
+//!   events a device publishes from tasks or interrupts (`Events`, locked
+//!   through the `critical-section` crate: the application links an
+//!   implementation).
 //! - `postcard`: `msgwire::typed`, typed payloads — request and response
 //!   types serialized by serde with postcard, for `embedded` (no_std, no
 //!   allocator, zero-copy borrowed fields) and `net`; a payload that does

@@ -171,6 +171,13 @@ const KIND_BYTES: [bool; 256] = {
     t
 };
 
+/// Whether two byte strings are equal, by a plain loop: for the short
+/// strings a conversation compares (filters, `HELLO`'s names), a device
+/// then links no `memcmp` (116 B of flash on thumbv7em).
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// Whether `b` is 1..=32 bytes of the kind charset.
 #[inline]
 pub(crate) const fn is_valid_kind(b: &[u8]) -> bool {

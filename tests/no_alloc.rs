@@ -335,3 +335,173 @@ fn the_counter_sees_allocations() {
     drop(v);
     assert!(allocations() > before);
 }
+
+/// The device's events (feature `embedded-io-async`): a conversation that
+/// subscribes, 50 events published into an `Events` while `serve_with_events`
+/// runs, and a device `Client` that subscribes and takes an event, all
+/// polled by hand over a scripted transport, allocate nothing.
+#[cfg(feature = "embedded-io-async")]
+mod device_events {
+    use std::cell::RefCell;
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use msgwire::conversation::{Filter, Framing};
+    use msgwire::embedded::{
+        serve_with_events, Builtins, Client, Ended, Events, Published, ServeConfig,
+    };
+    use msgwire::{Flags, Kind, Message};
+
+    use super::{allocations, ARMED};
+
+    /// What the other side sent and what this side wrote, in fixed storage.
+    struct Script {
+        rx: heapless::Deque<u8, 256>,
+        tx: heapless::Vec<u8, 4096>,
+    }
+
+    /// This side's end of a script: `read` is pending while nothing is
+    /// scripted (the test polls again).
+    struct End<'a>(&'a RefCell<Script>);
+
+    impl embedded_io_async::ErrorType for End<'_> {
+        type Error = Infallible;
+    }
+
+    impl embedded_io_async::Read for End<'_> {
+        async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+            std::future::poll_fn(|_| {
+                let mut s = self.0.borrow_mut();
+                let mut n = 0;
+                while n < buf.len() {
+                    match s.rx.pop_front() {
+                        Some(b) => buf[n] = b,
+                        None => break,
+                    }
+                    n += 1;
+                }
+                if n == 0 {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(Ok(n))
+                }
+            })
+            .await
+        }
+    }
+
+    impl embedded_io_async::Write for End<'_> {
+        async fn write(&mut self, buf: &[u8]) -> Result<usize, Infallible> {
+            self.0
+                .borrow_mut()
+                .tx
+                .extend_from_slice(buf)
+                .expect("room for the test's output");
+            Ok(buf.len())
+        }
+
+        async fn flush(&mut self) -> Result<(), Infallible> {
+            Ok(())
+        }
+    }
+
+    fn frame(m: &Message<'_>) -> heapless::Vec<u8, 64> {
+        let mut out = heapless::Vec::new();
+        msgwire::Encoder::new()
+            .encode_to_vec(m, &mut out)
+            .expect("fits");
+        out
+    }
+
+    fn push(script: &RefCell<Script>, bytes: &[u8]) {
+        for &b in bytes {
+            script.borrow_mut().rx.push_back(b).expect("room");
+        }
+    }
+
+    fn poll<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        f.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    const TICK: Kind<'static> = Kind::lit("tick");
+
+    #[test]
+    fn publishing_and_subscribing_allocate_nothing() {
+        let sub = frame(&Message::new(Kind::SUB, b"tick").with_id(1));
+        let exit = frame(&Message::new(Kind::EXIT, b"").with_id(2));
+        let sub_answer = frame(
+            &Message::new(Kind::SUB, b"tick")
+                .with_id(1)
+                .with_flags(Flags::RESPONSE),
+        );
+        let event = frame(&msgwire::conversation::event(TICK, b"7"));
+        let events = Events::<4, 8>::new();
+        // std's `critical-section` sets up a thread-local at its first use.
+        let _ = events.publish(TICK, b"");
+        let device = RefCell::new(Script {
+            rx: heapless::Deque::new(),
+            tx: heapless::Vec::new(),
+        });
+        let client_side = RefCell::new(Script {
+            rx: heapless::Deque::new(),
+            tx: heapless::Vec::new(),
+        });
+        let mut buf = [0u8; 128];
+        let before = allocations();
+        ARMED.with(|a| a.set(true));
+        // The device serves: SUB, 50 events, EXIT.
+        push(&device, &sub);
+        let mut io = End(&device);
+        let mut app = Builtins;
+        let mut serving = pin!(serve_with_events(
+            &mut io,
+            &mut buf,
+            &mut app,
+            ServeConfig::default(),
+            &events
+        ));
+        assert!(poll(serving.as_mut()).is_pending());
+        let mut queued = 0;
+        for i in 0..50u8 {
+            if events.publish(TICK, &[b'0' + i % 10]) == Ok(Published::Queued) {
+                queued += 1;
+            }
+            assert!(poll(serving.as_mut()).is_pending());
+        }
+        push(&device, &exit);
+        let ended = poll(serving.as_mut());
+        // The device as a client: SUB answered, then an event.
+        push(&client_side, &sub_answer);
+        push(&client_side, &event);
+        let mut client = Client::new(End(&client_side), [0u8; 64], Framing::Binary).expect("buf");
+        let subscribed = poll(pin!(
+            client.subscribe(Filter::parse(b"tick").expect("filter"))
+        ));
+        let got = match poll(pin!(client.next_event())) {
+            Poll::Ready(Ok(m)) => (m.kind == TICK, m.payload == b"7"),
+            other => panic!("{other:?}"),
+        };
+        ARMED.with(|a| a.set(false));
+        assert_eq!(allocations(), before, "the device's events allocated");
+        assert!(matches!(ended, Poll::Ready(Ok(Ended::Exit))));
+        assert!(matches!(subscribed, Poll::Ready(Ok(()))));
+        assert_eq!(got, (true, true));
+        assert_eq!(queued, 50);
+        // The device wrote the SUB answer and the 50 events.
+        let mut dec = msgwire::Decoder::<128>::new();
+        let tx = device.borrow();
+        let mut rest = &tx.tx[..];
+        let mut n = 0;
+        while !rest.is_empty() {
+            let k = dec.feed(rest);
+            rest = &rest[k..];
+            while let Some(m) = dec.decode() {
+                let m = m.expect("valid frames");
+                n += usize::from(m.flags.contains(Flags::EVENT));
+            }
+        }
+        assert_eq!(n, 50);
+    }
+}

@@ -1,7 +1,7 @@
 //! Subscription filters (`docs/PROTOCOL.md` §6) and the fixed table of
 //! them a conversation keeps.
 
-use crate::message::{is_kind_byte, MAX_KIND_LEN};
+use crate::message::{is_kind_byte, same, MAX_KIND_LEN};
 use crate::Kind;
 
 /// A subscription filter: a kind, which matches that kind exactly, or a
@@ -84,9 +84,10 @@ impl<'a> Filter<'a> {
 
     /// Whether an event of `kind` matches.
     pub fn matches(&self, kind: Kind<'_>) -> bool {
-        match self.0.strip_suffix('*') {
-            Some(prefix) => kind.as_str().starts_with(prefix),
-            None => kind.as_str() == self.0,
+        let kind = kind.as_bytes();
+        match self.0.as_bytes().split_last() {
+            Some((b'*', prefix)) => kind.get(..prefix.len()).is_some_and(|k| same(k, prefix)),
+            _ => same(kind, self.0.as_bytes()),
         }
     }
 
@@ -124,7 +125,11 @@ impl<const F: usize> Filters<F> {
     ///
     /// [`TooMany`] when `F` filters are held already.
     pub fn add(&mut self, filter: Filter<'_>) -> Result<bool, TooMany> {
-        if self.held.iter().any(|f| f.as_str() == filter.as_str()) {
+        if self
+            .held
+            .iter()
+            .any(|f| same(f.as_bytes(), filter.0.as_bytes()))
+        {
             return Ok(false);
         }
         let mut s = heapless::String::new();
@@ -136,7 +141,11 @@ impl<const F: usize> Filters<F> {
 
     /// Removes `filter` if it is held; whether it was.
     pub fn remove(&mut self, filter: Filter<'_>) -> bool {
-        match self.held.iter().position(|f| f.as_str() == filter.as_str()) {
+        match self
+            .held
+            .iter()
+            .position(|f| same(f.as_bytes(), filter.0.as_bytes()))
+        {
             Some(at) => {
                 // The last filter's text takes the removed one's place,
                 // copied as bytes: moving the element itself (`swap_remove`,

@@ -123,7 +123,7 @@ impl<'a> Hello<'a> {
             {
                 return Err(BadHello("a value is 1..=64 bytes of 0x21..=0x7E"));
             }
-            if seen[..n_seen].contains(&name) {
+            if seen[..n_seen].iter().any(|s| crate::message::same(s, name)) {
                 return Err(BadHello("a name appears twice"));
             }
             let Some(slot) = seen.get_mut(n_seen) else {

@@ -529,13 +529,18 @@ impl<const F: usize> Rules<F> {
             Err(e) => return Answer::error_strs(m.id, "bad-hello", &[e.detail()]),
         };
         if theirs.rev.major != Rev::THIS.major {
-            let mut digits = [0u8; 20];
-            let mut text: heapless::String<MAX_ERROR_LEN> = heapless::String::new();
-            let _ = text.push_str("this side speaks 1.2, the peer ");
-            let _ = text.push_str(super::hello::dec(theirs.rev.major, &mut digits));
-            let _ = text.push('.');
-            let _ = text.push_str(super::hello::dec(theirs.rev.minor, &mut digits));
-            return Answer::error_strs(m.id, "incompatible", &[text.as_str()]);
+            // The detail in pieces: no second 160-byte text to copy.
+            let (mut major, mut minor) = ([0u8; 20], [0u8; 20]);
+            return Answer::error_strs(
+                m.id,
+                "incompatible",
+                &[
+                    "this side speaks 1.2, the peer ",
+                    super::hello::dec(theirs.rev.major, &mut major),
+                    ".",
+                    super::hello::dec(theirs.rev.minor, &mut minor),
+                ],
+            );
         }
         self.peer_rev = Some(theirs.rev);
         let ours = Hello {
@@ -670,6 +675,33 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const F: usize> Responder<B, F> {
     #[cfg(feature = "embedded-io-async")]
     pub(crate) fn enter(&mut self, framing: Framing) -> Result<(), Error> {
         self.rx.enter(framing)
+    }
+
+    /// [`Responder::poll`], and the rules as they stand once the event is
+    /// decided (a `SUB` answer's filters), beside the event's borrow of
+    /// the buffer.
+    #[cfg(feature = "embedded-io-async")]
+    pub(crate) fn poll_and_rules(
+        &mut self,
+        mut handled: impl FnMut(Kind<'_>) -> bool,
+    ) -> (Option<Event<'_>>, &Rules<F>) {
+        let Responder { rx, rules } = self;
+        if rules.exited() {
+            return (None, rules);
+        }
+        loop {
+            match rx.next_event() {
+                None => return (None, rules),
+                Some(Err(e)) => match rules.decide(Err(e), &mut handled) {
+                    Some(event) => return (Some(event), rules),
+                    None => continue,
+                },
+                Some(Ok(at)) => {
+                    let event = rules.decide(Ok(rx.message_at(at)), handled);
+                    return (event, rules);
+                }
+            }
+        }
     }
 
     /// The receiver: framing, counters.

@@ -1,38 +1,17 @@
 //! The client side: a [`Client`] sends requests over a transport and
 //! waits for their answers, one at a time.
 
-use core::future::{poll_fn, Future};
 use core::pin::pin;
-use core::task::Poll;
 
 use embedded_io_async::{Read, Write};
 
 use super::clock::{Clock, NoClock};
 use super::error::{ClientError, IoError};
-use super::write_parts;
-use crate::conversation::{ErrorText, Framing, Matched, Pending, Receiver, RemoteError, Wire};
+use super::{first, write_parts, Either};
+use crate::conversation::{
+    ErrorText, Filter, Framing, Matched, Pending, Receiver, RemoteError, Wire,
+};
 use crate::{Flags, Kind, Message};
-
-enum Either<A, B> {
-    Left(A),
-    Right(B),
-}
-
-/// Polls both futures until one completes; the other is dropped.
-async fn first<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    poll_fn(|cx| {
-        if let Poll::Ready(x) = a.as_mut().poll(cx) {
-            return Poll::Ready(Either::Left(x));
-        }
-        if let Poll::Ready(y) = b.as_mut().poll(cx) {
-            return Poll::Ready(Either::Right(y));
-        }
-        Poll::Pending
-    })
-    .await
-}
 
 /// Gives up the pending request if its future is dropped.
 struct Abandon<'p, T: Ord + Copy> {
@@ -55,6 +34,19 @@ impl<T: Ord + Copy> Drop for Abandon<'_, T> {
 /// One request is in flight at a time ([`Client::request`] takes
 /// `&mut self`), so the table of pending requests has one place: no
 /// allocation, nothing to size.
+///
+/// # Events
+///
+/// [`Client::subscribe`] asks the peer for its events (`SUB`, §6), and
+/// [`Client::next_event`] waits for the next one. The client has one
+/// receive buffer and no queue: an event that arrives while a
+/// [`Client::request`] waits for its answer cannot be kept for later (the
+/// answer behind it must be read), so it is dropped and counted in
+/// [`Client::missed_events`]. A device that must not miss events calls
+/// `next_event` whenever no request is in flight, and sends its requests
+/// between events. In text framing an event is a line like any answer:
+/// while a request waits, the next line is taken as its answer, so
+/// subscribe in binary framing.
 ///
 /// # Examples
 ///
@@ -79,6 +71,7 @@ pub struct Client<T, B, C: Clock = NoClock> {
     clock: C,
     timeout_ms: Option<u32>,
     checksum: bool,
+    missed_events: u32,
 }
 
 impl<T, B> Client<T, B, NoClock>
@@ -123,6 +116,7 @@ where
             clock,
             timeout_ms,
             checksum: false,
+            missed_events: 0,
         })
     }
 
@@ -136,6 +130,14 @@ where
     /// timed-out counts.
     pub fn pending(&self) -> &Pending<C::Instant, 1> {
         &self.pending
+    }
+
+    /// Events (binary frames with the `EVENT` flag) that arrived while a
+    /// [`Client::request`] waited for its answer, and were dropped
+    /// (saturating at `u32::MAX`). They are not counted as
+    /// [`unsolicited`](crate::conversation::PendingTable::unsolicited).
+    pub fn missed_events(&self) -> u32 {
+        self.missed_events
     }
 
     /// The receiver's counters.
@@ -233,6 +235,7 @@ where
             rx,
             pending,
             clock,
+            missed_events,
             ..
         } = self;
         let clock = &*clock;
@@ -257,7 +260,13 @@ where
         let at = loop {
             match rx.next_event() {
                 Some(Ok(at)) => {
-                    if guard.pending.on_message(&rx.message_at(at)) == Matched::Answer(id) {
+                    let m = rx.message_at(at);
+                    if is_event(&m) {
+                        // No place to keep it: the answer comes behind.
+                        *missed_events = missed_events.saturating_add(1);
+                        continue;
+                    }
+                    if guard.pending.on_message(&m) == Matched::Answer(id) {
                         guard.id = None;
                         break at;
                     }
@@ -300,4 +309,85 @@ where
             None => Ok(answer),
         }
     }
+
+    /// Subscribes to the peer's events of `filter` (`SUB`, §6): from its
+    /// answer on, events whose kind the filter matches come to
+    /// [`Client::next_event`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::request`]'s: [`ClientError::Remote`] with
+    /// `too-many-subscriptions` when the peer holds all the filters it
+    /// keeps, or `unknown-kind` from a peer of a revision before 1.2.
+    pub async fn subscribe(&mut self, filter: Filter<'_>) -> Result<(), ClientError<T::Error>> {
+        self.request(Kind::SUB, filter.as_str().as_bytes())
+            .await
+            .map(|_| ())
+    }
+
+    /// Removes `filter` from the peer's filters for this conversation
+    /// (`UNSUB`), or every filter with `None`: after its answer, no event
+    /// comes that only a removed filter matched.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::request`]'s.
+    pub async fn unsubscribe(
+        &mut self,
+        filter: Option<Filter<'_>>,
+    ) -> Result<(), ClientError<T::Error>> {
+        let payload = filter.map_or(&b""[..], |f| f.as_str().as_bytes());
+        self.request(Kind::UNSUB, payload).await.map(|_| ())
+    }
+
+    /// Waits for the next event from the peer and returns it, borrowed from
+    /// the receive buffer until the next call. `LAGGED` events come here
+    /// too (read their count with
+    /// [`Lagged::parse`](crate::conversation::Lagged::parse)). Other
+    /// messages met on the way are counted as the table counts them (late,
+    /// unsolicited) and skipped, and so are frames the decoder refuses
+    /// (counted in [`Client::stats`]). In text framing every line is an
+    /// event: no request is in flight.
+    ///
+    /// No timeout: race it with a timer to give up. Cancel safe as far as
+    /// the client goes (bytes read stay buffered), if the transport's
+    /// `read` is.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Closed`] when the peer closes the stream, or the
+    /// transport's failure.
+    pub async fn next_event(&mut self) -> Result<Message<'_>, ClientError<T::Error>> {
+        let text = self.rx.framing() == Some(Framing::Text);
+        let at = loop {
+            match self.rx.next_event() {
+                Some(Ok(at)) => {
+                    let m = self.rx.message_at(at);
+                    if text || is_event(&m) {
+                        break at;
+                    }
+                    self.pending.on_message(&m);
+                    continue;
+                }
+                Some(Err(_)) => continue,
+                None => {}
+            }
+            let spare = self.rx.spare();
+            if spare.is_empty() {
+                return Err(IoError::Capacity.into());
+            }
+            match self.io.read(spare).await {
+                Ok(0) => return Err(ClientError::Closed(IoError::Closed)),
+                Ok(n) => self.rx.commit(n),
+                Err(e) => return Err(IoError::Io(e).into()),
+            }
+        };
+        Ok(self.rx.message_at(at))
+    }
+}
+
+/// Whether a binary message is an event (§6: the `EVENT` flag, whatever
+/// its id and `RESPONSE` bit).
+fn is_event(m: &Message<'_>) -> bool {
+    m.flags.contains(Flags::EVENT)
 }

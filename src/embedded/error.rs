@@ -20,6 +20,9 @@ pub enum IoError<E> {
     /// came: a [`Client`](super::Client)'s account; [`serve`](super::serve)
     /// ends with [`Ended::Closed`](super::Ended::Closed) instead.
     Closed,
+    /// [`serve_with_events`](super::serve_with_events): another
+    /// conversation holds the [`Events`](super::Events) queue.
+    Busy,
 }
 
 impl<E: fmt::Debug> fmt::Display for IoError<E> {
@@ -29,6 +32,7 @@ impl<E: fmt::Debug> fmt::Display for IoError<E> {
             IoError::WriteZero => f.write_str("transport wrote no byte"),
             IoError::Capacity => f.write_str("buffer too small for the limits"),
             IoError::Closed => f.write_str("the peer closed the stream"),
+            IoError::Busy => f.write_str("the events queue serves another conversation"),
         }
     }
 }

@@ -8,8 +8,14 @@
 //!   dispatched), what it answers ([`Reply`], [`HandlerError`],
 //!   [`Outcome`]: a request is always answered), [`Builtins`] and the
 //!   [`Or`] combinator.
-//! - `serve`: [`serve`], [`ServeConfig`], [`Ended`].
-//! - `client`: [`Client`], one request in flight at a time.
+//! - `serve`: [`serve`], [`ServeConfig`], [`Ended`], and
+//!   [`serve_with_events`], which also writes the events the device
+//!   publishes.
+//! - `events`: [`Events`], the queue a task or an interrupt handler
+//!   publishes into while the conversation runs ([`Published`],
+//!   [`PublishError`]), behind a `critical-section` lock; [`FILTERS`].
+//! - `client`: [`Client`], one request in flight at a time; it subscribes
+//!   to the peer's events and waits for them ([`Client::next_event`]).
 //! - `clock`: [`Clock`] for the client's timeouts, [`NoClock`].
 //! - `error`: [`IoError`], [`ClientError`].
 //!
@@ -55,6 +61,12 @@
 //!
 //! # Cancel safety
 //!
+//! - [`serve_with_events`] drops the transport's pending `read` when an
+//!   event is published: the transport's `read` must be cancel safe (lose
+//!   no byte when dropped), which embedded-io-async 0.7 encourages but
+//!   does not require. [`serve`] never drops a `read`.
+//! - [`Client::next_event`] is cancel safe as far as the client goes
+//!   (bytes read stay buffered), if the transport's `read` is.
 //! - [`serve`] keeps its state in the caller's buffer and in its future:
 //!   dropping the future ends the conversation (an answer may be half
 //!   written); calling `serve` again starts a new one.
@@ -65,19 +77,25 @@
 //!   transport: with a transport whose `read` is not cancel safe (see its
 //!   docs), bytes may be lost then.
 
+use core::future::{poll_fn, Future};
+use core::pin::pin;
+use core::task::Poll;
+
 use embedded_io_async::Write;
 
 mod client;
 mod clock;
 mod error;
+mod events;
 mod handler;
 mod serve;
 
 pub use client::Client;
 pub use clock::{Clock, NoClock};
 pub use error::{ClientError, IoError};
+pub use events::{Events, PublishError, Published, FILTERS};
 pub use handler::{Builtins, Handler, HandlerError, Or, Outcome, Reply};
-pub use serve::{serve, Ended, ServeConfig};
+pub use serve::{serve, serve_with_events, Ended, ServeConfig};
 
 /// The log lines' target: the module's path, as when it was one file.
 const LOG_TARGET: &str = module_path!();
@@ -101,4 +119,25 @@ async fn write_parts<T: Write>(io: &mut T, parts: [&[u8]; 4]) -> Result<(), IoEr
         write_all(io, part).await?;
     }
     Ok(())
+}
+
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+/// Polls both futures until one completes; the other is dropped.
+async fn first<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
+    let mut a = pin!(a);
+    let mut b = pin!(b);
+    poll_fn(|cx| {
+        if let Poll::Ready(x) = a.as_mut().poll(cx) {
+            return Poll::Ready(Either::Left(x));
+        }
+        if let Poll::Ready(y) = b.as_mut().poll(cx) {
+            return Poll::Ready(Either::Right(y));
+        }
+        Poll::Pending
+    })
+    .await
 }

@@ -8,6 +8,10 @@
 //! as `firmware`'s decoder and the postcard peers' accumulator: payloads of
 //! up to 200 bytes, lines of up to 249.
 //!
+//! `serve-events` is the same with `serve_with_events` and an
+//! `Events<8, 10>` that a (polled) timer publishes `tick` into: what
+//! events cost beside `serve`.
+//!
 //! `block_on` is the smallest correct executor: a no-op waker and a poll
 //! loop (the UART's `read` is pending while its FIFO is empty, as an
 //! interrupt-driven one would be, and the loop polls again).
