@@ -234,15 +234,18 @@ mod tests {
     /// reference: every input of one and two bytes, and many of 1 to 40.
     #[test]
     fn crc16_matches_bitwise() {
-        for a in 0..=255u8 {
+        // Under Miri (which looks for undefined behaviour, not for a wrong
+        // table entry) a sample: every pair and 5,000 rounds take minutes.
+        let (step, rounds) = if cfg!(miri) { (51, 40) } else { (1, 5_000) };
+        for a in (0..=255u8).step_by(step) {
             assert_eq!(crc16(&[a]), crc16_bitwise(&[a]), "{a}");
-            for b in 0..=255u8 {
+            for b in (0..=255u8).step_by(step) {
                 assert_eq!(crc16(&[a, b]), crc16_bitwise(&[a, b]), "{a} {b}");
             }
         }
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut buf = [0u8; 40];
-        for round in 0..5_000 {
+        for round in 0..rounds {
             for b in &mut buf {
                 x ^= x << 13;
                 x ^= x >> 7;
