@@ -25,9 +25,10 @@ source scripts/lib/firmware.sh
 
 # ------------------------------------------------------------------ setup
 firmware_setup
-setup "build the msgwire CLI" cargo build --quiet --features cli --bin msgwire
+setup "build the msgwire CLI" cargo build --release --quiet --features cli --bin msgwire
 
-cli="$root/target/debug/msgwire"
+# In release, as docs/CLI.md builds it: CI built it already (doc-commands).
+cli="$root/target/release/msgwire"
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -30,8 +30,9 @@ source scripts/lib/firmware.sh
 # ------------------------------------------------------------------ setup
 setup "install socat" apt_install socat socat
 firmware_setup
-setup "build the msgwire CLI (cli,serial)" cargo build --quiet --features cli,serial --bin msgwire
-cli="$root/target/debug/msgwire"
+setup "build the msgwire CLI (cli,serial)" cargo build --release --quiet --features cli,serial --bin msgwire
+# In release, as docs/CLI.md builds it: CI built it already (doc-commands).
+cli="$root/target/release/msgwire"
 
 # Keeps a pty's slave open (without making it a controlling terminal) so
 # that the master's owner (socat, QEMU) never sees a hang-up between two

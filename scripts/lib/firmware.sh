@@ -103,6 +103,8 @@ apt_install() {
 # qemu-system-arm and the thumbv7m target, then the firmware: built from
 # firmware/, or the ELF in $QEMU_E2E_FIRMWARE. Its path is left in `fw`.
 firmware_setup() {
+    # The checks' raw-socket and pty helpers are small python3 programs.
+    setup "install python3" apt_install python3 python3-minimal
     setup "install qemu-system-arm" apt_install qemu-system-arm qemu-system-arm
     setup "rustup target add thumbv7m-none-eabi" rustup target add thumbv7m-none-eabi
     if [ -n "${QEMU_E2E_FIRMWARE:-}" ]; then
