@@ -70,7 +70,7 @@ fi
 CODEC_ARGS=(--lib --test=router
             --test=vectors --test=errors --test=rules --test=properties
             --test=no_alloc --test=fuzz_regressions --test=buffer_sizes)
-ROUTER_ARGS=(--test=router --test=net --test=net_alloc --test=reliability_regressions
+ROUTER_ARGS=(--lib --test=router --test=net --test=net_alloc --test=reliability_regressions
              --test=events)
 # The conversation core and its embedded driver (which needs its feature).
 CONVERSATION_ARGS=(--lib --test=conversation --test=revision12 --test=embedded
