@@ -464,6 +464,19 @@ fn a_conversations_queue_holds_exactly_its_limits() {
                 got
             }};
         }
+        // An UNSUB, and a SUB refused: still no filter, not subscribed.
+        client_end
+            .write_all(&encode_frame("UNSUB", 7, b""))
+            .await
+            .expect("write");
+        client_end
+            .write_all(&encode_frame("SUB", 8, b"a*b"))
+            .await
+            .expect("write");
+        let refused = pump!(2);
+        assert_eq!(refused[0], Ev::answer("UNSUB", 7, ""));
+        assert_eq!(refused[1].kind(), "ERROR");
+        assert_eq!(format!("{publisher:?}"), "Publisher { subscribed: 0 }");
         client_end
             .write_all(&encode_frame("SUB", 1, b"e*"))
             .await
