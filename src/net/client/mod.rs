@@ -54,11 +54,13 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How long a request waits for its answer, counted from the call
     /// (waiting for room or for a reconnect included). It fails with
-    /// [`ClientError::Timeout`] no earlier, and as soon after as the
-    /// executor runs the connection loop: the loop keeps one timer at the
-    /// earliest deadline of the requests in flight. Also how long a write
-    /// may stall (the server reads nothing) before the connection is
-    /// dropped. Default 10 s.
+    /// [`ClientError::Timeout`] no earlier, and at most an eighth of this
+    /// later (as the executor runs the connection loop): the loop keeps
+    /// one timer, which ticks every eighth of the timeout while requests
+    /// wait, and deadlines are counted in its ticks, so a request reads
+    /// no clock. Also how long a write may stall (the server reads
+    /// nothing) before the connection is dropped, as closely. Default
+    /// 10 s.
     pub request_timeout: Duration,
     /// Receive limits (largest answer accepted …).
     pub framed: FramedConfig,
@@ -825,15 +827,18 @@ async fn request_on(shared: &Shared, kind: Kind<'_>, payload: &[u8]) -> Result<F
     if !shared.started.load(Ordering::Relaxed) {
         return Err(ClientError::NotStarted);
     }
-    let deadline = Instant::now() + shared.config.request_timeout;
-    // The timer is made only if the request has to wait for room.
-    let mut timer = None;
+    // The deadline is the loop's to keep (in its ticks: no clock is read
+    // here). A request that has to wait for room makes a timer of its own
+    // for that wait, and keeps it until its answer: its timeout counts
+    // from the call.
+    let mut timer: Option<Timer> = None;
     let ticket = poll_fn(|cx| {
-        let started = shared.with(|st, wake| st.poll_start(cx, (kind, payload), deadline, wake));
+        let started = shared.with(|st, wake| st.poll_start(cx, (kind, payload), wake));
         if started.is_ready() {
             return started;
         }
-        let t = timer.get_or_insert_with(|| Timer::at(deadline));
+        let timeout = shared.config.request_timeout;
+        let t = timer.get_or_insert_with(|| Timer::after(timeout));
         std::pin::Pin::new(t)
             .poll(cx)
             .map(|_| Err(ClientError::Timeout))
@@ -848,10 +853,18 @@ async fn request_on(shared: &Shared, kind: Kind<'_>, payload: &[u8]) -> Result<F
     // waker in the same poll, and the loop wakes it with the outcome.
     let mut first = true;
     let answer = poll_fn(|cx| {
-        if std::mem::take(&mut first) {
-            return Poll::Pending;
+        if !std::mem::take(&mut first) {
+            let answer = shared.with(|st, wake| st.poll_answer(cx, ticket, wake));
+            if answer.is_ready() {
+                return answer;
+            }
         }
-        shared.with(|st, wake| st.poll_answer(cx, ticket, wake))
+        match timer.as_mut() {
+            Some(t) => std::pin::Pin::new(t)
+                .poll(cx)
+                .map(|_| Err(ClientError::Timeout)),
+            None => Poll::Pending,
+        }
     })
     .await;
     forget.armed = false;

@@ -3,10 +3,14 @@
 //! and outcome in a side table at the same place, and the send buffer.
 //! Everything sits behind one lock, taken once per request to start it,
 //! once to collect its answer, and once per batch by the connection loop.
+//!
+//! Deadlines are counted in the loop's ticks ([`TICKS_PER_TIMEOUT`] of
+//! them make a request timeout), not read from a clock: a request notes
+//! the tick it starts in, and the loop's one timer, which ticks while
+//! requests wait, fails those whose last tick has passed.
 
 use std::boxed::Box;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
 use std::vec::Vec;
 
 use std::string::String;
@@ -22,6 +26,10 @@ use crate::net::message::Frame;
 use crate::{DecodeError, Flags, Kind, Message};
 
 pub(super) use crate::net::io::lock;
+
+/// Ticks of the connection loop's timer in one request timeout: a request
+/// fails between one timeout and one timeout and a tick after it starts.
+pub(super) const TICKS_PER_TIMEOUT: u64 = 8;
 
 /// Wakes the tasks in `wakers` (after the lock is let go).
 pub(super) fn wake_all(wakers: &mut Vec<Waker>) {
@@ -76,7 +84,12 @@ struct Sub {
 }
 
 pub(super) struct State {
-    pending: PendingTable<Instant, Box<[Option<Slot<Instant>>]>>,
+    /// The requests in flight, each with the tick it fails at.
+    pending: PendingTable<u64, Box<[Option<Slot<u64>>]>>,
+    /// The connection loop's coarse clock: ticks of its timer, each
+    /// [`TICKS_PER_TIMEOUT`]th of the request timeout, counted while
+    /// something can be due.
+    pub(super) tick: u64,
     waiters: Box<[Waiter]>,
     /// Encoded frames the connection loop has not taken yet.
     out: Vec<u8>,
@@ -124,6 +137,7 @@ impl State {
         State {
             waiters: (0..pending.capacity()).map(|_| Waiter::default()).collect(),
             pending,
+            tick: 0,
             out: Vec::new(),
             queued: 0,
             queue: queue.max(1),
@@ -240,16 +254,16 @@ impl State {
         room
     }
 
-    /// Starts a request `kind`/`payload` with `deadline`: gives it an id
-    /// and a place and queues its frame. Waits (`Pending`, `cx` recorded)
-    /// while the table is full, the send buffer holds the queue limit, or
-    /// the client reconnects. The connection loop's waker, if it waits, is
-    /// put in `wake`.
+    /// Starts a request `kind`/`payload`: gives it an id, a place and a
+    /// deadline (the tick after [`TICKS_PER_TIMEOUT`] whole ticks from
+    /// now), and queues its frame. Waits (`Pending`, `cx` recorded) while
+    /// the table is full, the send buffer holds the queue limit, or the
+    /// client reconnects. The connection loop's waker, if it waits, is put
+    /// in `wake`.
     pub(super) fn poll_start(
         &mut self,
         cx: &Context<'_>,
         (kind, payload): (Kind<'_>, &[u8]),
-        deadline: Instant,
         wake: &mut Vec<Waker>,
     ) -> Poll<Result<Ticket, ClientError>> {
         if let Some(e) = self.refusal() {
@@ -261,6 +275,8 @@ impl State {
         // A place whose last request has not collected its outcome yet is
         // skipped (its id is given up at once, never sent).
         let mut tries = self.waiters.len();
+        // The tick now may be nearly over: one more makes it whole.
+        let deadline = self.tick + TICKS_PER_TIMEOUT + 1;
         let (id, at) = loop {
             let Ok(id) = self.pending.start(Some(deadline)) else {
                 self.wait_for_room(cx);
@@ -480,17 +496,13 @@ impl State {
         }
     }
 
-    /// Fails the requests whose deadline has passed.
-    pub(super) fn expire(&mut self, now: Instant, wake: &mut Vec<Waker>) {
-        while let Some(id) = self.pending.expire(now) {
+    /// The loop's timer ticked: fails the requests whose last tick it was.
+    pub(super) fn on_tick(&mut self, wake: &mut Vec<Waker>) {
+        self.tick += 1;
+        while let Some(id) = self.pending.expire(self.tick) {
             let at = self.pending.place(id);
             self.finish(at, Err(ClientError::Timeout), wake);
         }
-    }
-
-    /// When the earliest pending request is due (the loop's timer).
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
-        self.pending.next_deadline()
     }
 
     /// Whether requests wait for answers (the loop then checks deadlines).
