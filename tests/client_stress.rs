@@ -560,9 +560,9 @@ fn a_request_dropped_before_its_batch_is_written_leaves_the_batch_whole() {
     peer.answer(rd.id, b"d");
     peer.answer(ra.id, b"a");
     let out = d.drive_with(&mut [&mut a, &mut background], Duration::from_secs(2));
-    assert_eq!(out.map(|f| f.payload), Ok(b"d".to_vec()));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"d".to_vec()));
     let out = a.drive_with(&mut [&mut background], Duration::from_secs(2));
-    assert_eq!(out.map(|f| f.payload), Ok(b"a".to_vec()));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"a".to_vec()));
     assert_eq!(client.late_answers(), 1);
 }
 
@@ -590,9 +590,9 @@ fn a_request_dropped_while_waiting_for_room_is_never_written() {
     peer.answer(ra.id, b"a");
     peer.answer(rb.id, b"b");
     let out = b.drive_with(&mut [&mut a, &mut background], Duration::from_secs(2));
-    assert_eq!(out.map(|f| f.payload), Ok(b"b".to_vec()));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"b".to_vec()));
     let out = a.drive_with(&mut [&mut background], Duration::from_secs(2));
-    assert_eq!(out.map(|f| f.payload), Ok(b"a".to_vec()));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"a".to_vec()));
     // A later request still works.
     let mut e = Probe::new(client.request("E", b"e"));
     assert!(!e.poll_settled());
@@ -602,7 +602,7 @@ fn a_request_dropped_while_waiting_for_room_is_never_written() {
     assert_eq!(re.kind, "E");
     peer.answer(re.id, b"e");
     let out = e.drive_with(&mut [&mut background], Duration::from_secs(2));
-    assert_eq!(out.map(|f| f.payload), Ok(b"e".to_vec()));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"e".to_vec()));
     assert_eq!(client.late_answers(), 0);
     // ... nor after E: closing writes what is queued, then the stream ends.
     client.close();
@@ -654,8 +654,8 @@ fn a_request_dropped_while_others_wait_does_not_hold_them_up() {
         peer.answer(ry.id, b"y");
         let ox = x.drive_with(&mut [&mut y, &mut background], Duration::from_secs(1));
         let oy = y.drive_with(&mut [&mut background], Duration::from_secs(1));
-        assert_eq!(ox.map(|f| f.payload), Ok(b"x".to_vec()));
-        assert_eq!(oy.map(|f| f.payload), Ok(b"y".to_vec()));
+        assert_eq!(ox.map(|f| f.payload.into_vec()), Ok(b"x".to_vec()));
+        assert_eq!(oy.map(|f| f.payload.into_vec()), Ok(b"y".to_vec()));
     }
 }
 
@@ -678,7 +678,7 @@ fn two_dropped_requests_do_not_stall_the_third() {
         };
         peer.answer(id, payload);
         let out = stays.drive_with(&mut [&mut background], Duration::from_secs(1));
-        assert_eq!(out.map(|f| f.payload), Ok(payload.to_vec()));
+        assert_eq!(out.map(|f| f.payload.into_vec()), Ok(payload.to_vec()));
     }
 }
 
@@ -714,12 +714,12 @@ fn racing_two_requests_does_not_stall_a_third() {
         // The winner's answer ends the race (and drops the losers) ...
         peer.answer(got["W"], b"w");
         let won = race.drive_with(&mut [&mut background], Duration::from_secs(1));
-        assert_eq!(won.map(|f| f.payload), Ok(b"w".to_vec()));
+        assert_eq!(won.map(|f| f.payload.into_vec()), Ok(b"w".to_vec()));
         drop(race);
         // ... then C's answer comes.
         peer.answer(rc.id, b"c");
         let out = c.drive_with(&mut [&mut background], Duration::from_secs(1));
-        assert_eq!(out.map(|f| f.payload), Ok(b"c".to_vec()));
+        assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"c".to_vec()));
     }
 }
 
@@ -742,7 +742,7 @@ fn an_idle_request_future_does_not_hold_up_others() {
     });
     // Answered, not timed out (B's timeout is 1 s).
     assert_eq!(
-        out.clone().map(|r| r.map(|f| f.payload)),
+        out.clone().map(|r| r.map(|f| f.payload.into_vec())),
         Some(Ok(b"b".to_vec()))
     );
     drop(idle);

@@ -314,7 +314,7 @@ fn client_subscriptions_publish_and_the_schema_check() {
         b.publish("sensor/temp", b"21.5").await.expect("publish");
         b.publish("tick", b"1").await.expect("publish");
         let got = |d: Option<Delivery>| match d {
-            Some(Delivery::Event(f)) => (f.kind, f.payload),
+            Some(Delivery::Event(f)) => (f.kind.to_string(), f.payload.into_vec()),
             other => panic!("{other:?}"),
         };
         assert_eq!(

@@ -765,7 +765,10 @@ fn events_reach_the_subscriptions_their_kind_matches() {
         b"two",
     ));
     let got = |sub: &mut msgwire::net::Subscription| match block_on(sub.recv()) {
-        Some(Delivery::Event(f)) => (f.kind, String::from_utf8(f.payload).expect("utf-8")),
+        Some(Delivery::Event(f)) => (
+            f.kind.to_string(),
+            String::from_utf8(f.payload.into_vec()).expect("utf-8"),
+        ),
         other => panic!("{other:?}"),
     };
     // Each subscription gets every event its filter matches, in order.
@@ -969,7 +972,7 @@ fn handlers_see_their_connection() {
     let server = tcp_server(router, ServerConfig::default());
     let (a, b) = (fixture().tcp(&server), fixture().tcp(&server));
     block_on(async {
-        let text = |f: msgwire::net::Frame| String::from_utf8(f.payload).expect("utf-8");
+        let text = |f: msgwire::net::Frame| String::from_utf8(f.payload.into_vec()).expect("utf-8");
         let who_a = text(a.request("WHO", b"").await.expect("WHO"));
         let who_b = text(b.request("WHO", b"").await.expect("WHO"));
         let (id_a, peer_a) = who_a.split_once(' ').expect("id and peer");
