@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 
 use super::{ClientError, Closed, ClosedBy, Delivery, LOG_TARGET};
 use crate::conversation::{
-    answer_id, rev_has_events, Filter, Filters, Framing, Hello, Lagged, Matched, PendingTable, Rev,
-    Slot, Wire,
+    answer_id, rev_has_events, Filter, Filters, Framing, Hello, Lagged, Matched, PendingTable,
+    RemoteError, Rev, Slot, Wire,
 };
 use crate::net::events::{EventLimits, Queue};
 use crate::net::message::Frame;
@@ -100,6 +100,10 @@ pub(super) struct State {
     room: Vec<Waker>,
     /// The connection loop's waker while it waits.
     driver: Option<Waker>,
+    /// The loop handed out answers and waits for their requests to run
+    /// (rather than for the reactor): the first that takes its outcome,
+    /// or is dropped, wakes it.
+    pub(super) yielded: bool,
     pub(super) link: Link,
     /// `close()` was called (or every `Client` dropped): what is queued is
     /// written, then the connection closes.
@@ -143,6 +147,7 @@ impl State {
             queue: queue.max(1),
             room: Vec::new(),
             driver: None,
+            yielded: false,
             link: Link::Up,
             closing: false,
             subs: Vec::new(),
@@ -352,6 +357,7 @@ impl State {
             Some(outcome) => {
                 *w = Waiter::default();
                 self.wake_room(wake);
+                self.wake_yielded(wake);
                 Poll::Ready(outcome)
             }
             None => {
@@ -375,6 +381,15 @@ impl State {
         *w = Waiter::default();
         self.pending.cancel(t.id);
         self.wake_room(wake);
+        self.wake_yielded(wake);
+    }
+
+    /// A request the loop woke has run: the loop, if it waits for that,
+    /// goes on.
+    fn wake_yielded(&mut self, wake: &mut Vec<Waker>) {
+        if std::mem::take(&mut self.yielded) {
+            wake.extend(self.driver.take());
+        }
     }
 
     /// Ends the request at place `at` with `outcome`.
@@ -407,7 +422,12 @@ impl State {
         match self.pending.on_message(m) {
             Matched::Answer(id) => {
                 let at = self.pending.place(id);
-                self.finish(at, Ok(Frame::from_message(m)), wake);
+                // An `ERROR` answer is the request's error.
+                let outcome = match RemoteError::of(m) {
+                    Some(e) => Err(ClientError::remote(&e)),
+                    None => Ok(Frame::from_message(m)),
+                };
+                self.finish(at, outcome, wake);
             }
             Matched::Late | Matched::Unsolicited => self.late += 1,
         }
