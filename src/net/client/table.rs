@@ -299,12 +299,9 @@ impl State {
             }
         };
         let m = Message::new(kind, payload).with_id(id);
-        match Wire::new(&m, Framing::Binary) {
-            Ok(wire) => wire.append_to(&mut self.out),
-            Err(e) => {
-                self.pending.cancel(id);
-                return Poll::Ready(Err(ClientError::Encode(e)));
-            }
+        if let Err(e) = Wire::append(&m, Framing::Binary, &mut self.out) {
+            self.pending.cancel(id);
+            return Poll::Ready(Err(ClientError::Encode(e)));
         }
         self.queued += 1;
         self.waiters[at] = Waiter {
@@ -329,9 +326,7 @@ impl State {
         if !self.has_room(cx) {
             return Poll::Pending;
         }
-        Wire::new(m, Framing::Binary)
-            .map_err(ClientError::Encode)?
-            .append_to(&mut self.out);
+        Wire::append(m, Framing::Binary, &mut self.out).map_err(ClientError::Encode)?;
         self.queued += 1;
         wake.extend(self.driver.take());
         Poll::Ready(Ok(()))
