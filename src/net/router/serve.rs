@@ -356,10 +356,17 @@ impl Router {
                     let mut handler = None;
                     let filters_change = !m.flags.contains(Flags::EVENT)
                         && (m.kind == Kind::SUB || m.kind == Kind::UNSUB);
-                    let event = rules.decide(Ok(m), |kind| {
-                        handler = self.handler(kind);
-                        handler.is_some()
-                    });
+                    // A built-in's answer that fits the write buffer is
+                    // queued where the rules made it: no await until the
+                    // buffer is full.
+                    let event = rules.decide_taking(
+                        Ok(m),
+                        |kind| {
+                            handler = self.handler(kind);
+                            handler.is_some()
+                        },
+                        |a| queued_now(a, &mut tx),
+                    );
                     if filters_change {
                         // The copy the publishers read is updated before
                         // the answer goes out (§6: from the `SUB` answer on).
@@ -372,8 +379,6 @@ impl Router {
                         }
                     }
                     match event {
-                        // A built-in's answer that fits the write buffer:
-                        // no await until the buffer is full.
                         Some(Event::Answer(a)) if queued_now(&a, &mut tx) => {
                             tx.write_if_full().await.map(|()| true)
                         }
@@ -397,7 +402,8 @@ impl Router {
                             Ok(true)
                         }
                         Some(Event::Exit) => Ok(false),
-                        None => Ok(true),
+                        // Nothing to do, or the answer was queued.
+                        None => tx.write_if_full().await.map(|()| true),
                     }
                 }
                 Err(RecvError::Decode(e)) => {
