@@ -77,6 +77,29 @@ impl Frame {
         }
     }
 
+    /// An empty frame (its kind empty, so never a message): the place an
+    /// answer is copied into.
+    pub(crate) fn placeholder() -> Frame {
+        Frame {
+            kind: KindBuf(heapless::String::new()),
+            id: 0,
+            flags: Flags::EMPTY,
+            payload: Payload::default(),
+        }
+    }
+
+    /// Overwrites this frame with a copy of `m`, in place (a frame built
+    /// elsewhere and moved here right away is read back whole while its
+    /// pieces are still being stored: a store-forwarding stall per copy).
+    pub(crate) fn set(&mut self, m: &Message<'_>) {
+        self.kind.0.clear();
+        // A kind is at most MAX_KIND_LEN bytes: it fits.
+        let _ = self.kind.0.push_str(m.kind.as_str());
+        self.id = m.id;
+        self.flags = m.flags;
+        self.payload.set(m.payload);
+    }
+
     /// A borrowed view of this message (to send it, say).
     pub fn as_message(&self) -> Message<'_> {
         Message::new(self.kind.kind(), &self.payload)
@@ -269,6 +292,23 @@ impl Payload {
         match &self.0 {
             Repr::Inline(v) => v,
             Repr::Heap(v) => v,
+        }
+    }
+
+    /// Holds a copy of `bytes` instead (in place up to [`Payload::INLINE`]
+    /// bytes, reusing a vector it holds beyond).
+    fn set(&mut self, bytes: &[u8]) {
+        match &mut self.0 {
+            Repr::Inline(v) if bytes.len() <= Payload::INLINE => {
+                v.clear();
+                // It fits: checked just above.
+                let _ = v.extend_from_slice(bytes);
+            }
+            Repr::Heap(v) if bytes.len() > Payload::INLINE => {
+                v.clear();
+                v.extend_from_slice(bytes);
+            }
+            _ => *self = Payload::from(bytes),
         }
     }
 
@@ -468,6 +508,32 @@ mod tests {
         p[1] = b'y';
         assert_eq!(p, *b"ay");
         assert!(Payload::default().is_empty());
+    }
+
+    /// A frame overwritten in place is the copy of the new message,
+    /// whatever it held before, and a payload over `INLINE` reuses the
+    /// vector it held.
+    #[test]
+    fn a_frame_set_in_place_is_the_new_message() {
+        let big = vec![7u8; Payload::INLINE + 10];
+        let bigger = vec![8u8; 2 * Payload::INLINE];
+        let kinds = [Kind::ECHO, Kind::lit("a-much-longer/kind.name_0123456"), Kind::PING];
+        let mut f = Frame::placeholder();
+        for (i, payload) in [&b"hi"[..], &bigger, &big, b"", &big].into_iter().enumerate() {
+            let m = Message::new(kinds[i % 3], payload)
+                .with_id(i as u32)
+                .with_flags(Flags::RESPONSE);
+            let held = f.payload.as_slice().as_ptr();
+            let was_heap = matches!(f.payload.0, Repr::Heap(_));
+            f.set(&m);
+            assert_eq!(f, Frame::from_message(&m), "{i}");
+            let heap = payload.len() > Payload::INLINE;
+            assert_eq!(matches!(f.payload.0, Repr::Heap(_)), heap, "{i}");
+            if i == 2 {
+                assert!(was_heap);
+                assert_eq!(f.payload.as_slice().as_ptr(), held, "the vector is reused");
+            }
+        }
     }
 
     #[test]

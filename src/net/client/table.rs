@@ -55,11 +55,35 @@ pub(super) struct Ticket {
 
 /// A request's waker and, once it has one, its outcome. Free (`id` 0)
 /// once the request's future has taken the outcome or was dropped.
-#[derive(Default)]
 struct Waiter {
     id: u32,
     waker: Option<Waker>,
-    done: Option<Result<Frame, ClientError>>,
+    /// The outcome, once it came; `Ok`: the answer is in `answer`.
+    done: Option<Result<(), ClientError>>,
+    /// Where the loop copies the answer: in place, not built elsewhere
+    /// and moved in (a frame read back whole while its pieces are still
+    /// being stored stalls the CPU), and moved out once, by the request.
+    answer: Frame,
+}
+
+impl Default for Waiter {
+    fn default() -> Waiter {
+        Waiter {
+            id: 0,
+            waker: None,
+            done: None,
+            answer: Frame::placeholder(),
+        }
+    }
+}
+
+impl Waiter {
+    /// Free again (the answer's place is kept for the next request).
+    fn clear(&mut self) {
+        self.id = 0;
+        self.waker = None;
+        self.done = None;
+    }
 }
 
 /// The connection's state as requests see it.
@@ -304,11 +328,10 @@ impl State {
             return Poll::Ready(Err(ClientError::Encode(e)));
         }
         self.queued += 1;
-        self.waiters[at] = Waiter {
-            id,
-            waker: Some(cx.waker().clone()),
-            done: None,
-        };
+        let w = &mut self.waiters[at];
+        w.id = id;
+        w.waker = Some(cx.waker().clone());
+        w.done = None;
         wake.extend(self.driver.take());
         Poll::Ready(Ok(Ticket { id, at }))
     }
@@ -350,7 +373,9 @@ impl State {
         }
         match w.done.take() {
             Some(outcome) => {
-                *w = Waiter::default();
+                let outcome =
+                    outcome.map(|()| std::mem::replace(&mut w.answer, Frame::placeholder()));
+                w.clear();
                 self.wake_room(wake);
                 self.wake_yielded(wake);
                 Poll::Ready(outcome)
@@ -370,10 +395,10 @@ impl State {
         if w.id != t.id {
             return;
         }
-        if matches!(w.done, Some(Ok(_))) {
+        if matches!(w.done, Some(Ok(()))) {
             self.late += 1;
         }
-        *w = Waiter::default();
+        w.clear();
         self.pending.cancel(t.id);
         self.wake_room(wake);
         self.wake_yielded(wake);
@@ -387,8 +412,9 @@ impl State {
         }
     }
 
-    /// Ends the request at place `at` with `outcome`.
-    fn finish(&mut self, at: usize, outcome: Result<Frame, ClientError>, wake: &mut Vec<Waker>) {
+    /// Ends the request at place `at` with `outcome` (`Ok`: its answer is
+    /// in its place).
+    fn finish(&mut self, at: usize, outcome: Result<(), ClientError>, wake: &mut Vec<Waker>) {
         let w = &mut self.waiters[at];
         w.done = Some(outcome);
         wake.extend(w.waker.take());
@@ -420,7 +446,10 @@ impl State {
                 // An `ERROR` answer is the request's error.
                 let outcome = match RemoteError::of(m) {
                     Some(e) => Err(ClientError::remote(&e)),
-                    None => Ok(Frame::from_message(m)),
+                    None => {
+                        self.waiters[at].answer.set(m);
+                        Ok(())
+                    }
                 };
                 self.finish(at, outcome, wake);
             }
