@@ -356,7 +356,9 @@ impl State {
     }
 
     /// The request's outcome if it has one (its place is then free); else
-    /// `cx` waits for it.
+    /// `cx` waits for it. Inlined into the request's poll: the answer is
+    /// moved once, from its place to the caller.
+    #[inline]
     pub(super) fn poll_answer(
         &mut self,
         cx: &Context<'_>,
