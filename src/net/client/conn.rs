@@ -155,6 +155,9 @@ impl<'a> Conn<'a> {
                         // The stall began before the first of these
                         // ticks: this one is a whole timeout after it.
                         if *ticks > TICKS_PER_TIMEOUT {
+                            // The requests this tick failed hear of it now.
+                            drop(st);
+                            wake_all(&mut self.wake);
                             return Poll::Ready(End::Lost(Closed::new(
                                 ClosedBy::Transport,
                                 "write failed: the peer is not reading",
