@@ -24,6 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::net::{fixture, tcp_server, within, Peer};
+use common::watchdog::watchdog;
 use common::{wait_until, XorShift};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
@@ -317,6 +318,7 @@ fn books_balance(taken: u64, cancelled: u64, late: u64, answered: u64) {
 /// the books balance: answers sent = answers taken + `late_answers`.
 #[test]
 fn random_cancellation_in_memory_keeps_the_books_balanced() {
+    let _watchdog = watchdog();
     let (client, seen) = fixture().chunks(4).queue(8).echo();
 
     let rep = stress_then_sync(&client, "ECHO");
@@ -344,6 +346,7 @@ fn random_cancellation_in_memory_keeps_the_books_balanced() {
 /// direction and wakes the one it replaces), against the crate's server.
 #[test]
 fn random_cancellation_over_tcp_keeps_the_books_balanced() {
+    let _watchdog = watchdog();
     let (server, count) = counting_tcp_server();
     let client = fixture().queue(8).tcp(&server);
 
@@ -363,6 +366,7 @@ fn random_cancellation_over_tcp_keeps_the_books_balanced() {
 /// with its own answer, and nothing is written twice or lost.
 #[test]
 fn queue_of_one_with_many_concurrent_requests() {
+    let _watchdog = watchdog();
     let (client, seen) = fixture().chunks(1).queue(1).echo();
     let futs: Vec<_> = (0..24)
         .map(|t| {
@@ -410,6 +414,7 @@ fn queue_of_one_with_many_concurrent_requests() {
 /// many tasks interleaving and a small queue.
 #[test]
 fn send_then_request_keep_their_order() {
+    let _watchdog = watchdog();
     let (client, seen) = fixture().chunks(2).queue(2).echo();
     let futs: Vec<_> = (0..12)
         .map(|t| {
@@ -457,6 +462,7 @@ fn send_then_request_keep_their_order() {
 /// them out as it reads), and also right after the requests stop.
 #[test]
 fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
+    let _watchdog = watchdog();
     let (client, server) = fixture().echo();
     let mut sub = block_on(client.subscribe("NEWS")).expect("subscribe");
 
@@ -541,6 +547,7 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
 /// counted late.
 #[test]
 fn a_request_dropped_before_its_batch_is_written_leaves_the_batch_whole() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     let mut a = Probe::new(client.request("A", b"a"));
@@ -570,6 +577,7 @@ fn a_request_dropped_before_its_batch_is_written_leaves_the_batch_whole() {
 /// behind: it is never written, and the others go on.
 #[test]
 fn a_request_dropped_while_waiting_for_room_is_never_written() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().queue(1).by_hand().scripted();
     let mut background = Probe::new(client.run());
     let mut a = Probe::new(client.request("A", b"a"));
@@ -645,6 +653,7 @@ fn three_waiting<'a>(
 /// wake-up would leave them waiting).
 #[test]
 fn a_request_dropped_while_others_wait_does_not_hold_them_up() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     for _ in 0..3 {
@@ -664,6 +673,7 @@ fn a_request_dropped_while_others_wait_does_not_hold_them_up() {
 /// to a request that was then dropped, and nobody read).
 #[test]
 fn two_dropped_requests_do_not_stall_the_third() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     for round in 0..4 {
@@ -688,6 +698,7 @@ fn two_dropped_requests_do_not_stall_the_third() {
 /// loser — which is dropped right away with the race.
 #[test]
 fn racing_two_requests_does_not_stall_a_third() {
+    let _watchdog = watchdog();
     // The connection loop is polled only when woken.
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
@@ -729,6 +740,7 @@ fn racing_two_requests_does_not_stall_a_third() {
 /// future could stay the socket's reader.)
 #[test]
 fn an_idle_request_future_does_not_hold_up_others() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().timeout(Duration::from_secs(1)).scripted();
     let mut idle = Probe::new(client.request("IDLE", b""));
     assert!(!idle.poll()); // queued, and never polled again
@@ -757,6 +769,7 @@ fn an_idle_request_future_does_not_hold_up_others() {
 /// `Closed`; nothing can be sent afterwards.
 #[test]
 fn close_writes_what_is_queued_then_closes() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().chunks(1).scripted();
     // The peer reads nothing yet: after a chunk or two the writes block.
     for i in 0..20u32 {
@@ -795,6 +808,7 @@ fn close_writes_what_is_queued_then_closes() {
 /// requests fail with `Closed`.
 #[test]
 fn close_with_a_frame_still_queued_writes_it_first() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     let mut a = Probe::new(client.request("A", b"a"));
@@ -820,6 +834,7 @@ fn close_with_a_frame_still_queued_writes_it_first() {
 /// order.
 #[test]
 fn the_queue_limit_makes_send_wait_for_room() {
+    let _watchdog = watchdog();
     // Everything on this thread, the connection loop included: once
     // nothing is woken, a send is done or waits for room, which only the
     // peer reading can make.
@@ -884,6 +899,7 @@ fn the_queue_limit_makes_send_wait_for_room() {
 /// then the stream ends.
 #[test]
 fn dropping_the_last_client_writes_what_is_queued_then_closes() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().chunks(1).scripted();
     let clone = client.clone();
     for i in 0..20u32 {
@@ -913,6 +929,7 @@ fn dropping_the_last_client_writes_what_is_queued_then_closes() {
 /// or not someone subscribed: the connection loop always reads.
 #[test]
 fn the_server_closing_while_nothing_waits_is_noticed() {
+    let _watchdog = watchdog();
     // The connection loop is polled by hand, only when woken.
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
@@ -970,6 +987,7 @@ fn the_server_closing_while_nothing_waits_is_noticed() {
 /// away mid-flight, all of them.
 #[test]
 fn the_server_vanishing_fails_every_pending_request_at_once() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     let (a, (x, _), (y, _)) = three_waiting(&client, &mut peer, &mut background);
@@ -991,6 +1009,7 @@ fn the_server_vanishing_fails_every_pending_request_at_once() {
 /// two threads and the pending map under contention.
 #[test]
 fn timeouts_are_never_early_under_contention() {
+    let _watchdog = watchdog();
     let timeout = Duration::from_millis(40);
     let (client, server) = fixture().chunks(64).timeout(timeout).echo();
     let stop = Arc::new(AtomicBool::new(false));
@@ -1039,6 +1058,7 @@ fn timeouts_are_never_early_under_contention() {
 /// still times out (not early), instead of waiting for room forever.
 #[test]
 fn a_request_waiting_for_room_times_out() {
+    let _watchdog = watchdog();
     let timeout = Duration::from_millis(200);
     let (client, server_end) = fixture().chunks(1).timeout(timeout).queue(1).silent();
     // The server reads nothing.
@@ -1078,6 +1098,7 @@ fn a_request_waiting_for_room_times_out() {
 /// applied the limit to its writes only.)
 #[test]
 fn a_server_that_reads_nothing_fails_the_connection_after_the_stall_timeout() {
+    let _watchdog = watchdog();
     let timeout = Duration::from_millis(200);
     let (client, server_end) = fixture().chunks(1).timeout(timeout).silent();
     // Two requests in two batches: the first fills the pipe, the second's
@@ -1130,6 +1151,7 @@ impl Wake for SlowWaker {
 /// requests with that reading.)
 #[test]
 fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
+    let _watchdog = watchdog();
     let timeout = Duration::from_millis(40);
     let mut early = Vec::new();
     for attempt in 0..10u32 {
@@ -1191,6 +1213,7 @@ fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
 /// answer other than `PONG` is an `unexpected-answer` error.
 #[test]
 fn ping_asks_and_measures() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().scripted();
     let delay = Duration::from_millis(30);
     let out = thread::scope(|s| {
@@ -1229,6 +1252,7 @@ fn ping_asks_and_measures() {
 /// unsolicited.
 #[test]
 fn a_full_subscription_queue_counts_what_it_drops() {
+    let _watchdog = watchdog();
     let (end, server_end) = msgwire::net::memory::pipe(8);
     let config = msgwire::net::ClientConfig {
         subscription: msgwire::net::EventLimits {

@@ -13,6 +13,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::net::tcp_server;
+use common::watchdog::watchdog;
 use common::{encode_frame, frame, read_frames, Ev};
 use futures_lite::future::block_on;
 use msgwire::net::{
@@ -69,6 +70,7 @@ fn frames_within(s: &mut TcpStream, wait: Duration) -> Vec<Ev> {
 
 #[test]
 fn a_relaying_server_delivers_each_event_once_to_every_matching_conversation() {
+    let _watchdog = watchdog();
     let server = tcp_server(Router::new().relay(true), ServerConfig::default());
     let addr = server.local_addr().expect("tcp");
     let mut a = connect(addr);
@@ -133,6 +135,7 @@ fn a_relaying_server_delivers_each_event_once_to_every_matching_conversation() {
 
 #[test]
 fn without_the_relay_an_event_reaches_its_handler_only() {
+    let _watchdog = watchdog();
     let (tx, rx) = std::sync::mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let router = Router::new()
@@ -159,6 +162,7 @@ fn without_the_relay_an_event_reaches_its_handler_only() {
 
 #[test]
 fn a_text_conversation_subscribes_and_gets_events_as_lines() {
+    let _watchdog = watchdog();
     let server = tcp_server(Router::new(), ServerConfig::default());
     let addr = server.local_addr().expect("tcp");
     let mut s = connect(addr);
@@ -193,6 +197,7 @@ fn a_text_conversation_subscribes_and_gets_events_as_lines() {
 /// missing, each count equal to the gap in the counters.
 #[test]
 fn a_slow_subscriber_loses_events_counted_exactly_and_slows_no_one() {
+    let _watchdog = watchdog();
     const PUBLISHED: u32 = 20_000;
     let limits = EventLimits {
         events: 64,
@@ -304,6 +309,7 @@ fn a_slow_subscriber_loses_events_counted_exactly_and_slows_no_one() {
 
 #[test]
 fn client_subscriptions_publish_and_the_schema_check() {
+    let _watchdog = watchdog();
     let server = tcp_server(Router::new().relay(true), ServerConfig::default());
     let addr = server.local_addr().expect("tcp");
     let a = client(addr);
@@ -361,6 +367,7 @@ fn client_subscriptions_publish_and_the_schema_check() {
 
 #[test]
 fn a_client_expecting_a_schema_writes_nothing_to_a_server_with_another() {
+    let _watchdog = watchdog();
     let ours = 0x0123_4567_89ab_cdef_u64;
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let tx = std::sync::Mutex::new(tx);

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use common::net::within;
 use common::wait_until;
+use common::watchdog::watchdog;
 use futures_lite::future::block_on;
 use msgwire::conversation::ErrorText;
 use msgwire::net::{
@@ -79,6 +80,7 @@ struct Tally {
 
 #[test]
 fn a_server_killed_and_restarted_under_a_request_stream() {
+    let _watchdog = watchdog();
     let answered_by_server = Arc::new(AtomicU64::new(0));
     let first = server_on("127.0.0.1:0", &answered_by_server);
     let addr = first.local_addr().expect("tcp");
@@ -153,6 +155,7 @@ fn a_server_killed_and_restarted_under_a_request_stream() {
 
 #[test]
 fn a_request_made_while_the_server_is_down_waits_for_it() {
+    let _watchdog = watchdog();
     let count = Arc::new(AtomicU64::new(0));
     let first = server_on("127.0.0.1:0", &count);
     let addr = first.local_addr().expect("tcp");
@@ -184,6 +187,7 @@ fn a_request_made_while_the_server_is_down_waits_for_it() {
 
 #[test]
 fn a_request_times_out_while_the_server_stays_down() {
+    let _watchdog = watchdog();
     let count = Arc::new(AtomicU64::new(0));
     let server = server_on("127.0.0.1:0", &count);
     let addr = server.local_addr().expect("tcp");
@@ -207,6 +211,7 @@ fn a_request_times_out_while_the_server_stays_down() {
 
 #[test]
 fn the_client_gives_up_after_its_attempts() {
+    let _watchdog = watchdog();
     let count = Arc::new(AtomicU64::new(0));
     let server = server_on("127.0.0.1:0", &count);
     let addr = server.local_addr().expect("tcp");
@@ -230,6 +235,7 @@ fn the_client_gives_up_after_its_attempts() {
 
 #[test]
 fn without_a_reconnect_plan_the_client_closes() {
+    let _watchdog = watchdog();
     let count = Arc::new(AtomicU64::new(0));
     let server = server_on("127.0.0.1:0", &count);
     let addr = server.local_addr().expect("tcp");
@@ -245,6 +251,7 @@ fn without_a_reconnect_plan_the_client_closes() {
 
 #[test]
 fn a_client_over_another_transport_does_not_redial() {
+    let _watchdog = watchdog();
     let (end, server_end) = msgwire::net::memory::pipe(8);
     let client = Client::new(end, reconnecting(Duration::from_secs(5), None))
         .start(&Spawner::global())
@@ -256,6 +263,7 @@ fn a_client_over_another_transport_does_not_redial() {
 
 #[test]
 fn errors_and_the_client_say_what_happened() {
+    let _watchdog = watchdog();
     let cases = [
         (ClientError::Timeout, "request timed out"),
         (

@@ -517,9 +517,16 @@ mod tests {
     fn a_frame_set_in_place_is_the_new_message() {
         let big = vec![7u8; Payload::INLINE + 10];
         let bigger = vec![8u8; 2 * Payload::INLINE];
-        let kinds = [Kind::ECHO, Kind::lit("a-much-longer/kind.name_0123456"), Kind::PING];
+        let kinds = [
+            Kind::ECHO,
+            Kind::lit("a-much-longer/kind.name_0123456"),
+            Kind::PING,
+        ];
         let mut f = Frame::placeholder();
-        for (i, payload) in [&b"hi"[..], &bigger, &big, b"", &big].into_iter().enumerate() {
+        for (i, payload) in [&b"hi"[..], &bigger, &big, b"", &big]
+            .into_iter()
+            .enumerate()
+        {
             let m = Message::new(kinds[i % 3], payload)
                 .with_id(i as u32)
                 .with_flags(Flags::RESPONSE);
