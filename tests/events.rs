@@ -428,3 +428,123 @@ fn a_client_expecting_a_schema_writes_nothing_to_a_server_with_another() {
     );
     block_on(same.shutdown(Duration::from_secs(1)));
 }
+
+/// The client's side of §6 against a peer the test scripts: what a peer
+/// before 1.2 and a peer's refusals make of `subscribe` and `publish`,
+/// `try_recv`, and a subscription's end (dropped: its events are no
+/// longer its own; `unsubscribe`: an `UNSUB` goes out).
+#[test]
+fn client_subscriptions_and_publish_against_a_scripted_peer() {
+    use common::net::{fixture, Peer};
+    use common::wait_until;
+    use msgwire::Message;
+
+    let _watchdog = watchdog();
+    let answer = |peer: &mut Peer, id: u32, kind: Kind<'_>, payload: &[u8]| {
+        peer.send(
+            &Message::new(kind, payload)
+                .with_id(id)
+                .with_flags(Flags::RESPONSE),
+        );
+    };
+    let (client, mut peer) = fixture().scripted();
+    let subscribe = |filter: &'static str| {
+        let c = client.clone();
+        std::thread::spawn(move || block_on(c.subscribe(filter)))
+    };
+    // A peer before 1.2 refuses `SUB` as an unknown kind: no events.
+    let sub = subscribe("a/*");
+    let m = peer.recv();
+    assert_eq!((m.kind.as_str(), &m.payload[..]), ("SUB", &b"a/*"[..]));
+    answer(&mut peer, m.id, Kind::ERROR, b"unknown-kind: SUB");
+    assert!(matches!(
+        sub.join().expect("thread"),
+        Err(ClientError::NoEvents)
+    ));
+    // Any other refusal is the peer's, as it said it.
+    let sub = subscribe("a/*");
+    let m = peer.recv();
+    answer(&mut peer, m.id, Kind::ERROR, b"too-many-subscriptions: 4");
+    match sub.join().expect("thread") {
+        Err(ClientError::Remote(e)) => assert_eq!(e.code(), "too-many-subscriptions"),
+        other => panic!("{other:?}"),
+    }
+    // Accepted.
+    let sub = subscribe("a/*");
+    let m = peer.recv();
+    answer(&mut peer, m.id, Kind::SUB, b"a/*");
+    let mut a = sub.join().expect("thread").expect("subscribed");
+    assert!(format!("{a:?}").contains("a/*"), "{a:?}");
+    assert_eq!(a.filter(), "a/*");
+    assert!(a.try_recv().is_none(), "nothing yet");
+    let sub = subscribe("b/*");
+    let m = peer.recv();
+    answer(&mut peer, m.id, Kind::SUB, b"b/*");
+    let b = sub.join().expect("thread").expect("subscribed");
+    let publish = |peer: &mut Peer, kind: &str, payload: &[u8]| {
+        peer.send(&msgwire::conversation::event(
+            Kind::new(kind).expect("kind"),
+            payload,
+        ));
+    };
+    publish(&mut peer, "a/x", b"1");
+    let mut got = None;
+    wait_until(Duration::from_secs(5), "a/x delivered", || {
+        got = a.try_recv();
+        got.is_some()
+    });
+    match got {
+        Some(Delivery::Event(f)) => {
+            assert_eq!((f.kind.as_str(), &f.payload[..]), ("a/x", &b"1"[..]))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Dropped, `b/*` is no longer the client's: its event is counted
+    // unsolicited, and goes to no other subscription.
+    drop(b);
+    publish(&mut peer, "b/y", b"2");
+    wait_until(Duration::from_secs(5), "b/y counted", || {
+        client.dropped_unsolicited() == 1
+    });
+    assert!(a.try_recv().is_none());
+    // `unsubscribe` sends `UNSUB` with the filter and waits for its answer.
+    let done = std::thread::spawn(move || block_on(a.unsubscribe()));
+    let m = peer.recv();
+    assert_eq!((m.kind.as_str(), &m.payload[..]), ("UNSUB", &b"a/*"[..]));
+    answer(&mut peer, m.id, Kind::UNSUB, b"a/*");
+    done.join().expect("thread").expect("unsubscribed");
+
+    // `publish` asks a peer not yet known to take events (`HELLO`, once)
+    // and sends nothing to one before 1.2 (an `ERROR unknown-kind`, or an
+    // older `rev`); to a 1.2 peer the event goes out with the flag.
+    for (hello, takes) in [
+        (Message::new(Kind::ERROR, b"unknown-kind: HELLO"), false),
+        (Message::new(Kind::HELLO, b"rev=1.1"), false),
+        (Message::new(Kind::HELLO, b"rev=1.2 max=65536"), true),
+    ] {
+        let (client, mut peer) = fixture().scripted();
+        let c = client.clone();
+        let sent = std::thread::spawn(move || block_on(c.publish("a/x", b"3")));
+        let m = peer.recv();
+        assert_eq!(m.kind, "HELLO");
+        peer.send(&hello.with_id(m.id).with_flags(Flags::RESPONSE));
+        let sent = sent.join().expect("thread");
+        if takes {
+            sent.expect("published");
+            let e = peer.recv();
+            assert_eq!(
+                (e.kind.as_str(), e.id, e.flags, &e.payload[..]),
+                ("a/x", 0, Flags::EVENT, &b"3"[..])
+            );
+            // Known now: the next event is not preceded by a `HELLO`.
+            block_on(client.publish("a/y", b"4")).expect("published");
+            assert_eq!(peer.recv().kind, "a/y");
+        } else {
+            assert!(matches!(sent, Err(ClientError::NoEvents)), "{sent:?}");
+            assert!(
+                peer.try_recv(Duration::from_millis(100)).is_none(),
+                "nothing sent"
+            );
+        }
+    }
+}
