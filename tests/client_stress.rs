@@ -1120,6 +1120,116 @@ fn a_server_that_reads_nothing_fails_the_connection_after_the_stall_timeout() {
     drop(server_end);
 }
 
+/// A stalled write fails the connection no earlier than the request
+/// timeout after it stalled, whatever the phase of the loop's ticks when
+/// it stalls (it is counted in whole ticks from the first after it). A
+/// first request fills the pipe; a second, made after a pause that moves
+/// the stall's start across a tick, cannot be written: the stall begins
+/// no earlier than that second request.
+#[test]
+fn a_stalled_write_fails_the_connection_no_earlier_than_the_timeout() {
+    let _watchdog = watchdog();
+    let timeout = Duration::from_millis(200);
+    let mut early = Vec::new();
+    for attempt in 0..6u64 {
+        let (client, server_end) = fixture().chunks(1).timeout(timeout).silent();
+        let c = client.clone();
+        let a = thread::spawn(move || block_on(c.request("A", b"a")));
+        thread::sleep(Duration::from_millis(5 + 7 * attempt));
+        let start = Instant::now();
+        let c = client.clone();
+        let b = thread::spawn(move || block_on(c.request("B", b"b")));
+        wait_until(Duration::from_secs(5), "the connection closed", || {
+            client.is_closed()
+        });
+        let took = start.elapsed();
+        if took < timeout {
+            early.push((attempt, took));
+        }
+        for r in [a.join().expect("thread"), b.join().expect("thread")] {
+            assert!(r.is_err(), "{r:?}");
+        }
+        drop(server_end);
+    }
+    assert!(early.is_empty(), "closed before {timeout:?}: {early:?}");
+}
+
+/// A waker that polls its request the moment it is woken, on the thread
+/// that woke it: a request on another thread that takes its answer while
+/// the connection loop is still in the poll that handed it out.
+struct PollsAtOnce {
+    fut: std::sync::Mutex<Option<BoxFuture<'static, Result<Frame, ClientError>>>>,
+    out: std::sync::Mutex<Option<Result<Frame, ClientError>>>,
+}
+
+impl PollsAtOnce {
+    fn poll(self: &Arc<Self>) {
+        let waker = Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = self.fut.lock().expect("lock");
+        if let Some(f) = fut.as_mut() {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                *self.out.lock().expect("lock") = Some(v);
+                *fut = None;
+            }
+        }
+    }
+}
+
+impl Wake for PollsAtOnce {
+    fn wake(self: Arc<Self>) {
+        self.poll();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.poll();
+    }
+}
+
+/// After handing out answers the loop waits for their requests to run;
+/// one that ran at once, before the loop looked (on another thread),
+/// woke nothing: the loop then reads on (and waits for the reactor), so
+/// the next answer still reaches its request. Played by hand: the loop's
+/// poll is the one a new request woke (so no stale waker of the loop's is
+/// left for the quick request to wake), and it reads the quick request's
+/// answer. (With a request timeout of an hour, the loop's timer would not
+/// poll it again for 7.5 minutes.)
+#[test]
+fn a_request_that_takes_its_answer_at_once_leaves_the_loop_reading() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture()
+        .timeout(Duration::from_secs(3600))
+        .by_hand()
+        .scripted();
+    let mut background = Probe::new(client.run());
+    let c = client.clone();
+    let a = Arc::new(PollsAtOnce {
+        fut: std::sync::Mutex::new(Some(Box::pin(async move { c.request("A", b"a").await }))),
+        out: std::sync::Mutex::new(None),
+    });
+    a.poll();
+    assert!(!background.poll_settled());
+    let ma = peer.recv();
+    peer.answer(ma.id, b"a!");
+    // B's start wakes the loop (the answer to A waits in the pipe).
+    let mut b = Probe::new(client.request("B", b"b"));
+    assert!(!b.poll());
+    assert!(!background.poll_settled());
+    assert_eq!(
+        a.out
+            .lock()
+            .expect("lock")
+            .take()
+            .map(|r| r.map(|f| f.payload.into_vec())),
+        Some(Ok(b"a!".to_vec())),
+        "A took its answer inside the loop's poll"
+    );
+    let mb = peer.recv();
+    peer.answer(mb.id, b"b!");
+    let out = b.drive_with(&mut [&mut background], Duration::from_secs(5));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"b!".to_vec()));
+}
+
 /// A waker that, once armed, takes its time: 30 ms, then says it is done.
 /// It stands in for anything that holds up the connection loop (the OS
 /// preempting its thread, a contended lock).

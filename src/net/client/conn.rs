@@ -16,7 +16,7 @@ use async_io::Timer;
 use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 
-use super::table::{lock, wake_all, TICKS_PER_TIMEOUT};
+use super::table::{lock, wake_all, State, TICKS_PER_TIMEOUT};
 use super::{Closed, ClosedBy, Shared};
 use crate::conversation::answer_id;
 use crate::net::framed::{Framing, RxState};
@@ -143,8 +143,7 @@ impl<'a> Conn<'a> {
             // fails the requests whose last tick it is (their deadlines
             // are counted in ticks: no clock is read per request) and
             // counts the stall. Once nothing waits, the next tick drops it.
-            let busy = st.has_pending() || self.stalled.is_some();
-            if busy && self.timer.is_none() {
+            if busy(&st, self.stalled) && self.timer.is_none() {
                 self.timer = Some(Timer::after(self.tick));
             }
             if let Some(t) = self.timer.as_mut() {
@@ -164,7 +163,7 @@ impl<'a> Conn<'a> {
                             )));
                         }
                     }
-                    if st.has_pending() || self.stalled.is_some() {
+                    if busy(&st, self.stalled) {
                         t.set_after(self.tick);
                     } else {
                         self.timer = None;
@@ -336,6 +335,12 @@ impl<'a> Conn<'a> {
         .await;
         lock(&self.shared.state).late += late;
     }
+}
+
+/// Whether something can come due: requests wait for answers, or a write
+/// waits for the peer to read (`stalled`): the loop's timer then ticks.
+fn busy(st: &State, stalled: Option<u64>) -> bool {
+    st.has_pending() || stalled.is_some()
 }
 
 fn failed(e: io::Error) -> Closed {
