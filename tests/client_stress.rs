@@ -1421,3 +1421,100 @@ fn a_full_subscription_queue_counts_what_it_drops() {
     peer.send(&msgwire::conversation::event(Kind::LAGGED, b"7"));
     assert_eq!(block_on(sub.recv()), Some(Delivery::Lagged(7)));
 }
+
+/// A server that sends without pause (its frames always ready) does not
+/// hold the thread of the client's connection loop: another task on the
+/// same single-threaded executor runs long before the flood ends.
+#[test]
+fn a_flooding_server_does_not_starve_the_loops_thread() {
+    let _watchdog = watchdog();
+    let frames = 100_000u64;
+    // Answers to no request of the client's: each is read, counted late
+    // and dropped.
+    let late = common::frame("PONG", 7, Flags::RESPONSE, b"ack");
+    let (flood, read) = common::net::Flood::new(late, frames);
+    let client = Client::new(flood, msgwire::net::ClientConfig::default());
+    let ex = async_executor::LocalExecutor::new();
+    let run = ex.spawn(client.run());
+    let seen = read.clone();
+    let other = ex.spawn(async move { seen.load(Ordering::SeqCst) });
+    let (ran, seen_by_other) = block_on(ex.run(async { (run.await, other.await) }));
+    ran.expect("started once");
+    assert_eq!(read.load(Ordering::SeqCst), frames);
+    assert_eq!(client.late_answers(), frames);
+    assert!(
+        seen_by_other < frames / 2,
+        "the other task ran only after {seen_by_other} of {frames} frames"
+    );
+}
+
+/// How the server closed is told: after an `ERROR` with no id (its
+/// notice, `overloaded: …`) the close says so; after any other message
+/// (an `ERROR` answering a request, a notice of another kind) it does not.
+#[test]
+fn a_close_after_an_error_notice_says_so() {
+    let _watchdog = watchdog();
+    let notice = |kind: &str, id: u32, flags: Flags, payload: &[u8]| {
+        Frame::new(Kind::new(kind).expect("kind"), payload)
+            .with_id(id)
+            .with_flags(flags)
+    };
+    for (last, told) in [
+        (
+            notice("ERROR", 0, Flags::EMPTY, b"overloaded: busy"),
+            Some("overloaded: busy"),
+        ),
+        (notice("NOTE", 0, Flags::EMPTY, b"bye"), None),
+        (notice("ERROR", 9, Flags::RESPONSE, b"too-large: 9"), None),
+    ] {
+        let (client, mut peer) = fixture().scripted();
+        let c = client.clone();
+        let pending = thread::spawn(move || block_on(c.request("A", b"a")));
+        let a = peer.recv();
+        peer.send(&last.as_message());
+        drop(peer);
+        let err = pending.join().expect("thread").expect_err("closed");
+        let detail = match &err {
+            ClientError::Closed(c) | ClientError::ConnectionLost(c) => c.detail().to_string(),
+            other => panic!("{other:?}"),
+        };
+        match told {
+            Some(e) => assert_eq!(detail, format!("closed by the server after ERROR {e}")),
+            None => assert_eq!(detail, "closed by the server", "after {last:?}"),
+        }
+        assert_ne!(a.id, 0);
+    }
+}
+
+/// Closing with requests in flight fails them at once; the answers that
+/// still come are read until the server closes, and counted late.
+#[test]
+fn answers_after_a_close_are_counted_late() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().scripted();
+    let c = client.clone();
+    let pending = thread::spawn(move || {
+        block_on(futures_lite::future::zip(
+            c.request("A", b"a"),
+            c.request("B", b"b"),
+        ))
+    });
+    let (a, b) = (peer.recv(), peer.recv());
+    client.close();
+    let (ra, rb) = pending.join().expect("thread");
+    assert!(matches!(ra, Err(ClientError::Closed(_))), "{ra:?}");
+    assert!(matches!(rb, Err(ClientError::Closed(_))), "{rb:?}");
+    // One answer, a pause (the loop counts what it read so far while it
+    // waits), the other, then the end of the stream.
+    peer.answer(a.id, b"a!");
+    wait_until(Duration::from_secs(5), "A's answer counted late", || {
+        client.late_answers() == 1
+    });
+    peer.answer(b.id, b"b!");
+    drop(peer);
+    wait_until(Duration::from_secs(5), "both counted late", || {
+        client.late_answers() == 2
+    });
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(client.late_answers(), 2);
+}
