@@ -1518,3 +1518,33 @@ fn answers_after_a_close_are_counted_late() {
     thread::sleep(Duration::from_millis(50));
     assert_eq!(client.late_answers(), 2);
 }
+
+/// A request polled again from another task (another waker: a `select!`
+/// that moved, an executor that moved it) is woken there when its answer
+/// comes, not only where it was polled first.
+#[test]
+fn a_request_polled_from_another_task_is_woken_there() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().scripted();
+    let mut fut = Box::pin(client.request("A", b"a"));
+    let first = Arc::new(Flag(AtomicBool::new(false)));
+    let second = Arc::new(Flag(AtomicBool::new(false)));
+    let (w1, w2) = (Waker::from(first.clone()), Waker::from(second.clone()));
+    assert!(fut
+        .as_mut()
+        .poll(&mut Context::from_waker(&w1))
+        .is_pending());
+    assert!(fut
+        .as_mut()
+        .poll(&mut Context::from_waker(&w2))
+        .is_pending());
+    let m = peer.recv();
+    peer.answer(m.id, b"a!");
+    wait_until(Duration::from_secs(5), "the second task woken", || {
+        second.0.load(Ordering::SeqCst)
+    });
+    match fut.as_mut().poll(&mut Context::from_waker(&w2)) {
+        Poll::Ready(Ok(f)) => assert_eq!(f.payload, b"a!"),
+        other => panic!("{other:?}"),
+    }
+}
