@@ -1548,3 +1548,103 @@ fn a_request_polled_from_another_task_is_woken_there() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A request's deadline is counted in the loop's ticks from the tick it
+/// starts in, and it times out no earlier than its timeout wherever in a
+/// tick it starts: requests made one after another across several ticks
+/// (while another keeps the timer ticking) each wait their whole timeout.
+#[test]
+fn requests_made_at_any_point_of_a_tick_time_out_no_earlier() {
+    let _watchdog = watchdog();
+    // Ticks of 50 ms; requests every 7 ms over two of them.
+    let timeout = Duration::from_millis(400);
+    let (client, _server_end) = fixture().chunks(64).timeout(timeout).silent();
+    let c = client.clone();
+    let keeper = thread::spawn(move || block_on(c.request("KEEP", b"")));
+    thread::sleep(Duration::from_millis(20));
+    let waits: Vec<_> = (0..14u64)
+        .map(|k| {
+            let c = client.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(7 * k));
+                let start = Instant::now();
+                let r = block_on(c.request("Q", b""));
+                (k, start.elapsed(), r)
+            })
+        })
+        .collect();
+    let mut early = Vec::new();
+    for w in waits {
+        let (k, took, r) = w.join().expect("thread");
+        assert_eq!(r, Err(ClientError::Timeout));
+        if took < timeout {
+            early.push((k, took));
+        }
+    }
+    assert_eq!(keeper.join().expect("thread"), Err(ClientError::Timeout));
+    assert!(early.is_empty(), "timed out before {timeout:?}: {early:?}");
+}
+
+/// A place whose request has not taken its outcome yet is not given to
+/// another request: with every place held so, a new request waits (it
+/// does not spin over the table), and goes once one is taken.
+#[test]
+fn places_whose_outcomes_wait_are_not_given_away() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().in_flight(2).scripted();
+    let mut a = Probe::new(client.request("A", b"a"));
+    let mut b = Probe::new(client.request("B", b"b"));
+    assert!(!a.poll() && !b.poll());
+    let (ma, mb) = (peer.recv(), peer.recv());
+    peer.answer(ma.id, b"a!");
+    peer.answer(mb.id, b"b!");
+    // Both answered (their table places free), neither taken.
+    wait_until(Duration::from_secs(5), "both woken", || {
+        a.woken() && b.woken()
+    });
+    let mut c = Probe::new(client.request("C", b"c"));
+    assert!(!c.poll(), "C started while every place held an outcome");
+    assert!(peer.try_recv(Duration::from_millis(50)).is_none(), "C sent");
+    assert!(a.poll(), "A takes its answer");
+    assert!(c.woken(), "C is told a place is free");
+    assert!(!c.poll());
+    let mc = peer.recv();
+    assert_eq!(mc.kind, "C");
+    peer.answer(mc.id, b"c!");
+    assert_eq!(
+        c.drive(Duration::from_secs(5))
+            .map(|f| f.payload.into_vec()),
+        Ok(b"c!".to_vec())
+    );
+    assert!(b.poll());
+}
+
+/// A connection's `HELLO` must be answered with a `HELLO`: another kind
+/// whose payload reads as the same tokens does not pass the schema check.
+#[test]
+fn only_a_hello_answers_the_schema_check() {
+    let _watchdog = watchdog();
+    let ours = 0x0123_4567_89ab_cdef_u64;
+    for (kind, passes) in [("HELLO", true), ("ECHO", false)] {
+        let (client, mut peer) = fixture().schema(ours).scripted();
+        let c = client.clone();
+        let r = thread::spawn(move || block_on(c.request("A", b"a")));
+        let hello = peer.recv();
+        assert_eq!((hello.kind.as_str(), hello.id), ("HELLO", 0));
+        let tokens = format!("rev=1.2 schema={ours:016x}");
+        peer.send(
+            &Message::new(Kind::new(kind).expect("kind"), tokens.as_bytes())
+                .with_flags(Flags::RESPONSE),
+        );
+        if passes {
+            let a = peer.recv();
+            peer.answer(a.id, b"a!");
+            assert!(r.join().expect("thread").is_ok());
+        } else {
+            assert_eq!(
+                r.join().expect("thread"),
+                Err(ClientError::SchemaMismatch { ours, theirs: None })
+            );
+        }
+    }
+}
