@@ -736,23 +736,30 @@ fn racing_two_requests_does_not_stall_a_third() {
 
 /// A request future that was polled and is then neither polled again nor
 /// dropped does not hold up other requests: the connection loop reads, not
-/// the requests. (The regression of the earlier client, where such a
-/// future could stay the socket's reader.)
+/// the requests, and it does not wait for the requests it woke to run.
+/// (The regression of the earlier client, where such a future could stay
+/// the socket's reader.) The idle request's answer comes first, alone;
+/// B's after it.
 #[test]
 fn an_idle_request_future_does_not_hold_up_others() {
     let _watchdog = watchdog();
-    let (client, mut peer) = fixture().timeout(Duration::from_secs(1)).scripted();
+    // With an hour's timeout, the loop's timer ticks every 7.5 minutes:
+    // only reading on gets B its answer within `within`'s 3 s.
+    let (client, mut peer) = fixture().timeout(Duration::from_secs(3600)).scripted();
     let mut idle = Probe::new(client.request("IDLE", b""));
     assert!(!idle.poll()); // queued, and never polled again
     let ri = peer.recv();
     let out = thread::scope(|s| {
         let other = s.spawn(|| block_on(within(Duration::from_secs(3), client.request("B", b"b"))));
         let rb = peer.recv();
-        peer.answer(rb.id, b"b");
         peer.answer(ri.id, b"idle");
+        wait_until(Duration::from_secs(5), "the idle request woken", || {
+            idle.woken()
+        });
+        peer.answer(rb.id, b"b");
         other.join().expect("thread")
     });
-    // Answered, not timed out (B's timeout is 1 s).
+    // Answered, not timed out.
     assert_eq!(
         out.clone().map(|r| r.map(|f| f.payload.into_vec())),
         Some(Ok(b"b".to_vec()))
@@ -1186,12 +1193,10 @@ impl Wake for PollsAtOnce {
     }
 }
 
-/// After handing out answers the loop waits for their requests to run;
-/// one that ran at once, before the loop looked (on another thread),
-/// woke nothing: the loop then reads on (and waits for the reactor), so
+/// A request that takes its answer at once, inside the loop's poll that
+/// handed it out (as one on another thread can), leaves the loop reading:
 /// the next answer still reaches its request. Played by hand: the loop's
-/// poll is the one a new request woke (so no stale waker of the loop's is
-/// left for the quick request to wake), and it reads the quick request's
+/// poll is the one a new request woke, and it reads the quick request's
 /// answer. (With a request timeout of an hour, the loop's timer would not
 /// poll it again for 7.5 minutes.)
 #[test]
@@ -1647,4 +1652,43 @@ fn only_a_hello_answers_the_schema_check() {
             );
         }
     }
+}
+
+/// A place whose outcome waits is skipped, not waited for, when another
+/// is free: the next id falls on it, and the request takes the next.
+#[test]
+fn a_place_whose_outcome_waits_is_skipped_for_a_free_one() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().in_flight(4).scripted();
+    let mut probes: Vec<_> = ["A", "B", "C", "D"]
+        .into_iter()
+        .map(|k| Probe::new(client.request(k, b"")))
+        .collect();
+    for p in &mut probes {
+        assert!(!p.poll());
+    }
+    for _ in 0..4 {
+        let m = peer.recv();
+        peer.answer(m.id, b"!");
+    }
+    wait_until(Duration::from_secs(5), "all answered", || {
+        probes.iter().all(|p| p.woken())
+    });
+    // B, C and D take their answers; A's waits in the first place, where
+    // the next id falls.
+    for p in &mut probes[1..] {
+        assert!(p.poll());
+    }
+    let mut e = Probe::new(client.request("E", b"e"));
+    assert!(!e.poll());
+    let me = peer.recv();
+    assert_eq!(me.kind, "E");
+    assert_eq!(me.id, 6, "id 5 falls on A's place: given up, never sent");
+    peer.answer(me.id, b"e!");
+    assert_eq!(
+        e.drive(Duration::from_secs(5))
+            .map(|f| f.payload.into_vec()),
+        Ok(b"e!".to_vec())
+    );
+    assert!(probes[0].poll(), "A's answer still waits for it");
 }

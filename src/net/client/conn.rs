@@ -42,10 +42,6 @@ const ROUNDS_BEFORE_YIELD: u32 = 16;
 enum Read {
     /// A read waits for the reactor (the loop is woken when data comes).
     Waits,
-    /// Answers just read woke their requests: the loop waits for them to
-    /// run (they queue their next frames, or take their outcomes, and
-    /// either wakes it), and reads again after that write.
-    Handed,
     /// The loop is to let other tasks run, then go on.
     Yields,
     /// The connection is over; the text says how.
@@ -109,9 +105,6 @@ impl<'a> Conn<'a> {
         // The read side waits for the reactor (registered): no use trying
         // again in this poll.
         let mut read_waits = false;
-        // Answers handed out in this poll woke their requests, and the
-        // loop waits for them rather than for the reactor.
-        let mut handed = false;
         for _ in 0..ROUNDS_BEFORE_YIELD {
             if let Err(why) = self.poll_write(cx) {
                 return Poll::Ready(End::Lost(why));
@@ -120,19 +113,11 @@ impl<'a> Conn<'a> {
                 match self.poll_read(cx, &mut reads) {
                     Read::Over(why) => return Poll::Ready(End::Lost(why)),
                     Read::Yields => break,
-                    Read::Handed => (read_waits, handed) = (true, true),
                     Read::Waits => read_waits = true,
                 }
             }
             let mut st = lock(&self.shared.state);
             if st.has_out() && self.writing.is_empty() {
-                continue;
-            }
-            if handed && !st.yielded {
-                // A woken request (on another thread) already took its
-                // outcome and found the loop running: nothing will wake
-                // it now, so it reads (and waits for the reactor) first.
-                (read_waits, handed) = (false, false);
                 continue;
             }
             if st.closing && self.writing.is_empty() {
@@ -172,10 +157,6 @@ impl<'a> Conn<'a> {
                     wake_all(&mut self.wake);
                     continue;
                 }
-            }
-            if !handed {
-                // The reactor wakes the loop: the requests need not.
-                st.yielded = false;
             }
             st.park(cx);
             return Poll::Pending;
@@ -244,10 +225,12 @@ impl<'a> Conn<'a> {
             }
             // Answers just read woke their requests: they queue their next
             // frames when they run, so the next read (most likely empty,
-            // a system call for nothing, or more answers that would keep
-            // those frames waiting) waits until after that write.
+            // a system call for nothing) waits until after that write. The
+            // loop does not wait for them, though (a woken request its
+            // executor does not poll must not hold up the answers of
+            // others): it is polled again at once.
             if woke && *reads > 0 {
-                return Read::Handed;
+                return Read::Yields;
             }
             if *reads >= READS_BEFORE_YIELD {
                 return Read::Yields;
@@ -281,12 +264,8 @@ impl<'a> Conn<'a> {
                 Err(e) => st.on_refused(e, &mut self.wake),
             }
         }
-        let woke = !self.wake.is_empty();
-        if let Some(st) = st.as_mut().filter(|_| woke) {
-            // Until one of them runs, the loop may wait for them.
-            st.yielded = true;
-        }
         drop(st);
+        let woke = !self.wake.is_empty();
         wake_all(&mut self.wake);
         woke
     }

@@ -124,10 +124,6 @@ pub(super) struct State {
     room: Vec<Waker>,
     /// The connection loop's waker while it waits.
     driver: Option<Waker>,
-    /// The loop handed out answers and waits for their requests to run
-    /// (rather than for the reactor): the first that takes its outcome,
-    /// or is dropped, wakes it.
-    pub(super) yielded: bool,
     pub(super) link: Link,
     /// `close()` was called (or every `Client` dropped): what is queued is
     /// written, then the connection closes.
@@ -171,7 +167,6 @@ impl State {
             queue: queue.max(1),
             room: Vec::new(),
             driver: None,
-            yielded: false,
             link: Link::Up,
             closing: false,
             subs: Vec::new(),
@@ -379,7 +374,6 @@ impl State {
                     outcome.map(|()| std::mem::replace(&mut w.answer, Frame::placeholder()));
                 w.clear();
                 self.wake_room(wake);
-                self.wake_yielded(wake);
                 Poll::Ready(outcome)
             }
             None => {
@@ -403,15 +397,6 @@ impl State {
         w.clear();
         self.pending.cancel(t.id);
         self.wake_room(wake);
-        self.wake_yielded(wake);
-    }
-
-    /// A request the loop woke has run: the loop, if it waits for that,
-    /// goes on.
-    fn wake_yielded(&mut self, wake: &mut Vec<Waker>) {
-        if std::mem::take(&mut self.yielded) {
-            wake.extend(self.driver.take());
-        }
     }
 
     /// Ends the request at place `at` with `outcome` (`Ok`: its answer is
