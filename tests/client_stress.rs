@@ -1625,7 +1625,9 @@ fn places_whose_outcomes_wait_are_not_given_away() {
 }
 
 /// A connection's `HELLO` must be answered with a `HELLO`: another kind
-/// whose payload reads as the same tokens does not pass the schema check.
+/// whose payload reads as the same tokens does not pass the schema check,
+/// and a notice with no id that comes first (not an answer, not an
+/// `ERROR`) is not taken for the answer.
 #[test]
 fn only_a_hello_answers_the_schema_check() {
     let _watchdog = watchdog();
@@ -1636,6 +1638,7 @@ fn only_a_hello_answers_the_schema_check() {
         let r = thread::spawn(move || block_on(c.request("A", b"a")));
         let hello = peer.recv();
         assert_eq!((hello.kind.as_str(), hello.id), ("HELLO", 0));
+        peer.send(&Message::new(Kind::new("NOTE").expect("kind"), b"rev=1.2"));
         let tokens = format!("rev=1.2 schema={ours:016x}");
         peer.send(
             &Message::new(Kind::new(kind).expect("kind"), tokens.as_bytes())

@@ -548,3 +548,88 @@ fn client_subscriptions_and_publish_against_a_scripted_peer() {
         }
     }
 }
+
+/// What the client makes of what a peer sends unasked, told apart: a
+/// notice with no id (an `ERROR`, another kind) is counted unsolicited and
+/// closes nothing; the answer to a `SUB` sent again after a reconnect (a
+/// response of kind `SUB`, id 0) is expected and not counted; a `LAGGED`
+/// is told once, with its count, before the next event; and a
+/// subscription's queue holds what its byte limit allows (the kind and the
+/// payload of each event count).
+#[test]
+fn unsolicited_messages_resubscribe_answers_and_lagged_are_told_apart() {
+    use common::net::{fixture, Peer};
+    use common::wait_until;
+    use msgwire::Message;
+
+    let _watchdog = watchdog();
+    // Room for 20 bytes: two events of 3 + 5.
+    let limits = EventLimits {
+        events: 10,
+        bytes: 20,
+    };
+    let (client, mut peer) = fixture().subscription(limits).scripted();
+    let c = client.clone();
+    let sub = std::thread::spawn(move || block_on(c.subscribe("a/*")));
+    let m = peer.recv();
+    peer.send(
+        &Message::new(Kind::SUB, b"a/*")
+            .with_id(m.id)
+            .with_flags(Flags::RESPONSE),
+    );
+    let mut a = sub.join().expect("thread").expect("subscribed");
+    let send = |peer: &mut Peer, kind: &str, id: u32, flags: Flags, payload: &[u8]| {
+        peer.send(
+            &Message::new(Kind::new(kind).expect("kind"), payload)
+                .with_id(id)
+                .with_flags(flags),
+        );
+    };
+    // Unasked, with no id: counted, and the client stays open.
+    send(&mut peer, "ERROR", 0, Flags::EMPTY, b"overloaded: busy");
+    send(&mut peer, "NOTE", 0, Flags::EMPTY, b"hi");
+    send(&mut peer, "SUB", 0, Flags::EMPTY, b"a/*");
+    send(&mut peer, "PONG", 0, Flags::RESPONSE, b"ack");
+    send(&mut peer, "PONG", 0, Flags::RESPONSE, b"ack");
+    // Expected: a resubscription's answer.
+    send(&mut peer, "SUB", 0, Flags::RESPONSE, b"a/*");
+    // Three events of 8 bytes: the third does not fit.
+    for p in [b"11111", b"22222", b"33333"] {
+        send(&mut peer, "a/x", 0, Flags::EVENT, p);
+    }
+    // A last notice: once it is counted, the events before it are queued
+    // (or dropped).
+    send(&mut peer, "NOTE", 0, Flags::EMPTY, b"after");
+    wait_until(Duration::from_secs(5), "the notices counted", || {
+        client.dropped_unsolicited() == 6
+    });
+    let mut next = || {
+        let mut got = None;
+        wait_until(Duration::from_secs(5), "a delivery", || {
+            got = a.try_recv();
+            got.is_some()
+        });
+        match got.expect("some") {
+            Delivery::Event(f) => format!("{}:{}", f.kind, f.text().expect("text")),
+            Delivery::Lagged(n) => format!("lagged {n}"),
+            other => format!("{other:?}"),
+        }
+    };
+    assert_eq!(next(), "a/x:11111");
+    assert_eq!(next(), "a/x:22222");
+    // The peer's own `LAGGED 5`, then an event: told once each, in order
+    // (the event the queue dropped is told with the next one queued).
+    send(&mut peer, "LAGGED", 0, Flags::EVENT, b"5");
+    send(&mut peer, "a/x", 0, Flags::EVENT, b"44444");
+    assert_eq!(next(), "lagged 1");
+    assert_eq!(next(), "lagged 5");
+    assert_eq!(next(), "a/x:44444");
+    assert!(a.try_recv().is_none());
+    assert!(!client.is_closed());
+    assert_eq!(client.dropped_unsolicited(), 6);
+    let c = client.clone();
+    let r = std::thread::spawn(move || block_on(c.request("PING", b"")));
+    let m = peer.recv();
+    send(&mut peer, "PONG", m.id, Flags::RESPONSE, b"ack");
+    assert!(r.join().expect("thread").is_ok());
+}

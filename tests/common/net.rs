@@ -96,6 +96,12 @@ impl Fixture {
         self
     }
 
+    /// `ClientConfig::subscription`.
+    pub fn subscription(mut self, limits: msgwire::net::EventLimits) -> Self {
+        self.config.subscription = limits;
+        self
+    }
+
     /// `ClientConfig::schema`.
     pub fn schema(mut self, schema: u64) -> Self {
         self.config.schema = Some(schema);
