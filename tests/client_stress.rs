@@ -1695,3 +1695,36 @@ fn a_place_whose_outcome_waits_is_skipped_for_a_free_one() {
     );
     assert!(probes[0].poll(), "A's answer still waits for it");
 }
+
+/// An answer this side's decoder refuses (larger than it accepts) still
+/// ends its request, with the refusal, at once; the connection goes on.
+/// And the client's `Debug` counts its requests in flight.
+#[test]
+fn a_refused_answer_ends_its_request_and_debug_counts_those_in_flight() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture()
+        .max_payload(16)
+        .timeout(Duration::from_secs(3600))
+        .scripted();
+    let mut a = Probe::new(client.request("A", b"a"));
+    assert!(!a.poll());
+    let m = peer.recv();
+    assert!(format!("{client:?}").contains("pending: 1"), "{client:?}");
+    peer.answer(m.id, &[7u8; 17]);
+    match a.drive(Duration::from_secs(5)) {
+        Err(ClientError::BadAnswer(e)) => {
+            assert_eq!((e.error, e.id), (msgwire::Error::TooLarge, Some(m.id)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(format!("{client:?}").contains("pending: 0"), "{client:?}");
+    let mut b = Probe::new(client.request("B", b"b"));
+    assert!(!b.poll());
+    let m = peer.recv();
+    peer.answer(m.id, &[7u8; 16]);
+    assert_eq!(
+        b.drive(Duration::from_secs(5))
+            .map(|f| f.payload.into_vec()),
+        Ok(vec![7u8; 16])
+    );
+}

@@ -633,3 +633,42 @@ fn unsolicited_messages_resubscribe_answers_and_lagged_are_told_apart() {
     send(&mut peer, "PONG", m.id, Flags::RESPONSE, b"ack");
     assert!(r.join().expect("thread").is_ok());
 }
+
+/// Two subscriptions of one filter: the peer keeps it until the last one
+/// ends (only then an `UNSUB`).
+#[test]
+fn the_last_of_two_subscriptions_of_a_filter_unsubscribes() {
+    use common::net::fixture;
+    use msgwire::Message;
+
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().scripted();
+    let mut subs = Vec::new();
+    for _ in 0..2 {
+        let c = client.clone();
+        let sub = std::thread::spawn(move || block_on(c.subscribe("a/*")));
+        let m = peer.recv();
+        peer.send(
+            &Message::new(Kind::SUB, b"a/*")
+                .with_id(m.id)
+                .with_flags(Flags::RESPONSE),
+        );
+        subs.push(sub.join().expect("thread").expect("subscribed"));
+    }
+    let second = subs.pop().expect("two");
+    let first = subs.pop().expect("two");
+    block_on(first.unsubscribe()).expect("kept: nothing sent");
+    assert!(
+        peer.try_recv(Duration::from_millis(100)).is_none(),
+        "UNSUB sent while another subscription holds the filter"
+    );
+    let done = std::thread::spawn(move || block_on(second.unsubscribe()));
+    let m = peer.recv();
+    assert_eq!((m.kind.as_str(), &m.payload[..]), ("UNSUB", &b"a/*"[..]));
+    peer.send(
+        &Message::new(Kind::UNSUB, b"a/*")
+            .with_id(m.id)
+            .with_flags(Flags::RESPONSE),
+    );
+    done.join().expect("thread").expect("unsubscribed");
+}

@@ -296,3 +296,51 @@ fn errors_and_the_client_say_what_happened() {
     let client = Client::new(end, ClientConfig::default());
     assert_eq!(format!("{client:?}"), "Client { link: Up, pending: 0 }");
 }
+
+/// A subscription outlives a reconnect: the client subscribes again on
+/// the new connection by itself, and the restarted server's events reach
+/// it.
+#[test]
+fn a_subscription_is_renewed_after_a_reconnect() {
+    let _watchdog = watchdog();
+    let serve = |addr: &str| {
+        block_on(Server::bind_tcp(
+            addr,
+            Router::new(),
+            ServerConfig::default(),
+        ))
+        .expect("bind")
+        .start(&Spawner::global())
+        .expect("start")
+    };
+    let first = serve("127.0.0.1:0");
+    let addr = first.local_addr().expect("tcp");
+    let client = connect(addr, reconnecting(Duration::from_secs(5), None));
+    let mut sub = block_on(client.subscribe("a/*")).expect("subscribe");
+    // Published until it arrives: each `publish` goes to the conversations
+    // subscribed at that moment.
+    let delivered = |server: &Server, sub: &mut msgwire::net::Subscription, payload: &[u8]| {
+        let mut got = None;
+        wait_until(Duration::from_secs(5), "an event delivered", || {
+            server.publish(Kind::lit("a/x"), payload);
+            std::thread::sleep(Duration::from_millis(5));
+            got = sub.try_recv();
+            got.is_some()
+        });
+        match got {
+            Some(msgwire::net::Delivery::Event(f)) => f.payload.into_vec(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(delivered(&first, &mut sub, b"1"), b"1");
+    kill(first);
+    let second = serve(&addr.to_string());
+    wait_until(Duration::from_secs(5), "reconnected", || {
+        client.reconnects() == 1 && client.is_connected()
+    });
+    while let Some(d) = sub.try_recv() {
+        assert!(matches!(d, msgwire::net::Delivery::Event(_)), "{d:?}");
+    }
+    assert_eq!(delivered(&second, &mut sub, b"2"), b"2");
+    kill(second);
+}

@@ -96,6 +96,12 @@ impl Fixture {
         self
     }
 
+    /// `ClientConfig::framed.max_payload`: the largest answer accepted.
+    pub fn max_payload(mut self, max: u32) -> Self {
+        self.config.framed.max_payload = max;
+        self
+    }
+
     /// `ClientConfig::subscription`.
     pub fn subscription(mut self, limits: msgwire::net::EventLimits) -> Self {
         self.config.subscription = limits;
