@@ -334,7 +334,22 @@ fn a_subscription_is_renewed_after_a_reconnect() {
     };
     assert_eq!(delivered(&first, &mut sub, b"1"), b"1");
     kill(first);
-    let second = serve(&addr.to_string());
+    // The killed server's listener closes on its accept task's thread:
+    // the port may still be taken for a moment.
+    let mut second = None;
+    wait_until(Duration::from_secs(5), "the port free again", || {
+        second = block_on(Server::bind_tcp(
+            addr,
+            Router::new(),
+            ServerConfig::default(),
+        ))
+        .ok();
+        second.is_some()
+    });
+    let second = second
+        .expect("bound")
+        .start(&Spawner::global())
+        .expect("start");
     wait_until(Duration::from_secs(5), "reconnected", || {
         client.reconnects() == 1 && client.is_connected()
     });
