@@ -1746,3 +1746,19 @@ fn a_refused_answer_ends_its_request_and_debug_counts_those_in_flight() {
         Ok(vec![7u8; 16])
     );
 }
+
+/// A request dropped after its answer came, before it took it: the answer
+/// is counted late, once.
+#[test]
+fn an_answer_its_request_never_took_is_counted_late() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().scripted();
+    let mut a = Probe::new(client.request("A", b"a"));
+    assert!(!a.poll());
+    let m = peer.recv();
+    peer.answer(m.id, b"a!");
+    wait_until(Duration::from_secs(5), "A woken", || a.woken());
+    assert_eq!(client.late_answers(), 0);
+    drop(a);
+    assert_eq!(client.late_answers(), 1);
+}

@@ -359,3 +359,31 @@ fn a_subscription_is_renewed_after_a_reconnect() {
     assert_eq!(delivered(&second, &mut sub, b"2"), b"2");
     kill(second);
 }
+
+/// `close` while the client waits to dial again (its server gone) closes
+/// it at once: the pause between attempts ends, and no more are made.
+#[test]
+fn a_close_during_the_pause_between_attempts_closes_at_once() {
+    let _watchdog = watchdog();
+    let count = Arc::new(AtomicU64::new(0));
+    let server = server_on("127.0.0.1:0", &count);
+    let addr = server.local_addr().expect("tcp");
+    // Long pauses: only the close can end one early.
+    let config = ClientConfig {
+        reconnect: Some(Reconnect {
+            initial: Duration::from_secs(3600),
+            max: Duration::from_secs(3600),
+            attempts: None,
+        }),
+        ..ClientConfig::default()
+    };
+    let client = connect(addr, config);
+    kill(server);
+    wait_until(Duration::from_secs(2), "the drop noticed", || {
+        !client.is_connected()
+    });
+    assert!(!client.is_closed());
+    client.close();
+    wait_until(Duration::from_secs(5), "closed", || client.is_closed());
+    assert_eq!(client.reconnects(), 0);
+}
