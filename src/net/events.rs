@@ -51,7 +51,18 @@ pub(crate) struct Queue<T> {
     limits: EventLimits,
     waker: Option<Waker>,
     closed: bool,
+    /// The reader has waited for an item (`poll_pop`, `poll_ready`): it
+    /// reads as items come, so a feeder gives it its turn.
+    engaged: bool,
+    /// Times the feeder paused for the reader since it last took an item.
+    stalls: u32,
 }
+
+/// How many times in a row a feeder lets a reader that takes nothing run
+/// before it goes on (and the queue drops what does not fit). An executor
+/// may poll its tasks many times before a future it runs beside them
+/// (`async-executor` runs 200 tasks between polls of `run`'s future).
+const MAX_STALLS: u32 = 256;
 
 impl<T> Queue<T> {
     pub(crate) fn new(limits: EventLimits) -> Self {
@@ -62,7 +73,24 @@ impl<T> Queue<T> {
             limits,
             waker: None,
             closed: false,
+            engaged: false,
+            stalls: 0,
         }
+    }
+
+    /// Whether a feeder that could go on queueing should first let the
+    /// reader run: the queue is at least half full (in items or bytes), its
+    /// reader waits for items as they come ([`Queue::poll_pop`]), and the
+    /// feeder has not yet paused [`MAX_STALLS`] times since the reader last
+    /// took an item. So a reader that keeps up is given its turn before
+    /// items are dropped, and one that stopped reading costs a bounded
+    /// number of pauses. Each `true` counts as one pause.
+    pub(crate) fn wants_pause(&mut self) -> bool {
+        let half = self.items.len() >= self.limits.events.max(1).div_ceil(2)
+            || self.bytes >= self.limits.bytes.div_ceil(2);
+        let pause = half && self.engaged && self.stalls < MAX_STALLS;
+        self.stalls += u32::from(pause);
+        pause
     }
 
     /// Queues `item` of `bytes` bytes, and wakes the reader; or drops and
@@ -108,6 +136,7 @@ impl<T> Queue<T> {
     pub(crate) fn pop(&mut self) -> Option<(Option<Lagged>, T)> {
         let (lagged, item, bytes) = self.items.pop_front()?;
         self.bytes -= bytes;
+        self.stalls = 0;
         Some((lagged, item))
     }
 
@@ -119,6 +148,7 @@ impl<T> Queue<T> {
             None if self.closed => Poll::Ready(None),
             None => {
                 self.waker = Some(cx.waker().clone());
+                self.engaged = true;
                 Poll::Pending
             }
         }
@@ -129,6 +159,7 @@ impl<T> Queue<T> {
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.items.is_empty() && !self.closed {
             self.waker = Some(cx.waker().clone());
+            self.engaged = true;
             Poll::Pending
         } else {
             Poll::Ready(())
@@ -313,6 +344,53 @@ mod tests {
 
     fn pop(q: &mut Queue<u32>) -> Option<(Option<u32>, u32)> {
         q.pop().map(|(l, i)| (l.map(|l| l.count()), i))
+    }
+
+    /// The feeder pauses at half the items or half the bytes, for a reader
+    /// that waits for items, at most `MAX_STALLS` times until the reader
+    /// takes one.
+    #[test]
+    fn a_feeder_pauses_at_half_for_a_waiting_reader() {
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        // 5 items: half is 3 (rounded up).
+        let mut q = queue(5, 1000);
+        assert!(q.push(1, 1));
+        assert!(q.push(2, 1));
+        assert!(q.push(3, 1));
+        // A reader that never waited (`try_recv` only, or none): no pause.
+        assert!(!q.wants_pause());
+        assert_eq!(pop(&mut q), Some((None, 1)));
+        assert_eq!(pop(&mut q), Some((None, 2)));
+        assert_eq!(pop(&mut q), Some((None, 3)));
+        assert!(q.poll_pop(&mut cx).is_pending());
+        assert!(q.push(1, 1));
+        assert!(q.push(2, 1));
+        assert!(!q.wants_pause());
+        assert!(q.push(3, 1));
+        for _ in 0..MAX_STALLS {
+            assert!(q.wants_pause());
+        }
+        // The reader took nothing: the feeder goes on.
+        assert!(!q.wants_pause());
+        // One taken: 2 wait, under half; 3 again pause anew.
+        assert_eq!(pop(&mut q), Some((None, 1)));
+        assert!(!q.wants_pause());
+        assert!(q.push(4, 1));
+        assert!(q.wants_pause());
+        // Bytes: 99 of 199 is under half (100), 100 is not.
+        let mut q = queue(100, 199);
+        assert!(q.poll_ready(&mut cx).is_pending());
+        assert!(q.push(1, 99));
+        assert!(!q.wants_pause());
+        assert!(q.push(2, 1));
+        assert!(q.wants_pause());
+        // A queue of one item pauses at that item.
+        let mut q = queue(0, 10);
+        assert!(q.poll_pop(&mut cx).is_pending());
+        assert!(!q.wants_pause());
+        assert!(q.push(1, 1));
+        assert!(q.wants_pause());
     }
 
     #[test]
