@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::vec::Vec;
 
-use crate::conversation::{Filters, Lag, Lagged};
+use crate::conversation::{Filters, Framing, Lag, Lagged, Wire};
 use crate::Kind;
 
 use super::io::lock;
@@ -175,36 +175,66 @@ impl<T> Queue<T> {
     }
 }
 
-/// An event as a publisher gave it, shared by every queue it is in: the
-/// kind's bytes, then the payload's.
+/// An event as a publisher gave it, shared by every queue it is in:
+/// encoded once, as the binary frame every binary subscriber is sent
+/// (`EVENT`, id 0), whose kind and payload bytes are read from it.
 #[derive(Clone)]
 pub(crate) struct Shared {
+    /// The binary frame; or, when the event cannot be one (a payload
+    /// over 4 GiB), the kind's bytes then the payload's.
     bytes: Arc<[u8]>,
+    /// Where the kind starts (the header's length; 0 when not a frame).
+    kind_at: usize,
     kind_len: usize,
+    payload_len: usize,
 }
 
 impl Shared {
     pub(crate) fn new(kind: Kind<'_>, payload: &[u8]) -> Shared {
-        let mut bytes = Vec::with_capacity(kind.len() + payload.len());
-        bytes.extend_from_slice(kind.as_bytes());
-        bytes.extend_from_slice(payload);
+        let m = crate::conversation::event(kind, payload);
+        let mut bytes = Vec::new();
+        let kind_at = match Wire::append(&m, Framing::Binary, &mut bytes) {
+            Ok(()) => bytes.len() - kind.len() - payload.len(),
+            Err(_) => {
+                bytes.extend_from_slice(kind.as_bytes());
+                bytes.extend_from_slice(payload);
+                0
+            }
+        };
         Shared {
             bytes: bytes.into(),
+            kind_at,
             kind_len: kind.len(),
+            payload_len: payload.len(),
         }
     }
 
     pub(crate) fn kind(&self) -> Kind<'_> {
         // `new` took the bytes of a valid kind.
-        Kind::from_bytes(self.bytes.get(..self.kind_len).unwrap_or_default()).unwrap_or(Kind::ERROR)
+        Kind::from_validated(
+            self.bytes
+                .get(self.kind_at..self.kind_at + self.kind_len)
+                .unwrap_or_default(),
+        )
     }
 
     pub(crate) fn payload(&self) -> &[u8] {
-        self.bytes.get(self.kind_len..).unwrap_or_default()
+        let at = self.kind_at + self.kind_len;
+        self.bytes
+            .get(at..at + self.payload_len)
+            .unwrap_or_default()
     }
 
+    /// The event's binary frame, ready to be written; `None` if it cannot
+    /// be one.
+    pub(crate) fn frame(&self) -> Option<&[u8]> {
+        (self.kind_at > 0).then_some(&*self.bytes)
+    }
+
+    /// What the event counts against a queue's byte limit: its kind and
+    /// payload.
     fn len(&self) -> usize {
-        self.bytes.len()
+        self.kind_len + self.payload_len
     }
 }
 
@@ -344,6 +374,28 @@ mod tests {
 
     fn pop(q: &mut Queue<u32>) -> Option<(Option<u32>, u32)> {
         q.pop().map(|(l, i)| (l.map(|l| l.count()), i))
+    }
+
+    /// An event is encoded once, as the frame `event` makes; its kind and
+    /// payload are read back from that frame, and it counts its kind and
+    /// payload against a queue's bytes.
+    #[test]
+    fn a_shared_event_is_its_binary_frame() {
+        for (kind, payload) in [
+            ("t", &b""[..]),
+            ("sensor/temp", b"21.5"),
+            ("PONG", &[7u8; 300][..]),
+        ] {
+            let kind = Kind::new(kind).expect("kind");
+            let e = Shared::new(kind, payload);
+            let m = crate::conversation::event(kind, payload);
+            let mut want = std::vec![0; crate::encoded_len(&m).expect("len")];
+            crate::encode(&m, &mut want).expect("encode");
+            assert_eq!(e.frame(), Some(&want[..]));
+            assert_eq!(e.kind(), kind);
+            assert_eq!(e.payload(), payload);
+            assert_eq!(e.len(), kind.len() + payload.len());
+        }
     }
 
     /// The feeder pauses at half the items or half the bytes, for a reader
