@@ -54,14 +54,18 @@ pub(crate) struct Queue<T> {
     /// The reader has waited for an item (`poll_pop`, `poll_ready`): it
     /// reads as items come, so a feeder gives it its turn.
     engaged: bool,
-    /// Times the feeder paused for the reader since it last took an item.
+    /// Times the feeder paused for the reader since the reader last
+    /// caught up (the queue a quarter full or less).
     stalls: u32,
 }
 
-/// How many times in a row a feeder lets a reader that takes nothing run
-/// before it goes on (and the queue drops what does not fit). An executor
+/// How many times a feeder lets a reader run before the reader catches up
+/// (empties its queue to a quarter); past that the feeder goes on, and the
+/// queue drops what does not fit, until the reader catches up. An executor
 /// may poll its tasks many times before a future it runs beside them
-/// (`async-executor` runs 200 tasks between polls of `run`'s future).
+/// (`async-executor` runs 200 tasks between polls of `run`'s future); a
+/// reader slower than the events' rate must not set the pace of the
+/// feeder's other work (the answers behind those events).
 const MAX_STALLS: u32 = 256;
 
 impl<T> Queue<T> {
@@ -82,9 +86,10 @@ impl<T> Queue<T> {
     /// reader run: the queue is at least half full (in items or bytes), its
     /// reader waits for items as they come ([`Queue::poll_pop`]), and the
     /// feeder has not yet paused [`MAX_STALLS`] times since the reader last
-    /// took an item. So a reader that keeps up is given its turn before
-    /// items are dropped, and one that stopped reading costs a bounded
-    /// number of pauses. Each `true` counts as one pause.
+    /// caught up. So a reader that keeps up is given its turn before items
+    /// are dropped, and one that stopped reading, or reads slower than
+    /// items come, costs a bounded number of pauses. Each `true` counts as
+    /// one pause.
     pub(crate) fn wants_pause(&mut self) -> bool {
         let half = self.items.len() >= self.limits.events.max(1).div_ceil(2)
             || self.bytes >= self.limits.bytes.div_ceil(2);
@@ -136,7 +141,10 @@ impl<T> Queue<T> {
     pub(crate) fn pop(&mut self) -> Option<(Option<Lagged>, T)> {
         let (lagged, item, bytes) = self.items.pop_front()?;
         self.bytes -= bytes;
-        self.stalls = 0;
+        // Caught up: a quarter full or less.
+        if self.items.len() * 4 <= self.limits.events && self.bytes * 4 <= self.limits.bytes {
+            self.stalls = 0;
+        }
         Some((lagged, item))
     }
 
@@ -400,42 +408,70 @@ mod tests {
 
     /// The feeder pauses at half the items or half the bytes, for a reader
     /// that waits for items, at most `MAX_STALLS` times until the reader
-    /// takes one.
+    /// catches up (a quarter full or less).
     #[test]
     fn a_feeder_pauses_at_half_for_a_waiting_reader() {
         let waker = Waker::noop();
         let mut cx = Context::from_waker(waker);
-        // 5 items: half is 3 (rounded up).
-        let mut q = queue(5, 1000);
-        assert!(q.push(1, 1));
-        assert!(q.push(2, 1));
-        assert!(q.push(3, 1));
+        // 8 items: half is 4, a quarter 2.
+        let mut q = queue(8, 1000);
+        for i in 1..=4 {
+            assert!(q.push(i, 1));
+        }
         // A reader that never waited (`try_recv` only, or none): no pause.
         assert!(!q.wants_pause());
-        assert_eq!(pop(&mut q), Some((None, 1)));
-        assert_eq!(pop(&mut q), Some((None, 2)));
-        assert_eq!(pop(&mut q), Some((None, 3)));
+        for i in 1..=4 {
+            assert_eq!(pop(&mut q), Some((None, i)));
+        }
         assert!(q.poll_pop(&mut cx).is_pending());
-        assert!(q.push(1, 1));
-        assert!(q.push(2, 1));
+        for i in 1..=3 {
+            assert!(q.push(i, 1));
+        }
         assert!(!q.wants_pause());
-        assert!(q.push(3, 1));
+        assert!(q.push(4, 1));
         for _ in 0..MAX_STALLS {
             assert!(q.wants_pause());
         }
         // The reader took nothing: the feeder goes on.
         assert!(!q.wants_pause());
-        // One taken: 2 wait, under half; 3 again pause anew.
+        // Taking one is not catching up (3 of 8 wait): still no pause
+        // once back at half.
         assert_eq!(pop(&mut q), Some((None, 1)));
+        assert!(q.push(5, 1));
         assert!(!q.wants_pause());
-        assert!(q.push(4, 1));
+        // Down to 2 of 8: caught up, pauses again at half.
+        assert_eq!(pop(&mut q), Some((None, 2)));
+        assert_eq!(pop(&mut q), Some((None, 3)));
+        assert!(!q.wants_pause());
+        assert_eq!(pop(&mut q), Some((None, 4)));
+        assert!(q.push(6, 1));
+        assert!(q.push(7, 1));
+        assert!(!q.wants_pause());
+        assert!(q.push(8, 1));
         assert!(q.wants_pause());
-        // Bytes: 99 of 199 is under half (100), 100 is not.
+        // Bytes: 99 of 199 is under half (100), 100 is not; caught up at
+        // 49 bytes (49 × 4 ≤ 199), not at 50.
         let mut q = queue(100, 199);
         assert!(q.poll_ready(&mut cx).is_pending());
-        assert!(q.push(1, 99));
+        assert!(q.push(1, 50));
+        assert!(q.push(2, 49));
         assert!(!q.wants_pause());
-        assert!(q.push(2, 1));
+        assert!(q.push(3, 1));
+        assert!(q.push(4, 50));
+        for _ in 0..MAX_STALLS {
+            assert!(q.wants_pause());
+        }
+        assert_eq!(pop(&mut q), Some((None, 1)));
+        // 100 bytes wait: not caught up.
+        assert!(!q.wants_pause());
+        assert_eq!(pop(&mut q), Some((None, 2)));
+        assert!(q.push(5, 49));
+        // 51 + 49 = 100 bytes: half, but 51 was not caught up.
+        assert!(!q.wants_pause());
+        assert_eq!(pop(&mut q), Some((None, 3)));
+        // 99 bytes: not caught up; 49: caught up.
+        assert_eq!(pop(&mut q), Some((None, 4)));
+        assert!(q.push(6, 51));
         assert!(q.wants_pause());
         // A queue of one item pauses at that item.
         let mut q = queue(0, 10);
