@@ -1074,3 +1074,35 @@ fn a_burst_in_one_read_reaches_a_subscriber_on_the_loops_thread() {
     client.close();
     block_on(ex.run(run)).expect("ran");
 }
+
+/// Events are encoded once and written as they are: a subscriber gets the
+/// very bytes of each event's frame, in order, an event longer than the
+/// connection's write buffer (64 KiB) among them (written after what was
+/// buffered, straight from the shared frame).
+#[test]
+fn events_larger_than_the_write_buffer_arrive_whole_and_in_order() {
+    let _watchdog = watchdog();
+    let server = tcp_server(Router::new().relay(true), ServerConfig::default());
+    let addr = server.local_addr().expect("tcp");
+    let mut s = connect(addr);
+    s.write_all(&encode_frame("SUB", 1, b"big/*"))
+        .expect("write");
+    assert_eq!(read_frames(&mut s, 1), [Ev::answer("SUB", 1, "big/*")]);
+    let large: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let sent = [
+        ("big/a", &b"first"[..]),
+        ("big/b", &large[..]),
+        ("big/c", &b"last"[..]),
+    ];
+    let mut want = Vec::new();
+    for (kind, payload) in sent {
+        let report = server.publish(Kind::new(kind).expect("kind"), payload);
+        assert_eq!(report.queued, 1);
+        want.extend(event(kind, payload));
+    }
+    let mut got = vec![0; want.len()];
+    s.read_exact(&mut got).expect("read");
+    assert!(got == want, "the frames differ from their encoding");
+    assert_eq!(frames_within(&mut s, Duration::from_millis(100)), []);
+    block_on(server.shutdown(Duration::from_secs(1)));
+}

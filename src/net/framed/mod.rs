@@ -383,8 +383,7 @@ impl<S: AsyncWrite + Unpin> Replier<'_, S> {
     /// framing (an event encoded once for all its subscribers), as
     /// [`Replier::send`] sends a message.
     pub(crate) async fn send_encoded(&mut self, frame: &[u8]) -> io::Result<()> {
-        self.tx.out.extend_from_slice(frame);
-        self.write_if_full().await
+        self.tx.send_encoded(self.io, frame).await
     }
 
     /// Writes the buffer out if it is full, as [`Replier::send`] does after

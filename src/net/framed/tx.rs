@@ -59,6 +59,32 @@ impl TxState {
         Ok(())
     }
 
+    /// Sends `frame`, a message already encoded in this framing, as
+    /// [`TxState::send`] sends one: into the buffer, or, when it is at
+    /// least `write_buffer` long, after the buffered bytes straight from
+    /// the caller's slice (the buffer does not grow to its size).
+    pub(crate) async fn send_encoded<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        frame: &[u8],
+    ) -> io::Result<()> {
+        if frame.len() < self.write_buffer {
+            self.out.extend_from_slice(frame);
+        } else {
+            self.flush_buffer(io).await?;
+            let mut rest = frame;
+            while !rest.is_empty() {
+                let n = self.write_some(io, rest).await?;
+                self.unflushed = true;
+                rest = &rest[n..];
+            }
+        }
+        if self.out.len() >= self.write_buffer {
+            self.flush_buffer(io).await?;
+        }
+        Ok(())
+    }
+
     /// Encodes `m` at the end of the buffer. `Ok(false)`: a binary payload
     /// at least `write_buffer` long, left for [`TxState::send_large`].
     pub(super) fn queue(&mut self, m: &Message<'_>) -> Result<bool, Error> {
