@@ -77,9 +77,9 @@ impl<'a> Filter<'a> {
             return Err(BadFilter::BadByte);
         }
         // Kind bytes and `*` are ASCII.
-        core::str::from_utf8(bytes)
+        crate::message::utf8(bytes)
             .map(Filter)
-            .map_err(|_| BadFilter::BadByte)
+            .ok_or(BadFilter::BadByte)
     }
 
     /// Whether an event of `kind` matches.

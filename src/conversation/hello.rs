@@ -219,5 +219,5 @@ pub(super) fn dec(mut n: u32, buf: &mut [u8; 20]) -> &str {
             break;
         }
     }
-    core::str::from_utf8(&buf[at..]).unwrap_or("0")
+    crate::message::utf8(&buf[at..]).unwrap_or("0")
 }
