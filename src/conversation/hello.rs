@@ -1,7 +1,7 @@
 //! The handshake's tokens (`docs/PROTOCOL.md` §5): reading a `HELLO`
 //! payload and writing one, without `core::fmt` or an allocator.
 
-use crate::message::MAX_KIND_LEN;
+use crate::message::{same, utf8};
 use crate::Kind;
 
 /// A protocol revision, `MAJOR.MINOR`.
@@ -90,6 +90,25 @@ pub(super) fn decimal(v: &[u8]) -> Option<u32> {
     Some(n)
 }
 
+/// The first token of `rest` and what follows its space (`None` after
+/// the last token).
+fn next_token(rest: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match rest.iter().position(|&b| b == b' ') {
+        Some(at) => (
+            rest.get(..at).unwrap_or_default(),
+            Some(rest.get(at + 1..).unwrap_or_default()),
+        ),
+        None => (rest, None),
+    }
+}
+
+/// `v` split at its first `sep` (a token's name and value at `=`, a
+/// revision's numbers at `.`).
+fn split_once(v: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let at = v.iter().position(|&b| b == sep)?;
+    Some((v.get(..at)?, v.get(at + 1..)?))
+}
+
 impl<'a> Hello<'a> {
     /// Reads a `HELLO` payload.
     ///
@@ -104,15 +123,18 @@ impl<'a> Hello<'a> {
         let mut max = None;
         let mut app = None;
         let mut schema = None;
-        // The names read so far, to refuse one that comes twice. §5 sets no
-        // number of tokens; this side reads at most `MAX_TOKENS` (a longer
-        // payload is `bad-hello`), so the check stays linear.
-        let mut seen: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
-        for (n_seen, token) in payload.split(|&b| b == b' ').enumerate() {
-            let Some(eq) = token.iter().position(|&b| b == b'=') else {
+        // §5 sets no number of tokens; this side reads at most
+        // `MAX_TOKENS` (a longer payload is `bad-hello`), so the search
+        // for a name that comes twice, through the tokens before it,
+        // stays bounded.
+        let mut n = 0;
+        let mut rest = Some(payload);
+        while let Some(here) = rest {
+            let (token, after) = next_token(here);
+            rest = after;
+            let Some((name, value)) = split_once(token, b'=') else {
                 return Err(BadHello("a token is name=value, one space apart"));
             };
-            let (name, value) = (&token[..eq], &token[eq + 1..]);
             if name.is_empty() || name.len() > MAX_NAME || !name.iter().all(u8::is_ascii_lowercase)
             {
                 return Err(BadHello("a name is 1..=16 of a-z"));
@@ -123,29 +145,32 @@ impl<'a> Hello<'a> {
             {
                 return Err(BadHello("a value is 1..=64 bytes of 0x21..=0x7E"));
             }
-            if seen[..n_seen].iter().any(|s| crate::message::same(s, name)) {
-                return Err(BadHello("a name appears twice"));
+            // The tokens before this one, all valid.
+            let mut before = payload;
+            for _ in 0..n {
+                let (earlier, after) = next_token(before);
+                if split_once(earlier, b'=').is_some_and(|(seen, _)| same(seen, name)) {
+                    return Err(BadHello("a name appears twice"));
+                }
+                before = after.unwrap_or_default();
             }
-            let Some(slot) = seen.get_mut(n_seen) else {
+            if n == MAX_TOKENS {
                 return Err(BadHello("more than 32 tokens"));
-            };
-            *slot = name;
+            }
+            n += 1;
             match name {
                 b"rev" => {
-                    let dot = value.iter().position(|&b| b == b'.');
-                    let parsed = dot.and_then(|d| {
+                    let parsed = split_once(value, b'.').and_then(|(major, minor)| {
                         Some(Rev {
-                            major: decimal(&value[..d])?,
-                            minor: decimal(&value[d + 1..])?,
+                            major: decimal(major)?,
+                            minor: decimal(minor)?,
                         })
                     });
                     rev = Some(parsed.ok_or(BadHello("rev is MAJOR.MINOR, in decimal"))?);
                 }
                 b"max" => max = Some(decimal(value).ok_or(BadHello("max is decimal"))?),
                 b"app" => {
-                    if value.len() > MAX_KIND_LEN {
-                        return Err(BadHello("app is 1..=32 bytes of the kind charset"));
-                    }
+                    // `from_bytes` checks the length (1..=32) and charset.
                     let kind = Kind::from_bytes(value)
                         .map_err(|_| BadHello("app is 1..=32 bytes of the kind charset"))?;
                     app = Some(kind.as_str());
@@ -153,19 +178,19 @@ impl<'a> Hello<'a> {
                 b"schema" => {
                     // 16 lowercase hex digits, read by hand (no
                     // `from_str_radix` on a device).
-                    let mut n: u64 = 0;
+                    let mut hash: u64 = 0;
                     for &b in value {
                         let digit = match b {
                             b'0'..=b'9' => b - b'0',
                             b'a'..=b'f' => b - b'a' + 10,
                             _ => return Err(BadHello("schema is 16 lowercase hex digits")),
                         };
-                        n = (n << 4) | u64::from(digit);
+                        hash = (hash << 4) | u64::from(digit);
                     }
                     if value.len() != 16 {
                         return Err(BadHello("schema is 16 lowercase hex digits"));
                     }
-                    schema = Some(n);
+                    schema = Some(hash);
                 }
                 _ => {} // a later revision's: ignored
             }
@@ -178,46 +203,81 @@ impl<'a> Hello<'a> {
         })
     }
 
+    /// The tokens in §5's order (`rev`, `max`, `app`, `schema`) as pieces
+    /// of text to write one after the other, `""` for a token this
+    /// `Hello` has not; the digits are written into `digits`.
+    pub(super) fn pieces<'s>(&'s self, digits: &'s mut Digits) -> [&'s str; 10] {
+        let Digits {
+            major,
+            minor,
+            max,
+            schema,
+        } = digits;
+        let (max_name, max) = match self.max {
+            Some(n) => (" max=", dec(n, max)),
+            None => ("", ""),
+        };
+        let (schema_name, schema) = match self.schema {
+            Some(n) => (" schema=", hex(n, schema)),
+            None => ("", ""),
+        };
+        [
+            "rev=",
+            dec(self.rev.major, major),
+            ".",
+            dec(self.rev.minor, minor),
+            max_name,
+            max,
+            if self.app.is_some() { " app=" } else { "" },
+            self.app.unwrap_or_default(),
+            schema_name,
+            schema,
+        ]
+    }
+
     /// Writes the tokens in §5's order (`rev`, `max`, `app`, `schema`) to
     /// `out`; `false` if they did not fit.
     pub fn write<const N: usize>(&self, out: &mut heapless::String<N>) -> bool {
-        let mut digits = [0u8; 20];
-        let mut ok = out.push_str("rev=").is_ok()
-            && out.push_str(dec(self.rev.major, &mut digits)).is_ok()
-            && out.push('.').is_ok()
-            && out.push_str(dec(self.rev.minor, &mut digits)).is_ok();
-        if let Some(max) = self.max {
-            ok = ok && out.push_str(" max=").is_ok() && out.push_str(dec(max, &mut digits)).is_ok();
-        }
-        if let Some(app) = self.app {
-            ok = ok && out.push_str(" app=").is_ok() && out.push_str(app).is_ok();
-        }
-        if let Some(schema) = self.schema {
-            ok = ok && out.push_str(" schema=").is_ok();
-            for shift in (0..16).rev() {
-                let nibble = ((schema >> (shift * 4)) & 0xF) as u8;
-                let c = if nibble < 10 {
-                    b'0' + nibble
-                } else {
-                    b'a' + nibble - 10
-                };
-                ok = ok && out.push(char::from(c)).is_ok();
-            }
-        }
-        ok
+        let mut digits = Digits::default();
+        self.pieces(&mut digits)
+            .iter()
+            .all(|piece| out.push_str(piece).is_ok())
     }
 }
 
-/// `n` in decimal, written at the end of `buf`.
-pub(super) fn dec(mut n: u32, buf: &mut [u8; 20]) -> &str {
+/// Room for the digits of a `HELLO`'s numbers ([`Hello::pieces`]).
+#[derive(Default)]
+pub(super) struct Digits {
+    major: [u8; 10],
+    minor: [u8; 10],
+    max: [u8; 10],
+    schema: [u8; 16],
+}
+
+/// `n` in decimal, written at the end of `buf` (a `u32` has at most 10
+/// digits).
+pub(super) fn dec(mut n: u32, buf: &mut [u8; 10]) -> &str {
     let mut at = buf.len();
-    loop {
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
         at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    crate::message::utf8(&buf[at..]).unwrap_or("0")
+    utf8(buf.get(at..).unwrap_or_default()).unwrap_or_default()
+}
+
+/// `n` in 16 lowercase hex digits.
+fn hex(n: u64, buf: &mut [u8; 16]) -> &str {
+    for (i, slot) in buf.iter_mut().enumerate() {
+        let nibble = ((n >> ((15 - i) * 4)) & 0xF) as u8;
+        *slot = if nibble < 10 {
+            b'0' + nibble
+        } else {
+            b'a' + nibble - 10
+        };
+    }
+    utf8(buf).unwrap_or_default()
 }

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use super::filter::{Filter, Filters, TooMany};
-use super::hello::{Hello, Rev};
+use super::hello::{Digits, Hello, Rev};
 use super::receiver::{Framing, Receiver};
 use super::wire::Wire;
 use crate::message::MAX_KIND_LEN;
@@ -106,11 +106,21 @@ impl ErrorText {
     /// has `&str` pieces.
     pub(crate) fn from_strs(code: &str, detail: &[&str]) -> ErrorText {
         let mut t = ErrorText(heapless::String::new());
-        // Stops at the first piece that is cut, as `fmt::write` does.
-        let _ = t.push_scrubbed(code)
-            && t.push_scrubbed(": ")
-            && detail.iter().all(|piece| t.push_scrubbed(piece));
+        let _ = t.push_all(&[code, ": "]) && t.push_all(detail);
         t
+    }
+
+    /// `pieces` one after the other, scrubbed and cut.
+    fn from_pieces(pieces: &[&str]) -> ErrorText {
+        let mut t = ErrorText(heapless::String::new());
+        let _ = t.push_all(pieces);
+        t
+    }
+
+    /// Appends `pieces`; `false` when one had to be cut (the rest are
+    /// left out, as `fmt::write` does).
+    fn push_all(&mut self, pieces: &[&str]) -> bool {
+        pieces.iter().all(|piece| self.push_scrubbed(piece))
     }
 
     /// Appends `s` with `\n` and `\r` as spaces; `false` when it had to be
@@ -172,9 +182,9 @@ impl defmt::Format for ErrorText {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Body<'a> {
     Bytes(&'a [u8]),
-    Error(&'static str, ErrorText),
-    /// A payload the conversation wrote itself (`HELLO`'s tokens).
-    Built(heapless::String<MAX_ERROR_LEN>),
+    /// A payload the conversation wrote itself: an `ERROR`'s (with its
+    /// code) or `HELLO`'s tokens (no code).
+    Text(Option<&'static str>, ErrorText),
 }
 
 /// One answer as §4 gives it: the request's id, in binary mode the
@@ -211,7 +221,7 @@ impl<'a> Answer<'a> {
         Answer {
             kind: Kind::ERROR,
             id,
-            body: Body::Error(code, text),
+            body: Body::Text(Some(code), text),
         }
     }
 
@@ -259,16 +269,15 @@ impl<'a> Answer<'a> {
     pub fn payload(&self) -> &[u8] {
         match &self.body {
             Body::Bytes(b) => b,
-            Body::Error(_, t) => t.as_str().as_bytes(),
-            Body::Built(t) => t.as_bytes(),
+            Body::Text(_, t) => t.as_str().as_bytes(),
         }
     }
 
     /// The `ERROR` code when this is an error answer.
     pub fn error_code(&self) -> Option<&'static str> {
         match &self.body {
-            Body::Error(code, _) => Some(code),
-            Body::Bytes(_) | Body::Built(_) => None,
+            Body::Text(code, _) => *code,
+            Body::Bytes(_) => None,
         }
     }
 
@@ -528,18 +537,15 @@ impl<const F: usize> Rules<F> {
             Ok(h) => h,
             Err(e) => return Answer::error_strs(m.id, "bad-hello", &[e.detail()]),
         };
+        let mut digits = Digits::default();
         if theirs.rev.major != Rev::THIS.major {
-            // The detail in pieces: no second 160-byte text to copy.
-            let (mut major, mut minor) = ([0u8; 20], [0u8; 20]);
+            // The peer's revision in pieces: no second 160-byte text to
+            // copy.
+            let [_, major, dot, minor, ..] = theirs.pieces(&mut digits);
             return Answer::error_strs(
                 m.id,
                 "incompatible",
-                &[
-                    "this side speaks 1.2, the peer ",
-                    super::hello::dec(theirs.rev.major, &mut major),
-                    ".",
-                    super::hello::dec(theirs.rev.minor, &mut minor),
-                ],
+                &["this side speaks 1.2, the peer ", major, dot, minor],
             );
         }
         self.peer_rev = Some(theirs.rev);
@@ -549,13 +555,11 @@ impl<const F: usize> Rules<F> {
             app: self.app.as_deref(),
             schema: self.schema,
         };
-        let mut out = heapless::String::new();
         // At most 4 + 21 + 5 + 10 + 5 + 32 + 8 + 16 bytes: it fits.
-        ours.write(&mut out);
         Answer {
             kind: Kind::HELLO,
             id: m.id,
-            body: Body::Built(out),
+            body: Body::Text(None, ErrorText::from_pieces(&ours.pieces(&mut digits))),
         }
     }
 
