@@ -78,9 +78,19 @@ impl Route {
 /// breaks in the detail become spaces (a text-mode answer stays one line)
 /// and it is cut at [`MAX_ERROR_LEN`] bytes.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ErrorText(heapless::String<MAX_ERROR_LEN>);
+pub struct ErrorText(
+    /// UTF-8, cut at a character boundary. Written a byte at a time
+    /// ([`ErrorText::push_scrubbed`]): the line breaks are replaced as
+    /// the bytes are copied.
+    heapless::Vec<u8, MAX_ERROR_LEN>,
+);
 
 impl ErrorText {
+    /// No text yet.
+    const fn empty() -> ErrorText {
+        ErrorText(heapless::Vec::new())
+    }
+
     /// `code: detail`, scrubbed and cut.
     pub fn new(code: &str, detail: impl fmt::Display) -> ErrorText {
         struct Sink(ErrorText);
@@ -94,7 +104,7 @@ impl ErrorText {
                 }
             }
         }
-        let mut sink = Sink(ErrorText(heapless::String::new()));
+        let mut sink = Sink(ErrorText::empty());
         // An `Err` here only means the text was cut at capacity.
         let _ = fmt::write(&mut sink, format_args!("{code}: {detail}"));
         sink.0
@@ -105,14 +115,14 @@ impl ErrorText {
     /// firmware ~1.3 KB of flash): every `ERROR` msgwire gives by itself
     /// has `&str` pieces.
     pub(crate) fn from_strs(code: &str, detail: &[&str]) -> ErrorText {
-        let mut t = ErrorText(heapless::String::new());
+        let mut t = ErrorText::empty();
         let _ = t.push_all(&[code, ": "]) && t.push_all(detail);
         t
     }
 
     /// `pieces` one after the other, scrubbed and cut.
     fn from_pieces(pieces: &[&str]) -> ErrorText {
-        let mut t = ErrorText(heapless::String::new());
+        let mut t = ErrorText::empty();
         let _ = t.push_all(pieces);
         t
     }
@@ -130,32 +140,34 @@ impl ErrorText {
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        let mut rest = s.get(..end).unwrap_or_default();
-        // Line breaks are ASCII, so the pieces between them are `&str`s and
-        // every push fits (`end` left room for all of them).
-        while let Some(at) = rest.bytes().position(|b| b == b'\n' || b == b'\r') {
-            let _ = self.0.push_str(rest.get(..at).unwrap_or_default());
-            let _ = self.0.push_str(" ");
-            rest = rest.get(at + 1..).unwrap_or_default();
+        // Byte by byte: a line break (ASCII) becomes a space, every other
+        // byte is copied, so the text stays UTF-8; `end` left room for all.
+        for &b in s.as_bytes().get(..end).unwrap_or_default() {
+            let _ = self.0.push(if b == b'\n' || b == b'\r' { b' ' } else { b });
         }
-        let _ = self.0.push_str(rest);
         end == s.len()
+    }
+
+    /// The text's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // UTF-8 by construction: never the default.
+        crate::message::utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// The stable code: the text before the first `:`.
     pub fn code(&self) -> &str {
-        self.0.split(':').next().unwrap_or_default()
+        self.as_str().split(':').next().unwrap_or_default()
     }
 
     /// The detail for people: the text after the code's `:` and the space
     /// that follows it.
     pub fn detail(&self) -> &str {
-        let rest = self.0.split_once(':').map_or("", |(_, rest)| rest);
+        let rest = self.as_str().split_once(':').map_or("", |(_, rest)| rest);
         rest.strip_prefix(' ').unwrap_or(rest)
     }
 }
@@ -269,7 +281,7 @@ impl<'a> Answer<'a> {
     pub fn payload(&self) -> &[u8] {
         match &self.body {
             Body::Bytes(b) => b,
-            Body::Text(_, t) => t.as_str().as_bytes(),
+            Body::Text(_, t) => t.as_bytes(),
         }
     }
 
