@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use super::filter::{Filter, Filters, TooMany};
+use super::filter::{Filter, Filters};
 use super::hello::{Digits, Hello, Rev};
 use super::receiver::{Framing, Receiver};
 use super::wire::Wire;
@@ -516,8 +516,8 @@ impl<const F: usize> Rules<F> {
                 Event::Exit
             }
             Route::Hello => Event::Answer(self.hello(&m)),
-            Route::Sub => Event::Answer(self.sub(&m)),
-            Route::Unsub => Event::Answer(self.unsub(&m)),
+            Route::Sub => Event::Answer(self.subscription(&m, true)),
+            Route::Unsub => Event::Answer(self.subscription(&m, false)),
             route => match Answer::for_route(route, &m) {
                 Some(a) => Event::Answer(a),
                 // `for_route` answers every route but those above.
@@ -575,40 +575,31 @@ impl<const F: usize> Rules<F> {
         }
     }
 
-    /// The answer to `SUB` (§6): the filter, or `bad-filter`, or
-    /// `too-many-subscriptions`.
-    fn sub<'a>(&mut self, m: &Message<'a>) -> Answer<'a> {
-        let filter = match Filter::parse(m.payload) {
-            Ok(f) => f,
-            Err(e) => return Answer::error_strs(m.id, "bad-filter", &[e.detail()]),
-        };
-        match self.filters.add(filter) {
-            Ok(_) => {
-                self.subscribed = true;
-                Answer::new(m.id, Kind::SUB, m.payload)
-            }
-            Err(TooMany) => Answer::error_strs(
-                m.id,
-                "too-many-subscriptions",
-                &["this conversation holds all the filters it keeps"],
-            ),
-        }
-    }
-
-    /// The answer to `UNSUB` (§6): the payload as it came, or
-    /// `bad-filter`.
-    fn unsub<'a>(&mut self, m: &Message<'a>) -> Answer<'a> {
-        if m.payload.is_empty() {
+    /// The answer to `SUB` (§6; `sub`: the filter added, or `bad-filter`,
+    /// or `too-many-subscriptions`) or `UNSUB` (the filter, or every one
+    /// for an empty payload, removed, or `bad-filter`): the payload as it
+    /// came, with the request's kind.
+    fn subscription<'a>(&mut self, m: &Message<'a>, sub: bool) -> Answer<'a> {
+        if !sub && m.payload.is_empty() {
             self.filters.clear();
         } else {
-            match Filter::parse(m.payload) {
-                Ok(f) => {
-                    self.filters.remove(f);
-                }
+            let filter = match Filter::parse(m.payload) {
+                Ok(f) => f,
                 Err(e) => return Answer::error_strs(m.id, "bad-filter", &[e.detail()]),
+            };
+            if !sub {
+                self.filters.remove(filter);
+            } else if self.filters.add(filter).is_ok() {
+                self.subscribed = true;
+            } else {
+                return Answer::error_strs(
+                    m.id,
+                    "too-many-subscriptions",
+                    &["this conversation holds all the filters it keeps"],
+                );
             }
         }
-        Answer::new(m.id, Kind::UNSUB, m.payload)
+        Answer::new(m.id, m.kind, m.payload)
     }
 }
 
