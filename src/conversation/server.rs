@@ -494,7 +494,10 @@ impl<const F: usize> Rules<F> {
     ///   no handler takes (§6).
     /// - `PING`, `ECHO`, `HELLO`, `SUB`, `UNSUB` and unknown kinds are
     ///   answered here; `EXIT` ends the conversation ([`Rules::exited`]).
-    #[inline]
+    // Out of line in the small build (no `fast-crc`): one copy for the
+    // refused frames and the messages, not one inlined for each.
+    #[cfg_attr(feature = "fast-crc", inline)]
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
     pub fn decide<'a>(
         &mut self,
         received: Result<Message<'a>, DecodeError>,
