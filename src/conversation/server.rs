@@ -120,13 +120,6 @@ impl ErrorText {
         t
     }
 
-    /// `pieces` one after the other, scrubbed and cut.
-    fn from_pieces(pieces: &[&str]) -> ErrorText {
-        let mut t = ErrorText::empty();
-        let _ = t.push_all(pieces);
-        t
-    }
-
     /// Appends `pieces`; `false` when one had to be cut (the rest are
     /// left out, as `fmt::write` does).
     fn push_all(&mut self, pieces: &[&str]) -> bool {
@@ -219,52 +212,60 @@ impl<'a> Answer<'a> {
         }
     }
 
-    /// `PONG ack`, the answer to `PING`.
-    pub(crate) fn pong(id: u32) -> Self {
-        Answer::new(id, Kind::PONG, b"ack")
-    }
-
     /// `ERROR <code>: <detail>` to the request `id`.
     pub fn error(id: u32, code: &'static str, detail: impl fmt::Display) -> Self {
-        Answer::error_text(id, code, ErrorText::new(code, detail))
-    }
-
-    fn error_text(id: u32, code: &'static str, text: ErrorText) -> Self {
         Answer {
             kind: Kind::ERROR,
             id,
-            body: Body::Text(Some(code), text),
+            body: Body::Text(Some(code), ErrorText::new(code, detail)),
         }
     }
 
-    /// [`Answer::error`] for a detail made of `&str` pieces, without
-    /// `core::fmt`.
-    pub(crate) fn error_strs(id: u32, code: &'static str, detail: &[&str]) -> Self {
-        Answer::error_text(id, code, ErrorText::from_strs(code, detail))
+    /// Becomes `ERROR <code>: <detail>` to the request `id`, the detail
+    /// made of `&str` pieces: written where the answer is, not built and
+    /// moved there (a device keeps one answer in its `serve` future).
+    pub(crate) fn set_error(&mut self, id: u32, code: &'static str, detail: &[&str]) {
+        self.set_text(id, Kind::ERROR, Some(code), &[code, ": "], detail);
     }
 
-    /// `ERROR unknown-kind: <KIND>`.
+    /// Becomes an answer of `kind` to `id` whose payload is `head` then
+    /// `rest`, scrubbed and cut as an [`ErrorText`]; `code` when it is an
+    /// `ERROR`.
+    fn set_text(
+        &mut self,
+        id: u32,
+        kind: Kind<'static>,
+        code: Option<&'static str>,
+        head: &[&str],
+        rest: &[&str],
+    ) {
+        self.kind = kind;
+        self.id = id;
+        self.body = Body::Text(code, ErrorText::empty());
+        if let Body::Text(_, text) = &mut self.body {
+            // Stops at the first piece that is cut, as `fmt::write` does.
+            let _ = text.push_all(head) && text.push_all(rest);
+        }
+    }
+
+    /// `ERROR unknown-kind: <KIND>` (the host's router).
+    #[cfg(feature = "async")]
     pub(crate) fn unknown_kind(request: &Message<'_>) -> Self {
-        Answer::error_strs(request.id, "unknown-kind", &[request.kind.as_str()])
+        let mut a = Answer::new(request.id, Kind::ERROR, b"");
+        a.set_unknown_kind(request);
+        a
     }
 
-    /// The answer to a frame or line the decoder refused: its code and
-    /// detail, with the frame's id when its header was trusted, else 0
-    /// (§4).
-    pub(crate) fn refused(e: &DecodeError) -> Self {
-        Answer::error_strs(e.id.unwrap_or(0), e.code(), &[e.error.detail()])
+    /// Becomes `ERROR unknown-kind: <KIND>` to `request`.
+    fn set_unknown_kind(&mut self, request: &Message<'_>) {
+        self.set_error(request.id, "unknown-kind", &[request.kind.as_str()]);
     }
 
-    /// The answer the protocol gives a route by itself: `PONG ack` for
-    /// `PING`, the payload for `ECHO`, `ERROR unknown-kind` for a kind with
-    /// no handler; `None` for `EXIT` and the application's kinds.
-    fn for_route(route: Route, request: &Message<'a>) -> Option<Self> {
-        match route {
-            Route::Ping => Some(Answer::pong(request.id)),
-            Route::Echo => Some(Answer::new(request.id, Kind::ECHO, request.payload)),
-            Route::Unknown => Some(Answer::unknown_kind(request)),
-            Route::Exit | Route::Hello | Route::Sub | Route::Unsub | Route::Application => None,
-        }
+    /// Becomes an answer of `kind` with `payload` to the request `id`.
+    pub(crate) fn set(&mut self, id: u32, kind: Kind<'a>, payload: &'a [u8]) {
+        self.kind = kind;
+        self.id = id;
+        self.body = Body::Bytes(payload);
     }
 
     /// The kind.
@@ -303,14 +304,19 @@ impl<'a> Answer<'a> {
     /// This answer if `framing` can carry it, else `ERROR handler-failed:
     /// reply cannot be encoded: …` for the same request (a text payload
     /// with `\n` or a final `\r`, a payload over 4 GiB).
-    pub fn encodable(self, framing: Framing) -> Self {
-        match self.check(framing) {
-            Ok(()) => self,
-            Err(e) => Answer::error_strs(
+    pub fn encodable(mut self, framing: Framing) -> Self {
+        self.make_encodable(framing);
+        self
+    }
+
+    /// [`Answer::encodable`] in place.
+    pub(crate) fn make_encodable(&mut self, framing: Framing) {
+        if let Err(e) = self.check(framing) {
+            self.set_error(
                 self.id,
                 "handler-failed",
                 &["reply cannot be encoded: ", e.detail()],
-            ),
+            );
         }
     }
 
@@ -494,44 +500,60 @@ impl<const F: usize> Rules<F> {
     ///   no handler takes (§6).
     /// - `PING`, `ECHO`, `HELLO`, `SUB`, `UNSUB` and unknown kinds are
     ///   answered here; `EXIT` ends the conversation ([`Rules::exited`]).
-    // Out of line in the small build (no `fast-crc`): one copy for the
-    // refused frames and the messages, not one inlined for each.
-    #[cfg_attr(feature = "fast-crc", inline)]
-    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
+    #[inline]
     pub fn decide<'a>(
         &mut self,
         received: Result<Message<'a>, DecodeError>,
         handled: impl FnOnce(Kind<'_>) -> bool,
     ) -> Option<Event<'a>> {
+        let mut answer = Answer::new(0, Kind::ERROR, b"");
+        Some(match self.decide_into(received, handled, &mut answer)? {
+            Decided::Answer => Event::Answer(answer),
+            Decided::Request(m) => Event::Request(m),
+            Decided::Exit => Event::Exit,
+            Decided::Incoming(m) => Event::Incoming(m),
+        })
+    }
+
+    /// [`Rules::decide`], an answer written into `answer` (where a device
+    /// keeps it) instead of carried by the event.
+    // Out of line in the small build (no `fast-crc`): one copy for the
+    // refused frames and the messages, not one inlined for each.
+    #[cfg_attr(feature = "fast-crc", inline)]
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
+    pub(crate) fn decide_into<'a>(
+        &mut self,
+        received: Result<Message<'a>, DecodeError>,
+        handled: impl FnOnce(Kind<'_>) -> bool,
+        answer: &mut Answer<'a>,
+    ) -> Option<Decided<'a>> {
         let m = match received {
             Ok(m) => m,
-            Err(e) => return self.refused(&e),
+            Err(e) => return self.refused(&e, answer),
         };
         self.in_noise = false;
         if m.flags.contains(Flags::EVENT) {
-            return Some(Event::Incoming(m));
+            return Some(Decided::Incoming(m));
         }
-        let route = Route::of(m.kind, || handled(m.kind));
-        Some(match route {
-            Route::Application => Event::Request(m),
+        match Route::of(m.kind, || handled(m.kind)) {
+            Route::Application => return Some(Decided::Request(m)),
             Route::Exit => {
                 self.exited = true;
-                Event::Exit
+                return Some(Decided::Exit);
             }
-            Route::Hello => Event::Answer(self.hello(&m)),
-            Route::Sub => Event::Answer(self.subscription(&m, true)),
-            Route::Unsub => Event::Answer(self.subscription(&m, false)),
-            route => match Answer::for_route(route, &m) {
-                Some(a) => Event::Answer(a),
-                // `for_route` answers every route but those above.
-                None => Event::Request(m),
-            },
-        })
+            Route::Hello => self.hello(&m, answer),
+            Route::Sub => self.subscription(&m, true, answer),
+            Route::Unsub => self.subscription(&m, false, answer),
+            Route::Ping => answer.set(m.id, Kind::PONG, b"ack"),
+            Route::Echo => answer.set(m.id, Kind::ECHO, m.payload),
+            Route::Unknown => answer.set_unknown_kind(&m),
+        }
+        Some(Decided::Answer)
     }
 
     /// A refused frame's answer, or `None` for an untrusted header after
     /// another with nothing between them.
-    fn refused<'a>(&mut self, e: &DecodeError) -> Option<Event<'a>> {
+    fn refused<'a>(&mut self, e: &DecodeError, answer: &mut Answer<'a>) -> Option<Decided<'a>> {
         let untrusted = e.id.is_none()
             && matches!(
                 e.error,
@@ -542,22 +564,26 @@ impl<const F: usize> Rules<F> {
             );
         let repeat = untrusted && self.in_noise;
         self.in_noise = untrusted;
-        (!repeat).then(|| Event::Answer(Answer::refused(e)))
+        if repeat {
+            return None;
+        }
+        // Its code and detail, with the frame's id when its header was
+        // trusted, else 0 (§4).
+        answer.set_error(e.id.unwrap_or(0), e.code(), &[e.error.detail()]);
+        Some(Decided::Answer)
     }
 
     /// The answer to `HELLO` (§5): this side's tokens, or `bad-hello`,
     /// or `incompatible`.
-    fn hello<'a>(&mut self, m: &Message<'a>) -> Answer<'a> {
+    fn hello<'a>(&mut self, m: &Message<'a>, answer: &mut Answer<'a>) {
         let theirs = match Hello::parse(m.payload) {
             Ok(h) => h,
-            Err(e) => return Answer::error_strs(m.id, "bad-hello", &[e.detail()]),
+            Err(e) => return answer.set_error(m.id, "bad-hello", &[e.detail()]),
         };
         let mut digits = Digits::default();
         if theirs.rev.major != Rev::THIS.major {
-            // The peer's revision in pieces: no second 160-byte text to
-            // copy.
             let [_, major, dot, minor, ..] = theirs.pieces(&mut digits);
-            return Answer::error_strs(
+            return answer.set_error(
                 m.id,
                 "incompatible",
                 &["this side speaks 1.2, the peer ", major, dot, minor],
@@ -571,39 +597,49 @@ impl<const F: usize> Rules<F> {
             schema: self.schema,
         };
         // At most 4 + 21 + 5 + 10 + 5 + 32 + 8 + 16 bytes: it fits.
-        Answer {
-            kind: Kind::HELLO,
-            id: m.id,
-            body: Body::Text(None, ErrorText::from_pieces(&ours.pieces(&mut digits))),
-        }
+        answer.set_text(m.id, Kind::HELLO, None, &ours.pieces(&mut digits), &[]);
     }
 
     /// The answer to `SUB` (§6; `sub`: the filter added, or `bad-filter`,
     /// or `too-many-subscriptions`) or `UNSUB` (the filter, or every one
     /// for an empty payload, removed, or `bad-filter`): the payload as it
     /// came, with the request's kind.
-    fn subscription<'a>(&mut self, m: &Message<'a>, sub: bool) -> Answer<'a> {
+    fn subscription<'a>(&mut self, m: &Message<'a>, sub: bool, answer: &mut Answer<'a>) {
         if !sub && m.payload.is_empty() {
             self.filters.clear();
         } else {
             let filter = match Filter::parse(m.payload) {
                 Ok(f) => f,
-                Err(e) => return Answer::error_strs(m.id, "bad-filter", &[e.detail()]),
+                Err(e) => return answer.set_error(m.id, "bad-filter", &[e.detail()]),
             };
             if !sub {
                 self.filters.remove(filter);
             } else if self.filters.add(filter).is_ok() {
                 self.subscribed = true;
             } else {
-                return Answer::error_strs(
+                return answer.set_error(
                     m.id,
                     "too-many-subscriptions",
                     &["this conversation holds all the filters it keeps"],
                 );
             }
         }
-        Answer::new(m.id, m.kind, m.payload)
+        answer.set(m.id, m.kind, m.payload);
     }
+}
+
+/// What [`Rules::decide_into`] decided: [`Event`] with the answer left
+/// where the caller keeps it.
+#[derive(Debug)]
+pub(crate) enum Decided<'a> {
+    /// The answer given is written: write it.
+    Answer,
+    /// [`Event::Request`].
+    Request(Message<'a>),
+    /// [`Event::Exit`].
+    Exit,
+    /// [`Event::Incoming`].
+    Incoming(Message<'a>),
 }
 
 /// The server side of one conversation (§4), without I/O.
@@ -687,14 +723,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const F: usize> Responder<B, F> {
         self.rx.enter(framing)
     }
 
-    /// [`Responder::poll`], and the rules as they stand once the event is
-    /// decided (a `SUB` answer's filters), beside the event's borrow of
-    /// the buffer.
+    /// [`Responder::poll`] with the answer written into `answer`, and the
+    /// rules as they stand once the event is decided (a `SUB` answer's
+    /// filters), beside the event's borrow of the buffer: a device's.
     #[cfg(feature = "embedded-io-async")]
-    pub(crate) fn poll_and_rules(
-        &mut self,
+    pub(crate) fn poll_into<'c>(
+        &'c mut self,
         mut handled: impl FnMut(Kind<'_>) -> bool,
-    ) -> (Option<Event<'_>>, &Rules<F>) {
+        answer: &mut Answer<'c>,
+    ) -> (Option<Decided<'c>>, &'c Rules<F>) {
         let Responder { rx, rules } = self;
         if rules.exited() {
             return (None, rules);
@@ -702,13 +739,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const F: usize> Responder<B, F> {
         loop {
             match rx.next_event() {
                 None => return (None, rules),
-                Some(Err(e)) => match rules.decide(Err(e), &mut handled) {
-                    Some(event) => return (Some(event), rules),
+                // A refused frame the rules leave unanswered (a run of
+                // noise, answered once) is skipped.
+                Some(Err(e)) => match rules.decide_into(Err(e), &mut handled, answer) {
+                    Some(decided) => return (Some(decided), rules),
                     None => continue,
                 },
                 Some(Ok(at)) => {
-                    let event = rules.decide(Ok(rx.message_at(at)), handled);
-                    return (event, rules);
+                    let decided = rules.decide_into(Ok(rx.message_at(at)), &mut handled, answer);
+                    return (decided, rules);
                 }
             }
         }
