@@ -72,6 +72,8 @@ impl core::error::Error for BadHello {}
 /// Longest token name and value (§5).
 const MAX_NAME: usize = 16;
 const MAX_VALUE: usize = 64;
+/// The names this revision reads: `rev`, `max`, `app`, `schema`.
+const KNOWN: [&[u8]; 4] = [b"rev", b"max", b"app", b"schema"];
 /// Most tokens this side reads in one `HELLO`.
 const MAX_TOKENS: usize = 32;
 
@@ -102,6 +104,29 @@ fn next_token(rest: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
+/// Whether `v` has 1..=`max` bytes, all in `lo..=hi`.
+fn within(v: &[u8], max: usize, lo: u8, hi: u8) -> bool {
+    (1..=max).contains(&v.len()) && v.iter().all(|b| (lo..=hi).contains(b))
+}
+
+/// A `schema` value: 16 lowercase hex digits, read by hand (no
+/// `from_str_radix` on a device).
+fn schema(v: &[u8]) -> Option<u64> {
+    if v.len() != 16 {
+        return None;
+    }
+    let mut hash: u64 = 0;
+    for &b in v {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        hash = (hash << 4) | u64::from(digit);
+    }
+    Some(hash)
+}
+
 /// `v` split at its first `sep` (a token's name and value at `=`, a
 /// revision's numbers at `.`).
 fn split_once(v: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
@@ -119,10 +144,23 @@ impl<'a> Hello<'a> {
     /// tokens, a name at most once), `rev` is missing, or a known name's
     /// value is not of its form.
     pub fn parse(payload: &'a [u8]) -> Result<Hello<'a>, BadHello> {
-        let mut rev = None;
-        let mut max = None;
-        let mut app = None;
-        let mut schema = None;
+        let mut hello = Hello {
+            rev: Rev { major: 0, minor: 0 },
+            max: None,
+            app: None,
+            schema: None,
+        };
+        match hello.read(payload) {
+            Ok(true) => Ok(hello),
+            Ok(false) => Err(BadHello("rev is required")),
+            Err(e) => Err(BadHello(e)),
+        }
+    }
+
+    /// Reads the tokens of `payload` into `self`, in order; whether `rev`
+    /// was one of them, or why the payload breaks §5's rules.
+    fn read(&mut self, payload: &'a [u8]) -> Result<bool, &'static str> {
+        let mut rev = false;
         // §5 sets no number of tokens; this side reads at most
         // `MAX_TOKENS` (a longer payload is `bad-hello`), so the search
         // for a name that comes twice, through the tokens before it,
@@ -132,75 +170,51 @@ impl<'a> Hello<'a> {
         while let Some(here) = rest {
             let (token, after) = next_token(here);
             rest = after;
-            let Some((name, value)) = split_once(token, b'=') else {
-                return Err(BadHello("a token is name=value, one space apart"));
-            };
-            if name.is_empty() || name.len() > MAX_NAME || !name.iter().all(u8::is_ascii_lowercase)
-            {
-                return Err(BadHello("a name is 1..=16 of a-z"));
+            let (name, value) =
+                split_once(token, b'=').ok_or("a token is name=value, one space apart")?;
+            if !within(name, MAX_NAME, b'a', b'z') {
+                return Err("a name is 1..=16 of a-z");
             }
-            if value.is_empty()
-                || value.len() > MAX_VALUE
-                || !value.iter().all(|b| (0x21..=0x7E).contains(b))
-            {
-                return Err(BadHello("a value is 1..=64 bytes of 0x21..=0x7E"));
+            if !within(value, MAX_VALUE, 0x21, 0x7E) {
+                return Err("a value is 1..=64 bytes of 0x21..=0x7E");
             }
             // The tokens before this one, all valid.
             let mut before = payload;
             for _ in 0..n {
                 let (earlier, after) = next_token(before);
                 if split_once(earlier, b'=').is_some_and(|(seen, _)| same(seen, name)) {
-                    return Err(BadHello("a name appears twice"));
+                    return Err("a name appears twice");
                 }
                 before = after.unwrap_or_default();
             }
             if n == MAX_TOKENS {
-                return Err(BadHello("more than 32 tokens"));
+                return Err("more than 32 tokens");
             }
             n += 1;
-            match name {
-                b"rev" => {
-                    let parsed = split_once(value, b'.').and_then(|(major, minor)| {
-                        Some(Rev {
-                            major: decimal(major)?,
-                            minor: decimal(minor)?,
-                        })
-                    });
-                    rev = Some(parsed.ok_or(BadHello("rev is MAJOR.MINOR, in decimal"))?);
+            // Found by a loop over the names this revision knows: no
+            // comparison of each written out.
+            match KNOWN.iter().position(|known| same(known, name)) {
+                Some(0) => {
+                    let numbers = split_once(value, b'.')
+                        .and_then(|(major, minor)| Some((decimal(major)?, decimal(minor)?)));
+                    let (major, minor) = numbers.ok_or("rev is MAJOR.MINOR, in decimal")?;
+                    self.rev = Rev { major, minor };
+                    rev = true;
                 }
-                b"max" => max = Some(decimal(value).ok_or(BadHello("max is decimal"))?),
-                b"app" => {
+                Some(1) => self.max = Some(decimal(value).ok_or("max is decimal")?),
+                Some(2) => {
                     // `from_bytes` checks the length (1..=32) and charset.
                     let kind = Kind::from_bytes(value)
-                        .map_err(|_| BadHello("app is 1..=32 bytes of the kind charset"))?;
-                    app = Some(kind.as_str());
+                        .map_err(|_| "app is 1..=32 bytes of the kind charset")?;
+                    self.app = Some(kind.as_str());
                 }
-                b"schema" => {
-                    // 16 lowercase hex digits, read by hand (no
-                    // `from_str_radix` on a device).
-                    let mut hash: u64 = 0;
-                    for &b in value {
-                        let digit = match b {
-                            b'0'..=b'9' => b - b'0',
-                            b'a'..=b'f' => b - b'a' + 10,
-                            _ => return Err(BadHello("schema is 16 lowercase hex digits")),
-                        };
-                        hash = (hash << 4) | u64::from(digit);
-                    }
-                    if value.len() != 16 {
-                        return Err(BadHello("schema is 16 lowercase hex digits"));
-                    }
-                    schema = Some(hash);
+                Some(3) => {
+                    self.schema = Some(schema(value).ok_or("schema is 16 lowercase hex digits")?);
                 }
                 _ => {} // a later revision's: ignored
             }
         }
-        Ok(Hello {
-            rev: rev.ok_or(BadHello("rev is required"))?,
-            max,
-            app,
-            schema,
-        })
+        Ok(rev)
     }
 
     /// The tokens in §5's order (`rev`, `max`, `app`, `schema`) as pieces
