@@ -1,7 +1,8 @@
 //! The handshake's tokens (`docs/PROTOCOL.md` §5): reading a `HELLO`
 //! payload and writing one, without `core::fmt` or an allocator.
 
-use crate::message::{same, utf8};
+use super::server::ErrorText;
+use crate::message::same;
 use crate::Kind;
 
 /// A protocol revision, `MAJOR.MINOR`.
@@ -217,60 +218,39 @@ impl<'a> Hello<'a> {
         Ok(rev)
     }
 
-    /// The tokens in §5's order (`rev`, `max`, `app`, `schema`) as pieces
-    /// of text to write one after the other, `""` for a token this
-    /// `Hello` has not; the digits are written into `digits`.
-    pub(super) fn pieces<'s>(&'s self, digits: &'s mut Digits) -> [&'s str; 10] {
-        let Digits {
-            major,
-            minor,
-            max,
-            schema,
-        } = digits;
-        let (max_name, max) = match self.max {
-            Some(n) => (" max=", dec(n, max)),
-            None => ("", ""),
-        };
-        let (schema_name, schema) = match self.schema {
-            Some(n) => (" schema=", hex(n, schema)),
-            None => ("", ""),
-        };
-        [
-            "rev=",
-            dec(self.rev.major, major),
-            ".",
-            dec(self.rev.minor, minor),
-            max_name,
-            max,
-            if self.app.is_some() { " app=" } else { "" },
-            self.app.unwrap_or_default(),
-            schema_name,
-            schema,
-        ]
+    /// Writes the tokens in §5's order (`rev`, `max`, `app`, `schema`) to
+    /// `text` (at most 101 bytes: they fit).
+    pub(super) fn write_text(&self, text: &mut ErrorText) {
+        text.push_str("rev=");
+        text.push_dec(self.rev.major);
+        text.push_str(".");
+        text.push_dec(self.rev.minor);
+        if let Some(max) = self.max {
+            text.push_str(" max=");
+            text.push_dec(max);
+        }
+        if let Some(app) = self.app {
+            text.push_str(" app=");
+            text.push_str(app);
+        }
+        if let Some(schema) = self.schema {
+            text.push_str(" schema=");
+            text.push_hex(schema);
+        }
     }
 
     /// Writes the tokens in §5's order (`rev`, `max`, `app`, `schema`) to
-    /// `out`; `false` if they did not fit.
+    /// `out`; `false` if they did not fit (then nothing is written).
     pub fn write<const N: usize>(&self, out: &mut heapless::String<N>) -> bool {
-        let mut digits = Digits::default();
-        self.pieces(&mut digits)
-            .iter()
-            .all(|piece| out.push_str(piece).is_ok())
+        let mut text = ErrorText::empty();
+        self.write_text(&mut text);
+        out.push_str(text.as_str()).is_ok()
     }
 }
 
-/// Room for the digits of a `HELLO`'s numbers ([`Hello::pieces`]).
-#[derive(Default)]
-pub(super) struct Digits {
-    major: [u8; 10],
-    minor: [u8; 10],
-    max: [u8; 10],
-    schema: [u8; 16],
-}
-
 /// `n` in decimal, written at the end of `buf` (a `u32` has at most 10
-/// digits).
-pub(super) fn dec(mut n: u32, buf: &mut [u8; 10]) -> &str {
+/// digits): the digits.
+pub(super) fn dec(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
     let mut at = buf.len();
     for slot in buf.iter_mut().rev() {
         *slot = b'0' + (n % 10) as u8;
@@ -280,18 +260,5 @@ pub(super) fn dec(mut n: u32, buf: &mut [u8; 10]) -> &str {
             break;
         }
     }
-    utf8(buf.get(at..).unwrap_or_default()).unwrap_or_default()
-}
-
-/// `n` in 16 lowercase hex digits.
-fn hex(n: u64, buf: &mut [u8; 16]) -> &str {
-    for (i, slot) in buf.iter_mut().enumerate() {
-        let nibble = ((n >> ((15 - i) * 4)) & 0xF) as u8;
-        *slot = if nibble < 10 {
-            b'0' + nibble
-        } else {
-            b'a' + nibble - 10
-        };
-    }
-    utf8(buf).unwrap_or_default()
+    buf.get(at..).unwrap_or_default()
 }

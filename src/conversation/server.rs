@@ -4,7 +4,7 @@
 use core::fmt;
 
 use super::filter::{Filter, Filters};
-use super::hello::{Digits, Hello, Rev};
+use super::hello::{Hello, Rev};
 use super::receiver::{Framing, Receiver};
 use super::wire::Wire;
 use crate::message::MAX_KIND_LEN;
@@ -87,7 +87,7 @@ pub struct ErrorText(
 
 impl ErrorText {
     /// No text yet.
-    const fn empty() -> ErrorText {
+    pub(super) const fn empty() -> ErrorText {
         ErrorText(heapless::Vec::new())
     }
 
@@ -133,12 +133,42 @@ impl ErrorText {
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        // Byte by byte: a line break (ASCII) becomes a space, every other
-        // byte is copied, so the text stays UTF-8; `end` left room for all.
-        for &b in s.as_bytes().get(..end).unwrap_or_default() {
+        self.push_bytes(s.as_bytes().get(..end).unwrap_or_default());
+        end == s.len()
+    }
+
+    /// Appends `s` as [`ErrorText::push_scrubbed`] does (HELLO's tokens,
+    /// which always fit).
+    pub(super) fn push_str(&mut self, s: &str) {
+        let _ = self.push_scrubbed(s);
+    }
+
+    /// Appends `bytes`, cut at a character boundary by the caller, as many
+    /// as fit: a line break (ASCII) becomes a space, every other byte is
+    /// copied, so the text stays UTF-8.
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
             let _ = self.0.push(if b == b'\n' || b == b'\r' { b' ' } else { b });
         }
-        end == s.len()
+    }
+
+    /// Appends `n` in decimal.
+    pub(super) fn push_dec(&mut self, n: u32) {
+        self.push_bytes(super::hello::dec(n, &mut [0; 10]));
+    }
+
+    /// Appends `n` in 16 lowercase hex digits.
+    pub(super) fn push_hex(&mut self, mut n: u64) {
+        for _ in 0..16 {
+            // The top nibble, then the next one shifted up.
+            let nibble = (n >> 60) as u8;
+            n <<= 4;
+            let _ = self.0.push(if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            });
+        }
     }
 
     /// The text's bytes.
@@ -230,7 +260,7 @@ impl<'a> Answer<'a> {
 
     /// Becomes an answer of `kind` to `id` whose payload is `head` then
     /// `rest`, scrubbed and cut as an [`ErrorText`]; `code` when it is an
-    /// `ERROR`.
+    /// `ERROR`. The text, for more.
     fn set_text(
         &mut self,
         id: u32,
@@ -238,14 +268,17 @@ impl<'a> Answer<'a> {
         code: Option<&'static str>,
         head: &[&str],
         rest: &[&str],
-    ) {
+    ) -> Option<&mut ErrorText> {
         self.kind = kind;
         self.id = id;
         self.body = Body::Text(code, ErrorText::empty());
-        if let Body::Text(_, text) = &mut self.body {
-            // Stops at the first piece that is cut, as `fmt::write` does.
-            let _ = text.push_all(head) && text.push_all(rest);
-        }
+        // The text just set.
+        let Body::Text(_, text) = &mut self.body else {
+            return None;
+        };
+        // Stops at the first piece that is cut, as `fmt::write` does.
+        let _ = text.push_all(head) && text.push_all(rest);
+        Some(text)
     }
 
     /// `ERROR unknown-kind: <KIND>` (the host's router).
@@ -580,14 +613,17 @@ impl<const F: usize> Rules<F> {
             Ok(h) => h,
             Err(e) => return answer.set_error(m.id, "bad-hello", &[e.detail()]),
         };
-        let mut digits = Digits::default();
         if theirs.rev.major != Rev::THIS.major {
-            let [_, major, dot, minor, ..] = theirs.pieces(&mut digits);
-            return answer.set_error(
-                m.id,
-                "incompatible",
-                &["this side speaks 1.2, the peer ", major, dot, minor],
-            );
+            let code = "incompatible";
+            let detail = ["this side speaks 1.2, the peer "];
+            if let Some(text) =
+                answer.set_text(m.id, Kind::ERROR, Some(code), &[code, ": "], &detail)
+            {
+                text.push_dec(theirs.rev.major);
+                text.push_str(".");
+                text.push_dec(theirs.rev.minor);
+            }
+            return;
         }
         self.peer_rev = Some(theirs.rev);
         let ours = Hello {
@@ -596,8 +632,10 @@ impl<const F: usize> Rules<F> {
             app: self.app.as_deref(),
             schema: self.schema,
         };
-        // At most 4 + 21 + 5 + 10 + 5 + 32 + 8 + 16 bytes: it fits.
-        answer.set_text(m.id, Kind::HELLO, None, &ours.pieces(&mut digits), &[]);
+        if let Some(text) = answer.set_text(m.id, Kind::HELLO, None, &[], &[]) {
+            // At most 101 bytes: they fit.
+            ours.write_text(text);
+        }
     }
 
     /// The answer to `SUB` (§6; `sub`: the filter added, or `bad-filter`,
