@@ -602,7 +602,7 @@ impl<const F: usize> Rules<F> {
         }
         // Its code and detail, with the frame's id when its header was
         // trusted, else 0 (§4).
-        answer.set_error(e.id.unwrap_or(0), e.code(), &[e.error.detail()]);
+        answer.set_error(e.id.unwrap_or(0), e.error.code_text(), &[e.error.detail()]);
         Some(Decided::Answer)
     }
 
