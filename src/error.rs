@@ -122,16 +122,17 @@ const TEXTS: &str = "header-checksum\0header CRC-16 does not match\0\
 
 /// The `n`-th text of [`TEXTS`] (NULs are ASCII: every piece is a `&str`).
 fn text(n: usize) -> &'static str {
-    let mut rest = TEXTS;
-    for _ in 0..n {
-        let next = rest
-            .bytes()
-            .position(|b| b == 0)
-            .map_or(rest.len(), |at| at + 1);
-        rest = rest.get(next..).unwrap_or_default();
+    let (mut start, mut seen) = (0, 0);
+    for (at, &b) in TEXTS.as_bytes().iter().enumerate() {
+        if b == 0 {
+            if seen == n {
+                return TEXTS.get(start..at).unwrap_or_default();
+            }
+            seen += 1;
+            start = at + 1;
+        }
     }
-    let end = rest.bytes().position(|b| b == 0).unwrap_or(rest.len());
-    rest.get(..end).unwrap_or_default()
+    ""
 }
 
 impl fmt::Display for Error {
