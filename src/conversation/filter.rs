@@ -63,6 +63,7 @@ impl<'a> Filter<'a> {
     /// # Errors
     ///
     /// [`BadFilter`] says why they do not.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Filter<'a>, BadFilter> {
         let (prefix, star) = match bytes.split_last() {
             None => return Err(BadFilter::Empty),
