@@ -72,8 +72,9 @@ macro_rules! conversation {
         loop {
             // The framing is known once a byte is in, and only then are there
             // events.
-            let framing = conv.framing().unwrap_or(Framing::Binary);
-            if !begun && conv.framing().is_some() {
+            let known = conv.framing();
+            let framing = known.unwrap_or(Framing::Binary);
+            if !begun && known.is_some() {
                 begun = true;
                 $handler.begin(framing);
             }
