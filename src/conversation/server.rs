@@ -137,10 +137,9 @@ impl ErrorText {
         end == s.len()
     }
 
-    /// Appends `s` as [`ErrorText::push_scrubbed`] does (HELLO's tokens,
-    /// which always fit).
+    /// Appends `s`, ASCII (HELLO's tokens, which always fit: no cut).
     pub(super) fn push_str(&mut self, s: &str) {
-        let _ = self.push_scrubbed(s);
+        self.push_bytes(s.as_bytes());
     }
 
     /// Appends `bytes`, cut at a character boundary by the caller, as many
