@@ -2,8 +2,7 @@
 //! payload and writing one, without `core::fmt` or an allocator.
 
 use super::server::ErrorText;
-use crate::message::same;
-use crate::Kind;
+use crate::message::{is_valid_kind, same, utf8};
 
 /// A protocol revision, `MAJOR.MINOR`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -204,10 +203,11 @@ impl<'a> Hello<'a> {
                 }
                 Some(1) => self.max = Some(decimal(value).ok_or("max is decimal")?),
                 Some(2) => {
-                    // `from_bytes` checks the length (1..=32) and charset.
-                    let kind = Kind::from_bytes(value)
-                        .map_err(|_| "app is 1..=32 bytes of the kind charset")?;
-                    self.app = Some(kind.as_str());
+                    // A kind: 1..=32 bytes of its charset (ASCII).
+                    if !is_valid_kind(value) {
+                        return Err("app is 1..=32 bytes of the kind charset");
+                    }
+                    self.app = utf8(value);
                 }
                 Some(3) => {
                     self.schema = Some(schema(value).ok_or("schema is 16 lowercase hex digits")?);
