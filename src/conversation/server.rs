@@ -648,10 +648,13 @@ impl<const F: usize> Rules<F> {
     /// for an empty payload, removed, or `bad-filter`): the payload as it
     /// came, with the request's kind.
     fn subscription<'a>(&mut self, m: &Message<'a>, sub: bool, answer: &mut Answer<'a>) {
+        // Parsed first, whatever the kind: one parse (an empty `UNSUB`'s
+        // `Err` is not used).
+        let parsed = Filter::parse(m.payload);
         if !sub && m.payload.is_empty() {
             self.filters.clear();
         } else {
-            let filter = match Filter::parse(m.payload) {
+            let filter = match parsed {
                 Ok(f) => f,
                 Err(e) => return answer.set_error(m.id, "bad-filter", &[e.detail()]),
             };
