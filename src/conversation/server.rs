@@ -250,23 +250,23 @@ impl<'a> Answer<'a> {
         }
     }
 
-    /// Becomes `ERROR <code>: <detail>` to the request `id`, the detail
-    /// made of `&str` pieces: written where the answer is, not built and
-    /// moved there (a device keeps one answer in its `serve` future).
-    pub(crate) fn set_error(&mut self, id: u32, code: &'static str, detail: &[&str]) {
-        self.set_text(id, Kind::ERROR, Some(code), &[code, ": "], detail);
+    /// Becomes `ERROR <code>: <detail>` to the request `id`: written where
+    /// the answer is, not built and moved there (a device keeps one answer
+    /// in its `serve` future).
+    pub(crate) fn set_error(&mut self, id: u32, code: &'static str, detail: &str) {
+        self.set_text(id, Kind::ERROR, Some(code), &[code, ": ", detail]);
     }
 
-    /// Becomes an answer of `kind` to `id` whose payload is `head` then
-    /// `rest`, scrubbed and cut as an [`ErrorText`]; `code` when it is an
-    /// `ERROR`. The text, for more.
+    /// Becomes an answer of `kind` to `id` whose payload is `pieces` one
+    /// after the other, scrubbed and cut as an [`ErrorText`]; `code` when
+    /// it is an `ERROR` (its pieces start with the code and `": "`). The
+    /// text, for more.
     fn set_text(
         &mut self,
         id: u32,
         kind: Kind<'static>,
         code: Option<&'static str>,
-        head: &[&str],
-        rest: &[&str],
+        pieces: &[&str],
     ) -> Option<&mut ErrorText> {
         self.kind = kind;
         self.id = id;
@@ -276,7 +276,7 @@ impl<'a> Answer<'a> {
             return None;
         };
         // Stops at the first piece that is cut, as `fmt::write` does.
-        let _ = text.push_all(head) && text.push_all(rest);
+        let _ = text.push_all(pieces);
         Some(text)
     }
 
@@ -290,7 +290,7 @@ impl<'a> Answer<'a> {
 
     /// Becomes `ERROR unknown-kind: <KIND>` to `request`.
     fn set_unknown_kind(&mut self, request: &Message<'_>) {
-        self.set_error(request.id, "unknown-kind", &[request.kind.as_str()]);
+        self.set_error(request.id, "unknown-kind", request.kind.as_str());
     }
 
     /// Becomes an answer of `kind` with `payload` to the request `id`.
@@ -344,11 +344,9 @@ impl<'a> Answer<'a> {
     /// [`Answer::encodable`] in place.
     pub(crate) fn make_encodable(&mut self, framing: Framing) {
         if let Err(e) = self.check(framing) {
-            self.set_error(
-                self.id,
-                "handler-failed",
-                &["reply cannot be encoded: ", e.detail()],
-            );
+            let code = "handler-failed";
+            let pieces = [code, ": ", "reply cannot be encoded: ", e.detail()];
+            self.set_text(self.id, Kind::ERROR, Some(code), &pieces);
         }
     }
 
@@ -607,7 +605,7 @@ impl<const F: usize> Rules<F> {
         }
         // Its code and detail, with the frame's id when its header was
         // trusted, else 0 (§4).
-        answer.set_error(e.id.unwrap_or(0), e.error.code_text(), &[e.error.detail()]);
+        answer.set_error(e.id.unwrap_or(0), e.error.code_text(), e.error.detail());
         Some(Decided::Answer)
     }
 
@@ -616,13 +614,13 @@ impl<const F: usize> Rules<F> {
     fn hello<'a>(&mut self, m: &Message<'a>, answer: &mut Answer<'a>) {
         let theirs = match Hello::parse(m.payload) {
             Ok(h) => h,
-            Err(e) => return answer.set_error(m.id, "bad-hello", &[e.detail()]),
+            Err(e) => return answer.set_error(m.id, "bad-hello", e.detail()),
         };
         if theirs.rev.major != Rev::THIS.major {
             let code = "incompatible";
-            let detail = ["this side speaks 1.2, the peer "];
+            let detail = "this side speaks 1.2, the peer ";
             if let Some(text) =
-                answer.set_text(m.id, Kind::ERROR, Some(code), &[code, ": "], &detail)
+                answer.set_text(m.id, Kind::ERROR, Some(code), &[code, ": ", detail])
             {
                 text.push_dec(theirs.rev.major);
                 text.push_str(".");
@@ -637,7 +635,7 @@ impl<const F: usize> Rules<F> {
             app: self.app.as_deref(),
             schema: self.schema,
         };
-        if let Some(text) = answer.set_text(m.id, Kind::HELLO, None, &[], &[]) {
+        if let Some(text) = answer.set_text(m.id, Kind::HELLO, None, &[]) {
             // At most 101 bytes: they fit.
             ours.write_text(text);
         }
@@ -656,7 +654,7 @@ impl<const F: usize> Rules<F> {
         } else {
             let filter = match parsed {
                 Ok(f) => f,
-                Err(e) => return answer.set_error(m.id, "bad-filter", &[e.detail()]),
+                Err(e) => return answer.set_error(m.id, "bad-filter", e.detail()),
             };
             if !sub {
                 self.filters.remove(filter);
@@ -666,7 +664,7 @@ impl<const F: usize> Rules<F> {
                 return answer.set_error(
                     m.id,
                     "too-many-subscriptions",
-                    &["this conversation holds all the filters it keeps"],
+                    "this conversation holds all the filters it keeps",
                 );
             }
         }

@@ -116,7 +116,7 @@ macro_rules! conversation {
                                         e.code(),
                                         e.message()
                                     );
-                                    answer.set_error(id, e.code(), &[e.message()]);
+                                    answer.set_error(id, e.code(), e.message());
                                 }
                             }
                         }
