@@ -72,6 +72,7 @@ impl Error {
     }
 
     /// A short sentence for people, used by `Display` after the code.
+    #[inline]
     pub(crate) fn detail(self) -> &'static str {
         text(2 * self as usize + 1)
     }
