@@ -47,8 +47,11 @@ impl Stats {
     }
 
     pub(crate) fn count_refused(&mut self, error: Error) {
-        if let Some(i) = error.stat_index() {
-            self.refused[i] += 1;
+        // The decode errors are the first variants, in the counters' order
+        // (`Error::stat_index`): an encode-only error falls past the last
+        // counter. No lookup of the index.
+        if let Some(count) = self.refused.get_mut(error as usize) {
+            *count += 1;
         }
     }
 }

@@ -231,4 +231,31 @@ mod tests {
         // Nothing after the last text.
         assert_eq!(super::text(2 * all.len()), "");
     }
+
+    /// The decode errors are the first variants, in the counters' order:
+    /// `Stats::count_refused` indexes the counters with the variant.
+    #[test]
+    fn a_decode_errors_counter_is_its_variant() {
+        for e in [
+            Error::HeaderChecksum,
+            Error::UnsupportedVersion,
+            Error::ReservedFlags,
+            Error::InvalidKindLength,
+            Error::TooLarge,
+            Error::PayloadChecksum,
+            Error::InvalidKind,
+            Error::MissingSeparator,
+            Error::LineTooLong,
+            Error::BufferTooSmall,
+            Error::InvalidTextPayload,
+            Error::Capacity,
+        ] {
+            let i = e as usize;
+            assert_eq!(
+                e.stat_index(),
+                (i < super::DECODE_ERRORS).then_some(i),
+                "{e:?}"
+            );
+        }
+    }
 }
