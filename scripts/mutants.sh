@@ -59,6 +59,9 @@ fi
 # The copy cargo-mutants builds in has no ../shared beside it: the vector
 # tests still run from tests/vectors/, only the text comparison is skipped.
 export MSGWIRE_NO_SHARED=1
+# The first failing test of a binary ends it (tests/common/watchdog.rs): a
+# mutant is caught at its first failure, not after every test's deadline.
+export MSGWIRE_TEST_FAIL_FAST=1
 if [ "$group" != diff ]; then
   # Faster builds of each mutant: no debug info.
   export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0
@@ -70,7 +73,7 @@ fi
 CODEC_ARGS=(--lib --test=router
             --test=vectors --test=errors --test=rules --test=properties
             --test=no_alloc --test=fuzz_regressions --test=buffer_sizes)
-ROUTER_ARGS=(--test=router --test=net --test=net_alloc --test=reliability_regressions
+ROUTER_ARGS=(--lib --test=router --test=net --test=net_alloc --test=reliability_regressions
              --test=events)
 # The conversation core and its embedded driver (which needs its feature).
 CONVERSATION_ARGS=(--lib --test=conversation --test=revision12 --test=embedded

@@ -76,7 +76,7 @@ impl Encoder {
         (HEADER_LEN + m.kind.len() + trailer).saturating_add(m.payload.len())
     }
 
-    fn check(&self, m: &Message<'_>) -> Result<u32, Error> {
+    pub(crate) fn check(&self, m: &Message<'_>) -> Result<u32, Error> {
         let len = u64::try_from(m.payload.len()).map_err(|_| Error::TooLarge)?;
         check_payload_len(len, self.max_payload)?;
         // `check_payload_len` bounded `len` by a u32.

@@ -131,10 +131,37 @@ impl<'a> Kind<'a> {
     /// A kind from bytes a decoder has already validated; never fails
     /// (an impossible invalid input gives an empty-looking `ERROR`).
     pub(crate) fn from_validated(bytes: &'a [u8]) -> Self {
+        // The protocol's own kinds (most answers, the built-in requests)
+        // are its constants, with no second look at each byte (`str`'s
+        // UTF-8 check, ~60 instructions a message). The host build only
+        // (`fast-crc`, its larger and faster tables): a firmware keeps the
+        // smaller code.
+        #[cfg(feature = "fast-crc")]
+        if let Some(k) = Kind::builtin(bytes) {
+            return k;
+        }
         match utf8(bytes) {
             Some(s) if !s.is_empty() => Kind(s),
             _ => Kind::ERROR,
         }
+    }
+
+    /// The protocol's kind spelled `bytes`, if it is one.
+    #[cfg(feature = "fast-crc")]
+    #[inline]
+    fn builtin(bytes: &[u8]) -> Option<Kind<'static>> {
+        Some(match bytes {
+            b"PING" => Kind::PING,
+            b"PONG" => Kind::PONG,
+            b"ECHO" => Kind::ECHO,
+            b"EXIT" => Kind::EXIT,
+            b"ERROR" => Kind::ERROR,
+            b"HELLO" => Kind::HELLO,
+            b"SUB" => Kind::SUB,
+            b"UNSUB" => Kind::UNSUB,
+            b"LAGGED" => Kind::LAGGED,
+            _ => return None,
+        })
     }
 
     /// The kind as a string slice.
@@ -495,7 +522,7 @@ impl<'a, const N: usize> TryFrom<&Message<'a>> for OwnedMessage<N> {
 
 #[cfg(test)]
 mod charset_tests {
-    use super::{is_kind_byte, is_valid_kind, utf8, MAX_KIND_LEN};
+    use super::{is_kind_byte, is_valid_kind, utf8, Kind, MAX_KIND_LEN};
 
     /// `utf8` (whichever build's) is `from_utf8`: every string of one and
     /// two bytes, and valid or broken sequences of three and four around
@@ -525,6 +552,33 @@ mod charset_tests {
         for b in &inputs {
             assert_eq!(utf8(b), core::str::from_utf8(b).ok(), "{b:?}");
         }
+    }
+
+    /// A decoded kind reads as its bytes, whether it is one of the
+    /// protocol's (given as its constant) or not.
+    #[test]
+    fn a_validated_kind_is_its_bytes() {
+        for s in [
+            "PING",
+            "PONG",
+            "ECHO",
+            "EXIT",
+            "ERROR",
+            "HELLO",
+            "SUB",
+            "UNSUB",
+            "LAGGED",
+            "PINGS",
+            "PIN",
+            "ping",
+            "ECHO/x",
+            "E",
+            "sensor/temp",
+        ] {
+            let k = Kind::from_validated(s.as_bytes());
+            assert_eq!((k.as_str(), k), (s, Kind::new(s).expect("kind")));
+        }
+        assert_eq!(Kind::from_validated(b""), Kind::ERROR);
     }
 
     /// The range arithmetic accepts exactly `A-Z a-z 0-9 _ . - /`

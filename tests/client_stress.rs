@@ -24,6 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::net::{fixture, tcp_server, within, Peer};
+use common::watchdog::watchdog;
 use common::{wait_until, XorShift};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
@@ -317,6 +318,7 @@ fn books_balance(taken: u64, cancelled: u64, late: u64, answered: u64) {
 /// the books balance: answers sent = answers taken + `late_answers`.
 #[test]
 fn random_cancellation_in_memory_keeps_the_books_balanced() {
+    let _watchdog = watchdog();
     let (client, seen) = fixture().chunks(4).queue(8).echo();
 
     let rep = stress_then_sync(&client, "ECHO");
@@ -344,6 +346,7 @@ fn random_cancellation_in_memory_keeps_the_books_balanced() {
 /// direction and wakes the one it replaces), against the crate's server.
 #[test]
 fn random_cancellation_over_tcp_keeps_the_books_balanced() {
+    let _watchdog = watchdog();
     let (server, count) = counting_tcp_server();
     let client = fixture().queue(8).tcp(&server);
 
@@ -363,6 +366,7 @@ fn random_cancellation_over_tcp_keeps_the_books_balanced() {
 /// with its own answer, and nothing is written twice or lost.
 #[test]
 fn queue_of_one_with_many_concurrent_requests() {
+    let _watchdog = watchdog();
     let (client, seen) = fixture().chunks(1).queue(1).echo();
     let futs: Vec<_> = (0..24)
         .map(|t| {
@@ -410,6 +414,7 @@ fn queue_of_one_with_many_concurrent_requests() {
 /// many tasks interleaving and a small queue.
 #[test]
 fn send_then_request_keep_their_order() {
+    let _watchdog = watchdog();
     let (client, seen) = fixture().chunks(2).queue(2).echo();
     let futs: Vec<_> = (0..12)
         .map(|t| {
@@ -457,6 +462,7 @@ fn send_then_request_keep_their_order() {
 /// them out as it reads), and also right after the requests stop.
 #[test]
 fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
+    let _watchdog = watchdog();
     let (client, server) = fixture().echo();
     let mut sub = block_on(client.subscribe("NEWS")).expect("subscribe");
 
@@ -541,6 +547,7 @@ fn subscribers_are_served_promptly_with_and_without_requests_in_flight() {
 /// counted late.
 #[test]
 fn a_request_dropped_before_its_batch_is_written_leaves_the_batch_whole() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     let mut a = Probe::new(client.request("A", b"a"));
@@ -560,9 +567,9 @@ fn a_request_dropped_before_its_batch_is_written_leaves_the_batch_whole() {
     peer.answer(rd.id, b"d");
     peer.answer(ra.id, b"a");
     let out = d.drive_with(&mut [&mut a, &mut background], Duration::from_secs(2));
-    assert_eq!(out.map(|f| f.payload), Ok(b"d".to_vec()));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"d".to_vec()));
     let out = a.drive_with(&mut [&mut background], Duration::from_secs(2));
-    assert_eq!(out.map(|f| f.payload), Ok(b"a".to_vec()));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"a".to_vec()));
     assert_eq!(client.late_answers(), 1);
 }
 
@@ -570,6 +577,7 @@ fn a_request_dropped_before_its_batch_is_written_leaves_the_batch_whole() {
 /// behind: it is never written, and the others go on.
 #[test]
 fn a_request_dropped_while_waiting_for_room_is_never_written() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().queue(1).by_hand().scripted();
     let mut background = Probe::new(client.run());
     let mut a = Probe::new(client.request("A", b"a"));
@@ -590,9 +598,9 @@ fn a_request_dropped_while_waiting_for_room_is_never_written() {
     peer.answer(ra.id, b"a");
     peer.answer(rb.id, b"b");
     let out = b.drive_with(&mut [&mut a, &mut background], Duration::from_secs(2));
-    assert_eq!(out.map(|f| f.payload), Ok(b"b".to_vec()));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"b".to_vec()));
     let out = a.drive_with(&mut [&mut background], Duration::from_secs(2));
-    assert_eq!(out.map(|f| f.payload), Ok(b"a".to_vec()));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"a".to_vec()));
     // A later request still works.
     let mut e = Probe::new(client.request("E", b"e"));
     assert!(!e.poll_settled());
@@ -602,7 +610,7 @@ fn a_request_dropped_while_waiting_for_room_is_never_written() {
     assert_eq!(re.kind, "E");
     peer.answer(re.id, b"e");
     let out = e.drive_with(&mut [&mut background], Duration::from_secs(2));
-    assert_eq!(out.map(|f| f.payload), Ok(b"e".to_vec()));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"e".to_vec()));
     assert_eq!(client.late_answers(), 0);
     // ... nor after E: closing writes what is queued, then the stream ends.
     client.close();
@@ -645,6 +653,7 @@ fn three_waiting<'a>(
 /// wake-up would leave them waiting).
 #[test]
 fn a_request_dropped_while_others_wait_does_not_hold_them_up() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     for _ in 0..3 {
@@ -654,8 +663,8 @@ fn a_request_dropped_while_others_wait_does_not_hold_them_up() {
         peer.answer(ry.id, b"y");
         let ox = x.drive_with(&mut [&mut y, &mut background], Duration::from_secs(1));
         let oy = y.drive_with(&mut [&mut background], Duration::from_secs(1));
-        assert_eq!(ox.map(|f| f.payload), Ok(b"x".to_vec()));
-        assert_eq!(oy.map(|f| f.payload), Ok(b"y".to_vec()));
+        assert_eq!(ox.map(|f| f.payload.into_vec()), Ok(b"x".to_vec()));
+        assert_eq!(oy.map(|f| f.payload.into_vec()), Ok(b"y".to_vec()));
     }
 }
 
@@ -664,6 +673,7 @@ fn a_request_dropped_while_others_wait_does_not_hold_them_up() {
 /// to a request that was then dropped, and nobody read).
 #[test]
 fn two_dropped_requests_do_not_stall_the_third() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     for round in 0..4 {
@@ -678,7 +688,7 @@ fn two_dropped_requests_do_not_stall_the_third() {
         };
         peer.answer(id, payload);
         let out = stays.drive_with(&mut [&mut background], Duration::from_secs(1));
-        assert_eq!(out.map(|f| f.payload), Ok(payload.to_vec()));
+        assert_eq!(out.map(|f| f.payload.into_vec()), Ok(payload.to_vec()));
     }
 }
 
@@ -688,6 +698,7 @@ fn two_dropped_requests_do_not_stall_the_third() {
 /// loser — which is dropped right away with the race.
 #[test]
 fn racing_two_requests_does_not_stall_a_third() {
+    let _watchdog = watchdog();
     // The connection loop is polled only when woken.
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
@@ -714,35 +725,43 @@ fn racing_two_requests_does_not_stall_a_third() {
         // The winner's answer ends the race (and drops the losers) ...
         peer.answer(got["W"], b"w");
         let won = race.drive_with(&mut [&mut background], Duration::from_secs(1));
-        assert_eq!(won.map(|f| f.payload), Ok(b"w".to_vec()));
+        assert_eq!(won.map(|f| f.payload.into_vec()), Ok(b"w".to_vec()));
         drop(race);
         // ... then C's answer comes.
         peer.answer(rc.id, b"c");
         let out = c.drive_with(&mut [&mut background], Duration::from_secs(1));
-        assert_eq!(out.map(|f| f.payload), Ok(b"c".to_vec()));
+        assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"c".to_vec()));
     }
 }
 
 /// A request future that was polled and is then neither polled again nor
 /// dropped does not hold up other requests: the connection loop reads, not
-/// the requests. (The regression of the earlier client, where such a
-/// future could stay the socket's reader.)
+/// the requests, and it does not wait for the requests it woke to run.
+/// (The regression of the earlier client, where such a future could stay
+/// the socket's reader.) The idle request's answer comes first, alone;
+/// B's after it.
 #[test]
 fn an_idle_request_future_does_not_hold_up_others() {
-    let (client, mut peer) = fixture().timeout(Duration::from_secs(1)).scripted();
+    let _watchdog = watchdog();
+    // With an hour's timeout, the loop's timer ticks every 7.5 minutes:
+    // only reading on gets B its answer within `within`'s 3 s.
+    let (client, mut peer) = fixture().timeout(Duration::from_secs(3600)).scripted();
     let mut idle = Probe::new(client.request("IDLE", b""));
     assert!(!idle.poll()); // queued, and never polled again
     let ri = peer.recv();
     let out = thread::scope(|s| {
         let other = s.spawn(|| block_on(within(Duration::from_secs(3), client.request("B", b"b"))));
         let rb = peer.recv();
-        peer.answer(rb.id, b"b");
         peer.answer(ri.id, b"idle");
+        wait_until(Duration::from_secs(5), "the idle request woken", || {
+            idle.woken()
+        });
+        peer.answer(rb.id, b"b");
         other.join().expect("thread")
     });
-    // Answered, not timed out (B's timeout is 1 s).
+    // Answered, not timed out.
     assert_eq!(
-        out.clone().map(|r| r.map(|f| f.payload)),
+        out.clone().map(|r| r.map(|f| f.payload.into_vec())),
         Some(Ok(b"b".to_vec()))
     );
     drop(idle);
@@ -757,6 +776,7 @@ fn an_idle_request_future_does_not_hold_up_others() {
 /// `Closed`; nothing can be sent afterwards.
 #[test]
 fn close_writes_what_is_queued_then_closes() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().chunks(1).scripted();
     // The peer reads nothing yet: after a chunk or two the writes block.
     for i in 0..20u32 {
@@ -795,6 +815,7 @@ fn close_writes_what_is_queued_then_closes() {
 /// requests fail with `Closed`.
 #[test]
 fn close_with_a_frame_still_queued_writes_it_first() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     let mut a = Probe::new(client.request("A", b"a"));
@@ -820,6 +841,7 @@ fn close_with_a_frame_still_queued_writes_it_first() {
 /// order.
 #[test]
 fn the_queue_limit_makes_send_wait_for_room() {
+    let _watchdog = watchdog();
     // Everything on this thread, the connection loop included: once
     // nothing is woken, a send is done or waits for room, which only the
     // peer reading can make.
@@ -884,6 +906,7 @@ fn the_queue_limit_makes_send_wait_for_room() {
 /// then the stream ends.
 #[test]
 fn dropping_the_last_client_writes_what_is_queued_then_closes() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().chunks(1).scripted();
     let clone = client.clone();
     for i in 0..20u32 {
@@ -913,6 +936,7 @@ fn dropping_the_last_client_writes_what_is_queued_then_closes() {
 /// or not someone subscribed: the connection loop always reads.
 #[test]
 fn the_server_closing_while_nothing_waits_is_noticed() {
+    let _watchdog = watchdog();
     // The connection loop is polled by hand, only when woken.
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
@@ -970,6 +994,7 @@ fn the_server_closing_while_nothing_waits_is_noticed() {
 /// away mid-flight, all of them.
 #[test]
 fn the_server_vanishing_fails_every_pending_request_at_once() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().by_hand().scripted();
     let mut background = Probe::new(client.run());
     let (a, (x, _), (y, _)) = three_waiting(&client, &mut peer, &mut background);
@@ -991,6 +1016,7 @@ fn the_server_vanishing_fails_every_pending_request_at_once() {
 /// two threads and the pending map under contention.
 #[test]
 fn timeouts_are_never_early_under_contention() {
+    let _watchdog = watchdog();
     let timeout = Duration::from_millis(40);
     let (client, server) = fixture().chunks(64).timeout(timeout).echo();
     let stop = Arc::new(AtomicBool::new(false));
@@ -1039,6 +1065,7 @@ fn timeouts_are_never_early_under_contention() {
 /// still times out (not early), instead of waiting for room forever.
 #[test]
 fn a_request_waiting_for_room_times_out() {
+    let _watchdog = watchdog();
     let timeout = Duration::from_millis(200);
     let (client, server_end) = fixture().chunks(1).timeout(timeout).queue(1).silent();
     // The server reads nothing.
@@ -1058,8 +1085,13 @@ fn a_request_waiting_for_room_times_out() {
             matches!(r, Some(Err(ClientError::Timeout | ClientError::Closed(_)))),
             "{r:?}"
         );
-        // Not early; and not forever (within's 3 s deadline).
+        // Not early; and not much later: at most a tick of the loop's
+        // timer (an eighth of the timeout) after it, give or take a busy
+        // machine. A request whose timeout and the stall's end fall on the
+        // same tick is told of it then, not when something else wakes it
+        // (within's 3 s deadline).
         assert!(took >= timeout, "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
     }
     drop(server_end);
 }
@@ -1073,6 +1105,7 @@ fn a_request_waiting_for_room_times_out() {
 /// applied the limit to its writes only.)
 #[test]
 fn a_server_that_reads_nothing_fails_the_connection_after_the_stall_timeout() {
+    let _watchdog = watchdog();
     let timeout = Duration::from_millis(200);
     let (client, server_end) = fixture().chunks(1).timeout(timeout).silent();
     // Two requests in two batches: the first fills the pipe, the second's
@@ -1092,6 +1125,114 @@ fn a_server_that_reads_nothing_fails_the_connection_after_the_stall_timeout() {
         || client.is_closed(),
     );
     drop(server_end);
+}
+
+/// A stalled write fails the connection no earlier than the request
+/// timeout after it stalled, whatever the phase of the loop's ticks when
+/// it stalls (it is counted in whole ticks from the first after it). A
+/// first request fills the pipe; a second, made after a pause that moves
+/// the stall's start across a tick, cannot be written: the stall begins
+/// no earlier than that second request.
+#[test]
+fn a_stalled_write_fails_the_connection_no_earlier_than_the_timeout() {
+    let _watchdog = watchdog();
+    let timeout = Duration::from_millis(200);
+    let mut early = Vec::new();
+    for attempt in 0..6u64 {
+        let (client, server_end) = fixture().chunks(1).timeout(timeout).silent();
+        let c = client.clone();
+        let a = thread::spawn(move || block_on(c.request("A", b"a")));
+        thread::sleep(Duration::from_millis(5 + 7 * attempt));
+        let start = Instant::now();
+        let c = client.clone();
+        let b = thread::spawn(move || block_on(c.request("B", b"b")));
+        wait_until(Duration::from_secs(5), "the connection closed", || {
+            client.is_closed()
+        });
+        let took = start.elapsed();
+        if took < timeout {
+            early.push((attempt, took));
+        }
+        for r in [a.join().expect("thread"), b.join().expect("thread")] {
+            assert!(r.is_err(), "{r:?}");
+        }
+        drop(server_end);
+    }
+    assert!(early.is_empty(), "closed before {timeout:?}: {early:?}");
+}
+
+/// A waker that polls its request the moment it is woken, on the thread
+/// that woke it: a request on another thread that takes its answer while
+/// the connection loop is still in the poll that handed it out.
+struct PollsAtOnce {
+    fut: std::sync::Mutex<Option<BoxFuture<'static, Result<Frame, ClientError>>>>,
+    out: std::sync::Mutex<Option<Result<Frame, ClientError>>>,
+}
+
+impl PollsAtOnce {
+    fn poll(self: &Arc<Self>) {
+        let waker = Waker::from(self.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = self.fut.lock().expect("lock");
+        if let Some(f) = fut.as_mut() {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                *self.out.lock().expect("lock") = Some(v);
+                *fut = None;
+            }
+        }
+    }
+}
+
+impl Wake for PollsAtOnce {
+    fn wake(self: Arc<Self>) {
+        self.poll();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.poll();
+    }
+}
+
+/// A request that takes its answer at once, inside the loop's poll that
+/// handed it out (as one on another thread can), leaves the loop reading:
+/// the next answer still reaches its request. Played by hand: the loop's
+/// poll is the one a new request woke, and it reads the quick request's
+/// answer. (With a request timeout of an hour, the loop's timer would not
+/// poll it again for 7.5 minutes.)
+#[test]
+fn a_request_that_takes_its_answer_at_once_leaves_the_loop_reading() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture()
+        .timeout(Duration::from_secs(3600))
+        .by_hand()
+        .scripted();
+    let mut background = Probe::new(client.run());
+    let c = client.clone();
+    let a = Arc::new(PollsAtOnce {
+        fut: std::sync::Mutex::new(Some(Box::pin(async move { c.request("A", b"a").await }))),
+        out: std::sync::Mutex::new(None),
+    });
+    a.poll();
+    assert!(!background.poll_settled());
+    let ma = peer.recv();
+    peer.answer(ma.id, b"a!");
+    // B's start wakes the loop (the answer to A waits in the pipe).
+    let mut b = Probe::new(client.request("B", b"b"));
+    assert!(!b.poll());
+    assert!(!background.poll_settled());
+    assert_eq!(
+        a.out
+            .lock()
+            .expect("lock")
+            .take()
+            .map(|r| r.map(|f| f.payload.into_vec())),
+        Some(Ok(b"a!".to_vec())),
+        "A took its answer inside the loop's poll"
+    );
+    let mb = peer.recv();
+    peer.answer(mb.id, b"b!");
+    let out = b.drive_with(&mut [&mut background], Duration::from_secs(5));
+    assert_eq!(out.map(|f| f.payload.into_vec()), Ok(b"b!".to_vec()));
 }
 
 /// A waker that, once armed, takes its time: 30 ms, then says it is done.
@@ -1125,6 +1266,7 @@ impl Wake for SlowWaker {
 /// requests with that reading.)
 #[test]
 fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
+    let _watchdog = watchdog();
     let timeout = Duration::from_millis(40);
     let mut early = Vec::new();
     for attempt in 0..10u32 {
@@ -1186,6 +1328,7 @@ fn a_timeout_is_never_early_even_when_the_expiry_task_is_delayed() {
 /// answer other than `PONG` is an `unexpected-answer` error.
 #[test]
 fn ping_asks_and_measures() {
+    let _watchdog = watchdog();
     let (client, mut peer) = fixture().scripted();
     let delay = Duration::from_millis(30);
     let out = thread::scope(|s| {
@@ -1224,6 +1367,7 @@ fn ping_asks_and_measures() {
 /// unsolicited.
 #[test]
 fn a_full_subscription_queue_counts_what_it_drops() {
+    let _watchdog = watchdog();
     let (end, server_end) = msgwire::net::memory::pipe(8);
     let config = msgwire::net::ClientConfig {
         subscription: msgwire::net::EventLimits {
@@ -1299,4 +1443,322 @@ fn a_full_subscription_queue_counts_what_it_drops() {
     peer.send(&msgwire::conversation::event(news, &[9]));
     assert_eq!(block_on(sub.recv()), Some(Delivery::Lagged(6)));
     assert_eq!(block_on(sub.recv()), event(&[9]));
+}
+
+/// A server that sends without pause (its frames always ready) does not
+/// hold the thread of the client's connection loop: another task on the
+/// same single-threaded executor runs long before the flood ends.
+#[test]
+fn a_flooding_server_does_not_starve_the_loops_thread() {
+    let _watchdog = watchdog();
+    let frames = 100_000u64;
+    // Answers to no request of the client's: each is read, counted late
+    // and dropped.
+    let late = common::frame("PONG", 7, Flags::RESPONSE, b"ack");
+    let (flood, read) = common::net::Flood::new(late, frames);
+    let client = Client::new(flood, msgwire::net::ClientConfig::default());
+    let ex = async_executor::LocalExecutor::new();
+    let run = ex.spawn(client.run());
+    let seen = read.clone();
+    let other = ex.spawn(async move { seen.load(Ordering::SeqCst) });
+    let (ran, seen_by_other) = block_on(ex.run(async { (run.await, other.await) }));
+    ran.expect("started once");
+    assert_eq!(read.load(Ordering::SeqCst), frames);
+    assert_eq!(client.late_answers(), frames);
+    assert!(
+        seen_by_other < frames / 2,
+        "the other task ran only after {seen_by_other} of {frames} frames"
+    );
+}
+
+/// How the server closed is told: after an `ERROR` with no id (its
+/// notice, `overloaded: …`) the close says so; after any other message
+/// (an `ERROR` answering a request, a notice of another kind) it does not.
+#[test]
+fn a_close_after_an_error_notice_says_so() {
+    let _watchdog = watchdog();
+    let notice = |kind: &str, id: u32, flags: Flags, payload: &[u8]| {
+        Frame::new(Kind::new(kind).expect("kind"), payload)
+            .with_id(id)
+            .with_flags(flags)
+    };
+    for (last, told) in [
+        (
+            notice("ERROR", 0, Flags::EMPTY, b"overloaded: busy"),
+            Some("overloaded: busy"),
+        ),
+        (notice("NOTE", 0, Flags::EMPTY, b"bye"), None),
+        (notice("ERROR", 9, Flags::RESPONSE, b"too-large: 9"), None),
+    ] {
+        let (client, mut peer) = fixture().scripted();
+        let c = client.clone();
+        let pending = thread::spawn(move || block_on(c.request("A", b"a")));
+        let a = peer.recv();
+        peer.send(&last.as_message());
+        drop(peer);
+        let err = pending.join().expect("thread").expect_err("closed");
+        let detail = match &err {
+            ClientError::Closed(c) | ClientError::ConnectionLost(c) => c.detail().to_string(),
+            other => panic!("{other:?}"),
+        };
+        match told {
+            Some(e) => assert_eq!(detail, format!("closed by the server after ERROR {e}")),
+            None => assert_eq!(detail, "closed by the server", "after {last:?}"),
+        }
+        assert_ne!(a.id, 0);
+    }
+}
+
+/// Closing with requests in flight fails them at once; the answers that
+/// still come are read until the server closes, and counted late.
+#[test]
+fn answers_after_a_close_are_counted_late() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().scripted();
+    let c = client.clone();
+    let pending = thread::spawn(move || {
+        block_on(futures_lite::future::zip(
+            c.request("A", b"a"),
+            c.request("B", b"b"),
+        ))
+    });
+    let (a, b) = (peer.recv(), peer.recv());
+    client.close();
+    let (ra, rb) = pending.join().expect("thread");
+    assert!(matches!(ra, Err(ClientError::Closed(_))), "{ra:?}");
+    assert!(matches!(rb, Err(ClientError::Closed(_))), "{rb:?}");
+    // One answer, a pause (the loop counts what it read so far while it
+    // waits), the other, then the end of the stream.
+    peer.answer(a.id, b"a!");
+    wait_until(Duration::from_secs(5), "A's answer counted late", || {
+        client.late_answers() == 1
+    });
+    peer.answer(b.id, b"b!");
+    drop(peer);
+    wait_until(Duration::from_secs(5), "both counted late", || {
+        client.late_answers() == 2
+    });
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(client.late_answers(), 2);
+}
+
+/// A request polled again from another task (another waker: a `select!`
+/// that moved, an executor that moved it) is woken there when its answer
+/// comes, not only where it was polled first.
+#[test]
+fn a_request_polled_from_another_task_is_woken_there() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().scripted();
+    let mut fut = Box::pin(client.request("A", b"a"));
+    let first = Arc::new(Flag(AtomicBool::new(false)));
+    let second = Arc::new(Flag(AtomicBool::new(false)));
+    let (w1, w2) = (Waker::from(first.clone()), Waker::from(second.clone()));
+    assert!(fut
+        .as_mut()
+        .poll(&mut Context::from_waker(&w1))
+        .is_pending());
+    assert!(fut
+        .as_mut()
+        .poll(&mut Context::from_waker(&w2))
+        .is_pending());
+    let m = peer.recv();
+    peer.answer(m.id, b"a!");
+    wait_until(Duration::from_secs(5), "the second task woken", || {
+        second.0.load(Ordering::SeqCst)
+    });
+    match fut.as_mut().poll(&mut Context::from_waker(&w2)) {
+        Poll::Ready(Ok(f)) => assert_eq!(f.payload, b"a!"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A request's deadline is counted in the loop's ticks from the tick it
+/// starts in, and it times out no earlier than its timeout wherever in a
+/// tick it starts: requests made one after another across several ticks
+/// (while another keeps the timer ticking) each wait their whole timeout.
+#[test]
+fn requests_made_at_any_point_of_a_tick_time_out_no_earlier() {
+    let _watchdog = watchdog();
+    // Ticks of 50 ms; requests every 7 ms over two of them.
+    let timeout = Duration::from_millis(400);
+    let (client, _server_end) = fixture().chunks(64).timeout(timeout).silent();
+    let c = client.clone();
+    let keeper = thread::spawn(move || block_on(c.request("KEEP", b"")));
+    thread::sleep(Duration::from_millis(20));
+    let waits: Vec<_> = (0..14u64)
+        .map(|k| {
+            let c = client.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(7 * k));
+                let start = Instant::now();
+                let r = block_on(c.request("Q", b""));
+                (k, start.elapsed(), r)
+            })
+        })
+        .collect();
+    let mut early = Vec::new();
+    for w in waits {
+        let (k, took, r) = w.join().expect("thread");
+        assert_eq!(r, Err(ClientError::Timeout));
+        if took < timeout {
+            early.push((k, took));
+        }
+    }
+    assert_eq!(keeper.join().expect("thread"), Err(ClientError::Timeout));
+    assert!(early.is_empty(), "timed out before {timeout:?}: {early:?}");
+}
+
+/// A place whose request has not taken its outcome yet is not given to
+/// another request: with every place held so, a new request waits (it
+/// does not spin over the table), and goes once one is taken.
+#[test]
+fn places_whose_outcomes_wait_are_not_given_away() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().in_flight(2).scripted();
+    let mut a = Probe::new(client.request("A", b"a"));
+    let mut b = Probe::new(client.request("B", b"b"));
+    assert!(!a.poll() && !b.poll());
+    let (ma, mb) = (peer.recv(), peer.recv());
+    peer.answer(ma.id, b"a!");
+    peer.answer(mb.id, b"b!");
+    // Both answered (their table places free), neither taken.
+    wait_until(Duration::from_secs(5), "both woken", || {
+        a.woken() && b.woken()
+    });
+    let mut c = Probe::new(client.request("C", b"c"));
+    assert!(!c.poll(), "C started while every place held an outcome");
+    assert!(peer.try_recv(Duration::from_millis(50)).is_none(), "C sent");
+    assert!(a.poll(), "A takes its answer");
+    assert!(c.woken(), "C is told a place is free");
+    assert!(!c.poll());
+    let mc = peer.recv();
+    assert_eq!(mc.kind, "C");
+    peer.answer(mc.id, b"c!");
+    assert_eq!(
+        c.drive(Duration::from_secs(5))
+            .map(|f| f.payload.into_vec()),
+        Ok(b"c!".to_vec())
+    );
+    assert!(b.poll());
+}
+
+/// A connection's `HELLO` must be answered with a `HELLO`: another kind
+/// whose payload reads as the same tokens does not pass the schema check,
+/// and a notice with no id that comes first (not an answer, not an
+/// `ERROR`) is not taken for the answer.
+#[test]
+fn only_a_hello_answers_the_schema_check() {
+    let _watchdog = watchdog();
+    let ours = 0x0123_4567_89ab_cdef_u64;
+    for (kind, passes) in [("HELLO", true), ("ECHO", false)] {
+        let (client, mut peer) = fixture().schema(ours).scripted();
+        let c = client.clone();
+        let r = thread::spawn(move || block_on(c.request("A", b"a")));
+        let hello = peer.recv();
+        assert_eq!((hello.kind.as_str(), hello.id), ("HELLO", 0));
+        peer.send(&Message::new(Kind::new("NOTE").expect("kind"), b"rev=1.2"));
+        let tokens = format!("rev=1.2 schema={ours:016x}");
+        peer.send(
+            &Message::new(Kind::new(kind).expect("kind"), tokens.as_bytes())
+                .with_flags(Flags::RESPONSE),
+        );
+        if passes {
+            let a = peer.recv();
+            peer.answer(a.id, b"a!");
+            assert!(r.join().expect("thread").is_ok());
+        } else {
+            assert_eq!(
+                r.join().expect("thread"),
+                Err(ClientError::SchemaMismatch { ours, theirs: None })
+            );
+        }
+    }
+}
+
+/// A place whose outcome waits is skipped, not waited for, when another
+/// is free: the next id falls on it, and the request takes the next.
+#[test]
+fn a_place_whose_outcome_waits_is_skipped_for_a_free_one() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().in_flight(4).scripted();
+    let mut probes: Vec<_> = ["A", "B", "C", "D"]
+        .into_iter()
+        .map(|k| Probe::new(client.request(k, b"")))
+        .collect();
+    for p in &mut probes {
+        assert!(!p.poll());
+    }
+    for _ in 0..4 {
+        let m = peer.recv();
+        peer.answer(m.id, b"!");
+    }
+    wait_until(Duration::from_secs(5), "all answered", || {
+        probes.iter().all(|p| p.woken())
+    });
+    // B, C and D take their answers; A's waits in the first place, where
+    // the next id falls.
+    for p in &mut probes[1..] {
+        assert!(p.poll());
+    }
+    let mut e = Probe::new(client.request("E", b"e"));
+    assert!(!e.poll());
+    let me = peer.recv();
+    assert_eq!(me.kind, "E");
+    assert_eq!(me.id, 6, "id 5 falls on A's place: given up, never sent");
+    peer.answer(me.id, b"e!");
+    assert_eq!(
+        e.drive(Duration::from_secs(5))
+            .map(|f| f.payload.into_vec()),
+        Ok(b"e!".to_vec())
+    );
+    assert!(probes[0].poll(), "A's answer still waits for it");
+}
+
+/// An answer this side's decoder refuses (larger than it accepts) still
+/// ends its request, with the refusal, at once; the connection goes on.
+/// And the client's `Debug` counts its requests in flight.
+#[test]
+fn a_refused_answer_ends_its_request_and_debug_counts_those_in_flight() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture()
+        .max_payload(16)
+        .timeout(Duration::from_secs(3600))
+        .scripted();
+    let mut a = Probe::new(client.request("A", b"a"));
+    assert!(!a.poll());
+    let m = peer.recv();
+    assert!(format!("{client:?}").contains("pending: 1"), "{client:?}");
+    peer.answer(m.id, &[7u8; 17]);
+    match a.drive(Duration::from_secs(5)) {
+        Err(ClientError::BadAnswer(e)) => {
+            assert_eq!((e.error, e.id), (msgwire::Error::TooLarge, Some(m.id)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(format!("{client:?}").contains("pending: 0"), "{client:?}");
+    let mut b = Probe::new(client.request("B", b"b"));
+    assert!(!b.poll());
+    let m = peer.recv();
+    peer.answer(m.id, &[7u8; 16]);
+    assert_eq!(
+        b.drive(Duration::from_secs(5))
+            .map(|f| f.payload.into_vec()),
+        Ok(vec![7u8; 16])
+    );
+}
+
+/// A request dropped after its answer came, before it took it: the answer
+/// is counted late, once.
+#[test]
+fn an_answer_its_request_never_took_is_counted_late() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().scripted();
+    let mut a = Probe::new(client.request("A", b"a"));
+    assert!(!a.poll());
+    let m = peer.recv();
+    peer.answer(m.id, b"a!");
+    wait_until(Duration::from_secs(5), "A woken", || a.woken());
+    assert_eq!(client.late_answers(), 0);
+    drop(a);
+    assert_eq!(client.late_answers(), 1);
 }

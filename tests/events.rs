@@ -13,6 +13,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::net::tcp_server;
+use common::watchdog::watchdog;
 use common::{encode_frame, frame, read_frames, Ev};
 use futures_lite::future::block_on;
 use msgwire::net::{
@@ -69,6 +70,7 @@ fn frames_within(s: &mut TcpStream, wait: Duration) -> Vec<Ev> {
 
 #[test]
 fn a_relaying_server_delivers_each_event_once_to_every_matching_conversation() {
+    let _watchdog = watchdog();
     let server = tcp_server(Router::new().relay(true), ServerConfig::default());
     let addr = server.local_addr().expect("tcp");
     let mut a = connect(addr);
@@ -133,6 +135,7 @@ fn a_relaying_server_delivers_each_event_once_to_every_matching_conversation() {
 
 #[test]
 fn without_the_relay_an_event_reaches_its_handler_only() {
+    let _watchdog = watchdog();
     let (tx, rx) = std::sync::mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let router = Router::new()
@@ -159,6 +162,7 @@ fn without_the_relay_an_event_reaches_its_handler_only() {
 
 #[test]
 fn a_text_conversation_subscribes_and_gets_events_as_lines() {
+    let _watchdog = watchdog();
     let server = tcp_server(Router::new(), ServerConfig::default());
     let addr = server.local_addr().expect("tcp");
     let mut s = connect(addr);
@@ -193,6 +197,7 @@ fn a_text_conversation_subscribes_and_gets_events_as_lines() {
 /// missing, each count equal to the gap in the counters.
 #[test]
 fn a_slow_subscriber_loses_events_counted_exactly_and_slows_no_one() {
+    let _watchdog = watchdog();
     const PUBLISHED: u32 = 20_000;
     let limits = EventLimits {
         events: 64,
@@ -304,6 +309,7 @@ fn a_slow_subscriber_loses_events_counted_exactly_and_slows_no_one() {
 
 #[test]
 fn client_subscriptions_publish_and_the_schema_check() {
+    let _watchdog = watchdog();
     let server = tcp_server(Router::new().relay(true), ServerConfig::default());
     let addr = server.local_addr().expect("tcp");
     let a = client(addr);
@@ -314,7 +320,7 @@ fn client_subscriptions_publish_and_the_schema_check() {
         b.publish("sensor/temp", b"21.5").await.expect("publish");
         b.publish("tick", b"1").await.expect("publish");
         let got = |d: Option<Delivery>| match d {
-            Some(Delivery::Event(f)) => (f.kind, f.payload),
+            Some(Delivery::Event(f)) => (f.kind.to_string(), f.payload.into_vec()),
             other => panic!("{other:?}"),
         };
         assert_eq!(
@@ -361,6 +367,7 @@ fn client_subscriptions_publish_and_the_schema_check() {
 
 #[test]
 fn a_client_expecting_a_schema_writes_nothing_to_a_server_with_another() {
+    let _watchdog = watchdog();
     let ours = 0x0123_4567_89ab_cdef_u64;
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let tx = std::sync::Mutex::new(tx);
@@ -464,6 +471,19 @@ fn a_conversations_queue_holds_exactly_its_limits() {
                 got
             }};
         }
+        // An UNSUB, and a SUB refused: still no filter, not subscribed.
+        client_end
+            .write_all(&encode_frame("UNSUB", 7, b""))
+            .await
+            .expect("write");
+        client_end
+            .write_all(&encode_frame("SUB", 8, b"a*b"))
+            .await
+            .expect("write");
+        let refused = pump!(2);
+        assert_eq!(refused[0], Ev::answer("UNSUB", 7, ""));
+        assert_eq!(refused[1].kind(), "ERROR");
+        assert_eq!(format!("{publisher:?}"), "Publisher { subscribed: 0 }");
         client_end
             .write_all(&encode_frame("SUB", 1, b"e*"))
             .await
@@ -731,4 +751,248 @@ fn lagged_is_the_protocols_own_kind_and_is_never_published() {
     let report = server.publish(Kind::lit("tick"), b"2");
     assert_eq!((report.queued, report.refused), (1, false));
     block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+/// The client's side of §6 against a peer the test scripts: what a peer
+/// before 1.2 and a peer's refusals make of `subscribe` and `publish`,
+/// `try_recv`, and a subscription's end (dropped: its events are no
+/// longer its own; `unsubscribe`: an `UNSUB` goes out).
+#[test]
+fn client_subscriptions_and_publish_against_a_scripted_peer() {
+    use common::net::{fixture, Peer};
+    use common::wait_until;
+    use msgwire::Message;
+
+    let _watchdog = watchdog();
+    let answer = |peer: &mut Peer, id: u32, kind: Kind<'_>, payload: &[u8]| {
+        peer.send(
+            &Message::new(kind, payload)
+                .with_id(id)
+                .with_flags(Flags::RESPONSE),
+        );
+    };
+    let (client, mut peer) = fixture().scripted();
+    let subscribe = |filter: &'static str| {
+        let c = client.clone();
+        std::thread::spawn(move || block_on(c.subscribe(filter)))
+    };
+    // A peer before 1.2 refuses `SUB` as an unknown kind: no events.
+    let sub = subscribe("a/*");
+    let m = peer.recv();
+    assert_eq!((m.kind.as_str(), &m.payload[..]), ("SUB", &b"a/*"[..]));
+    answer(&mut peer, m.id, Kind::ERROR, b"unknown-kind: SUB");
+    assert!(matches!(
+        sub.join().expect("thread"),
+        Err(ClientError::NoEvents)
+    ));
+    // Any other refusal is the peer's, as it said it.
+    let sub = subscribe("a/*");
+    let m = peer.recv();
+    answer(&mut peer, m.id, Kind::ERROR, b"too-many-subscriptions: 4");
+    match sub.join().expect("thread") {
+        Err(ClientError::Remote(e)) => assert_eq!(e.code(), "too-many-subscriptions"),
+        other => panic!("{other:?}"),
+    }
+    // Accepted.
+    let sub = subscribe("a/*");
+    let m = peer.recv();
+    answer(&mut peer, m.id, Kind::SUB, b"a/*");
+    let mut a = sub.join().expect("thread").expect("subscribed");
+    assert!(format!("{a:?}").contains("a/*"), "{a:?}");
+    assert_eq!(a.filter(), "a/*");
+    assert!(a.try_recv().is_none(), "nothing yet");
+    let sub = subscribe("b/*");
+    let m = peer.recv();
+    answer(&mut peer, m.id, Kind::SUB, b"b/*");
+    let b = sub.join().expect("thread").expect("subscribed");
+    let publish = |peer: &mut Peer, kind: &str, payload: &[u8]| {
+        peer.send(&msgwire::conversation::event(
+            Kind::new(kind).expect("kind"),
+            payload,
+        ));
+    };
+    publish(&mut peer, "a/x", b"1");
+    let mut got = None;
+    wait_until(Duration::from_secs(5), "a/x delivered", || {
+        got = a.try_recv();
+        got.is_some()
+    });
+    match got {
+        Some(Delivery::Event(f)) => {
+            assert_eq!((f.kind.as_str(), &f.payload[..]), ("a/x", &b"1"[..]))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Dropped, `b/*` is no longer the client's: its event is counted
+    // unsolicited, and goes to no other subscription.
+    drop(b);
+    publish(&mut peer, "b/y", b"2");
+    wait_until(Duration::from_secs(5), "b/y counted", || {
+        client.dropped_unsolicited() == 1
+    });
+    assert!(a.try_recv().is_none());
+    // `unsubscribe` sends `UNSUB` with the filter and waits for its answer.
+    let done = std::thread::spawn(move || block_on(a.unsubscribe()));
+    let m = peer.recv();
+    assert_eq!((m.kind.as_str(), &m.payload[..]), ("UNSUB", &b"a/*"[..]));
+    answer(&mut peer, m.id, Kind::UNSUB, b"a/*");
+    done.join().expect("thread").expect("unsubscribed");
+
+    // `publish` asks a peer not yet known to take events (`HELLO`, once)
+    // and sends nothing to one before 1.2 (an `ERROR unknown-kind`, or an
+    // older `rev`); to a 1.2 peer the event goes out with the flag.
+    for (hello, takes) in [
+        (Message::new(Kind::ERROR, b"unknown-kind: HELLO"), false),
+        (Message::new(Kind::HELLO, b"rev=1.1"), false),
+        (Message::new(Kind::HELLO, b"rev=1.2 max=65536"), true),
+    ] {
+        let (client, mut peer) = fixture().scripted();
+        let c = client.clone();
+        let sent = std::thread::spawn(move || block_on(c.publish("a/x", b"3")));
+        let m = peer.recv();
+        assert_eq!(m.kind, "HELLO");
+        peer.send(&hello.with_id(m.id).with_flags(Flags::RESPONSE));
+        let sent = sent.join().expect("thread");
+        if takes {
+            sent.expect("published");
+            let e = peer.recv();
+            assert_eq!(
+                (e.kind.as_str(), e.id, e.flags, &e.payload[..]),
+                ("a/x", 0, Flags::EVENT, &b"3"[..])
+            );
+            // Known now: the next event is not preceded by a `HELLO`.
+            block_on(client.publish("a/y", b"4")).expect("published");
+            assert_eq!(peer.recv().kind, "a/y");
+        } else {
+            assert!(matches!(sent, Err(ClientError::NoEvents)), "{sent:?}");
+            assert!(
+                peer.try_recv(Duration::from_millis(100)).is_none(),
+                "nothing sent"
+            );
+        }
+    }
+}
+
+/// What the client makes of what a peer sends unasked, told apart: a
+/// notice with no id (an `ERROR`, another kind) is counted unsolicited and
+/// closes nothing; the answer to a `SUB` sent again after a reconnect (a
+/// response of kind `SUB`, id 0) is expected and not counted; a `LAGGED`
+/// is told once, with its count, before the next event; and a
+/// subscription's queue holds what its byte limit allows (the kind and the
+/// payload of each event count).
+#[test]
+fn unsolicited_messages_resubscribe_answers_and_lagged_are_told_apart() {
+    use common::net::{fixture, Peer};
+    use common::wait_until;
+    use msgwire::Message;
+
+    let _watchdog = watchdog();
+    // Room for 20 bytes: two events of 3 + 5.
+    let limits = EventLimits {
+        events: 10,
+        bytes: 20,
+    };
+    let (client, mut peer) = fixture().subscription(limits).scripted();
+    let c = client.clone();
+    let sub = std::thread::spawn(move || block_on(c.subscribe("a/*")));
+    let m = peer.recv();
+    peer.send(
+        &Message::new(Kind::SUB, b"a/*")
+            .with_id(m.id)
+            .with_flags(Flags::RESPONSE),
+    );
+    let mut a = sub.join().expect("thread").expect("subscribed");
+    let send = |peer: &mut Peer, kind: &str, id: u32, flags: Flags, payload: &[u8]| {
+        peer.send(
+            &Message::new(Kind::new(kind).expect("kind"), payload)
+                .with_id(id)
+                .with_flags(flags),
+        );
+    };
+    // Unasked, with no id: counted, and the client stays open.
+    send(&mut peer, "ERROR", 0, Flags::EMPTY, b"overloaded: busy");
+    send(&mut peer, "NOTE", 0, Flags::EMPTY, b"hi");
+    send(&mut peer, "SUB", 0, Flags::EMPTY, b"a/*");
+    send(&mut peer, "PONG", 0, Flags::RESPONSE, b"ack");
+    send(&mut peer, "PONG", 0, Flags::RESPONSE, b"ack");
+    // Expected: a resubscription's answer.
+    send(&mut peer, "SUB", 0, Flags::RESPONSE, b"a/*");
+    // Three events of 8 bytes: the third does not fit.
+    for p in [b"11111", b"22222", b"33333"] {
+        send(&mut peer, "a/x", 0, Flags::EVENT, p);
+    }
+    // A last notice: once it is counted, the events before it are queued
+    // (or dropped).
+    send(&mut peer, "NOTE", 0, Flags::EMPTY, b"after");
+    wait_until(Duration::from_secs(5), "the notices counted", || {
+        client.dropped_unsolicited() == 6
+    });
+    let mut next = || {
+        let mut got = None;
+        wait_until(Duration::from_secs(5), "a delivery", || {
+            got = a.try_recv();
+            got.is_some()
+        });
+        match got.expect("some") {
+            Delivery::Event(f) => format!("{}:{}", f.kind, f.text().expect("text")),
+            Delivery::Lagged(n) => format!("lagged {n}"),
+            other => format!("{other:?}"),
+        }
+    };
+    assert_eq!(next(), "a/x:11111");
+    assert_eq!(next(), "a/x:22222");
+    // The peer's own `LAGGED 5`, then an event: told once each, in order
+    // (the event the queue dropped is told with the next one queued).
+    send(&mut peer, "LAGGED", 0, Flags::EVENT, b"5");
+    send(&mut peer, "a/x", 0, Flags::EVENT, b"44444");
+    assert_eq!(next(), "lagged 1");
+    assert_eq!(next(), "lagged 5");
+    assert_eq!(next(), "a/x:44444");
+    assert!(a.try_recv().is_none());
+    assert!(!client.is_closed());
+    assert_eq!(client.dropped_unsolicited(), 6);
+    let c = client.clone();
+    let r = std::thread::spawn(move || block_on(c.request("PING", b"")));
+    let m = peer.recv();
+    send(&mut peer, "PONG", m.id, Flags::RESPONSE, b"ack");
+    assert!(r.join().expect("thread").is_ok());
+}
+
+/// Two subscriptions of one filter: the peer keeps it until the last one
+/// ends (only then an `UNSUB`).
+#[test]
+fn the_last_of_two_subscriptions_of_a_filter_unsubscribes() {
+    use common::net::fixture;
+    use msgwire::Message;
+
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().scripted();
+    let mut subs = Vec::new();
+    for _ in 0..2 {
+        let c = client.clone();
+        let sub = std::thread::spawn(move || block_on(c.subscribe("a/*")));
+        let m = peer.recv();
+        peer.send(
+            &Message::new(Kind::SUB, b"a/*")
+                .with_id(m.id)
+                .with_flags(Flags::RESPONSE),
+        );
+        subs.push(sub.join().expect("thread").expect("subscribed"));
+    }
+    let second = subs.pop().expect("two");
+    let first = subs.pop().expect("two");
+    block_on(first.unsubscribe()).expect("kept: nothing sent");
+    assert!(
+        peer.try_recv(Duration::from_millis(100)).is_none(),
+        "UNSUB sent while another subscription holds the filter"
+    );
+    let done = std::thread::spawn(move || block_on(second.unsubscribe()));
+    let m = peer.recv();
+    assert_eq!((m.kind.as_str(), &m.payload[..]), ("UNSUB", &b"a/*"[..]));
+    peer.send(
+        &Message::new(Kind::UNSUB, b"a/*")
+            .with_id(m.id)
+            .with_flags(Flags::RESPONSE),
+    );
+    done.join().expect("thread").expect("unsubscribed");
 }

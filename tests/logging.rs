@@ -10,6 +10,11 @@
 //! reads the records of its own targets.
 #![cfg(all(feature = "log", feature = "async"))]
 
+#[path = "common/watchdog.rs"]
+mod watchdog;
+
+use watchdog::watchdog;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::sync::Mutex;
@@ -78,6 +83,7 @@ fn capture() {
 
 #[test]
 fn server_logs_open_refused_frames_handler_failures_and_close() {
+    let _watchdog = watchdog();
     capture();
 
     let router = Router::new()
@@ -164,6 +170,7 @@ fn server_logs_open_refused_frames_handler_failures_and_close() {
 #[cfg(feature = "embedded-io-async")]
 #[test]
 fn the_embedded_driver_logs_under_its_module_path() {
+    let _watchdog = watchdog();
     use std::convert::Infallible;
 
     use msgwire::embedded::{serve, Ended, Handler, HandlerError, Outcome, ServeConfig};

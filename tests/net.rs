@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::net::{fixture, serve_router, tcp_server, Flood, Peer};
+use common::watchdog::watchdog;
 use common::{encode_frame, fix_header_crc, read_frames, Ev};
 use futures_lite::future::block_on;
 use futures_lite::FutureExt;
@@ -53,6 +54,7 @@ fn memory_server(router: Router) -> (memory::MemStream, std::thread::JoinHandle<
 
 #[test]
 fn prototype_conversation_in_memory() -> TestResult {
+    let _watchdog = watchdog();
     let (end, server) = memory_server(test_router());
     let mut conn = Framed::new(end, Framing::Binary, FramedConfig::default());
     block_on(async {
@@ -130,6 +132,7 @@ fn prototype_conversation_in_memory() -> TestResult {
 
 #[test]
 fn text_mode_in_memory_and_client_over_memory() -> TestResult {
+    let _watchdog = watchdog();
     let (end, server) = memory_server(test_router());
     block_on(async {
         let mut conn = Framed::new(end, Framing::Text, FramedConfig::default());
@@ -176,6 +179,7 @@ fn text_mode_in_memory_and_client_over_memory() -> TestResult {
 
 #[test]
 fn recv_is_cancel_safe() -> TestResult {
+    let _watchdog = watchdog();
     let (a, b) = memory::pipe(8);
     let mut tx = Framed::new(a, Framing::Binary, FramedConfig::default());
     let mut rx = Framed::new(b, Framing::Binary, FramedConfig::default());
@@ -243,6 +247,7 @@ fn read_lines(s: &mut TcpStream, n: usize) -> Vec<String> {
 
 #[test]
 fn pipelining_1000_requests_in_one_write_both_framings() {
+    let _watchdog = watchdog();
     let server = start(ServerConfig::default());
     let mut s = connect(&server);
     let mut batch = Vec::new();
@@ -268,6 +273,7 @@ fn pipelining_1000_requests_in_one_write_both_framings() {
 
 #[test]
 fn two_hundred_clients_fifty_requests_each() {
+    let _watchdog = watchdog();
     let server = start(ServerConfig::default());
     let addr = addr(&server);
     let failures = Arc::new(AtomicUsize::new(0));
@@ -343,6 +349,7 @@ use futures_lite::StreamExt;
 
 #[test]
 fn a_client_vanishing_mid_frame_disturbs_no_one() {
+    let _watchdog = watchdog();
     let server = start(ServerConfig::default());
     let mut good = connect(&server);
     for i in 0..20 {
@@ -464,6 +471,7 @@ fn child_config(name: &str) -> ServerConfig {
 /// unless `MSGWIRE_CHILD_SERVER` names a configuration.
 #[test]
 fn child_server_process() {
+    let _watchdog = watchdog();
     let Ok(name) = std::env::var("MSGWIRE_CHILD_SERVER") else {
         return;
     };
@@ -481,6 +489,7 @@ fn child_server_process() {
 
 #[test]
 fn a_100_mb_frame_is_refused_at_once_and_skipped_without_buffering() {
+    let _watchdog = watchdog();
     let server = ChildServer::start("default");
     let mut s = TcpStream::connect(server.addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
@@ -513,6 +522,7 @@ fn a_100_mb_frame_is_refused_at_once_and_skipped_without_buffering() {
 
 #[test]
 fn an_idle_half_frame_is_dropped_after_the_timeout() {
+    let _watchdog = watchdog();
     let server = start(ServerConfig {
         idle_timeout: Some(Duration::from_millis(300)),
         ..ServerConfig::default()
@@ -533,6 +543,7 @@ fn an_idle_half_frame_is_dropped_after_the_timeout() {
 
 #[test]
 fn the_connection_limit_answers_overloaded() {
+    let _watchdog = watchdog();
     let server = start(ServerConfig {
         max_connections: 2,
         ..ServerConfig::default()
@@ -572,6 +583,7 @@ fn the_connection_limit_answers_overloaded() {
 
 #[test]
 fn graceful_shutdown_answers_in_flight_requests() {
+    let _watchdog = watchdog();
     // SLOW says when it starts, then takes 200 ms: shutdown begins while it
     // runs, with the pipelined requests behind it already sent.
     let (started_tx, started_rx) = async_channel::bounded::<()>(1);
@@ -608,6 +620,7 @@ fn graceful_shutdown_answers_in_flight_requests() {
 
 #[test]
 fn shutdown_deadline_forces_stuck_connections() {
+    let _watchdog = watchdog();
     let (started_tx, started_rx) = async_channel::bounded::<()>(1);
     let router = Router::new()
         .on("HANG", move |_req: Request| {
@@ -634,6 +647,7 @@ fn shutdown_deadline_forces_stuck_connections() {
 
 #[test]
 fn handler_panic_is_answered_and_the_server_keeps_serving() {
+    let _watchdog = watchdog();
     let server = start(ServerConfig::default());
     let client = fixture().tcp(&server);
     block_on(async {
@@ -663,6 +677,7 @@ fn handler_panic_is_answered_and_the_server_keeps_serving() {
 
 #[test]
 fn client_errors_are_clear() {
+    let _watchdog = watchdog();
     let server = start(ServerConfig::default());
     let client = fixture().timeout(Duration::from_millis(100)).tcp(&server);
     block_on(async {
@@ -697,6 +712,7 @@ fn client_errors_are_clear() {
 
 #[test]
 fn server_dying_mid_request_fails_pending_requests() {
+    let _watchdog = watchdog();
     let (client, mut server) = fixture().scripted();
     let c2 = client.clone();
     let pending = std::thread::spawn(move || block_on(c2.request("PING", b"")));
@@ -718,6 +734,7 @@ fn server_dying_mid_request_fails_pending_requests() {
 #[cfg(unix)]
 #[test]
 fn unix_socket_server_and_client() {
+    let _watchdog = watchdog();
     let path = std::env::temp_dir().join(format!("msgwire-test-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let server = block_on(Server::bind_unix(
@@ -740,6 +757,7 @@ fn unix_socket_server_and_client() {
 
 #[test]
 fn events_reach_the_subscriptions_their_kind_matches() {
+    let _watchdog = watchdog();
     let (client, mut server) = fixture().scripted();
     let subscribe = |filter: &'static str, server: &mut Peer| {
         std::thread::scope(|s| {
@@ -765,7 +783,10 @@ fn events_reach_the_subscriptions_their_kind_matches() {
         b"two",
     ));
     let got = |sub: &mut msgwire::net::Subscription| match block_on(sub.recv()) {
-        Some(Delivery::Event(f)) => (f.kind, String::from_utf8(f.payload).expect("utf-8")),
+        Some(Delivery::Event(f)) => (
+            f.kind.to_string(),
+            String::from_utf8(f.payload.into_vec()).expect("utf-8"),
+        ),
         other => panic!("{other:?}"),
     };
     // Each subscription gets every event its filter matches, in order.
@@ -789,6 +810,7 @@ fn events_reach_the_subscriptions_their_kind_matches() {
 
 #[test]
 fn a_peer_that_never_reads_is_dropped_and_memory_stays_bounded() {
+    let _watchdog = watchdog();
     let mut server = ChildServer::start("never-reads");
     let mut s = TcpStream::connect(server.addr).expect("connect");
     s.set_write_timeout(Some(Duration::from_secs(10)))
@@ -830,6 +852,7 @@ fn a_peer_that_never_reads_is_dropped_and_memory_stays_bounded() {
 /// with `ERROR handler-failed`, and pipelined requests stay in order.
 #[test]
 fn builtin_answers_fall_back_when_they_cannot_be_queued() -> TestResult {
+    let _watchdog = watchdog();
     let (end, server) = memory_server(Router::new());
     let config = FramedConfig {
         write_buffer: 256,
@@ -888,6 +911,7 @@ fn builtin_answers_fall_back_when_they_cannot_be_queued() -> TestResult {
 /// event at all, or with the skipped bytes of a refused frame.
 #[test]
 fn a_flooding_peer_does_not_starve_other_tasks() {
+    let _watchdog = watchdog();
     let mut huge = encode_frame("BLOB", 1, b"");
     // The same header claiming 4 GB: refused, then its bytes are skipped.
     huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -926,6 +950,7 @@ fn flood_beside_another_task(unit: Vec<u8>, frames: u64) {
 /// reads nothing does not block the writer forever.
 #[test]
 fn a_flush_the_peer_never_takes_times_out() {
+    let _watchdog = watchdog();
     let (end, _peer_that_never_reads) = memory::pipe(1);
     let mut framed = Framed::new(end, Framing::Binary, FramedConfig::default());
     framed.set_write_timeout(Some(Duration::from_millis(100)));
@@ -949,6 +974,7 @@ fn a_flush_the_peer_never_takes_times_out() {
 /// connection sees.
 #[test]
 fn handlers_see_their_connection() {
+    let _watchdog = watchdog();
     let router = Router::new()
         .on("WHO", |req: Request| async move {
             let conn = req.conn();
@@ -969,7 +995,7 @@ fn handlers_see_their_connection() {
     let server = tcp_server(router, ServerConfig::default());
     let (a, b) = (fixture().tcp(&server), fixture().tcp(&server));
     block_on(async {
-        let text = |f: msgwire::net::Frame| String::from_utf8(f.payload).expect("utf-8");
+        let text = |f: msgwire::net::Frame| String::from_utf8(f.payload.into_vec()).expect("utf-8");
         let who_a = text(a.request("WHO", b"").await.expect("WHO"));
         let who_b = text(b.request("WHO", b"").await.expect("WHO"));
         let (id_a, peer_a) = who_a.split_once(' ').expect("id and peer");
@@ -995,6 +1021,7 @@ fn handlers_see_their_connection() {
 /// does not resolve is an error, not a panic.
 #[test]
 fn connect_tcp_takes_any_address() {
+    let _watchdog = watchdog();
     let server = tcp_server(Router::new(), ServerConfig::default());
     let port = server.local_addr().expect("tcp").port();
     block_on(async {
@@ -1024,6 +1051,7 @@ fn connect_tcp_takes_any_address() {
 /// answers `ERROR unknown-kind`) as a typed `Before12`, not an error.
 #[test]
 fn hello_tells_a_1_2_server_from_an_older_one() {
+    let _watchdog = watchdog();
     use msgwire::conversation::Rev;
     use msgwire::net::{Handshake, PeerHello};
     let config = FramedConfig {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use common::net::within;
 use common::wait_until;
+use common::watchdog::watchdog;
 use futures_lite::future::block_on;
 use msgwire::conversation::ErrorText;
 use msgwire::net::{
@@ -79,6 +80,7 @@ struct Tally {
 
 #[test]
 fn a_server_killed_and_restarted_under_a_request_stream() {
+    let _watchdog = watchdog();
     let answered_by_server = Arc::new(AtomicU64::new(0));
     let first = server_on("127.0.0.1:0", &answered_by_server);
     let addr = first.local_addr().expect("tcp");
@@ -153,12 +155,13 @@ fn a_server_killed_and_restarted_under_a_request_stream() {
 
 #[test]
 fn a_request_made_while_the_server_is_down_waits_for_it() {
+    let _watchdog = watchdog();
     let count = Arc::new(AtomicU64::new(0));
     let first = server_on("127.0.0.1:0", &count);
     let addr = first.local_addr().expect("tcp");
     let client = connect(addr, reconnecting(Duration::from_secs(5), None));
     assert_eq!(
-        block_on(client.request("SLOW", b"a")).map(|f| f.payload),
+        block_on(client.request("SLOW", b"a")).map(|f| f.payload.into_vec()),
         Ok(b"a".to_vec())
     );
     kill(first);
@@ -173,7 +176,10 @@ fn a_request_made_while_the_server_is_down_waits_for_it() {
     std::thread::sleep(Duration::from_millis(200));
     let second = server_on(&addr.to_string(), &count);
     let out = block_on(within(Duration::from_secs(5), waiting));
-    assert_eq!(out.map(|r| r.map(|f| f.payload)), Some(Ok(b"b".to_vec())));
+    assert_eq!(
+        out.map(|r| r.map(|f| f.payload.into_vec())),
+        Some(Ok(b"b".to_vec()))
+    );
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert_eq!(client.reconnects(), 1);
     kill(second);
@@ -181,6 +187,7 @@ fn a_request_made_while_the_server_is_down_waits_for_it() {
 
 #[test]
 fn a_request_times_out_while_the_server_stays_down() {
+    let _watchdog = watchdog();
     let count = Arc::new(AtomicU64::new(0));
     let server = server_on("127.0.0.1:0", &count);
     let addr = server.local_addr().expect("tcp");
@@ -204,6 +211,7 @@ fn a_request_times_out_while_the_server_stays_down() {
 
 #[test]
 fn the_client_gives_up_after_its_attempts() {
+    let _watchdog = watchdog();
     let count = Arc::new(AtomicU64::new(0));
     let server = server_on("127.0.0.1:0", &count);
     let addr = server.local_addr().expect("tcp");
@@ -227,6 +235,7 @@ fn the_client_gives_up_after_its_attempts() {
 
 #[test]
 fn without_a_reconnect_plan_the_client_closes() {
+    let _watchdog = watchdog();
     let count = Arc::new(AtomicU64::new(0));
     let server = server_on("127.0.0.1:0", &count);
     let addr = server.local_addr().expect("tcp");
@@ -242,6 +251,7 @@ fn without_a_reconnect_plan_the_client_closes() {
 
 #[test]
 fn a_client_over_another_transport_does_not_redial() {
+    let _watchdog = watchdog();
     let (end, server_end) = msgwire::net::memory::pipe(8);
     let client = Client::new(end, reconnecting(Duration::from_secs(5), None))
         .start(&Spawner::global())
@@ -253,6 +263,7 @@ fn a_client_over_another_transport_does_not_redial() {
 
 #[test]
 fn errors_and_the_client_say_what_happened() {
+    let _watchdog = watchdog();
     let cases = [
         (ClientError::Timeout, "request timed out"),
         (
@@ -284,4 +295,95 @@ fn errors_and_the_client_say_what_happened() {
     let (end, _server_end) = msgwire::net::memory::pipe(8);
     let client = Client::new(end, ClientConfig::default());
     assert_eq!(format!("{client:?}"), "Client { link: Up, pending: 0 }");
+}
+
+/// A subscription outlives a reconnect: the client subscribes again on
+/// the new connection by itself, and the restarted server's events reach
+/// it.
+#[test]
+fn a_subscription_is_renewed_after_a_reconnect() {
+    let _watchdog = watchdog();
+    let serve = |addr: &str| {
+        block_on(Server::bind_tcp(
+            addr,
+            Router::new(),
+            ServerConfig::default(),
+        ))
+        .expect("bind")
+        .start(&Spawner::global())
+        .expect("start")
+    };
+    let first = serve("127.0.0.1:0");
+    let addr = first.local_addr().expect("tcp");
+    let client = connect(addr, reconnecting(Duration::from_secs(5), None));
+    let mut sub = block_on(client.subscribe("a/*")).expect("subscribe");
+    // Published until it arrives: each `publish` goes to the conversations
+    // subscribed at that moment.
+    let delivered = |server: &Server, sub: &mut msgwire::net::Subscription, payload: &[u8]| {
+        let mut got = None;
+        wait_until(Duration::from_secs(5), "an event delivered", || {
+            server.publish(Kind::lit("a/x"), payload);
+            std::thread::sleep(Duration::from_millis(5));
+            got = sub.try_recv();
+            got.is_some()
+        });
+        match got {
+            Some(msgwire::net::Delivery::Event(f)) => f.payload.into_vec(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(delivered(&first, &mut sub, b"1"), b"1");
+    kill(first);
+    // The killed server's listener closes on its accept task's thread:
+    // the port may still be taken for a moment.
+    let mut second = None;
+    wait_until(Duration::from_secs(5), "the port free again", || {
+        second = block_on(Server::bind_tcp(
+            addr,
+            Router::new(),
+            ServerConfig::default(),
+        ))
+        .ok();
+        second.is_some()
+    });
+    let second = second
+        .expect("bound")
+        .start(&Spawner::global())
+        .expect("start");
+    wait_until(Duration::from_secs(5), "reconnected", || {
+        client.reconnects() == 1 && client.is_connected()
+    });
+    while let Some(d) = sub.try_recv() {
+        assert!(matches!(d, msgwire::net::Delivery::Event(_)), "{d:?}");
+    }
+    assert_eq!(delivered(&second, &mut sub, b"2"), b"2");
+    kill(second);
+}
+
+/// `close` while the client waits to dial again (its server gone) closes
+/// it at once: the pause between attempts ends, and no more are made.
+#[test]
+fn a_close_during_the_pause_between_attempts_closes_at_once() {
+    let _watchdog = watchdog();
+    let count = Arc::new(AtomicU64::new(0));
+    let server = server_on("127.0.0.1:0", &count);
+    let addr = server.local_addr().expect("tcp");
+    // Long pauses: only the close can end one early.
+    let config = ClientConfig {
+        reconnect: Some(Reconnect {
+            initial: Duration::from_secs(3600),
+            max: Duration::from_secs(3600),
+            attempts: None,
+        }),
+        ..ClientConfig::default()
+    };
+    let client = connect(addr, config);
+    kill(server);
+    wait_until(Duration::from_secs(2), "the drop noticed", || {
+        !client.is_connected()
+    });
+    assert!(!client.is_closed());
+    client.close();
+    wait_until(Duration::from_secs(5), "closed", || client.is_closed());
+    assert_eq!(client.reconnects(), 0);
 }

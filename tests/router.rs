@@ -498,11 +498,15 @@ fn owned_types_give_back_their_parts() {
     );
     let req = Request::new(binary.clone(), conn.clone());
     assert_eq!((req.id(), req.text()), (0, None));
-    // A request made by hand from a frame with an invalid kind reads ERROR
-    // (a Kind is valid by construction).
-    let mut bad = f.clone();
-    bad.kind = "no spaces".into();
-    assert_eq!(Request::new(bad, conn).kind(), Kind::ERROR);
+    // A frame's kind is valid by construction: an invalid one is refused
+    // before a frame (or a request) can hold it.
+    assert_eq!(
+        msgwire::net::KindBuf::new("no spaces"),
+        Err(msgwire::Error::InvalidKind)
+    );
+    let mut other = f.clone();
+    other.kind = msgwire::net::KindBuf::new("OTHER").expect("kind");
+    assert_eq!(Request::new(other, conn).kind(), "OTHER");
     let r = Reply::new(Kind::lit("TEMP"), "21.5");
     assert_eq!((r.kind().as_str(), r.payload()), ("TEMP", &b"21.5"[..]));
     let e = HandlerError::msg("sensor gone");

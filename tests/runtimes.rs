@@ -17,6 +17,11 @@
 //! tell.
 #![cfg(feature = "async")]
 
+#[path = "common/watchdog.rs"]
+mod watchdog;
+
+use watchdog::watchdog;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -98,6 +103,7 @@ async fn conversation(client: &Client, n: usize) {
 
 #[test]
 fn smol_block_on_with_server_and_client_spawned_as_one_future_each() {
+    let _watchdog = watchdog();
     smol::block_on(within("smol run()", async {
         let server = bind().await;
         let served = smol::spawn(server.run());
@@ -124,6 +130,7 @@ fn smol_block_on_with_server_and_client_spawned_as_one_future_each() {
 
 #[test]
 fn smol_spawner_serves_connections_as_tasks_of_their_own() {
+    let _watchdog = watchdog();
     let spawner = Spawner::new(|task| smol::spawn(task).detach());
     smol::block_on(within("smol start()", async {
         let server = bind().await.start(&spawner).expect("start");
@@ -155,6 +162,7 @@ fn smol_spawner_serves_connections_as_tasks_of_their_own() {
 
 #[test]
 fn smol_local_executor_runs_server_and_client_on_one_thread() {
+    let _watchdog = watchdog();
     let ex = smol::LocalExecutor::new();
     smol::block_on(ex.run(within("LocalExecutor", async {
         let server = bind().await;
@@ -189,6 +197,7 @@ fn smol_local_executor_runs_server_and_client_on_one_thread() {
 
 #[test]
 fn a_client_nobody_runs_says_so_instead_of_hanging() {
+    let _watchdog = watchdog();
     smol::block_on(within("not started", async {
         let server = bind().await;
         smol::spawn(server.run()).detach();
@@ -208,6 +217,7 @@ fn a_client_nobody_runs_says_so_instead_of_hanging() {
 
 #[test]
 fn dropping_the_client_future_fails_its_requests() {
+    let _watchdog = watchdog();
     smol::block_on(within("driver dropped", async {
         let server = bind().await;
         smol::spawn(server.run()).detach();
@@ -229,6 +239,7 @@ fn dropping_the_client_future_fails_its_requests() {
 
 #[test]
 fn shutting_down_a_server_whose_future_nobody_polls_is_bounded() {
+    let _watchdog = watchdog();
     smol::block_on(within("unpolled run()", async {
         let server = bind().await;
         let unpolled = server.run();
@@ -244,6 +255,7 @@ fn shutting_down_a_server_whose_future_nobody_polls_is_bounded() {
 /// typed `AlreadyStarted`, not a panic, and the first goes on serving.
 #[test]
 fn a_second_start_is_a_typed_error() {
+    let _watchdog = watchdog();
     smol::block_on(within("second start", async {
         let server = bind().await;
         let first = server.run();
@@ -280,6 +292,7 @@ fn a_second_start_is_a_typed_error() {
 /// spawned: it serves new connections until the future itself is dropped.
 #[test]
 fn dropping_the_handle_does_not_stop_a_spawned_server() {
+    let _watchdog = watchdog();
     smol::block_on(within("dropped handle", async {
         let server = bind().await;
         let addr = addr(&server);
@@ -475,6 +488,7 @@ const CHILD: &str = "MSGWIRE_RUNTIMES_CHILD";
 /// after; prints the new ones.
 #[test]
 fn child_serves_and_requests_on_a_local_executor() {
+    let _watchdog = watchdog();
     let Ok(mode) = std::env::var(CHILD) else {
         return;
     };
@@ -569,6 +583,7 @@ fn run_child(mode: &str) -> Vec<String> {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_local_executor_starts_no_thread_of_msgwires() {
+    let _watchdog = watchdog();
     let new = run_child("local");
     // At most async-io's reactor thread, started by async-io on first use.
     assert!(

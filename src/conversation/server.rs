@@ -293,6 +293,17 @@ impl<'a> Answer<'a> {
         self.set_error(request.id, "unknown-kind", request.kind.as_str());
     }
 
+    /// Whether [`Rules::decide_into`] made this answer for `PING`, `ECHO`
+    /// or an unknown kind (the answers [`Rules::decide_taking`] lends):
+    /// no other answer it makes is a `PONG` or an `ECHO` (`HELLO`, `SUB`
+    /// and `UNSUB` are answered with their own kinds or an `ERROR`), nor
+    /// has the `unknown-kind` code.
+    fn lent(&self) -> bool {
+        self.kind == Kind::PONG
+            || self.kind == Kind::ECHO
+            || self.error_code() == Some("unknown-kind")
+    }
+
     /// Becomes an answer of `kind` with `payload` to the request `id`.
     pub(crate) fn set(&mut self, id: u32, kind: Kind<'a>, payload: &'a [u8]) {
         self.kind = kind;
@@ -542,13 +553,7 @@ impl<const F: usize> Rules<F> {
         received: Result<Message<'a>, DecodeError>,
         handled: impl FnOnce(Kind<'_>) -> bool,
     ) -> Option<Event<'a>> {
-        let mut answer = Answer::new(0, Kind::ERROR, b"");
-        Some(match self.decide_into(received, handled, &mut answer)? {
-            Decided::Answer => Event::Answer(answer),
-            Decided::Request(m) => Event::Request(m),
-            Decided::Exit => Event::Exit,
-            Decided::Incoming(m) => Event::Incoming(m),
-        })
+        self.decide_taking(received, handled, |_| false)
     }
 
     /// [`Rules::decide`], an answer written into `answer` (where a device
@@ -585,6 +590,48 @@ impl<const F: usize> Rules<F> {
             Route::Unknown => answer.set_unknown_kind(&m),
         }
         Some(Decided::Answer)
+    }
+
+    /// [`Rules::decide`], but the answer of `PING`, `ECHO` or an unknown
+    /// kind (the protocol's own, the most frequent) is first lent to
+    /// `take`: when `take` writes it (and returns `true`) there is nothing
+    /// more to do (`None`). An [`Answer`] is large (it can hold an
+    /// `ERROR`'s text): lent where it was made, it is not copied into an
+    /// [`Event`] and out again. A driver's fast path. (The same rules:
+    /// [`Rules::decide`] is this with a `take` that declines.)
+    ///
+    /// ```
+    /// use msgwire::conversation::{Event, Rules};
+    /// use msgwire::{Kind, Message};
+    ///
+    /// let mut rules: Rules = Rules::new();
+    /// let mut written = Vec::new();
+    /// let echo = Message::new(Kind::ECHO, b"hi").with_id(3);
+    /// let event = rules.decide_taking(Ok(echo), |_| false, |a| {
+    ///     written.push((a.kind().to_string(), a.id(), a.payload().to_vec()));
+    ///     true
+    /// });
+    /// assert!(event.is_none());
+    /// assert_eq!(written, [("ECHO".to_string(), 3, b"hi".to_vec())]);
+    /// // Not taken: the answer comes back as an event.
+    /// let ping = Message::new(Kind::PING, b"").with_id(4);
+    /// assert!(matches!(rules.decide_taking(Ok(ping), |_| false, |_| false), Some(Event::Answer(_))));
+    /// ```
+    #[inline]
+    pub fn decide_taking<'a>(
+        &mut self,
+        received: Result<Message<'a>, DecodeError>,
+        handled: impl FnOnce(Kind<'_>) -> bool,
+        take: impl FnOnce(&Answer<'a>) -> bool,
+    ) -> Option<Event<'a>> {
+        let mut answer = Answer::new(0, Kind::ERROR, b"");
+        Some(match self.decide_into(received, handled, &mut answer)? {
+            Decided::Answer if answer.lent() && take(&answer) => return None,
+            Decided::Answer => Event::Answer(answer),
+            Decided::Request(m) => Event::Request(m),
+            Decided::Exit => Event::Exit,
+            Decided::Incoming(m) => Event::Incoming(m),
+        })
     }
 
     /// A refused frame's answer, or `None` for an untrusted header after
@@ -851,6 +898,79 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const F: usize> Responder<B, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `decide_taking` with a `take` that declines decides as `decide`,
+    /// message for message and state for state; with a `take` that writes,
+    /// the answers of `PING`, `ECHO` and unknown kinds are lent to it and
+    /// nothing else is.
+    #[test]
+    #[cfg(feature = "std")]
+    fn decide_taking_decides_as_decide() {
+        let k = |s| Kind::new(s).expect("kind");
+        let bad = DecodeError::new(Error::HeaderChecksum, None);
+        let trusted = DecodeError::new(Error::TooLarge, Some(9));
+        let inputs: [Result<Message<'static>, DecodeError>; 15] = [
+            Ok(Message::new(Kind::PING, b"").with_id(1)),
+            Ok(Message::new(Kind::ECHO, b"e").with_id(2)),
+            Ok(Message::new(k("NOPE"), b"").with_id(3)),
+            Ok(Message::new(k("MINE"), b"m").with_id(4)),
+            Err(bad),
+            Err(bad),
+            Ok(Message::new(Kind::HELLO, b"rev=1.2").with_id(5)),
+            Ok(Message::new(Kind::HELLO, b"rev=9.0").with_id(6)),
+            Ok(Message::new(Kind::SUB, b"a/*").with_id(7)),
+            Ok(Message::new(Kind::UNSUB, b"a/*").with_id(8)),
+            Ok(Message::new(k("a/b"), b"x").with_flags(Flags::EVENT)),
+            Err(trusted),
+            Ok(Message::new(Kind::ECHO, b"").with_id(0)),
+            Ok(Message::new(Kind::EXIT, b"")),
+            Ok(Message::new(Kind::PING, b"").with_id(10)),
+        ];
+        let mine = |kind: Kind<'_>| kind == "MINE";
+        let (mut a, mut b, mut c): (Rules, Rules, Rules) =
+            (Rules::new(), Rules::new(), Rules::new());
+        for m in inputs {
+            let d = |x: &dyn core::fmt::Debug| std::format!("{x:?}");
+            let want = a.decide(m, mine);
+            assert_eq!(d(&b.decide_taking(m, mine, |_| false)), d(&want), "{m:?}");
+            let mut lent = None;
+            let got = c.decide_taking(m, mine, |ans| {
+                lent = Some(ans.clone());
+                true
+            });
+            match (&want, m) {
+                (Some(Event::Answer(w)), Ok(r))
+                    if r.kind == Kind::PING || r.kind == Kind::ECHO || r.kind == "NOPE" =>
+                {
+                    assert!(got.is_none(), "{m:?}");
+                    assert_eq!(lent.as_ref(), Some(w), "{m:?}");
+                }
+                _ => {
+                    assert_eq!(d(&got), d(&want), "{m:?}");
+                    assert_eq!(lent, None, "{m:?}");
+                }
+            }
+            for r in [&b, &c] {
+                assert_eq!(
+                    (
+                        r.exited(),
+                        r.in_noise,
+                        r.peer_rev(),
+                        r.subscribed,
+                        r.filters().is_empty()
+                    ),
+                    (
+                        a.exited(),
+                        a.in_noise,
+                        a.peer_rev(),
+                        a.subscribed,
+                        a.filters().is_empty()
+                    )
+                );
+            }
+        }
+        assert!(a.exited());
+    }
 
     /// The `&str` path gives what the `core::fmt` path gives, at and around
     /// the cut, with line breaks and multi-byte characters there.

@@ -302,3 +302,66 @@ impl Publisher {
         self.hub.publish(kind, payload)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(events: usize, bytes: usize) -> Queue<u32> {
+        Queue::new(EventLimits { events, bytes })
+    }
+
+    fn pop(q: &mut Queue<u32>) -> Option<(Option<u32>, u32)> {
+        q.pop().map(|(l, i)| (l.map(|l| l.count()), i))
+    }
+
+    #[test]
+    fn the_byte_count_follows_every_push_and_pop() {
+        let mut q = queue(10, 40);
+        assert!(q.push(1, 10));
+        assert!(q.push(2, 10));
+        assert_eq!(pop(&mut q), Some((None, 1)));
+        // 10 bytes wait: 30 more fit, 31 do not.
+        assert!(!q.push(3, 31));
+        assert!(q.push(4, 30));
+        assert!(!q.push(5, 1));
+        assert_eq!(pop(&mut q), Some((None, 2)));
+        assert_eq!(pop(&mut q), Some((Some(1), 4)));
+        assert_eq!(pop(&mut q), None);
+        // Empty: any item fits, the lost one told before it.
+        assert!(q.push(6, 1000));
+        assert_eq!(pop(&mut q), Some((Some(1), 6)));
+    }
+
+    #[test]
+    fn losses_are_told_where_they_happened() {
+        let mut q = queue(2, 1000);
+        assert!(q.push(1, 1));
+        // Lost after what waits: told with the next item queued.
+        q.lost_at_back(3);
+        // Lost before what waits: told with the first item waiting.
+        q.lost_at_front(2);
+        assert!(q.push(2, 1));
+        assert_eq!(pop(&mut q), Some((Some(2), 1)));
+        assert_eq!(pop(&mut q), Some((Some(3), 2)));
+        // Nothing waits: a loss at the front is told with the next item.
+        q.lost_at_front(4);
+        assert!(q.push(3, 1));
+        assert_eq!(pop(&mut q), Some((Some(4), 3)));
+    }
+
+    #[test]
+    fn a_closed_queue_gives_what_waits_then_the_end() {
+        let mut q = queue(2, 1000);
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(q.poll_pop(&mut cx).is_pending());
+        assert!(q.poll_ready(&mut cx).is_pending());
+        assert!(q.push(1, 1));
+        assert!(q.poll_ready(&mut cx).is_ready());
+        q.close();
+        assert!(matches!(q.poll_pop(&mut cx), Poll::Ready(Some((None, 1)))));
+        assert!(matches!(q.poll_pop(&mut cx), Poll::Ready(None)));
+        assert!(q.poll_ready(&mut cx).is_ready());
+    }
+}

@@ -108,7 +108,7 @@ pub use client::{
 };
 pub use events::{EventLimits, Published, Publisher};
 pub use framed::{Framed, FramedConfig, RecvError, Replier, SendError};
-pub use message::Frame;
+pub use message::{Frame, KindBuf, Payload};
 pub use router::{
     Conn, ConnEnd, Handler, HandlerError, HandlerFuture, Outcome, Reply, Request, Router,
 };

@@ -7,6 +7,7 @@
 
 #[cfg(feature = "async")]
 pub mod net;
+pub mod watchdog;
 
 use msgwire::{decode_slice, DecodeError, Decoder, Error, Flags, Message, Status, TextDecoder};
 use serde_json::Value;

@@ -90,6 +90,30 @@ impl Fixture {
         self
     }
 
+    /// `ClientConfig::in_flight`.
+    pub fn in_flight(mut self, in_flight: usize) -> Self {
+        self.config.in_flight = in_flight;
+        self
+    }
+
+    /// `ClientConfig::framed.max_payload`: the largest answer accepted.
+    pub fn max_payload(mut self, max: u32) -> Self {
+        self.config.framed.max_payload = max;
+        self
+    }
+
+    /// `ClientConfig::subscription`.
+    pub fn subscription(mut self, limits: msgwire::net::EventLimits) -> Self {
+        self.config.subscription = limits;
+        self
+    }
+
+    /// `ClientConfig::schema`.
+    pub fn schema(mut self, schema: u64) -> Self {
+        self.config.schema = Some(schema);
+        self
+    }
+
     /// `ClientConfig::request_timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.config.request_timeout = timeout;

@@ -9,14 +9,14 @@ use std::io;
 use std::pin::Pin;
 use std::string::{String, ToString};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::Duration;
 use std::vec::Vec;
 
 use async_io::Timer;
 use futures_lite::future::poll_fn;
 use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt, FutureExt};
 
-use super::table::{lock, wake_all, State};
+use super::table::{lock, wake_all, State, TICKS_PER_TIMEOUT};
 use super::{Closed, ClosedBy, Shared};
 use crate::conversation::answer_id;
 use crate::net::framed::{Framing, RxState};
@@ -64,14 +64,13 @@ pub(super) struct Conn<'a> {
     /// The batch being written, and how far.
     writing: Vec<u8>,
     pos: usize,
-    /// Since when a write has waited for the peer to read.
-    stalled: Option<Instant>,
-    /// The loop's one timer, armed while requests wait or a write stalls,
-    /// at the earliest moment something can be due (the pending table's
-    /// [`next_deadline`], or a stall's limit).
-    ///
-    /// [`next_deadline`]: crate::conversation::PendingTable::next_deadline
+    /// Ticks since a write began to wait for the peer to read.
+    stalled: Option<u64>,
+    /// The loop's one timer, ticking while requests wait or a write
+    /// stalls (see [`TICKS_PER_TIMEOUT`]).
     timer: Option<Timer>,
+    /// How long a tick is.
+    tick: Duration,
     /// Tasks to wake once the lock is let go (kept for its allocation).
     wake: Vec<Waker>,
     /// The last message, if it was an `ERROR` with no id (`overloaded: …`):
@@ -90,6 +89,7 @@ impl<'a> Conn<'a> {
             pos: 0,
             stalled: None,
             timer: None,
+            tick: shared.config.request_timeout / TICKS_PER_TIMEOUT as u32,
             wake: Vec::new(),
             last_error: None,
         }
@@ -123,45 +123,39 @@ impl<'a> Conn<'a> {
             if st.closing && self.writing.is_empty() {
                 return Poll::Ready(End::ByClient);
             }
-            // One timer, at the earliest moment something can be due: the
-            // pending table's next deadline or a stalled write's limit. It
-            // is not moved per request: every request has the same
-            // timeout, so a new one is never due before the armed moment.
-            // When it fires, what is due fails and it is set at the next
-            // deadline; once nothing waits, it is dropped.
-            let busy = st.has_pending() || self.stalled.is_some();
-            if busy || self.timer.is_some() {
-                let limit = self.shared.config.request_timeout;
-                let stalled = self.stalled;
-                let due = |st: &State| {
-                    let stall = stalled.map(|s| s + limit);
-                    match (st.next_deadline(), stall) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    }
-                };
-                if self.timer.is_none() {
-                    // `busy`: something is due some time.
-                    self.timer = due(&st).map(Timer::at);
-                }
-                if let Some(t) = self.timer.as_mut() {
-                    if Pin::new(&mut *t).poll(cx).is_ready() {
-                        let now = Instant::now();
-                        st.expire(now, &mut self.wake);
-                        if stalled.is_some_and(|s| now >= s + limit) {
+            // One timer, ticking every `TICKS_PER_TIMEOUT`th of the request
+            // timeout while requests wait or a write stalls: each tick
+            // fails the requests whose last tick it is (their deadlines
+            // are counted in ticks: no clock is read per request) and
+            // counts the stall. Once nothing waits, the next tick drops it.
+            if busy(&st, self.stalled) && self.timer.is_none() {
+                self.timer = Some(Timer::after(self.tick));
+            }
+            if let Some(t) = self.timer.as_mut() {
+                if Pin::new(&mut *t).poll(cx).is_ready() {
+                    st.on_tick(&mut self.wake);
+                    if let Some(ticks) = self.stalled.as_mut() {
+                        *ticks += 1;
+                        // The stall began before the first of these
+                        // ticks: this one is a whole timeout after it.
+                        if *ticks > TICKS_PER_TIMEOUT {
+                            // The requests this tick failed hear of it now.
+                            drop(st);
+                            wake_all(&mut self.wake);
                             return Poll::Ready(End::Lost(Closed::new(
                                 ClosedBy::Transport,
                                 "write failed: the peer is not reading",
                             )));
                         }
-                        match due(&st) {
-                            Some(at) => t.set_at(at),
-                            None => self.timer = None,
-                        }
-                        drop(st);
-                        wake_all(&mut self.wake);
-                        continue;
                     }
+                    if busy(&st, self.stalled) {
+                        t.set_after(self.tick);
+                    } else {
+                        self.timer = None;
+                    }
+                    drop(st);
+                    wake_all(&mut self.wake);
+                    continue;
                 }
             }
             st.park(cx);
@@ -194,7 +188,7 @@ impl<'a> Conn<'a> {
                 }
                 Poll::Ready(Err(e)) => return Err(failed(e)),
                 Poll::Pending => {
-                    self.stalled.get_or_insert_with(Instant::now);
+                    self.stalled.get_or_insert(0);
                     return Ok(());
                 }
             }
@@ -210,7 +204,7 @@ impl<'a> Conn<'a> {
             }
             Poll::Ready(Err(e)) => Err(failed(e)),
             Poll::Pending => {
-                self.stalled.get_or_insert_with(Instant::now);
+                self.stalled.get_or_insert(0);
                 Ok(())
             }
         }
@@ -231,7 +225,10 @@ impl<'a> Conn<'a> {
             }
             // Answers just read woke their requests: they queue their next
             // frames when they run, so the next read (most likely empty,
-            // a system call for nothing) waits until after that write.
+            // a system call for nothing) waits until after that write. The
+            // loop does not wait for them, though (a woken request its
+            // executor does not poll must not hold up the answers of
+            // others): it is polled again at once.
             if woke && *reads > 0 {
                 return Read::Yields;
             }
@@ -317,6 +314,12 @@ impl<'a> Conn<'a> {
         .await;
         lock(&self.shared.state).late += late;
     }
+}
+
+/// Whether something can come due: requests wait for answers, or a write
+/// waits for the peer to read (`stalled`): the loop's timer then ticks.
+fn busy(st: &State, stalled: Option<u64>) -> bool {
+    st.has_pending() || stalled.is_some()
 }
 
 fn failed(e: io::Error) -> Closed {

@@ -25,10 +25,11 @@ use std::boxed::Box;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::string::String;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
@@ -54,18 +55,21 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How long a request waits for its answer, counted from the call
     /// (waiting for room or for a reconnect included). It fails with
-    /// [`ClientError::Timeout`] no earlier, and as soon after as the
-    /// executor runs the connection loop: the loop keeps one timer at the
-    /// earliest deadline of the requests in flight. Also how long a write
-    /// may stall (the server reads nothing) before the connection is
-    /// dropped. Default 10 s.
+    /// [`ClientError::Timeout`] no earlier, and at most an eighth of this
+    /// later (as the executor runs the connection loop): the loop keeps
+    /// one timer, which ticks every eighth of the timeout while requests
+    /// wait, and deadlines are counted in its ticks, so a request reads
+    /// no clock. Also how long a write may stall (the server reads
+    /// nothing) before the connection is dropped, as closely. Default
+    /// 10 s.
     pub request_timeout: Duration,
     /// Receive limits (largest answer accepted …).
     pub framed: FramedConfig,
     /// Requests in flight at most (rounded up to a power of two); more
     /// wait for a place, up to their timeout. The table is allocated when
-    /// the client is made: 112 bytes a place on x86-64, 28 KiB for the
-    /// default 256.
+    /// the client is made: 208 bytes a place on x86-64 (an answer of up
+    /// to 64 bytes is copied into its place, and handed over from there
+    /// without an allocation), 52 KiB for the default 256.
     pub in_flight: usize,
     /// Messages waiting in the send buffer (besides a batch being
     /// written) before `request`/`send` wait for room. Default 1024.
@@ -295,7 +299,7 @@ impl Subscription {
         if kept {
             return Ok(());
         }
-        request_on(&shared, Kind::UNSUB, self.filter.as_bytes())
+        Call::new(&shared, Ok(Kind::UNSUB), self.filter.as_bytes())
             .await
             .map(|_| ())
     }
@@ -326,7 +330,9 @@ impl Shared {
     fn with<R>(&self, f: impl FnOnce(&mut State, &mut Vec<std::task::Waker>) -> R) -> R {
         let mut wake = Vec::new();
         let r = f(&mut lock(&self.state), &mut wake);
-        wake_all(&mut wake);
+        if !wake.is_empty() {
+            wake_all(&mut wake);
+        }
         r
     }
 }
@@ -404,21 +410,6 @@ impl Drop for CloseIfDropped {
                 wake,
             )
         });
-    }
-}
-
-/// Gives up a request whose future is dropped before it has its outcome.
-struct Forget<'a> {
-    shared: &'a Shared,
-    ticket: Ticket,
-    armed: bool,
-}
-
-impl Drop for Forget<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.shared.with(|st, wake| st.forget(self.ticket, wake));
-        }
     }
 }
 
@@ -600,9 +591,12 @@ impl Client {
     /// Dropping the future forgets the request; its answer, if it comes,
     /// is counted in [`Client::late_answers`]. A request is queued whole or
     /// not at all, so a dropped request never leaves part of a frame.
-    pub async fn request(&self, kind: &str, payload: &[u8]) -> Result<Frame, ClientError> {
-        let kind = Kind::new(kind).map_err(ClientError::Encode)?;
-        request_on(&self.shared, kind, payload).await
+    pub fn request<'a>(
+        &'a self,
+        kind: &'a str,
+        payload: &'a [u8],
+    ) -> impl Future<Output = Result<Frame, ClientError>> + Send + 'a {
+        Call::new(&self.shared, Kind::new(kind), payload)
     }
 
     /// Sends a message that expects no answer (id 0). It is queued when
@@ -819,48 +813,132 @@ impl Client {
     }
 }
 
-/// [`Client::request`] on the client's shared state (for
-/// [`Subscription::unsubscribe`] too).
-async fn request_on(shared: &Shared, kind: Kind<'_>, payload: &[u8]) -> Result<Frame, ClientError> {
-    if !shared.started.load(Ordering::Relaxed) {
-        return Err(ClientError::NotStarted);
-    }
-    let deadline = Instant::now() + shared.config.request_timeout;
-    // The timer is made only if the request has to wait for room.
-    let mut timer = None;
-    let ticket = poll_fn(|cx| {
-        let started = shared.with(|st, wake| st.poll_start(cx, (kind, payload), deadline, wake));
-        if started.is_ready() {
-            return started;
-        }
-        let t = timer.get_or_insert_with(|| Timer::at(deadline));
-        std::pin::Pin::new(t)
-            .poll(cx)
-            .map(|_| Err(ClientError::Timeout))
-    })
-    .await?;
-    let mut forget = Forget {
-        shared,
-        ticket,
-        armed: true,
-    };
-    // The first look is skipped: `poll_start` recorded this task's
-    // waker in the same poll, and the loop wakes it with the outcome.
-    let mut first = true;
-    let answer = poll_fn(|cx| {
-        if std::mem::take(&mut first) {
-            return Poll::Pending;
-        }
-        shared.with(|st, wake| st.poll_answer(cx, ticket, wake))
-    })
-    .await;
-    forget.armed = false;
-    let answer = answer?;
-    if answer.kind == "ERROR" {
-        let m = Message::new(Kind::ERROR, &answer.payload);
-        if let Some(e) = crate::conversation::RemoteError::of(&m) {
-            return Err(ClientError::remote(&e));
+/// A request in flight: [`Client::request`]'s future (and
+/// [`Subscription::unsubscribe`]'s). Written by hand rather than as an
+/// `async fn`: the answer is handed from the shared table straight to the
+/// caller, not moved through the states of nested futures.
+struct Call<'a> {
+    shared: &'a Shared,
+    /// The kind, checked when the request was made.
+    kind: Result<Kind<'a>, crate::Error>,
+    payload: &'a [u8],
+    step: Step,
+    /// Made only if the request has to wait for room (the loop keeps
+    /// every other request's deadline, in its ticks: no clock is read
+    /// here); kept until the answer, so the timeout counts from the call.
+    timer: Option<Timer>,
+}
+
+#[derive(Clone, Copy)]
+enum Step {
+    /// Not started: no id, nothing queued.
+    Start,
+    /// Started: the answer is awaited.
+    Wait(Ticket),
+    /// The outcome was given.
+    Done,
+}
+
+impl<'a> Call<'a> {
+    fn new(shared: &'a Shared, kind: Result<Kind<'a>, crate::Error>, payload: &'a [u8]) -> Self {
+        Call {
+            shared,
+            kind,
+            payload,
+            step: Step::Start,
+            timer: None,
         }
     }
-    Ok(answer)
+
+    /// The request's own timer, for one that waited for room: `Ready`
+    /// (the request timed out) once it fires.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.timer.as_mut() {
+            Some(t) => Pin::new(t).poll(cx).map(|_| ()),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Future for Call<'_> {
+    type Output = Result<Frame, ClientError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let shared = this.shared;
+        match this.step {
+            Step::Start => {
+                let kind = match this.kind {
+                    Ok(kind) => kind,
+                    Err(e) => {
+                        this.step = Step::Done;
+                        return Poll::Ready(Err(ClientError::Encode(e)));
+                    }
+                };
+                if !shared.started.load(Ordering::Relaxed) {
+                    this.step = Step::Done;
+                    return Poll::Ready(Err(ClientError::NotStarted));
+                }
+                let payload = this.payload;
+                match shared.with(|st, wake| st.poll_start(cx, (kind, payload), wake)) {
+                    Poll::Ready(Ok(ticket)) => {
+                        // The first look is skipped: `poll_start` recorded
+                        // this task's waker, and the loop wakes it with
+                        // the outcome.
+                        this.step = Step::Wait(ticket);
+                        if this.poll_timer(cx).is_ready() {
+                            return Poll::Ready(this.give_up());
+                        }
+                        Poll::Pending
+                    }
+                    Poll::Ready(Err(e)) => {
+                        this.step = Step::Done;
+                        Poll::Ready(Err(e))
+                    }
+                    Poll::Pending => {
+                        let timeout = shared.config.request_timeout;
+                        let t = this.timer.get_or_insert_with(|| Timer::after(timeout));
+                        if Pin::new(t).poll(cx).is_ready() {
+                            this.step = Step::Done;
+                            return Poll::Ready(Err(ClientError::Timeout));
+                        }
+                        Poll::Pending
+                    }
+                }
+            }
+            Step::Wait(ticket) => {
+                let answer = shared.with(|st, wake| st.poll_answer(cx, ticket, wake));
+                if answer.is_ready() {
+                    this.step = Step::Done;
+                    return answer;
+                }
+                if this.poll_timer(cx).is_ready() {
+                    return Poll::Ready(this.give_up());
+                }
+                Poll::Pending
+            }
+            Step::Done => Poll::Pending,
+        }
+    }
+}
+
+impl Call<'_> {
+    /// The request's own timer fired before its answer came: it is
+    /// forgotten (an answer that comes is counted late).
+    fn give_up(&mut self) -> Result<Frame, ClientError> {
+        if let Step::Wait(ticket) = std::mem::replace(&mut self.step, Step::Done) {
+            self.shared.with(|st, wake| st.forget(ticket, wake));
+        }
+        Err(ClientError::Timeout)
+    }
+}
+
+impl Drop for Call<'_> {
+    /// A request dropped before it has its outcome is forgotten: its
+    /// place is free again, and its answer, if it comes, counted late.
+    fn drop(&mut self) {
+        if let Step::Wait(ticket) = self.step {
+            self.shared.with(|st, wake| st.forget(ticket, wake));
+        }
+    }
 }

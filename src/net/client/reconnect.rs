@@ -98,21 +98,14 @@ struct Backoff {
     plan: Reconnect,
     next: Duration,
     tried: u32,
-    rng: u64,
 }
 
 impl Backoff {
     fn new(plan: Reconnect) -> Backoff {
-        use std::hash::{BuildHasher, Hasher};
-        // A random seed per client, from the standard library's hasher keys.
-        let seed = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
         Backoff {
             plan,
             next: plan.initial.min(plan.max),
             tried: 0,
-            rng: seed | 1,
         }
     }
 
@@ -124,11 +117,17 @@ impl Backoff {
         self.tried += 1;
         let full = self.next;
         self.next = (self.next * 2).min(self.plan.max);
-        // xorshift64: enough to spread clients apart.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let off = full.mul_f64((self.rng >> 11) as f64 / (1u64 << 53) as f64 / 2.0);
+        // A random draw from the standard library's hasher: keys random per
+        // process, and another pair for each `RandomState` (SipHash of
+        // them). Once per attempt: its cost does not matter.
+        let draw = {
+            use std::hash::{BuildHasher, Hasher};
+            std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish()
+        };
+        // The top 53 bits as a fraction in [0, 1), halved.
+        let off = full.mul_f64((draw >> 11) as f64 / (1u64 << 53) as f64 / 2.0);
         Some(full - off)
     }
 }
@@ -221,6 +220,33 @@ mod tests {
         // Jitter: the waits are not the full ones every time.
         let full: Vec<Duration> = fulls.iter().map(|&m| Duration::from_millis(m)).collect();
         assert_ne!(waits, full);
+    }
+
+    /// The part taken off is spread over the whole lower half of each
+    /// wait, draw after draw (a generator that sticks at one end, or
+    /// repeats, would have many clients dial together again).
+    #[test]
+    fn the_jitter_is_spread_over_the_lower_half() {
+        let full = Duration::from_secs(1);
+        let plan = Reconnect {
+            initial: full,
+            max: full,
+            attempts: None,
+        };
+        let mut b = Backoff::new(plan);
+        let off: Vec<f64> = (0..2000)
+            .map(|_| (full - b.wait().expect("no limit")).as_secs_f64())
+            .collect();
+        let mean = off.iter().sum::<f64>() / off.len() as f64;
+        let (lo, hi) = off
+            .iter()
+            .fold((1.0f64, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        assert!((0.2..0.3).contains(&mean), "mean {mean}");
+        assert!(lo < 0.01 && hi > 0.49 && hi <= 0.5, "{lo}..{hi}");
+        let mut sorted = off.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted.dedup();
+        assert!(sorted.len() > 1990, "{} distinct of 2000", sorted.len());
     }
 
     #[test]

@@ -3,10 +3,14 @@
 //! and outcome in a side table at the same place, and the send buffer.
 //! Everything sits behind one lock, taken once per request to start it,
 //! once to collect its answer, and once per batch by the connection loop.
+//!
+//! Deadlines are counted in the loop's ticks ([`TICKS_PER_TIMEOUT`] of
+//! them make a request timeout), not read from a clock: a request notes
+//! the tick it starts in, and the loop's one timer, which ticks while
+//! requests wait, fails those whose last tick has passed.
 
 use std::boxed::Box;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
 use std::vec::Vec;
 
 use std::string::String;
@@ -14,14 +18,18 @@ use std::sync::{Arc, Mutex};
 
 use super::{ClientError, Closed, ClosedBy, Delivery, LOG_TARGET};
 use crate::conversation::{
-    answer_id, rev_has_events, Filter, Filters, Framing, Hello, Lagged, Matched, PendingTable, Rev,
-    Slot, Wire,
+    answer_id, rev_has_events, Filter, Filters, Framing, Hello, Lagged, Matched, PendingTable,
+    RemoteError, Rev, Slot, Wire,
 };
 use crate::net::events::{EventLimits, Queue};
 use crate::net::message::Frame;
 use crate::{DecodeError, Flags, Kind, Message};
 
 pub(super) use crate::net::io::lock;
+
+/// Ticks of the connection loop's timer in one request timeout: a request
+/// fails between one timeout and one timeout and a tick after it starts.
+pub(super) const TICKS_PER_TIMEOUT: u64 = 8;
 
 /// Wakes the tasks in `wakers` (after the lock is let go).
 pub(super) fn wake_all(wakers: &mut Vec<Waker>) {
@@ -47,11 +55,35 @@ pub(super) struct Ticket {
 
 /// A request's waker and, once it has one, its outcome. Free (`id` 0)
 /// once the request's future has taken the outcome or was dropped.
-#[derive(Default)]
 struct Waiter {
     id: u32,
     waker: Option<Waker>,
-    done: Option<Result<Frame, ClientError>>,
+    /// The outcome, once it came; `Ok`: the answer is in `answer`.
+    done: Option<Result<(), ClientError>>,
+    /// Where the loop copies the answer: in place, not built elsewhere
+    /// and moved in (a frame read back whole while its pieces are still
+    /// being stored stalls the CPU), and moved out once, by the request.
+    answer: Frame,
+}
+
+impl Default for Waiter {
+    fn default() -> Waiter {
+        Waiter {
+            id: 0,
+            waker: None,
+            done: None,
+            answer: Frame::placeholder(),
+        }
+    }
+}
+
+impl Waiter {
+    /// Free again (the answer's place is kept for the next request).
+    fn clear(&mut self) {
+        self.id = 0;
+        self.waker = None;
+        self.done = None;
+    }
 }
 
 /// The connection's state as requests see it.
@@ -76,7 +108,12 @@ struct Sub {
 }
 
 pub(super) struct State {
-    pending: PendingTable<Instant, Box<[Option<Slot<Instant>>]>>,
+    /// The requests in flight, each with the tick it fails at.
+    pending: PendingTable<u64, Box<[Option<Slot<u64>>]>>,
+    /// The connection loop's coarse clock: ticks of its timer, each
+    /// [`TICKS_PER_TIMEOUT`]th of the request timeout, counted while
+    /// something can be due.
+    pub(super) tick: u64,
     waiters: Box<[Waiter]>,
     /// Encoded frames the connection loop has not taken yet.
     out: Vec<u8>,
@@ -124,6 +161,7 @@ impl State {
         State {
             waiters: (0..pending.capacity()).map(|_| Waiter::default()).collect(),
             pending,
+            tick: 0,
             out: Vec::new(),
             queued: 0,
             queue: queue.max(1),
@@ -240,16 +278,16 @@ impl State {
         room
     }
 
-    /// Starts a request `kind`/`payload` with `deadline`: gives it an id
-    /// and a place and queues its frame. Waits (`Pending`, `cx` recorded)
-    /// while the table is full, the send buffer holds the queue limit, or
-    /// the client reconnects. The connection loop's waker, if it waits, is
-    /// put in `wake`.
+    /// Starts a request `kind`/`payload`: gives it an id, a place and a
+    /// deadline (the tick after [`TICKS_PER_TIMEOUT`] whole ticks from
+    /// now), and queues its frame. Waits (`Pending`, `cx` recorded) while
+    /// the table is full, the send buffer holds the queue limit, or the
+    /// client reconnects. The connection loop's waker, if it waits, is put
+    /// in `wake`.
     pub(super) fn poll_start(
         &mut self,
         cx: &Context<'_>,
         (kind, payload): (Kind<'_>, &[u8]),
-        deadline: Instant,
         wake: &mut Vec<Waker>,
     ) -> Poll<Result<Ticket, ClientError>> {
         if let Some(e) = self.refusal() {
@@ -261,6 +299,8 @@ impl State {
         // A place whose last request has not collected its outcome yet is
         // skipped (its id is given up at once, never sent).
         let mut tries = self.waiters.len();
+        // The tick now may be nearly over: one more makes it whole.
+        let deadline = self.tick + TICKS_PER_TIMEOUT + 1;
         let (id, at) = loop {
             let Ok(id) = self.pending.start(Some(deadline)) else {
                 self.wait_for_room(cx);
@@ -278,19 +318,15 @@ impl State {
             }
         };
         let m = Message::new(kind, payload).with_id(id);
-        match Wire::new(&m, Framing::Binary) {
-            Ok(wire) => wire.append_to(&mut self.out),
-            Err(e) => {
-                self.pending.cancel(id);
-                return Poll::Ready(Err(ClientError::Encode(e)));
-            }
+        if let Err(e) = Wire::append(&m, Framing::Binary, &mut self.out) {
+            self.pending.cancel(id);
+            return Poll::Ready(Err(ClientError::Encode(e)));
         }
         self.queued += 1;
-        self.waiters[at] = Waiter {
-            id,
-            waker: Some(cx.waker().clone()),
-            done: None,
-        };
+        let w = &mut self.waiters[at];
+        w.id = id;
+        w.waker = Some(cx.waker().clone());
+        w.done = None;
         wake.extend(self.driver.take());
         Poll::Ready(Ok(Ticket { id, at }))
     }
@@ -308,16 +344,16 @@ impl State {
         if !self.has_room(cx) {
             return Poll::Pending;
         }
-        Wire::new(m, Framing::Binary)
-            .map_err(ClientError::Encode)?
-            .append_to(&mut self.out);
+        Wire::append(m, Framing::Binary, &mut self.out).map_err(ClientError::Encode)?;
         self.queued += 1;
         wake.extend(self.driver.take());
         Poll::Ready(Ok(()))
     }
 
     /// The request's outcome if it has one (its place is then free); else
-    /// `cx` waits for it.
+    /// `cx` waits for it. Inlined into the request's poll: the answer is
+    /// moved once, from its place to the caller.
+    #[inline]
     pub(super) fn poll_answer(
         &mut self,
         cx: &Context<'_>,
@@ -334,7 +370,9 @@ impl State {
         }
         match w.done.take() {
             Some(outcome) => {
-                *w = Waiter::default();
+                let outcome =
+                    outcome.map(|()| std::mem::replace(&mut w.answer, Frame::placeholder()));
+                w.clear();
                 self.wake_room(wake);
                 Poll::Ready(outcome)
             }
@@ -353,16 +391,17 @@ impl State {
         if w.id != t.id {
             return;
         }
-        if matches!(w.done, Some(Ok(_))) {
+        if matches!(w.done, Some(Ok(()))) {
             self.late += 1;
         }
-        *w = Waiter::default();
+        w.clear();
         self.pending.cancel(t.id);
         self.wake_room(wake);
     }
 
-    /// Ends the request at place `at` with `outcome`.
-    fn finish(&mut self, at: usize, outcome: Result<Frame, ClientError>, wake: &mut Vec<Waker>) {
+    /// Ends the request at place `at` with `outcome` (`Ok`: its answer is
+    /// in its place).
+    fn finish(&mut self, at: usize, outcome: Result<(), ClientError>, wake: &mut Vec<Waker>) {
         let w = &mut self.waiters[at];
         w.done = Some(outcome);
         wake.extend(w.waker.take());
@@ -391,7 +430,15 @@ impl State {
         match self.pending.on_message(m) {
             Matched::Answer(id) => {
                 let at = self.pending.place(id);
-                self.finish(at, Ok(Frame::from_message(m)), wake);
+                // An `ERROR` answer is the request's error.
+                let outcome = match RemoteError::of(m) {
+                    Some(e) => Err(ClientError::remote(&e)),
+                    None => {
+                        self.waiters[at].answer.set(m);
+                        Ok(())
+                    }
+                };
+                self.finish(at, outcome, wake);
             }
             Matched::Late | Matched::Unsolicited => self.late += 1,
         }
@@ -480,17 +527,13 @@ impl State {
         }
     }
 
-    /// Fails the requests whose deadline has passed.
-    pub(super) fn expire(&mut self, now: Instant, wake: &mut Vec<Waker>) {
-        while let Some(id) = self.pending.expire(now) {
+    /// The loop's timer ticked: fails the requests whose last tick it was.
+    pub(super) fn on_tick(&mut self, wake: &mut Vec<Waker>) {
+        self.tick += 1;
+        while let Some(id) = self.pending.expire(self.tick) {
             let at = self.pending.place(id);
             self.finish(at, Err(ClientError::Timeout), wake);
         }
-    }
-
-    /// When the earliest pending request is due (the loop's timer).
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
-        self.pending.next_deadline()
     }
 
     /// Whether requests wait for answers (the loop then checks deadlines).

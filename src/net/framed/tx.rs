@@ -62,12 +62,13 @@ impl TxState {
     /// Encodes `m` at the end of the buffer. `Ok(false)`: a binary payload
     /// at least `write_buffer` long, left for [`TxState::send_large`].
     pub(super) fn queue(&mut self, m: &Message<'_>) -> Result<bool, Error> {
-        // Refuses an unencodable message before anything is written.
-        let wire = Wire::new(m, self.framing)?;
         if self.framing == Framing::Binary && m.payload.len() >= self.write_buffer {
+            // Refuses an unencodable message before anything is written.
+            Wire::new(m, self.framing)?;
             return Ok(false);
         }
-        wire.append_to(&mut self.out);
+        // Refuses an unencodable message with nothing appended.
+        Wire::append(m, self.framing, &mut self.out)?;
         Ok(true)
     }
 

@@ -166,9 +166,7 @@ impl Request {
 
     /// The kind.
     pub fn kind(&self) -> Kind<'_> {
-        // A request made by the router has its decoder's kind; one made by
-        // `Request::new` from a `Frame` with an invalid kind reads `ERROR`.
-        Kind::new(&self.message.kind).unwrap_or(Kind::ERROR)
+        self.message.kind.kind()
     }
 
     /// The correlation id (0 in text mode).

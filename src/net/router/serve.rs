@@ -276,77 +276,81 @@ impl Router {
                     }
                 }
             }
-            let next = if let Some(event) = framed.next_buffered() {
-                // Pipelined requests already decoded: no race to set up.
-                Next::Got(event.map_err(RecvError::Decode))
-            } else if draining {
-                break ConnEnd::Stopped;
-            } else {
-                if answered && idle.is_some() {
-                    last_request = std::time::Instant::now();
-                }
-                answered = false;
-                let recv = async { Next::Got(framed.recv_event().await) };
-                let stopped = async {
-                    match stop.as_mut() {
-                        Some(s) => s.as_mut().await,
-                        None => std::future::pending().await,
-                    }
-                    Next::Stop
-                };
-                let idle = async {
-                    match timer.as_mut() {
-                        Some(t) => {
-                            t.await;
-                        }
-                        None => std::future::pending().await,
-                    }
-                    Next::Idle
-                };
-                let waiting = async {
-                    match &outbox {
-                        Some(o) => {
-                            futures_lite::future::poll_fn(|cx| lock(o).queue.poll_ready(cx)).await
-                        }
-                        None => std::future::pending().await,
-                    }
-                    Next::Events
-                };
-                let race = recv.or(stopped).or(idle).or(waiting);
-                futures_lite::pin!(race);
-                let mut waited = false;
-                let next = futures_lite::future::poll_fn(|cx| {
-                    let polled = race.as_mut().poll(cx);
-                    waited |= polled.is_pending();
-                    polled
-                })
-                .await;
-                if waited {
-                    // The loop waited for the peer: other tasks ran.
-                    since_yield = 0;
-                }
-                next
-            };
-            let received = match next {
-                Next::Got(r) => r,
-                Next::Stop => {
-                    draining = true;
-                    continue;
-                }
-                Next::Events => continue,
-                Next::Idle => {
-                    // A subscriber waits for events, not for its requests'
-                    // answers: it is not idle.
-                    if !rules.filters().is_empty() {
+            // Pipelined requests already decoded go straight to their
+            // handling (no race set up, and the position of the message is
+            // not wrapped into the race's result and out again: a value
+            // just stored in pieces and copied whole stalls the CPU).
+            let received = match framed.next_buffered() {
+                Some(Ok(at)) => Ok(at),
+                Some(Err(e)) => Err(RecvError::Decode(e)),
+                None if draining => break ConnEnd::Stopped,
+                None => {
+                    if answered && idle.is_some() {
                         last_request = std::time::Instant::now();
                     }
-                    let due = idle.map(|d| last_request + d);
-                    match (timer.as_mut(), due) {
-                        (Some(t), Some(due)) if due > std::time::Instant::now() => {
-                            t.set_at(due);
+                    answered = false;
+                    let recv = async { Next::Got(framed.recv_event().await) };
+                    let stopped = async {
+                        match stop.as_mut() {
+                            Some(s) => s.as_mut().await,
+                            None => std::future::pending().await,
+                        }
+                        Next::Stop
+                    };
+                    let idle_timer = async {
+                        match timer.as_mut() {
+                            Some(t) => {
+                                t.await;
+                            }
+                            None => std::future::pending().await,
+                        }
+                        Next::Idle
+                    };
+                    let waiting = async {
+                        match &outbox {
+                            Some(o) => {
+                                futures_lite::future::poll_fn(|cx| lock(o).queue.poll_ready(cx))
+                                    .await
+                            }
+                            None => std::future::pending().await,
+                        }
+                        Next::Events
+                    };
+                    let race = recv.or(stopped).or(idle_timer).or(waiting);
+                    futures_lite::pin!(race);
+                    let mut waited = false;
+                    let next = futures_lite::future::poll_fn(|cx| {
+                        let polled = race.as_mut().poll(cx);
+                        waited |= polled.is_pending();
+                        polled
+                    })
+                    .await;
+                    if waited {
+                        // The loop waited for the peer: other tasks ran.
+                        since_yield = 0;
+                    }
+                    match next {
+                        Next::Got(r) => r,
+                        Next::Stop => {
+                            draining = true;
                             continue;
                         }
-                        _ => return ConnEnd::IdleTimeout,
+                        Next::Events => continue,
+                        Next::Idle => {
+                            // A subscriber waits for events, not for its requests'
+                            // answers: it is not idle.
+                            if !rules.filters().is_empty() {
+                                last_request = std::time::Instant::now();
+                            }
+                            let due = idle.map(|d| last_request + d);
+                            match (timer.as_mut(), due) {
+                                (Some(t), Some(due)) if due > std::time::Instant::now() => {
+                                    t.set_at(due);
+                                    continue;
+                                }
+                                _ => return ConnEnd::IdleTimeout,
+                            }
+                        }
                     }
                 }
             };
@@ -356,10 +360,17 @@ impl Router {
                     let mut handler = None;
                     let filters_change = !m.flags.contains(Flags::EVENT)
                         && (m.kind == Kind::SUB || m.kind == Kind::UNSUB);
-                    let event = rules.decide(Ok(m), |kind| {
-                        handler = self.handler(kind);
-                        handler.is_some()
-                    });
+                    // A built-in's answer that fits the write buffer is
+                    // queued where the rules made it: no await until the
+                    // buffer is full.
+                    let event = rules.decide_taking(
+                        Ok(m),
+                        |kind| {
+                            handler = self.handler(kind);
+                            handler.is_some()
+                        },
+                        |a| queued_now(a, &mut tx),
+                    );
                     if filters_change {
                         // The copy the publishers read is updated before
                         // the answer goes out (§6: from the `SUB` answer on).
@@ -372,8 +383,6 @@ impl Router {
                         }
                     }
                     match event {
-                        // A built-in's answer that fits the write buffer:
-                        // no await until the buffer is full.
                         Some(Event::Answer(a)) if queued_now(&a, &mut tx) => {
                             tx.write_if_full().await.map(|()| true)
                         }
@@ -397,7 +406,8 @@ impl Router {
                             Ok(true)
                         }
                         Some(Event::Exit) => Ok(false),
-                        None => Ok(true),
+                        // Nothing to do, or the answer was queued.
+                        None => tx.write_if_full().await.map(|()| true),
                     }
                 }
                 Err(RecvError::Decode(e)) => {

@@ -30,10 +30,10 @@ impl Want {
             let code = f.payload.split(|&b| b == b':').next().unwrap_or_default();
             code.to_vec()
         } else {
-            f.payload
+            f.payload.to_vec()
         };
         Want {
-            kind: f.kind,
+            kind: f.kind.to_string(),
             id: f.id,
             body,
         }
@@ -154,7 +154,7 @@ fn answer_to(f: Frame, text: bool, mine: &[u32]) -> Option<Want> {
         "ECHO" if is_mine => Some(Want {
             kind: "ECHO".into(),
             id: f.id,
-            body: f.payload,
+            body: f.payload.into_vec(),
         }),
         "ECHO" | "PING" | "EXIT" | "HELLO" | "SUB" | "UNSUB" | "HASH" | "FAIL" | "PANIC"
         | "SLOW" => None,
