@@ -996,3 +996,81 @@ fn the_last_of_two_subscriptions_of_a_filter_unsubscribes() {
     );
     done.join().expect("thread").expect("unsubscribed");
 }
+
+/// A publisher's burst arrives in one read of thousands of small events.
+/// The connection loop and the subscriber share one thread: the loop lets
+/// the subscriber run each time its queue is half full, so with the
+/// default queue (256 events) none of them is lost. A subscription whose
+/// reader waited once and then stopped reading costs a bounded number of
+/// pauses (it keeps its queue's worth), and the answer behind the burst
+/// still comes.
+#[test]
+fn a_burst_in_one_read_reaches_a_subscriber_on_the_loops_thread() {
+    use common::net::{fixture, Peer};
+    use msgwire::Message;
+
+    const N: usize = 3_000;
+    let _watchdog = watchdog();
+    let (client, end) = fixture().by_hand().silent();
+    let peer = std::thread::spawn(move || {
+        let mut peer = Peer::new(end);
+        for _ in 0..2 {
+            let m = peer.recv();
+            assert_eq!(m.kind.as_str(), "SUB");
+            peer.send(
+                &Message::new(Kind::SUB, &m.payload)
+                    .with_id(m.id)
+                    .with_flags(Flags::RESPONSE),
+            );
+        }
+        // The burst once both subscriptions are set, then the answer.
+        let go = peer.recv();
+        assert_eq!(go.kind.as_str(), "GO");
+        let burst: Vec<u8> = (0..N)
+            .flat_map(|i| event("t", i.to_string().as_bytes()))
+            .collect();
+        assert!(burst.len() < 64 * 1024, "one read: {}", burst.len());
+        peer.write_raw(&burst);
+        peer.answer(go.id, b"after");
+        peer
+    });
+    let ex = smol::LocalExecutor::new();
+    let run = ex.spawn(client.run());
+    let (mut idle, got, answer) = block_on(ex.run(async {
+        let mut idle = client.subscribe("*").await.expect("subscribed");
+        let mut sub = client.subscribe("t").await.expect("subscribed");
+        // Waits once (nothing yet), then never reads again.
+        assert!(futures_lite::future::poll_once(idle.recv()).await.is_none());
+        let c = client.clone();
+        let go = ex.spawn(async move { c.request("GO", b"").await.map(|f| f.payload.to_vec()) });
+        let mut got = Vec::new();
+        while got.len() < N {
+            let next = sub.recv().await;
+            let Some(next) = next else {
+                panic!("closed after {} events", got.len())
+            };
+            match next {
+                Delivery::Event(f) => {
+                    got.push(String::from_utf8(f.payload.to_vec()).expect("utf8"))
+                }
+                other => panic!("{other:?} after {} events", got.len()),
+            }
+        }
+        (idle, got, go.await)
+    }));
+    assert_eq!(answer.expect("answered"), b"after");
+    let want: Vec<String> = (0..N).map(|i| i.to_string()).collect();
+    assert_eq!(got, want);
+    // The stopped subscription: the default queue's 256 events; the count
+    // of the rest comes before its next event.
+    for i in 0..256 {
+        match idle.try_recv() {
+            Some(Delivery::Event(f)) => assert_eq!(f.payload.to_vec(), i.to_string().into_bytes()),
+            other => panic!("event {i}: {other:?}"),
+        }
+    }
+    assert_eq!(idle.try_recv(), None);
+    drop(peer.join().expect("peer"));
+    client.close();
+    block_on(ex.run(run)).expect("ran");
+}

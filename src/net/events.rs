@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::vec::Vec;
 
-use crate::conversation::{Filters, Lag, Lagged};
+use crate::conversation::{Filters, Framing, Lag, Lagged, Wire};
 use crate::Kind;
 
 use super::io::lock;
@@ -51,7 +51,22 @@ pub(crate) struct Queue<T> {
     limits: EventLimits,
     waker: Option<Waker>,
     closed: bool,
+    /// The reader has waited for an item (`poll_pop`, `poll_ready`): it
+    /// reads as items come, so a feeder gives it its turn.
+    engaged: bool,
+    /// Times the feeder paused for the reader since the reader last
+    /// caught up (the queue a quarter full or less).
+    stalls: u32,
 }
+
+/// How many times a feeder lets a reader run before the reader catches up
+/// (empties its queue to a quarter); past that the feeder goes on, and the
+/// queue drops what does not fit, until the reader catches up. An executor
+/// may poll its tasks many times before a future it runs beside them
+/// (`async-executor` runs 200 tasks between polls of `run`'s future); a
+/// reader slower than the events' rate must not set the pace of the
+/// feeder's other work (the answers behind those events).
+const MAX_STALLS: u32 = 256;
 
 impl<T> Queue<T> {
     pub(crate) fn new(limits: EventLimits) -> Self {
@@ -62,7 +77,25 @@ impl<T> Queue<T> {
             limits,
             waker: None,
             closed: false,
+            engaged: false,
+            stalls: 0,
         }
+    }
+
+    /// Whether a feeder that could go on queueing should first let the
+    /// reader run: the queue is at least half full (in items or bytes), its
+    /// reader waits for items as they come ([`Queue::poll_pop`]), and the
+    /// feeder has not yet paused [`MAX_STALLS`] times since the reader last
+    /// caught up. So a reader that keeps up is given its turn before items
+    /// are dropped, and one that stopped reading, or reads slower than
+    /// items come, costs a bounded number of pauses. Each `true` counts as
+    /// one pause.
+    pub(crate) fn wants_pause(&mut self) -> bool {
+        let half = self.items.len() >= self.limits.events.max(1).div_ceil(2)
+            || self.bytes >= self.limits.bytes.div_ceil(2);
+        let pause = half && self.engaged && self.stalls < MAX_STALLS;
+        self.stalls += u32::from(pause);
+        pause
     }
 
     /// Queues `item` of `bytes` bytes, and wakes the reader; or drops and
@@ -108,6 +141,10 @@ impl<T> Queue<T> {
     pub(crate) fn pop(&mut self) -> Option<(Option<Lagged>, T)> {
         let (lagged, item, bytes) = self.items.pop_front()?;
         self.bytes -= bytes;
+        // Caught up: a quarter full or less.
+        if self.items.len() * 4 <= self.limits.events && self.bytes * 4 <= self.limits.bytes {
+            self.stalls = 0;
+        }
         Some((lagged, item))
     }
 
@@ -119,6 +156,7 @@ impl<T> Queue<T> {
             None if self.closed => Poll::Ready(None),
             None => {
                 self.waker = Some(cx.waker().clone());
+                self.engaged = true;
                 Poll::Pending
             }
         }
@@ -129,6 +167,7 @@ impl<T> Queue<T> {
     pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.items.is_empty() && !self.closed {
             self.waker = Some(cx.waker().clone());
+            self.engaged = true;
             Poll::Pending
         } else {
             Poll::Ready(())
@@ -144,36 +183,66 @@ impl<T> Queue<T> {
     }
 }
 
-/// An event as a publisher gave it, shared by every queue it is in: the
-/// kind's bytes, then the payload's.
+/// An event as a publisher gave it, shared by every queue it is in:
+/// encoded once, as the binary frame every binary subscriber is sent
+/// (`EVENT`, id 0), whose kind and payload bytes are read from it.
 #[derive(Clone)]
 pub(crate) struct Shared {
+    /// The binary frame; or, when the event cannot be one (a payload
+    /// over 4 GiB), the kind's bytes then the payload's.
     bytes: Arc<[u8]>,
+    /// Where the kind starts (the header's length; 0 when not a frame).
+    kind_at: usize,
     kind_len: usize,
+    payload_len: usize,
 }
 
 impl Shared {
     pub(crate) fn new(kind: Kind<'_>, payload: &[u8]) -> Shared {
-        let mut bytes = Vec::with_capacity(kind.len() + payload.len());
-        bytes.extend_from_slice(kind.as_bytes());
-        bytes.extend_from_slice(payload);
+        let m = crate::conversation::event(kind, payload);
+        let mut bytes = Vec::new();
+        let kind_at = match Wire::append(&m, Framing::Binary, &mut bytes) {
+            Ok(()) => bytes.len() - kind.len() - payload.len(),
+            Err(_) => {
+                bytes.extend_from_slice(kind.as_bytes());
+                bytes.extend_from_slice(payload);
+                0
+            }
+        };
         Shared {
             bytes: bytes.into(),
+            kind_at,
             kind_len: kind.len(),
+            payload_len: payload.len(),
         }
     }
 
     pub(crate) fn kind(&self) -> Kind<'_> {
         // `new` took the bytes of a valid kind.
-        Kind::from_bytes(self.bytes.get(..self.kind_len).unwrap_or_default()).unwrap_or(Kind::ERROR)
+        Kind::from_validated(
+            self.bytes
+                .get(self.kind_at..self.kind_at + self.kind_len)
+                .unwrap_or_default(),
+        )
     }
 
     pub(crate) fn payload(&self) -> &[u8] {
-        self.bytes.get(self.kind_len..).unwrap_or_default()
+        let at = self.kind_at + self.kind_len;
+        self.bytes
+            .get(at..at + self.payload_len)
+            .unwrap_or_default()
     }
 
+    /// The event's binary frame, ready to be written; `None` if it cannot
+    /// be one.
+    pub(crate) fn frame(&self) -> Option<&[u8]> {
+        (self.kind_at > 0).then_some(&*self.bytes)
+    }
+
+    /// What the event counts against a queue's byte limit: its kind and
+    /// payload.
     fn len(&self) -> usize {
-        self.bytes.len()
+        self.kind_len + self.payload_len
     }
 }
 
@@ -313,6 +382,103 @@ mod tests {
 
     fn pop(q: &mut Queue<u32>) -> Option<(Option<u32>, u32)> {
         q.pop().map(|(l, i)| (l.map(|l| l.count()), i))
+    }
+
+    /// An event is encoded once, as the frame `event` makes; its kind and
+    /// payload are read back from that frame, and it counts its kind and
+    /// payload against a queue's bytes.
+    #[test]
+    fn a_shared_event_is_its_binary_frame() {
+        for (kind, payload) in [
+            ("t", &b""[..]),
+            ("sensor/temp", b"21.5"),
+            ("PONG", &[7u8; 300][..]),
+        ] {
+            let kind = Kind::new(kind).expect("kind");
+            let e = Shared::new(kind, payload);
+            let m = crate::conversation::event(kind, payload);
+            let mut want = std::vec![0; crate::encoded_len(&m).expect("len")];
+            crate::encode(&m, &mut want).expect("encode");
+            assert_eq!(e.frame(), Some(&want[..]));
+            assert_eq!(e.kind(), kind);
+            assert_eq!(e.payload(), payload);
+            assert_eq!(e.len(), kind.len() + payload.len());
+        }
+    }
+
+    /// The feeder pauses at half the items or half the bytes, for a reader
+    /// that waits for items, at most `MAX_STALLS` times until the reader
+    /// catches up (a quarter full or less).
+    #[test]
+    fn a_feeder_pauses_at_half_for_a_waiting_reader() {
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        // 8 items: half is 4, a quarter 2.
+        let mut q = queue(8, 1000);
+        for i in 1..=4 {
+            assert!(q.push(i, 1));
+        }
+        // A reader that never waited (`try_recv` only, or none): no pause.
+        assert!(!q.wants_pause());
+        for i in 1..=4 {
+            assert_eq!(pop(&mut q), Some((None, i)));
+        }
+        assert!(q.poll_pop(&mut cx).is_pending());
+        for i in 1..=3 {
+            assert!(q.push(i, 1));
+        }
+        assert!(!q.wants_pause());
+        assert!(q.push(4, 1));
+        for _ in 0..MAX_STALLS {
+            assert!(q.wants_pause());
+        }
+        // The reader took nothing: the feeder goes on.
+        assert!(!q.wants_pause());
+        // Taking one is not catching up (3 of 8 wait): still no pause
+        // once back at half.
+        assert_eq!(pop(&mut q), Some((None, 1)));
+        assert!(q.push(5, 1));
+        assert!(!q.wants_pause());
+        // Down to 2 of 8: caught up, pauses again at half.
+        assert_eq!(pop(&mut q), Some((None, 2)));
+        assert_eq!(pop(&mut q), Some((None, 3)));
+        assert!(!q.wants_pause());
+        assert_eq!(pop(&mut q), Some((None, 4)));
+        assert!(q.push(6, 1));
+        assert!(q.push(7, 1));
+        assert!(!q.wants_pause());
+        assert!(q.push(8, 1));
+        assert!(q.wants_pause());
+        // Bytes: 99 of 199 is under half (100), 100 is not; caught up at
+        // 49 bytes (49 × 4 ≤ 199), not at 50.
+        let mut q = queue(100, 199);
+        assert!(q.poll_ready(&mut cx).is_pending());
+        assert!(q.push(1, 50));
+        assert!(q.push(2, 49));
+        assert!(!q.wants_pause());
+        assert!(q.push(3, 1));
+        assert!(q.push(4, 50));
+        for _ in 0..MAX_STALLS {
+            assert!(q.wants_pause());
+        }
+        assert_eq!(pop(&mut q), Some((None, 1)));
+        // 100 bytes wait: not caught up.
+        assert!(!q.wants_pause());
+        assert_eq!(pop(&mut q), Some((None, 2)));
+        assert!(q.push(5, 49));
+        // 51 + 49 = 100 bytes: half, but 51 was not caught up.
+        assert!(!q.wants_pause());
+        assert_eq!(pop(&mut q), Some((None, 3)));
+        // 99 bytes: not caught up; 49: caught up.
+        assert_eq!(pop(&mut q), Some((None, 4)));
+        assert!(q.push(6, 51));
+        assert!(q.wants_pause());
+        // A queue of one item pauses at that item.
+        let mut q = queue(0, 10);
+        assert!(q.poll_pop(&mut cx).is_pending());
+        assert!(!q.wants_pause());
+        assert!(q.push(1, 1));
+        assert!(q.wants_pause());
     }
 
     #[test]

@@ -225,6 +225,18 @@ impl Peer {
         self.send(&m);
     }
 
+    /// Writes `bytes` as they are, in one write (panics if the client
+    /// reads nothing in 5 s).
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        use futures_lite::AsyncWriteExt;
+        let io = self.conn.get_mut();
+        block_on(within(Duration::from_secs(5), async {
+            io.write_all(bytes).await.expect("write");
+            io.flush().await.expect("flush");
+        }))
+        .expect("the client does not read");
+    }
+
     /// Sends `m` and flushes (panics if the client reads nothing in 5 s).
     pub fn send(&mut self, m: &Message<'_>) {
         let conn = &mut self.conn;

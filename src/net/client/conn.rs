@@ -76,6 +76,9 @@ pub(super) struct Conn<'a> {
     /// The last message, if it was an `ERROR` with no id (`overloaded: …`):
     /// said when the server closes right after it.
     last_error: Option<String>,
+    /// A subscription asked for its reader's turn: what is read waits in
+    /// the receive buffer until it has taken some.
+    paused: bool,
 }
 
 impl<'a> Conn<'a> {
@@ -92,6 +95,7 @@ impl<'a> Conn<'a> {
             tick: shared.config.request_timeout / TICKS_PER_TIMEOUT as u32,
             wake: Vec::new(),
             last_error: None,
+            paused: false,
         }
     }
 
@@ -214,7 +218,14 @@ impl<'a> Conn<'a> {
     /// to let the requests it woke run, or the connection is over.
     fn poll_read(&mut self, cx: &mut Context<'_>, reads: &mut u32) -> Read {
         loop {
-            let woke = self.hand_out();
+            let (woke, paused) = self.hand_out();
+            // A subscription's queue is half full: its reader runs before
+            // the rest of what was read is handed out (the rest waits in
+            // the receive buffer, read no further), so one read of many
+            // small events does not overflow a queue its reader empties.
+            if paused {
+                return Read::Yields;
+            }
             if self.rx.eof() {
                 let why = match self.last_error.take() {
                     Some(e) => std::format!("closed by the server after ERROR {e}"),
@@ -248,10 +259,20 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// Gives every decoded message to its request (one lock for them all).
-    /// Whether it woke a request.
-    fn hand_out(&mut self) -> bool {
+    /// Gives every decoded message to its request or subscriptions (one
+    /// lock for them all), until a subscription asks for its reader's
+    /// turn. Whether it woke a request, and whether it stopped for a
+    /// subscription.
+    fn hand_out(&mut self) -> (bool, bool) {
         let mut st = None;
+        if self.paused {
+            // Its reader has not taken enough yet: still nothing more.
+            let st = st.get_or_insert_with(|| lock(&self.shared.state));
+            self.paused = st.still_paused();
+            if self.paused {
+                return (false, true);
+            }
+        }
         while let Some(event) = self.rx.next_event() {
             let st = st.get_or_insert_with(|| lock(&self.shared.state));
             match event {
@@ -259,7 +280,10 @@ impl<'a> Conn<'a> {
                     let m = self.rx.message_at(at);
                     self.last_error = (m.id == 0 && m.kind == Kind::ERROR)
                         .then(|| String::from_utf8_lossy(m.payload).into_owned());
-                    st.on_message(&m, &mut self.wake);
+                    if st.on_message(&m, &mut self.wake) {
+                        self.paused = true;
+                        break;
+                    }
                 }
                 Err(e) => st.on_refused(e, &mut self.wake),
             }
@@ -267,7 +291,7 @@ impl<'a> Conn<'a> {
         drop(st);
         let woke = !self.wake.is_empty();
         wake_all(&mut self.wake);
-        woke
+        (woke, self.paused)
     }
 
     /// After the client closed: the requests still in flight fail, the

@@ -76,7 +76,13 @@ pub struct ClientConfig {
     pub queue: usize,
     /// How many events may wait in one [`Subscription`] before new ones
     /// are dropped there and counted in a [`Delivery::Lagged`]
-    /// ([`EventLimits`]: 256 events and 256 KiB by default).
+    /// ([`EventLimits`]: 256 events and 256 KiB by default). When a
+    /// subscription that awaits [`Subscription::recv`] is half full, the
+    /// connection loop lets it run before it hands out more of what it
+    /// read. A subscriber that stops taking events, or takes them slower
+    /// than they come, holds the loop for at most 256 of these pauses
+    /// until it catches up (its queue a quarter full), so it does not set
+    /// the pace of the answers behind its events.
     pub subscription: EventLimits,
     /// The `schema` this client's application speaks (§5). When set, each
     /// connection (the first and every reconnect) opens with a `HELLO`

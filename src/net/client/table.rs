@@ -409,15 +409,16 @@ impl State {
 
     /// A received message: an answer ends its request; an event goes to
     /// every subscription it matches; an answer to no pending request is
-    /// counted late, any other message unsolicited.
-    pub(super) fn on_message(&mut self, m: &Message<'_>, wake: &mut Vec<Waker>) {
+    /// counted late, any other message unsolicited. Whether a subscription
+    /// asks the loop to let its reader run before it hands out more
+    /// ([`Queue::wants_pause`]).
+    pub(super) fn on_message(&mut self, m: &Message<'_>, wake: &mut Vec<Waker>) -> bool {
         if m.flags.contains(Flags::EVENT) {
-            self.on_event(m);
-            return;
+            return self.on_event(m);
         }
         if self.awaiting_hello && m.id == 0 && (m.is_response() || m.kind == Kind::ERROR) {
             self.on_hello_answer(m, wake);
-            return;
+            return false;
         }
         if answer_id(m).is_none() {
             // The answers to the `SUB`s sent again after a reconnect (id
@@ -425,7 +426,7 @@ impl State {
             if !(m.is_response() && m.kind == Kind::SUB) {
                 self.dropped_unsolicited += 1;
             }
-            return;
+            return false;
         }
         match self.pending.on_message(m) {
             Matched::Answer(id) => {
@@ -442,12 +443,14 @@ impl State {
             }
             Matched::Late | Matched::Unsolicited => self.late += 1,
         }
+        false
     }
 
     /// An event (§6): to every subscription whose filter matches it, once
     /// each; `LAGGED` to every subscription. One that no subscription
-    /// takes is counted unsolicited.
-    fn on_event(&mut self, m: &Message<'_>) {
+    /// takes is counted unsolicited. Whether a subscription's queue asks
+    /// for its reader's turn.
+    fn on_event(&mut self, m: &Message<'_>) -> bool {
         if m.kind == Kind::LAGGED {
             // A count that is not a number still says events were lost.
             let n = Lagged::parse(m.payload).map_or(1, |l| l.count());
@@ -459,17 +462,28 @@ impl State {
                     q.lost_at_back(n.saturating_sub(1));
                 }
             }
-            return;
+            return false;
         }
         let mut taken = false;
+        let mut pause = false;
         for sub in self.subs.iter().filter(|s| s.filter.matches(m.kind)) {
             taken = true;
             let len = m.kind.len() + m.payload.len();
-            lock(&sub.queue).push(Delivery::Event(Frame::from_message(m)), len);
+            let mut q = lock(&sub.queue);
+            q.push(Delivery::Event(Frame::from_message(m)), len);
+            pause |= q.wants_pause();
         }
         if !taken {
             self.dropped_unsolicited += 1;
         }
+        pause
+    }
+
+    /// Whether a subscription still asks for its reader's turn before more
+    /// is handed out (each asking counts as a pause: see
+    /// [`Queue::wants_pause`]).
+    pub(super) fn still_paused(&mut self) -> bool {
+        self.subs.iter().any(|s| lock(&s.queue).wants_pause())
     }
 
     /// A new subscription's queue, before its `SUB` is sent (the events

@@ -379,6 +379,14 @@ impl<S: AsyncWrite + Unpin> Replier<'_, S> {
         self.tx.queue(m)
     }
 
+    /// Sends `frame`, a message already encoded in this connection's
+    /// framing (an event encoded once for all its subscribers), as
+    /// [`Replier::send`] sends a message.
+    pub(crate) async fn send_encoded(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.tx.out.extend_from_slice(frame);
+        self.write_if_full().await
+    }
+
     /// Writes the buffer out if it is full, as [`Replier::send`] does after
     /// queueing.
     pub(crate) async fn write_if_full(&mut self) -> io::Result<()> {

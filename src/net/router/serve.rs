@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_lite::{AsyncRead, AsyncWrite, FutureExt};
 
 use super::{Conn, Handler, Request, Router, LOG_TARGET};
-use crate::conversation::{event, Answer, Event, Rules};
+use crate::conversation::{event, Answer, Event, Framing, Rules};
 use crate::net::events::{Outbox, FILTERS};
 use crate::net::framed::{Framed, RecvError, Replier, SendError};
 use crate::net::io::lock;
@@ -114,7 +114,11 @@ async fn deliver<S: AsyncWrite + Unpin>(
             send_event(tx, &lagged.message(), outbox).await?;
         }
         if rules.wants(e.kind()) {
-            send_event(tx, &event(e.kind(), e.payload()), outbox).await?;
+            match e.frame() {
+                // Encoded once, when it was published.
+                Some(frame) if tx.framing() == Framing::Binary => tx.send_encoded(frame).await?,
+                _ => send_event(tx, &event(e.kind(), e.payload()), outbox).await?,
+            }
         }
     }
 }
