@@ -32,7 +32,9 @@
 # `sub sp` of its prologue, Thumb-2 targets only).
 #
 # Installs what it needs (the targets and llvm-tools) through rustup.
-# Usage: scripts/size.sh [target...]   (default: both targets)
+# Usage: scripts/size.sh [target...]   (default: both targets); with
+# thumbv7em, a line after the serve table says whether issue 22's goal
+# (serve minus stub <= 9 KiB) is met.
 set -euo pipefail
 
 cd "$(dirname "$0")/../embedded-size"
@@ -119,6 +121,18 @@ for t in "${targets[@]}"; do
     echo "| $t | all of it: ${all[$t.serve]} | $a | $((100 * a / all[$t.serve])) % |"
     echo "| $t | without the mem* routines: ${own[$t.serve]} | $o | $((100 * o / own[$t.serve])) % |"
 done
+# Issue 22's goal: serve, with revision 1.2's conversation, in 9 KiB on
+# thumbv7em (BENCHMARKS.md, "`serve` in 9 KiB").
+goal=9216
+if [ -n "${all[thumbv7em-none-eabihf.serve]:-}" ]; then
+    s=${all[thumbv7em-none-eabihf.serve]}
+    echo
+    if [ "$s" -le "$goal" ]; then
+        echo "Goal (issue 22): serve minus stub <= $goal B on thumbv7em: met ($s B, $((goal - s)) B to spare)."
+    else
+        echo "Goal (issue 22): serve minus stub <= $goal B on thumbv7em: NOT met ($s B, $((s - goal)) B over)."
+    fi
+fi
 echo
 for t in "${targets[@]}"; do
     for b in "${codecs[@]}" stub; do

@@ -72,23 +72,17 @@ impl Error {
     }
 
     /// A short sentence for people, used by `Display` after the code.
-    pub(crate) const fn detail(self) -> &'static str {
-        match self {
-            Error::HeaderChecksum => "header CRC-16 does not match",
-            Error::UnsupportedVersion => "frame version is not 1",
-            Error::ReservedFlags => "a reserved flag bit is set",
-            Error::InvalidKindLength => "kind length is not in 1..=32",
-            Error::TooLarge => "payload is longer than the maximum",
-            Error::PayloadChecksum => "payload CRC-32 does not match",
-            Error::InvalidKind => {
-                "kind is empty, too long or has a byte outside A-Z a-z 0-9 _ . - /"
-            }
-            Error::MissingSeparator => "text line has no ':'",
-            Error::LineTooLong => "text line is longer than the maximum",
-            Error::BufferTooSmall => "output buffer is too small",
-            Error::InvalidTextPayload => "text payload contains '\\n' or ends with '\\r'",
-            Error::Capacity => "limit is larger than the decoder's buffer allows",
-        }
+    #[inline]
+    pub(crate) fn detail(self) -> &'static str {
+        text(2 * self as usize + 1)
+    }
+
+    /// [`Error::code`], read from the same texts as [`Error::detail`]: a
+    /// device that answers `ERROR <code>: <detail>` links one string of
+    /// them, not two tables of pointers and lengths (`code` stays a
+    /// `const fn`).
+    pub(crate) fn code_text(self) -> &'static str {
+        text(2 * self as usize)
     }
 
     /// Index of this error among the decode errors counted by the decoders'
@@ -111,6 +105,36 @@ impl Error {
 
 /// Number of decode error variants counted in [`Stats`](crate::Stats).
 pub(crate) const DECODE_ERRORS: usize = 9;
+
+/// Each error's code and detail, in the order of [`Error`]'s variants,
+/// each followed by a NUL.
+const TEXTS: &str = "header-checksum\0header CRC-16 does not match\0\
+    unsupported-version\0frame version is not 1\0\
+    reserved-flags\0a reserved flag bit is set\0\
+    invalid-kind-length\0kind length is not in 1..=32\0\
+    too-large\0payload is longer than the maximum\0\
+    payload-checksum\0payload CRC-32 does not match\0\
+    invalid-kind\0kind is empty, too long or has a byte outside A-Z a-z 0-9 _ . - /\0\
+    missing-separator\0text line has no ':'\0\
+    line-too-long\0text line is longer than the maximum\0\
+    buffer-too-small\0output buffer is too small\0\
+    invalid-text-payload\0text payload contains '\\n' or ends with '\\r'\0\
+    capacity\0limit is larger than the decoder's buffer allows\0";
+
+/// The `n`-th text of [`TEXTS`] (NULs are ASCII: every piece is a `&str`).
+fn text(n: usize) -> &'static str {
+    let (mut start, mut seen) = (0, 0);
+    for (at, &b) in TEXTS.as_bytes().iter().enumerate() {
+        if b == 0 {
+            if seen == n {
+                return TEXTS.get(start..at).unwrap_or_default();
+            }
+            seen += 1;
+            start = at + 1;
+        }
+    }
+    ""
+}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -166,5 +190,72 @@ impl core::error::Error for DecodeError {
 impl From<DecodeError> for Error {
     fn from(e: DecodeError) -> Error {
         e.error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// Every error's code and detail, read from the one string of texts:
+    /// the code is `code()`'s, and each detail is its own sentence.
+    #[test]
+    fn codes_and_details_are_read_in_order() {
+        let all = [
+            (Error::HeaderChecksum, "header CRC-16 does not match"),
+            (Error::UnsupportedVersion, "frame version is not 1"),
+            (Error::ReservedFlags, "a reserved flag bit is set"),
+            (Error::InvalidKindLength, "kind length is not in 1..=32"),
+            (Error::TooLarge, "payload is longer than the maximum"),
+            (Error::PayloadChecksum, "payload CRC-32 does not match"),
+            (
+                Error::InvalidKind,
+                "kind is empty, too long or has a byte outside A-Z a-z 0-9 _ . - /",
+            ),
+            (Error::MissingSeparator, "text line has no ':'"),
+            (Error::LineTooLong, "text line is longer than the maximum"),
+            (Error::BufferTooSmall, "output buffer is too small"),
+            (
+                Error::InvalidTextPayload,
+                "text payload contains '\\n' or ends with '\\r'",
+            ),
+            (
+                Error::Capacity,
+                "limit is larger than the decoder's buffer allows",
+            ),
+        ];
+        for (e, detail) in all {
+            assert_eq!(e.code_text(), e.code(), "{e:?}");
+            assert_eq!(e.detail(), detail, "{e:?}");
+        }
+        // Nothing after the last text.
+        assert_eq!(super::text(2 * all.len()), "");
+    }
+
+    /// The decode errors are the first variants, in the counters' order:
+    /// `Stats::count_refused` indexes the counters with the variant.
+    #[test]
+    fn a_decode_errors_counter_is_its_variant() {
+        for e in [
+            Error::HeaderChecksum,
+            Error::UnsupportedVersion,
+            Error::ReservedFlags,
+            Error::InvalidKindLength,
+            Error::TooLarge,
+            Error::PayloadChecksum,
+            Error::InvalidKind,
+            Error::MissingSeparator,
+            Error::LineTooLong,
+            Error::BufferTooSmall,
+            Error::InvalidTextPayload,
+            Error::Capacity,
+        ] {
+            let i = e as usize;
+            assert_eq!(
+                e.stat_index(),
+                (i < super::DECODE_ERRORS).then_some(i),
+                "{e:?}"
+            );
+        }
     }
 }

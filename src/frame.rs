@@ -112,7 +112,9 @@ pub(crate) fn check_payload_len(len: u64, max_payload: u32) -> Result<(), Error>
     }
 }
 
-/// Writes a complete header, checksum included.
+/// Writes a complete header, checksum included: the host build's
+/// (`fast-crc`).
+#[cfg(feature = "fast-crc")]
 #[inline]
 pub(crate) fn write_header(
     out: &mut [u8; HEADER_LEN],
@@ -136,6 +138,54 @@ pub(crate) fn write_header(
     out[..8].copy_from_slice(&lo.to_le_bytes());
     out[8..12].copy_from_slice(&payload_len.to_le_bytes());
     out[12..14].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Writes a complete header, checksum included: the small build's (no
+/// `fast-crc`), where flash counts. The bytes as one array: no copies of
+/// 8, 4 and 2 bytes through `memcpy` and bounds-checked ranges, as the
+/// host's wide stores compile to at `opt-level = "z"`.
+#[cfg(not(feature = "fast-crc"))]
+#[inline]
+pub(crate) fn write_header(
+    out: &mut [u8; HEADER_LEN],
+    flags: Flags,
+    kind_len: u8,
+    id: u32,
+    payload_len: u32,
+) {
+    let [i0, i1, i2, i3] = id.to_le_bytes();
+    let [p0, p1, p2, p3] = payload_len.to_le_bytes();
+    let covered = [
+        MAGIC,
+        VERSION,
+        flags.bits(),
+        kind_len,
+        i0,
+        i1,
+        i2,
+        i3,
+        p0,
+        p1,
+        p2,
+        p3,
+    ];
+    let [c0, c1] = crc16_header(&covered).to_le_bytes();
+    *out = [
+        MAGIC,
+        VERSION,
+        flags.bits(),
+        kind_len,
+        i0,
+        i1,
+        i2,
+        i3,
+        p0,
+        p1,
+        p2,
+        p3,
+        c0,
+        c1,
+    ];
 }
 
 /// Appends a complete header, checksum included, to `out` (the host's send

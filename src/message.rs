@@ -118,9 +118,7 @@ impl<'a> Kind<'a> {
         }
         // Every kind byte is ASCII, so this cannot fail; map it anyway
         // rather than unwrap.
-        core::str::from_utf8(bytes)
-            .map(Kind)
-            .map_err(|_| Error::InvalidKind)
+        utf8(bytes).map(Kind).ok_or(Error::InvalidKind)
     }
 
     /// A kind from a string validated before (a [`Kind`] kept as a
@@ -142,8 +140,8 @@ impl<'a> Kind<'a> {
         if let Some(k) = Kind::builtin(bytes) {
             return k;
         }
-        match core::str::from_utf8(bytes) {
-            Ok(s) if !s.is_empty() => Kind(s),
+        match utf8(bytes) {
+            Some(s) if !s.is_empty() => Kind(s),
             _ => Kind::ERROR,
         }
     }
@@ -197,6 +195,28 @@ const KIND_BYTES: [bool; 256] = {
     }
     t
 };
+
+/// `bytes` as a `&str`, `None` when they are not UTF-8: the host's
+/// (`fast-crc`), `from_utf8`.
+#[cfg(feature = "fast-crc")]
+#[inline]
+pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
+    core::str::from_utf8(bytes).ok()
+}
+
+/// `bytes` as a `&str`, `None` when they are not UTF-8: the small build's
+/// (no `fast-crc`), where flash counts. `from_utf8` checks a word at a
+/// time (~370 B on thumbv7em); the first chunk of `utf8_chunks`, a byte
+/// at a time, is ~90 B less, with the same result. Kinds and filters are
+/// a few ASCII bytes.
+#[cfg(not(feature = "fast-crc"))]
+pub(crate) fn utf8(bytes: &[u8]) -> Option<&str> {
+    match bytes.utf8_chunks().next() {
+        None => Some(""),
+        Some(c) if c.invalid().is_empty() => Some(c.valid()),
+        Some(_) => None,
+    }
+}
 
 /// Whether two byte strings are equal, by a plain loop: for the short
 /// strings a conversation compares (filters, `HELLO`'s names), a device
@@ -502,7 +522,37 @@ impl<'a, const N: usize> TryFrom<&Message<'a>> for OwnedMessage<N> {
 
 #[cfg(test)]
 mod charset_tests {
-    use super::{is_kind_byte, is_valid_kind, Kind, MAX_KIND_LEN};
+    use super::{is_kind_byte, is_valid_kind, utf8, Kind, MAX_KIND_LEN};
+
+    /// `utf8` (whichever build's) is `from_utf8`: every string of one and
+    /// two bytes, and valid or broken sequences of three and four around
+    /// ASCII.
+    #[test]
+    fn utf8_is_from_utf8() {
+        use std::{vec, vec::Vec};
+        let mut inputs: Vec<Vec<u8>> = vec![vec![]];
+        // Under Miri, every 17th second byte.
+        let step = if cfg!(miri) { 17 } else { 1 };
+        for a in 0..=255u8 {
+            inputs.push(vec![a]);
+            for b in (0..=255u8).step_by(step) {
+                inputs.push(vec![a, b]);
+            }
+        }
+        for s in ["é", "€", "𝄞", "kind/é", "a€b", "𝄞z"] {
+            let b = s.as_bytes();
+            inputs.push(b.to_vec());
+            for cut in 1..b.len() {
+                inputs.push(b[..cut].to_vec());
+                inputs.push([&b[..cut], b"x"].concat());
+            }
+        }
+        // A surrogate, a code point past U+10FFFF, a cut sequence.
+        inputs.extend([&b"\xed\xa0\x80"[..], b"\xf4\x90\x80\x80", b"ab\xc3"].map(<[u8]>::to_vec));
+        for b in &inputs {
+            assert_eq!(utf8(b), core::str::from_utf8(b).ok(), "{b:?}");
+        }
+    }
 
     /// A decoded kind reads as its bytes, whether it is one of the
     /// protocol's (given as its constant) or not.

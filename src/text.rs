@@ -2,6 +2,7 @@
 //! the original prototype, for humans and netcat.
 
 use crate::buffer::{MessageAt, RecvBuf, Stats, UNKNOWN_NEED};
+use crate::message::is_valid_kind;
 use crate::{DecodeError, Error, Flags, Kind, Message};
 
 /// The buffer a text decoder needs to take lines of up to `max_line` bytes
@@ -273,16 +274,16 @@ impl LineScanner {
                 continue;
             }
             let line_start = rx.start - nl - 1;
-            return Some(match parse_line(line) {
-                Ok(m) => {
+            return Some(match kind_len(line) {
+                Ok(kind_len) => {
                     rx.stats.frames += 1;
-                    let kind_len = m.kind.len();
                     Ok(MessageAt {
                         kind: line_start,
                         payload: line_start + kind_len + 1,
-                        payload_len: m.payload.len(),
+                        // The bytes after the `:`.
+                        payload_len: line.len() - kind_len - 1,
                         id: 0,
-                        // At most `MAX_KIND_LEN`: `parse_line` checked it.
+                        // At most `MAX_KIND_LEN`: `kind_len` checked it.
                         kind_len: kind_len as u8,
                         flags: Flags::EMPTY,
                     })
@@ -297,14 +298,18 @@ impl LineScanner {
     }
 }
 
-/// Splits a non-empty line (without its `\n` and `\r`) into kind and data.
-fn parse_line(line: &[u8]) -> Result<Message<'_>, Error> {
+/// The length of a non-empty line's kind (without its `\n` and `\r`):
+/// where its `:` is, once the bytes before it are checked.
+fn kind_len(line: &[u8]) -> Result<usize, Error> {
     let colon = line
         .iter()
         .position(|&b| b == b':')
         .ok_or(Error::MissingSeparator)?;
-    let kind = Kind::from_bytes(&line[..colon])?;
-    Ok(Message::new(kind, &line[colon + 1..]))
+    // The kind is made a `&str` when the message is (`MessageAt`).
+    if !is_valid_kind(line.get(..colon).unwrap_or_default()) {
+        return Err(Error::InvalidKind);
+    }
+    Ok(colon)
 }
 
 /// Encodes `KIND:DATA\n` lines, refusing what a [`TextDecoder`] with the

@@ -353,6 +353,28 @@ fn hello_reads_the_schema_digit_by_digit() {
     assert_eq!((h.rev.minor, h.max), (u32::MAX, Some(u32::MAX)));
 }
 
+/// `Hello::write` writes the tokens in §5's order and says whether they
+/// fitted; when they do not, it writes nothing.
+#[test]
+fn hello_write_says_whether_the_tokens_fit() {
+    let hello = Hello {
+        rev: Rev::THIS,
+        max: Some(256),
+        app: Some("thermo"),
+        schema: Some(0x0123_4567_89ab_cdef),
+    };
+    let want = "rev=1.2 max=256 app=thermo schema=0123456789abcdef";
+    let mut fits: heapless::String<64> = heapless::String::new();
+    assert!(hello.write(&mut fits));
+    assert_eq!(fits, want);
+    let mut exact: heapless::String<50> = heapless::String::new();
+    assert!(hello.write(&mut exact));
+    assert_eq!(exact, want);
+    let mut short: heapless::String<49> = heapless::String::new();
+    assert!(!hello.write(&mut short));
+    assert_eq!(short, "");
+}
+
 /// The table holds filters of every length a filter may have, counts
 /// them, and the refusals say what they are.
 #[test]

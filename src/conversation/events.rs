@@ -88,15 +88,15 @@ impl Lag {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lagged {
     count: u32,
-    digits: [u8; 20],
+    digits: [u8; 10],
     at: u8,
 }
 
 impl Lagged {
     /// The `LAGGED` event for `count` lost events.
     pub fn new(count: u32) -> Self {
-        let mut digits = [0u8; 20];
-        let at = 20 - dec(count, &mut digits).len();
+        let mut digits = [0u8; 10];
+        let at = 10 - dec(count, &mut digits).len();
         Lagged {
             count,
             digits,

@@ -63,6 +63,7 @@ impl<'a> Filter<'a> {
     /// # Errors
     ///
     /// [`BadFilter`] says why they do not.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Filter<'a>, BadFilter> {
         let (prefix, star) = match bytes.split_last() {
             None => return Err(BadFilter::Empty),
@@ -77,9 +78,9 @@ impl<'a> Filter<'a> {
             return Err(BadFilter::BadByte);
         }
         // Kind bytes and `*` are ASCII.
-        core::str::from_utf8(bytes)
+        crate::message::utf8(bytes)
             .map(Filter)
-            .map_err(|_| BadFilter::BadByte)
+            .ok_or(BadFilter::BadByte)
     }
 
     /// Whether an event of `kind` matches.
@@ -125,43 +126,43 @@ impl<const F: usize> Filters<F> {
     ///
     /// [`TooMany`] when `F` filters are held already.
     pub fn add(&mut self, filter: Filter<'_>) -> Result<bool, TooMany> {
-        if self
-            .held
-            .iter()
-            .any(|f| same(f.as_bytes(), filter.0.as_bytes()))
-        {
+        if self.find(filter).is_some() {
             return Ok(false);
         }
-        let mut s = heapless::String::new();
-        // At most 32 bytes: it fits.
-        s.push_str(filter.as_str()).map_err(|_| TooMany)?;
-        self.held.push(s).map_err(|_| TooMany)?;
+        // An empty string pushed, then filled where it stays.
+        self.held
+            .push(heapless::String::new())
+            .map_err(|_| TooMany)?;
+        if let Some(held) = self.held.last_mut() {
+            // At most 32 bytes: it fits.
+            let _ = held.push_str(filter.as_str());
+        }
         Ok(true)
+    }
+
+    /// Where `filter` is held.
+    fn find(&self, filter: Filter<'_>) -> Option<usize> {
+        self.held
+            .iter()
+            .position(|f| same(f.as_bytes(), filter.0.as_bytes()))
     }
 
     /// Removes `filter` if it is held; whether it was.
     pub fn remove(&mut self, filter: Filter<'_>) -> bool {
-        match self
-            .held
-            .iter()
-            .position(|f| same(f.as_bytes(), filter.0.as_bytes()))
-        {
-            Some(at) => {
-                // The last filter's text takes the removed one's place,
-                // copied as bytes: moving the element itself (`swap_remove`,
-                // `swap`, even through a local) links `memmove`, 1.5 KiB of
-                // flash on a device.
-                if let Some(last) = self.held.pop() {
-                    if let Some(slot) = self.held.get_mut(at) {
-                        slot.clear();
-                        // Both hold at most the same 32 bytes: it fits.
-                        let _ = slot.push_str(&last);
-                    }
-                }
-                true
+        let Some(at) = self.find(filter) else {
+            return false;
+        };
+        // The last filter's text takes the removed one's place, copied as
+        // bytes: moving the element itself (`swap_remove`, `swap`, even
+        // through a local) links `memmove`, 1.5 KiB of flash on a device.
+        if let Some(last) = self.held.pop() {
+            if let Some(slot) = self.held.get_mut(at) {
+                slot.clear();
+                // Both hold at most the same 32 bytes: it fits.
+                let _ = slot.push_str(&last);
             }
-            None => false,
         }
+        true
     }
 
     /// Removes every filter.

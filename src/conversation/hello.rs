@@ -1,8 +1,8 @@
 //! The handshake's tokens (`docs/PROTOCOL.md` §5): reading a `HELLO`
 //! payload and writing one, without `core::fmt` or an allocator.
 
-use crate::message::MAX_KIND_LEN;
-use crate::Kind;
+use super::server::ErrorText;
+use crate::message::{is_valid_kind, same, utf8};
 
 /// A protocol revision, `MAJOR.MINOR`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -72,6 +72,8 @@ impl core::error::Error for BadHello {}
 /// Longest token name and value (§5).
 const MAX_NAME: usize = 16;
 const MAX_VALUE: usize = 64;
+/// The names this revision reads: `rev`, `max`, `app`, `schema`.
+const KNOWN: [&[u8]; 4] = [b"rev", b"max", b"app", b"schema"];
 /// Most tokens this side reads in one `HELLO`.
 const MAX_TOKENS: usize = 32;
 
@@ -90,6 +92,48 @@ pub(super) fn decimal(v: &[u8]) -> Option<u32> {
     Some(n)
 }
 
+/// The first token of `rest` and what follows its space (`None` after
+/// the last token).
+fn next_token(rest: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match rest.iter().position(|&b| b == b' ') {
+        Some(at) => (
+            rest.get(..at).unwrap_or_default(),
+            Some(rest.get(at + 1..).unwrap_or_default()),
+        ),
+        None => (rest, None),
+    }
+}
+
+/// Whether `v` has 1..=`max` bytes, all in `lo..=hi`.
+fn within(v: &[u8], max: usize, lo: u8, hi: u8) -> bool {
+    (1..=max).contains(&v.len()) && v.iter().all(|b| (lo..=hi).contains(b))
+}
+
+/// A `schema` value: 16 lowercase hex digits, read by hand (no
+/// `from_str_radix` on a device).
+fn schema(v: &[u8]) -> Option<u64> {
+    if v.len() != 16 {
+        return None;
+    }
+    let mut hash: u64 = 0;
+    for &b in v {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        hash = (hash << 4) | u64::from(digit);
+    }
+    Some(hash)
+}
+
+/// `v` split at its first `sep` (a token's name and value at `=`, a
+/// revision's numbers at `.`).
+fn split_once(v: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let at = v.iter().position(|&b| b == sep)?;
+    Some((v.get(..at)?, v.get(at + 1..)?))
+}
+
 impl<'a> Hello<'a> {
     /// Reads a `HELLO` payload.
     ///
@@ -100,124 +144,121 @@ impl<'a> Hello<'a> {
     /// tokens, a name at most once), `rev` is missing, or a known name's
     /// value is not of its form.
     pub fn parse(payload: &'a [u8]) -> Result<Hello<'a>, BadHello> {
-        let mut rev = None;
-        let mut max = None;
-        let mut app = None;
-        let mut schema = None;
-        // The names read so far, to refuse one that comes twice. §5 sets no
-        // number of tokens; this side reads at most `MAX_TOKENS` (a longer
-        // payload is `bad-hello`), so the check stays linear.
-        let mut seen: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
-        for (n_seen, token) in payload.split(|&b| b == b' ').enumerate() {
-            let Some(eq) = token.iter().position(|&b| b == b'=') else {
-                return Err(BadHello("a token is name=value, one space apart"));
-            };
-            let (name, value) = (&token[..eq], &token[eq + 1..]);
-            if name.is_empty() || name.len() > MAX_NAME || !name.iter().all(u8::is_ascii_lowercase)
-            {
-                return Err(BadHello("a name is 1..=16 of a-z"));
+        let mut hello = Hello {
+            rev: Rev { major: 0, minor: 0 },
+            max: None,
+            app: None,
+            schema: None,
+        };
+        match hello.read(payload) {
+            Ok(true) => Ok(hello),
+            Ok(false) => Err(BadHello("rev is required")),
+            Err(e) => Err(BadHello(e)),
+        }
+    }
+
+    /// Reads the tokens of `payload` into `self`, in order; whether `rev`
+    /// was one of them, or why the payload breaks §5's rules.
+    fn read(&mut self, payload: &'a [u8]) -> Result<bool, &'static str> {
+        let mut rev = false;
+        // §5 sets no number of tokens; this side reads at most
+        // `MAX_TOKENS` (a longer payload is `bad-hello`), so the search
+        // for a name that comes twice, through the tokens before it,
+        // stays bounded.
+        let mut n = 0;
+        let mut rest = Some(payload);
+        while let Some(here) = rest {
+            let (token, after) = next_token(here);
+            rest = after;
+            let (name, value) =
+                split_once(token, b'=').ok_or("a token is name=value, one space apart")?;
+            if !within(name, MAX_NAME, b'a', b'z') {
+                return Err("a name is 1..=16 of a-z");
             }
-            if value.is_empty()
-                || value.len() > MAX_VALUE
-                || !value.iter().all(|b| (0x21..=0x7E).contains(b))
-            {
-                return Err(BadHello("a value is 1..=64 bytes of 0x21..=0x7E"));
+            if !within(value, MAX_VALUE, 0x21, 0x7E) {
+                return Err("a value is 1..=64 bytes of 0x21..=0x7E");
             }
-            if seen[..n_seen].iter().any(|s| crate::message::same(s, name)) {
-                return Err(BadHello("a name appears twice"));
-            }
-            let Some(slot) = seen.get_mut(n_seen) else {
-                return Err(BadHello("more than 32 tokens"));
-            };
-            *slot = name;
-            match name {
-                b"rev" => {
-                    let dot = value.iter().position(|&b| b == b'.');
-                    let parsed = dot.and_then(|d| {
-                        Some(Rev {
-                            major: decimal(&value[..d])?,
-                            minor: decimal(&value[d + 1..])?,
-                        })
-                    });
-                    rev = Some(parsed.ok_or(BadHello("rev is MAJOR.MINOR, in decimal"))?);
+            // The tokens before this one, all valid.
+            let mut before = payload;
+            for _ in 0..n {
+                let (earlier, after) = next_token(before);
+                if split_once(earlier, b'=').is_some_and(|(seen, _)| same(seen, name)) {
+                    return Err("a name appears twice");
                 }
-                b"max" => max = Some(decimal(value).ok_or(BadHello("max is decimal"))?),
-                b"app" => {
-                    if value.len() > MAX_KIND_LEN {
-                        return Err(BadHello("app is 1..=32 bytes of the kind charset"));
-                    }
-                    let kind = Kind::from_bytes(value)
-                        .map_err(|_| BadHello("app is 1..=32 bytes of the kind charset"))?;
-                    app = Some(kind.as_str());
+                before = after.unwrap_or_default();
+            }
+            if n == MAX_TOKENS {
+                return Err("more than 32 tokens");
+            }
+            n += 1;
+            // Found by a loop over the names this revision knows: no
+            // comparison of each written out.
+            match KNOWN.iter().position(|known| same(known, name)) {
+                Some(0) => {
+                    let numbers = split_once(value, b'.')
+                        .and_then(|(major, minor)| Some((decimal(major)?, decimal(minor)?)));
+                    let (major, minor) = numbers.ok_or("rev is MAJOR.MINOR, in decimal")?;
+                    self.rev = Rev { major, minor };
+                    rev = true;
                 }
-                b"schema" => {
-                    // 16 lowercase hex digits, read by hand (no
-                    // `from_str_radix` on a device).
-                    let mut n: u64 = 0;
-                    for &b in value {
-                        let digit = match b {
-                            b'0'..=b'9' => b - b'0',
-                            b'a'..=b'f' => b - b'a' + 10,
-                            _ => return Err(BadHello("schema is 16 lowercase hex digits")),
-                        };
-                        n = (n << 4) | u64::from(digit);
+                Some(1) => self.max = Some(decimal(value).ok_or("max is decimal")?),
+                Some(2) => {
+                    // A kind: 1..=32 bytes of its charset (ASCII).
+                    if !is_valid_kind(value) {
+                        return Err("app is 1..=32 bytes of the kind charset");
                     }
-                    if value.len() != 16 {
-                        return Err(BadHello("schema is 16 lowercase hex digits"));
-                    }
-                    schema = Some(n);
+                    self.app = utf8(value);
+                }
+                Some(3) => {
+                    self.schema = Some(schema(value).ok_or("schema is 16 lowercase hex digits")?);
                 }
                 _ => {} // a later revision's: ignored
             }
         }
-        Ok(Hello {
-            rev: rev.ok_or(BadHello("rev is required"))?,
-            max,
-            app,
-            schema,
-        })
+        Ok(rev)
     }
 
     /// Writes the tokens in §5's order (`rev`, `max`, `app`, `schema`) to
-    /// `out`; `false` if they did not fit.
-    pub fn write<const N: usize>(&self, out: &mut heapless::String<N>) -> bool {
-        let mut digits = [0u8; 20];
-        let mut ok = out.push_str("rev=").is_ok()
-            && out.push_str(dec(self.rev.major, &mut digits)).is_ok()
-            && out.push('.').is_ok()
-            && out.push_str(dec(self.rev.minor, &mut digits)).is_ok();
+    /// `text` (at most 101 bytes: they fit).
+    pub(super) fn write_text(&self, text: &mut ErrorText) {
+        text.push_str("rev=");
+        text.push_dec(self.rev.major);
+        text.push_str(".");
+        text.push_dec(self.rev.minor);
         if let Some(max) = self.max {
-            ok = ok && out.push_str(" max=").is_ok() && out.push_str(dec(max, &mut digits)).is_ok();
+            text.push_str(" max=");
+            text.push_dec(max);
         }
         if let Some(app) = self.app {
-            ok = ok && out.push_str(" app=").is_ok() && out.push_str(app).is_ok();
+            text.push_str(" app=");
+            text.push_str(app);
         }
         if let Some(schema) = self.schema {
-            ok = ok && out.push_str(" schema=").is_ok();
-            for shift in (0..16).rev() {
-                let nibble = ((schema >> (shift * 4)) & 0xF) as u8;
-                let c = if nibble < 10 {
-                    b'0' + nibble
-                } else {
-                    b'a' + nibble - 10
-                };
-                ok = ok && out.push(char::from(c)).is_ok();
-            }
+            text.push_str(" schema=");
+            text.push_hex(schema);
         }
-        ok
+    }
+
+    /// Writes the tokens in §5's order (`rev`, `max`, `app`, `schema`) to
+    /// `out`; `false` if they did not fit (then nothing is written).
+    pub fn write<const N: usize>(&self, out: &mut heapless::String<N>) -> bool {
+        let mut text = ErrorText::empty();
+        self.write_text(&mut text);
+        out.push_str(text.as_str()).is_ok()
     }
 }
 
-/// `n` in decimal, written at the end of `buf`.
-pub(super) fn dec(mut n: u32, buf: &mut [u8; 20]) -> &str {
+/// `n` in decimal, written at the end of `buf` (a `u32` has at most 10
+/// digits): the digits.
+pub(super) fn dec(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
     let mut at = buf.len();
-    loop {
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
         at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    core::str::from_utf8(&buf[at..]).unwrap_or("0")
+    buf.get(at..).unwrap_or_default()
 }

@@ -43,5 +43,7 @@ pub use hello::{BadHello, Hello, Rev};
 #[cfg(feature = "async")]
 pub(crate) use receiver::At;
 pub use receiver::{Framing, Limits, Receiver};
+#[cfg(feature = "embedded-io-async")]
+pub(crate) use server::Decided;
 pub use server::{is_builtin, Answer, ErrorText, Event, Responder, Rules, MAX_ERROR_LEN};
 pub use wire::Wire;

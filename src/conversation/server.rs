@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use super::filter::{Filter, Filters, TooMany};
+use super::filter::{Filter, Filters};
 use super::hello::{Hello, Rev};
 use super::receiver::{Framing, Receiver};
 use super::wire::Wire;
@@ -78,9 +78,19 @@ impl Route {
 /// breaks in the detail become spaces (a text-mode answer stays one line)
 /// and it is cut at [`MAX_ERROR_LEN`] bytes.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ErrorText(heapless::String<MAX_ERROR_LEN>);
+pub struct ErrorText(
+    /// UTF-8, cut at a character boundary. Written a byte at a time
+    /// ([`ErrorText::push_scrubbed`]): the line breaks are replaced as
+    /// the bytes are copied.
+    heapless::Vec<u8, MAX_ERROR_LEN>,
+);
 
 impl ErrorText {
+    /// No text yet.
+    pub(super) const fn empty() -> ErrorText {
+        ErrorText(heapless::Vec::new())
+    }
+
     /// `code: detail`, scrubbed and cut.
     pub fn new(code: &str, detail: impl fmt::Display) -> ErrorText {
         struct Sink(ErrorText);
@@ -94,7 +104,7 @@ impl ErrorText {
                 }
             }
         }
-        let mut sink = Sink(ErrorText(heapless::String::new()));
+        let mut sink = Sink(ErrorText::empty());
         // An `Err` here only means the text was cut at capacity.
         let _ = fmt::write(&mut sink, format_args!("{code}: {detail}"));
         sink.0
@@ -105,12 +115,15 @@ impl ErrorText {
     /// firmware ~1.3 KB of flash): every `ERROR` msgwire gives by itself
     /// has `&str` pieces.
     pub(crate) fn from_strs(code: &str, detail: &[&str]) -> ErrorText {
-        let mut t = ErrorText(heapless::String::new());
-        // Stops at the first piece that is cut, as `fmt::write` does.
-        let _ = t.push_scrubbed(code)
-            && t.push_scrubbed(": ")
-            && detail.iter().all(|piece| t.push_scrubbed(piece));
+        let mut t = ErrorText::empty();
+        let _ = t.push_all(&[code, ": "]) && t.push_all(detail);
         t
+    }
+
+    /// Appends `pieces`; `false` when one had to be cut (the rest are
+    /// left out, as `fmt::write` does).
+    fn push_all(&mut self, pieces: &[&str]) -> bool {
+        pieces.iter().all(|piece| self.push_scrubbed(piece))
     }
 
     /// Appends `s` with `\n` and `\r` as spaces; `false` when it had to be
@@ -120,32 +133,63 @@ impl ErrorText {
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        let mut rest = s.get(..end).unwrap_or_default();
-        // Line breaks are ASCII, so the pieces between them are `&str`s and
-        // every push fits (`end` left room for all of them).
-        while let Some(at) = rest.bytes().position(|b| b == b'\n' || b == b'\r') {
-            let _ = self.0.push_str(rest.get(..at).unwrap_or_default());
-            let _ = self.0.push_str(" ");
-            rest = rest.get(at + 1..).unwrap_or_default();
-        }
-        let _ = self.0.push_str(rest);
+        self.push_bytes(s.as_bytes().get(..end).unwrap_or_default());
         end == s.len()
+    }
+
+    /// Appends `s`, ASCII (HELLO's tokens, which always fit: no cut).
+    pub(super) fn push_str(&mut self, s: &str) {
+        self.push_bytes(s.as_bytes());
+    }
+
+    /// Appends `bytes`, cut at a character boundary by the caller, as many
+    /// as fit: a line break (ASCII) becomes a space, every other byte is
+    /// copied, so the text stays UTF-8.
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            let _ = self.0.push(if b == b'\n' || b == b'\r' { b' ' } else { b });
+        }
+    }
+
+    /// Appends `n` in decimal.
+    pub(super) fn push_dec(&mut self, n: u32) {
+        self.push_bytes(super::hello::dec(n, &mut [0; 10]));
+    }
+
+    /// Appends `n` in 16 lowercase hex digits.
+    pub(super) fn push_hex(&mut self, mut n: u64) {
+        for _ in 0..16 {
+            // The top nibble, then the next one shifted up.
+            let nibble = (n >> 60) as u8;
+            n <<= 4;
+            let _ = self.0.push(if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + nibble - 10
+            });
+        }
+    }
+
+    /// The text's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // UTF-8 by construction: never the default.
+        crate::message::utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// The stable code: the text before the first `:`.
     pub fn code(&self) -> &str {
-        self.0.split(':').next().unwrap_or_default()
+        self.as_str().split(':').next().unwrap_or_default()
     }
 
     /// The detail for people: the text after the code's `:` and the space
     /// that follows it.
     pub fn detail(&self) -> &str {
-        let rest = self.0.split_once(':').map_or("", |(_, rest)| rest);
+        let rest = self.as_str().split_once(':').map_or("", |(_, rest)| rest);
         rest.strip_prefix(' ').unwrap_or(rest)
     }
 }
@@ -172,9 +216,9 @@ impl defmt::Format for ErrorText {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Body<'a> {
     Bytes(&'a [u8]),
-    Error(&'static str, ErrorText),
-    /// A payload the conversation wrote itself (`HELLO`'s tokens).
-    Built(heapless::String<MAX_ERROR_LEN>),
+    /// A payload the conversation wrote itself: an `ERROR`'s (with its
+    /// code) or `HELLO`'s tokens (no code).
+    Text(Option<&'static str>, ErrorText),
 }
 
 /// One answer as §4 gives it: the request's id, in binary mode the
@@ -197,52 +241,74 @@ impl<'a> Answer<'a> {
         }
     }
 
-    /// `PONG ack`, the answer to `PING`.
-    pub(crate) fn pong(id: u32) -> Self {
-        Answer::new(id, Kind::PONG, b"ack")
-    }
-
     /// `ERROR <code>: <detail>` to the request `id`.
     pub fn error(id: u32, code: &'static str, detail: impl fmt::Display) -> Self {
-        Answer::error_text(id, code, ErrorText::new(code, detail))
-    }
-
-    fn error_text(id: u32, code: &'static str, text: ErrorText) -> Self {
         Answer {
             kind: Kind::ERROR,
             id,
-            body: Body::Error(code, text),
+            body: Body::Text(Some(code), ErrorText::new(code, detail)),
         }
     }
 
-    /// [`Answer::error`] for a detail made of `&str` pieces, without
-    /// `core::fmt`.
-    pub(crate) fn error_strs(id: u32, code: &'static str, detail: &[&str]) -> Self {
-        Answer::error_text(id, code, ErrorText::from_strs(code, detail))
+    /// Becomes `ERROR <code>: <detail>` to the request `id`: written where
+    /// the answer is, not built and moved there (a device keeps one answer
+    /// in its `serve` future).
+    pub(crate) fn set_error(&mut self, id: u32, code: &'static str, detail: &str) {
+        self.set_text(id, Kind::ERROR, Some(code), &[code, ": ", detail]);
     }
 
-    /// `ERROR unknown-kind: <KIND>`.
+    /// Becomes an answer of `kind` to `id` whose payload is `pieces` one
+    /// after the other, scrubbed and cut as an [`ErrorText`]; `code` when
+    /// it is an `ERROR` (its pieces start with the code and `": "`). The
+    /// text, for more.
+    fn set_text(
+        &mut self,
+        id: u32,
+        kind: Kind<'static>,
+        code: Option<&'static str>,
+        pieces: &[&str],
+    ) -> Option<&mut ErrorText> {
+        self.kind = kind;
+        self.id = id;
+        self.body = Body::Text(code, ErrorText::empty());
+        // The text just set.
+        let Body::Text(_, text) = &mut self.body else {
+            return None;
+        };
+        // Stops at the first piece that is cut, as `fmt::write` does.
+        let _ = text.push_all(pieces);
+        Some(text)
+    }
+
+    /// `ERROR unknown-kind: <KIND>` (the host's router).
+    #[cfg(feature = "async")]
     pub(crate) fn unknown_kind(request: &Message<'_>) -> Self {
-        Answer::error_strs(request.id, "unknown-kind", &[request.kind.as_str()])
+        let mut a = Answer::new(request.id, Kind::ERROR, b"");
+        a.set_unknown_kind(request);
+        a
     }
 
-    /// The answer to a frame or line the decoder refused: its code and
-    /// detail, with the frame's id when its header was trusted, else 0
-    /// (§4).
-    pub(crate) fn refused(e: &DecodeError) -> Self {
-        Answer::error_strs(e.id.unwrap_or(0), e.code(), &[e.error.detail()])
+    /// Becomes `ERROR unknown-kind: <KIND>` to `request`.
+    fn set_unknown_kind(&mut self, request: &Message<'_>) {
+        self.set_error(request.id, "unknown-kind", request.kind.as_str());
     }
 
-    /// The answer the protocol gives a route by itself: `PONG ack` for
-    /// `PING`, the payload for `ECHO`, `ERROR unknown-kind` for a kind with
-    /// no handler; `None` for `EXIT` and the application's kinds.
-    fn for_route(route: Route, request: &Message<'a>) -> Option<Self> {
-        match route {
-            Route::Ping => Some(Answer::pong(request.id)),
-            Route::Echo => Some(Answer::new(request.id, Kind::ECHO, request.payload)),
-            Route::Unknown => Some(Answer::unknown_kind(request)),
-            Route::Exit | Route::Hello | Route::Sub | Route::Unsub | Route::Application => None,
-        }
+    /// Whether [`Rules::decide_into`] made this answer for `PING`, `ECHO`
+    /// or an unknown kind (the answers [`Rules::decide_taking`] lends):
+    /// no other answer it makes is a `PONG` or an `ECHO` (`HELLO`, `SUB`
+    /// and `UNSUB` are answered with their own kinds or an `ERROR`), nor
+    /// has the `unknown-kind` code.
+    fn lent(&self) -> bool {
+        self.kind == Kind::PONG
+            || self.kind == Kind::ECHO
+            || self.error_code() == Some("unknown-kind")
+    }
+
+    /// Becomes an answer of `kind` with `payload` to the request `id`.
+    pub(crate) fn set(&mut self, id: u32, kind: Kind<'a>, payload: &'a [u8]) {
+        self.kind = kind;
+        self.id = id;
+        self.body = Body::Bytes(payload);
     }
 
     /// The kind.
@@ -259,16 +325,15 @@ impl<'a> Answer<'a> {
     pub fn payload(&self) -> &[u8] {
         match &self.body {
             Body::Bytes(b) => b,
-            Body::Error(_, t) => t.as_str().as_bytes(),
-            Body::Built(t) => t.as_bytes(),
+            Body::Text(_, t) => t.as_bytes(),
         }
     }
 
     /// The `ERROR` code when this is an error answer.
     pub fn error_code(&self) -> Option<&'static str> {
         match &self.body {
-            Body::Error(code, _) => Some(code),
-            Body::Bytes(_) | Body::Built(_) => None,
+            Body::Text(code, _) => *code,
+            Body::Bytes(_) => None,
         }
     }
 
@@ -282,18 +347,27 @@ impl<'a> Answer<'a> {
     /// This answer if `framing` can carry it, else `ERROR handler-failed:
     /// reply cannot be encoded: …` for the same request (a text payload
     /// with `\n` or a final `\r`, a payload over 4 GiB).
-    pub fn encodable(self, framing: Framing) -> Self {
-        match self.check(framing) {
-            Ok(()) => self,
-            Err(e) => Answer::error_strs(
-                self.id,
-                "handler-failed",
-                &["reply cannot be encoded: ", e.detail()],
-            ),
+    pub fn encodable(mut self, framing: Framing) -> Self {
+        self.make_encodable(framing);
+        self
+    }
+
+    /// [`Answer::encodable`] in place.
+    pub(crate) fn make_encodable(&mut self, framing: Framing) {
+        if let Err(e) = self.check(framing) {
+            let code = "handler-failed";
+            let pieces = [code, ": ", "reply cannot be encoded: ", e.detail()];
+            self.set_text(self.id, Kind::ERROR, Some(code), &pieces);
         }
     }
 
     fn check(&self, framing: Framing) -> Result<(), Error> {
+        // The small build (no `fast-crc`) checks by building the wire
+        // written next: one path through the encoders is linked, not two.
+        // The host asks the encoders for the length (no header CRC).
+        if cfg!(not(feature = "fast-crc")) {
+            return self.wire(framing).map(|_| ());
+        }
         match framing {
             Framing::Binary => Encoder::new().encoded_len(&self.message()).map(|_| ()),
             Framing::Text => TextEncoder::new()
@@ -479,30 +553,43 @@ impl<const F: usize> Rules<F> {
         received: Result<Message<'a>, DecodeError>,
         handled: impl FnOnce(Kind<'_>) -> bool,
     ) -> Option<Event<'a>> {
+        self.decide_taking(received, handled, |_| false)
+    }
+
+    /// [`Rules::decide`], an answer written into `answer` (where a device
+    /// keeps it) instead of carried by the event.
+    // Out of line in the small build (no `fast-crc`): one copy for the
+    // refused frames and the messages, not one inlined for each.
+    #[cfg_attr(feature = "fast-crc", inline)]
+    #[cfg_attr(not(feature = "fast-crc"), inline(never))]
+    pub(crate) fn decide_into<'a>(
+        &mut self,
+        received: Result<Message<'a>, DecodeError>,
+        handled: impl FnOnce(Kind<'_>) -> bool,
+        answer: &mut Answer<'a>,
+    ) -> Option<Decided<'a>> {
         let m = match received {
             Ok(m) => m,
-            Err(e) => return self.refused(&e),
+            Err(e) => return self.refused(&e, answer),
         };
         self.in_noise = false;
         if m.flags.contains(Flags::EVENT) {
-            return Some(Event::Incoming(m));
+            return Some(Decided::Incoming(m));
         }
-        let route = Route::of(m.kind, || handled(m.kind));
-        Some(match route {
-            Route::Application => Event::Request(m),
+        match Route::of(m.kind, || handled(m.kind)) {
+            Route::Application => return Some(Decided::Request(m)),
             Route::Exit => {
                 self.exited = true;
-                Event::Exit
+                return Some(Decided::Exit);
             }
-            Route::Hello => Event::Answer(self.hello(&m)),
-            Route::Sub => Event::Answer(self.sub(&m)),
-            Route::Unsub => Event::Answer(self.unsub(&m)),
-            route => match Answer::for_route(route, &m) {
-                Some(a) => Event::Answer(a),
-                // `for_route` answers every route but those above.
-                None => Event::Request(m),
-            },
-        })
+            Route::Hello => self.hello(&m, answer),
+            Route::Sub => self.subscription(&m, true, answer),
+            Route::Unsub => self.subscription(&m, false, answer),
+            Route::Ping => answer.set(m.id, Kind::PONG, b"ack"),
+            Route::Echo => answer.set(m.id, Kind::ECHO, m.payload),
+            Route::Unknown => answer.set_unknown_kind(&m),
+        }
+        Some(Decided::Answer)
     }
 
     /// [`Rules::decide`], but the answer of `PING`, `ECHO` or an unknown
@@ -510,9 +597,8 @@ impl<const F: usize> Rules<F> {
     /// `take`: when `take` writes it (and returns `true`) there is nothing
     /// more to do (`None`). An [`Answer`] is large (it can hold an
     /// `ERROR`'s text): lent where it was made, it is not copied into an
-    /// [`Event`] and out again. A driver's fast path. (The same rules as
-    /// `decide`, which is kept apart as it was for a firmware's flash; a
-    /// test holds the two to the same decisions.)
+    /// [`Event`] and out again. A driver's fast path. (The same rules:
+    /// [`Rules::decide`] is this with a `take` that declines.)
     ///
     /// ```
     /// use msgwire::conversation::{Event, Rules};
@@ -538,36 +624,19 @@ impl<const F: usize> Rules<F> {
         handled: impl FnOnce(Kind<'_>) -> bool,
         take: impl FnOnce(&Answer<'a>) -> bool,
     ) -> Option<Event<'a>> {
-        let m = match received {
-            Ok(m) => m,
-            Err(e) => return self.refused(&e),
-        };
-        self.in_noise = false;
-        if m.flags.contains(Flags::EVENT) {
-            return Some(Event::Incoming(m));
-        }
-        let route = Route::of(m.kind, || handled(m.kind));
-        Some(match route {
-            Route::Application => Event::Request(m),
-            Route::Exit => {
-                self.exited = true;
-                Event::Exit
-            }
-            Route::Hello => Event::Answer(self.hello(&m)),
-            Route::Sub => Event::Answer(self.sub(&m)),
-            Route::Unsub => Event::Answer(self.unsub(&m)),
-            route => match Answer::for_route(route, &m) {
-                Some(a) if take(&a) => return None,
-                Some(a) => Event::Answer(a),
-                // `for_route` answers every route but those above.
-                None => Event::Request(m),
-            },
+        let mut answer = Answer::new(0, Kind::ERROR, b"");
+        Some(match self.decide_into(received, handled, &mut answer)? {
+            Decided::Answer if answer.lent() && take(&answer) => return None,
+            Decided::Answer => Event::Answer(answer),
+            Decided::Request(m) => Event::Request(m),
+            Decided::Exit => Event::Exit,
+            Decided::Incoming(m) => Event::Incoming(m),
         })
     }
 
     /// A refused frame's answer, or `None` for an untrusted header after
     /// another with nothing between them.
-    fn refused<'a>(&mut self, e: &DecodeError) -> Option<Event<'a>> {
+    fn refused<'a>(&mut self, e: &DecodeError, answer: &mut Answer<'a>) -> Option<Decided<'a>> {
         let untrusted = e.id.is_none()
             && matches!(
                 e.error,
@@ -578,29 +647,33 @@ impl<const F: usize> Rules<F> {
             );
         let repeat = untrusted && self.in_noise;
         self.in_noise = untrusted;
-        (!repeat).then(|| Event::Answer(Answer::refused(e)))
+        if repeat {
+            return None;
+        }
+        // Its code and detail, with the frame's id when its header was
+        // trusted, else 0 (§4).
+        answer.set_error(e.id.unwrap_or(0), e.error.code_text(), e.error.detail());
+        Some(Decided::Answer)
     }
 
     /// The answer to `HELLO` (§5): this side's tokens, or `bad-hello`,
     /// or `incompatible`.
-    fn hello<'a>(&mut self, m: &Message<'a>) -> Answer<'a> {
+    fn hello<'a>(&mut self, m: &Message<'a>, answer: &mut Answer<'a>) {
         let theirs = match Hello::parse(m.payload) {
             Ok(h) => h,
-            Err(e) => return Answer::error_strs(m.id, "bad-hello", &[e.detail()]),
+            Err(e) => return answer.set_error(m.id, "bad-hello", e.detail()),
         };
         if theirs.rev.major != Rev::THIS.major {
-            // The detail in pieces: no second 160-byte text to copy.
-            let (mut major, mut minor) = ([0u8; 20], [0u8; 20]);
-            return Answer::error_strs(
-                m.id,
-                "incompatible",
-                &[
-                    "this side speaks 1.2, the peer ",
-                    super::hello::dec(theirs.rev.major, &mut major),
-                    ".",
-                    super::hello::dec(theirs.rev.minor, &mut minor),
-                ],
-            );
+            let code = "incompatible";
+            let detail = "this side speaks 1.2, the peer ";
+            if let Some(text) =
+                answer.set_text(m.id, Kind::ERROR, Some(code), &[code, ": ", detail])
+            {
+                text.push_dec(theirs.rev.major);
+                text.push_str(".");
+                text.push_dec(theirs.rev.minor);
+            }
+            return;
         }
         self.peer_rev = Some(theirs.rev);
         let ours = Hello {
@@ -609,51 +682,55 @@ impl<const F: usize> Rules<F> {
             app: self.app.as_deref(),
             schema: self.schema,
         };
-        let mut out = heapless::String::new();
-        // At most 4 + 21 + 5 + 10 + 5 + 32 + 8 + 16 bytes: it fits.
-        ours.write(&mut out);
-        Answer {
-            kind: Kind::HELLO,
-            id: m.id,
-            body: Body::Built(out),
+        if let Some(text) = answer.set_text(m.id, Kind::HELLO, None, &[]) {
+            // At most 101 bytes: they fit.
+            ours.write_text(text);
         }
     }
 
-    /// The answer to `SUB` (§6): the filter, or `bad-filter`, or
-    /// `too-many-subscriptions`.
-    fn sub<'a>(&mut self, m: &Message<'a>) -> Answer<'a> {
-        let filter = match Filter::parse(m.payload) {
-            Ok(f) => f,
-            Err(e) => return Answer::error_strs(m.id, "bad-filter", &[e.detail()]),
-        };
-        match self.filters.add(filter) {
-            Ok(_) => {
-                self.subscribed = true;
-                Answer::new(m.id, Kind::SUB, m.payload)
-            }
-            Err(TooMany) => Answer::error_strs(
-                m.id,
-                "too-many-subscriptions",
-                &["this conversation holds all the filters it keeps"],
-            ),
-        }
-    }
-
-    /// The answer to `UNSUB` (§6): the payload as it came, or
-    /// `bad-filter`.
-    fn unsub<'a>(&mut self, m: &Message<'a>) -> Answer<'a> {
-        if m.payload.is_empty() {
+    /// The answer to `SUB` (§6; `sub`: the filter added, or `bad-filter`,
+    /// or `too-many-subscriptions`) or `UNSUB` (the filter, or every one
+    /// for an empty payload, removed, or `bad-filter`): the payload as it
+    /// came, with the request's kind.
+    fn subscription<'a>(&mut self, m: &Message<'a>, sub: bool, answer: &mut Answer<'a>) {
+        // Parsed first, whatever the kind: one parse (an empty `UNSUB`'s
+        // `Err` is not used).
+        let parsed = Filter::parse(m.payload);
+        if !sub && m.payload.is_empty() {
             self.filters.clear();
         } else {
-            match Filter::parse(m.payload) {
-                Ok(f) => {
-                    self.filters.remove(f);
-                }
-                Err(e) => return Answer::error_strs(m.id, "bad-filter", &[e.detail()]),
+            let filter = match parsed {
+                Ok(f) => f,
+                Err(e) => return answer.set_error(m.id, "bad-filter", e.detail()),
+            };
+            if !sub {
+                self.filters.remove(filter);
+            } else if self.filters.add(filter).is_ok() {
+                self.subscribed = true;
+            } else {
+                return answer.set_error(
+                    m.id,
+                    "too-many-subscriptions",
+                    "this conversation holds all the filters it keeps",
+                );
             }
         }
-        Answer::new(m.id, Kind::UNSUB, m.payload)
+        answer.set(m.id, m.kind, m.payload);
     }
+}
+
+/// What [`Rules::decide_into`] decided: [`Event`] with the answer left
+/// where the caller keeps it.
+#[derive(Debug)]
+pub(crate) enum Decided<'a> {
+    /// The answer given is written: write it.
+    Answer,
+    /// [`Event::Request`].
+    Request(Message<'a>),
+    /// [`Event::Exit`].
+    Exit,
+    /// [`Event::Incoming`].
+    Incoming(Message<'a>),
 }
 
 /// The server side of one conversation (§4), without I/O.
@@ -737,14 +814,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const F: usize> Responder<B, F> {
         self.rx.enter(framing)
     }
 
-    /// [`Responder::poll`], and the rules as they stand once the event is
-    /// decided (a `SUB` answer's filters), beside the event's borrow of
-    /// the buffer.
+    /// [`Responder::poll`] with the answer written into `answer`, and the
+    /// rules as they stand once the event is decided (a `SUB` answer's
+    /// filters), beside the event's borrow of the buffer: a device's.
     #[cfg(feature = "embedded-io-async")]
-    pub(crate) fn poll_and_rules(
-        &mut self,
+    pub(crate) fn poll_into<'c>(
+        &'c mut self,
         mut handled: impl FnMut(Kind<'_>) -> bool,
-    ) -> (Option<Event<'_>>, &Rules<F>) {
+        answer: &mut Answer<'c>,
+    ) -> (Option<Decided<'c>>, &'c Rules<F>) {
         let Responder { rx, rules } = self;
         if rules.exited() {
             return (None, rules);
@@ -752,13 +830,15 @@ impl<B: AsRef<[u8]> + AsMut<[u8]>, const F: usize> Responder<B, F> {
         loop {
             match rx.next_event() {
                 None => return (None, rules),
-                Some(Err(e)) => match rules.decide(Err(e), &mut handled) {
-                    Some(event) => return (Some(event), rules),
+                // A refused frame the rules leave unanswered (a run of
+                // noise, answered once) is skipped.
+                Some(Err(e)) => match rules.decide_into(Err(e), &mut handled, answer) {
+                    Some(decided) => return (Some(decided), rules),
                     None => continue,
                 },
                 Some(Ok(at)) => {
-                    let event = rules.decide(Ok(rx.message_at(at)), handled);
-                    return (event, rules);
+                    let decided = rules.decide_into(Ok(rx.message_at(at)), &mut handled, answer);
+                    return (decided, rules);
                 }
             }
         }
@@ -820,9 +900,9 @@ mod tests {
     use super::*;
 
     /// `decide_taking` with a `take` that declines decides as `decide`,
-    /// message for message and state for state (the two are written apart
-    /// for a firmware's flash); with a `take` that writes, the answers of
-    /// `PING`, `ECHO` and unknown kinds are lent to it and nothing else is.
+    /// message for message and state for state; with a `take` that writes,
+    /// the answers of `PING`, `ECHO` and unknown kinds are lent to it and
+    /// nothing else is.
     #[test]
     #[cfg(feature = "std")]
     fn decide_taking_decides_as_decide() {

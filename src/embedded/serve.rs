@@ -9,7 +9,7 @@ use super::events::{Events, Slot, FILTERS};
 use super::handler::Handler;
 use super::{first, write_all, write_parts, Either, IoError, LOG_TARGET};
 use crate::conversation::{
-    event, Answer, Event, Framing, Lagged, Limits, Receiver, Responder, Rules, Wire,
+    event, Answer, Decided, Framing, Lagged, Limits, Receiver, Responder, Rules, Wire,
 };
 use crate::message::same;
 use crate::Kind;
@@ -72,34 +72,41 @@ macro_rules! conversation {
         loop {
             // The framing is known once a byte is in, and only then are there
             // events.
-            let framing = conv.framing().unwrap_or(Framing::Binary);
-            if !begun && conv.framing().is_some() {
+            let known = conv.framing();
+            let framing = known.unwrap_or(Framing::Binary);
+            if !begun && known.is_some() {
                 begun = true;
                 $handler.begin(framing);
             }
             loop {
+                // The answer is written where it stays, in the future: the
+                // rules write a protocol answer (an `ERROR`'s or `HELLO`'s
+                // text too) into it, and a handler's reply or failure
+                // replaces it; no 160-byte text is built and moved.
+                let mut answer = Answer::new(0, Kind::ERROR, b"");
                 // The event ends before the answer is written, and only the
-                // handler's wait holds it (`EXIT` is flushed below, not here):
-                // so the future keeps the event and the answer in the same
-                // bytes, not side by side.
-                let answer = {
+                // handler's wait holds it (`EXIT` is flushed below, not here).
+                {
                     // One `let`: a binding of the whole `Option` would be kept
-                    // in the future beside the event (+190 B).
-                    let Some(event) = $events.poll(&mut conv, |kind| $handler.handles(kind)) else {
+                    // in the future beside the answer.
+                    let Some(decided) = $events.poll(
+                        &mut conv,
+                        |kind| $handler.handles(kind),
+                        &mut answer,
+                    ) else {
                         break;
                     };
-                    match event {
-                        Event::Answer(a) => {
-                            if let Some(code) = a.error_code() {
-                                let id = a.id();
+                    match decided {
+                        Decided::Answer => {
+                            if let Some(code) = answer.error_code() {
+                                let id = answer.id();
                                 debug!(target: LOG_TARGET, "refused: ERROR {} (id {})", code, id);
                             }
-                            a
                         }
-                        Event::Request(request) => {
+                        Decided::Request(request) => {
                             let id = request.id;
                             match $handler.handle(request).await {
-                                Ok(r) => Answer::new(id, r.kind(), r.payload()),
+                                Ok(r) => answer.set(id, r.kind(), r.payload()),
                                 // `handler_failed` without `core::fmt`.
                                 Err(e) => {
                                     warn!(
@@ -109,24 +116,24 @@ macro_rules! conversation {
                                         e.code(),
                                         e.message()
                                     );
-                                    Answer::error_strs(id, e.code(), &[e.message()])
+                                    answer.set_error(id, e.code(), e.message());
                                 }
                             }
                         }
                         // Nothing more is decoded: flushed and ended below.
-                        Event::Exit => break,
+                        Decided::Exit => break,
                         // An event is the handler's, if it takes the kind, and
                         // is never answered: what the handler gives is dropped.
-                        Event::Incoming(event) => {
+                        Decided::Incoming(event) => {
                             if $handler.handles(event.kind) {
                                 let _ = $handler.handle(event).await;
                             }
                             continue;
                         }
                     }
-                };
-                let answer = answer.encodable(framing);
-                // `encodable` gave an answer the framing can carry.
+                }
+                answer.make_encodable(framing);
+                // `make_encodable` left an answer the framing can carry.
                 if let Ok(wire) = answer.wire(framing) {
                     // `write_parts`, inline: the future keeps the parts once.
                     for part in wire.parts() {
@@ -257,14 +264,16 @@ trait Source {
     /// The conversation starts; `None` when the source is another's.
     fn attach(&self) -> Option<Self::Attached<'_>>;
 
-    /// [`Responder::poll`]; and with events, a `SUB` or `UNSUB` answer's
-    /// filters copied in before the answer is written: events published
-    /// from the moment it is sent are the peer's (§6).
+    /// [`Responder::poll`], the answer written into `answer`; and with
+    /// events, a `SUB` or `UNSUB` answer's filters copied in before the
+    /// answer is written: events published from the moment it is sent are
+    /// the peer's (§6).
     fn poll<'c>(
         &self,
         conv: &'c mut Responder<&mut [u8], FILTERS>,
         handled: impl FnMut(Kind<'_>) -> bool,
-    ) -> Option<Event<'c>>;
+        answer: &mut Answer<'c>,
+    ) -> Option<Decided<'c>>;
 
     /// Writes what was published since the last call.
     fn write<'f, T: Write>(
@@ -304,8 +313,9 @@ impl Source for NoEvents {
         &self,
         conv: &'c mut Responder<&mut [u8], FILTERS>,
         handled: impl FnMut(Kind<'_>) -> bool,
-    ) -> Option<Event<'c>> {
-        conv.poll(handled)
+        answer: &mut Answer<'c>,
+    ) -> Option<Decided<'c>> {
+        conv.poll_into(handled, answer).0
     }
 
     fn write<'f, T: Write>(
@@ -341,16 +351,17 @@ impl<const N: usize, const P: usize> Source for Events<N, P> {
         &self,
         conv: &'c mut Responder<&mut [u8], FILTERS>,
         handled: impl FnMut(Kind<'_>) -> bool,
-    ) -> Option<Event<'c>> {
-        let (event, rules) = conv.poll_and_rules(handled);
-        if let Some(Event::Answer(a)) = &event {
+        answer: &mut Answer<'c>,
+    ) -> Option<Decided<'c>> {
+        let (decided, rules) = conv.poll_into(handled, answer);
+        if let Some(Decided::Answer) = decided {
             // Bytes compared by a loop: no `memcmp` linked for it.
-            let kind = a.kind().as_bytes();
+            let kind = answer.kind().as_bytes();
             if same(kind, b"SUB") || same(kind, b"UNSUB") {
                 self.set_filters(rules.filters());
             }
         }
-        event
+        decided
     }
 
     fn write<'f, T: Write>(
