@@ -50,6 +50,10 @@ if [ "$group" = diff ]; then
   fi
 fi
 
+# cargo-mutants writes its results under target/, which a fresh clone has
+# not made yet.
+mkdir -p target
+
 MUTANTS_VERSION=27.1.0
 if ! cargo mutants --version >/dev/null 2>&1; then
   echo "installing cargo-mutants $MUTANTS_VERSION"
