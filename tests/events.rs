@@ -1106,3 +1106,83 @@ fn events_larger_than_the_write_buffer_arrive_whole_and_in_order() {
     assert_eq!(frames_within(&mut s, Duration::from_millis(100)), []);
     block_on(server.shutdown(Duration::from_secs(1)));
 }
+
+/// A relaying conversation that reads a burst of events in one read lets
+/// the subscribers' conversations run whenever one's queue is half full,
+/// so a queue smaller than a read's worth of events (16 here) loses none
+/// of a burst its subscriber keeps up with. Both conversations are served
+/// on one thread.
+#[test]
+fn a_relayed_burst_fits_a_small_queue_its_subscriber_empties() {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    use msgwire::net::{memory, Framed, FramedConfig};
+
+    const N: usize = 2_000;
+    let _watchdog = watchdog();
+    let router = Router::new().relay(true).event_limits(EventLimits {
+        events: 16,
+        bytes: 1 << 20,
+    });
+    let (mut publisher, pub_end) = memory::pipe(8);
+    let (mut subscriber, sub_end) = memory::pipe(8);
+    let served = std::thread::spawn(move || {
+        let ex = smol::LocalExecutor::new();
+        let serve = |end| {
+            let router = router.clone();
+            ex.spawn(async move {
+                let mut conn = Framed::sniffing(end, FramedConfig::default());
+                router.serve(&mut conn).await
+            })
+        };
+        let (a, b) = (serve(pub_end), serve(sub_end));
+        block_on(ex.run(async { (a.await, b.await) }))
+    });
+    block_on(async {
+        subscriber
+            .write_all(&encode_frame("SUB", 1, b"t"))
+            .await
+            .expect("write");
+        subscriber.flush().await.expect("flush");
+        let mut dec = Decoder::<70_000>::new();
+        let mut got: Vec<Ev> = Vec::new();
+        let mut read_until = |sub: &mut memory::MemStream, n: usize, got: &mut Vec<Ev>| {
+            while got.len() < n {
+                let k = block_on(sub.read(dec.spare())).expect("read");
+                assert!(k > 0, "closed after {} frames", got.len());
+                dec.commit(k);
+                while let Some(e) = dec.decode() {
+                    let e = Ev::of(e);
+                    if let Ev::Frame { kind, payload, .. } = &e {
+                        assert_ne!(
+                            kind,
+                            "LAGGED",
+                            "{} lost after {} events",
+                            String::from_utf8_lossy(payload),
+                            got.len()
+                        );
+                    }
+                    got.push(e);
+                }
+            }
+        };
+        read_until(&mut subscriber, 1, &mut got);
+        assert_eq!(got, [Ev::answer("SUB", 1, "t")]);
+        got.clear();
+        let burst: Vec<u8> = (0..N)
+            .flat_map(|i| event("t", i.to_string().as_bytes()))
+            .collect();
+        assert!(burst.len() < 64 * 1024, "one read: {}", burst.len());
+        publisher.write_all(&burst).await.expect("write");
+        publisher.flush().await.expect("flush");
+        read_until(&mut subscriber, N, &mut got);
+        let want: Vec<Ev> = (0..N).map(|i| ev("t", i.to_string().as_bytes())).collect();
+        assert!(
+            got == want,
+            "lost or out of order: {:?}",
+            got.iter().find(|e| !want.contains(e))
+        );
+        publisher.close().await.expect("close");
+        subscriber.close().await.expect("close");
+    });
+    drop(served.join().expect("server thread"));
+}

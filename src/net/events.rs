@@ -283,12 +283,25 @@ impl Hub {
     }
 
     pub(crate) fn publish(&self, kind: Kind<'_>, payload: &[u8]) -> Published {
+        self.publish_paced(kind, payload, false).0
+    }
+
+    /// [`Hub::publish`] for a publisher that can let the subscribers run
+    /// (a relaying conversation's loop): also whether one of them asks for
+    /// its turn ([`Queue::wants_pause`]) before more is published.
+    pub(crate) fn publish_paced(
+        &self,
+        kind: Kind<'_>,
+        payload: &[u8],
+        paced: bool,
+    ) -> (Published, bool) {
         let mut report = Published::default();
+        let mut pause = false;
         if kind == Kind::LAGGED {
             // The protocol's own event: a subscriber would take it for its
             // conversation's count of lost events.
             report.refused = true;
-            return report;
+            return (report, false);
         }
         let mut event = None;
         let mut all = lock(&self.outboxes);
@@ -305,10 +318,11 @@ impl Hub {
                 } else {
                     report.dropped += 1;
                 }
+                pause |= paced && o.queue.wants_pause();
             }
             true
         });
-        report
+        (report, pause)
     }
 }
 

@@ -49,7 +49,12 @@ pub fn watchdog() -> Watchdog {
         .to_string();
     std::thread::spawn(move || {
         if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(LIMIT) {
-            eprintln!("watchdog: {test} did not finish within {LIMIT:?}: it hangs");
+            // Past the harness's capture of the test's output (it would
+            // never print it: the process ends here).
+            let _ = writeln!(
+                std::io::stderr(),
+                "watchdog: {test} did not finish within {LIMIT:?}: it hangs"
+            );
             std::process::exit(101);
         }
     });

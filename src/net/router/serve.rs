@@ -404,8 +404,12 @@ impl Router {
                                     .run(h, Request::new(Frame::from_message(&m), conn.clone()))
                                     .await;
                             }
-                            if self.relay {
-                                self.hub.publish(m.kind, m.payload);
+                            // A subscriber's queue half full: the loop
+                            // yields before it relays more (read more), so
+                            // the subscribers' loops write out what waits
+                            // rather than drop what a burst brings.
+                            if self.relay && self.hub.publish_paced(m.kind, m.payload, true).1 {
+                                since_yield = YIELD_EVERY;
                             }
                             Ok(true)
                         }
