@@ -283,25 +283,36 @@ impl Hub {
     }
 
     pub(crate) fn publish(&self, kind: Kind<'_>, payload: &[u8]) -> Published {
-        self.publish_paced(kind, payload, false).0
+        self.publish_with(kind, payload, |_| {})
     }
 
     /// [`Hub::publish`] for a publisher that can let the subscribers run
-    /// (a relaying conversation's loop): also whether one of them asks for
-    /// its turn ([`Queue::wants_pause`]) before more is published.
-    pub(crate) fn publish_paced(
+    /// (a relaying conversation's loop): whether one of them asks for its
+    /// turn ([`Queue::wants_pause`]) before more is published.
+    pub(crate) fn relay(&self, kind: Kind<'_>, payload: &[u8]) -> bool {
+        let mut pause = false;
+        self.publish_with(kind, payload, |q| {
+            if q.wants_pause() {
+                pause = true;
+            }
+        });
+        pause
+    }
+
+    /// Queues the event for every outbox whose filters match, then calls
+    /// `queued` with that outbox's queue.
+    fn publish_with(
         &self,
         kind: Kind<'_>,
         payload: &[u8],
-        paced: bool,
-    ) -> (Published, bool) {
+        mut queued: impl FnMut(&mut Queue<Shared>),
+    ) -> Published {
         let mut report = Published::default();
-        let mut pause = false;
         if kind == Kind::LAGGED {
             // The protocol's own event: a subscriber would take it for its
             // conversation's count of lost events.
             report.refused = true;
-            return (report, false);
+            return report;
         }
         let mut event = None;
         let mut all = lock(&self.outboxes);
@@ -318,11 +329,11 @@ impl Hub {
                 } else {
                     report.dropped += 1;
                 }
-                pause |= paced && o.queue.wants_pause();
+                queued(&mut o.queue);
             }
             true
         });
-        (report, pause)
+        report
     }
 }
 

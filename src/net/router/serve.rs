@@ -408,7 +408,7 @@ impl Router {
                             // yields before it relays more (read more), so
                             // the subscribers' loops write out what waits
                             // rather than drop what a burst brings.
-                            if self.relay && self.hub.publish_paced(m.kind, m.payload, true).1 {
+                            if self.relay && self.hub.relay(m.kind, m.payload) {
                                 since_yield = YIELD_EVERY;
                             }
                             Ok(true)
