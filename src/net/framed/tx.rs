@@ -72,12 +72,7 @@ impl TxState {
             self.out.extend_from_slice(frame);
         } else {
             self.flush_buffer(io).await?;
-            let mut rest = frame;
-            while !rest.is_empty() {
-                let n = self.write_some(io, rest).await?;
-                self.unflushed = true;
-                rest = &rest[n..];
-            }
+            self.write_straight(io, frame).await?;
         }
         if self.out.len() >= self.write_buffer {
             self.flush_buffer(io).await?;
@@ -110,13 +105,23 @@ impl TxState {
         self.out.extend_from_slice(header);
         self.out.extend_from_slice(kind);
         self.flush_buffer(io).await?;
-        let mut rest = payload;
-        while !rest.is_empty() {
-            let n = self.write_some(io, rest).await?;
-            self.unflushed = true;
-            rest = &rest[n..];
-        }
+        self.write_straight(io, payload).await?;
         self.out.extend_from_slice(trailer);
+        Ok(())
+    }
+
+    /// Writes `bytes` from the caller's slice, not through the buffer
+    /// (which must be written out first).
+    async fn write_straight<W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut W,
+        mut bytes: &[u8],
+    ) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let n = self.write_some(io, bytes).await?;
+            self.unflushed = true;
+            bytes = &bytes[n..];
+        }
         Ok(())
     }
 
