@@ -16,7 +16,8 @@ cd "$(dirname "$0")/.."
 
 CODEC_FILES=(src/decoder.rs src/text.rs src/encoder.rs src/frame.rs src/message.rs src/buffer.rs)
 ROUTER_FILES=(src/net/router/mod.rs src/net/router/table.rs src/net/router/serve.rs
-              src/net/events.rs)
+              src/net/events.rs src/net/framed/mod.rs src/net/framed/rx.rs
+              src/net/framed/tx.rs src/net/io.rs)
 CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs src/conversation/wire.rs
                     src/conversation/filter.rs src/conversation/hello.rs src/conversation/events.rs
                     src/conversation/client.rs src/embedded/mod.rs
@@ -78,7 +79,7 @@ CODEC_ARGS=(--lib --test=router
             --test=vectors --test=errors --test=rules --test=properties
             --test=no_alloc --test=fuzz_regressions --test=buffer_sizes)
 ROUTER_ARGS=(--lib --test=router --test=net --test=net_alloc --test=reliability_regressions
-             --test=events)
+             --test=events --test=framed --test=net_fuzz_regressions)
 # The conversation core and its embedded driver (which needs its feature).
 CONVERSATION_ARGS=(--lib --test=conversation --test=revision12 --test=embedded
                    --test=embedded_events --test=router --features=embedded-io-async)
