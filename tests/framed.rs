@@ -288,6 +288,11 @@ fn a_repliers_flush_reaches_the_transport() {
         assert_eq!((m.kind, m.id), (Kind::PING, 5));
         replier.send(&answer).await.expect("send");
         assert!(writes(&shared).is_empty());
+        let debug = format!("{replier:?}");
+        assert!(
+            debug.starts_with("Replier") && debug.contains("pending_out: 21"),
+            "{debug}"
+        );
         replier.flush().await.expect("flush");
     });
     assert_eq!(writes(&shared), [encoded(&answer)]);
