@@ -25,7 +25,7 @@ CONVERSATION_FILES=(src/conversation/receiver.rs src/conversation/server.rs src/
                     src/embedded/client.rs src/embedded/clock.rs
                     src/embedded/error.rs src/embedded/events.rs)
 CLIENT_FILES=(src/net/client/mod.rs src/net/client/table.rs src/net/client/conn.rs
-              src/net/client/reconnect.rs)
+              src/net/client/reconnect.rs src/net/message.rs)
 
 group="all"
 case "${1:-}" in
@@ -83,10 +83,11 @@ ROUTER_ARGS=(--lib --test=router --test=net --test=net_alloc --test=reliability_
 # The conversation core and its embedded driver (which needs its feature).
 CONVERSATION_ARGS=(--lib --test=conversation --test=revision12 --test=embedded
                    --test=embedded_events --test=router --features=embedded-io-async)
-# The async client: its stress and reconnect tests, and the runtimes and
-# logs it is checked on.
+# The async client: its stress and reconnect tests, the runtimes and logs
+# it is checked on, and the owned frames (`src/net/message.rs`) the
+# router and typed handlers also hand out.
 CLIENT_ARGS=(--lib --test=client_stress --test=reconnect --test=net --test=runtimes
-             --test=logging --test=events)
+             --test=logging --test=events --test=router --test=typed)
 
 EXTRA=("$@")
 if [ "$group" = diff ]; then

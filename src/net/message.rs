@@ -510,6 +510,52 @@ mod tests {
         assert!(Payload::default().is_empty());
     }
 
+    /// Every comparison says equal for the same bytes and unequal for
+    /// others, both ways round; the conversions keep the bytes.
+    #[test]
+    fn kinds_and_payloads_compare_and_convert_by_their_bytes() {
+        let k = KindBuf::from(Kind::PONG);
+        let (same, other) = ("PONG", "PING");
+        assert_eq!(AsRef::<str>::as_ref(&k), same);
+        assert!(k == *same && k != *other);
+        assert!(k == same && k != other);
+        let (same_owned, other_owned) = (String::from(same), String::from(other));
+        assert!(k == same_owned && k != other_owned);
+        assert!(k == Kind::PONG && k != Kind::PING);
+        assert!(*same == k && *other != k);
+        assert!(same == k && other != k);
+        assert!(Kind::PONG == k && Kind::PING != k);
+
+        let p = Payload::from(&b"ab"[..]);
+        let (same, other): (&[u8], &[u8]) = (b"ab", b"ax");
+        assert_eq!(AsRef::<[u8]>::as_ref(&p), same);
+        assert!(p == *same && p != *other);
+        assert!(p == same && p != other);
+        assert!(p == *b"ab" && p != *b"ax");
+        assert!(p == b"ab" && p != b"ax");
+        assert!(p == same.to_vec() && p != other.to_vec());
+        assert!(*same == p && *other != p);
+        assert!(same == p && other != p);
+        assert!(same.to_vec() == p && other.to_vec() != p);
+        assert_eq!(Payload::from(*b"ab"), p);
+        assert_eq!(Payload::from(b"ab"), p);
+        assert_eq!(Payload::from(std::string::String::from("ab")), p);
+        assert_eq!(Payload::from("ab"), p);
+    }
+
+    /// A payload held in a vector and set to `INLINE` bytes or fewer is
+    /// held in place again.
+    #[test]
+    fn a_payload_set_to_inline_bytes_is_held_in_place() {
+        let mut p = Payload::from(vec![1u8; Payload::INLINE + 1]);
+        p.set(&[2u8; Payload::INLINE]);
+        assert!(matches!(p.0, Repr::Inline(_)));
+        assert_eq!(p, [2u8; Payload::INLINE]);
+        p.set(&[3u8; Payload::INLINE + 1]);
+        assert!(matches!(p.0, Repr::Heap(_)));
+        assert_eq!(p, vec![3u8; Payload::INLINE + 1]);
+    }
+
     /// A frame overwritten in place is the copy of the new message,
     /// whatever it held before, and a payload over `INLINE` reuses the
     /// vector it held.
