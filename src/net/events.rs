@@ -188,13 +188,13 @@ impl<T> Queue<T> {
 /// (`EVENT`, id 0), whose kind and payload bytes are read from it.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    /// The binary frame; or, when the event cannot be one (a payload
-    /// over 4 GiB), the kind's bytes then the payload's.
+    /// The binary frame (no checksum: the payload ends it); or, when the
+    /// event cannot be one (a payload over 4 GiB), the kind's bytes then
+    /// the payload's.
     bytes: Arc<[u8]>,
     /// Where the kind starts (the header's length; 0 when not a frame).
     kind_at: usize,
     kind_len: usize,
-    payload_len: usize,
 }
 
 impl Shared {
@@ -213,7 +213,6 @@ impl Shared {
             bytes: bytes.into(),
             kind_at,
             kind_len: kind.len(),
-            payload_len: payload.len(),
         }
     }
 
@@ -227,9 +226,8 @@ impl Shared {
     }
 
     pub(crate) fn payload(&self) -> &[u8] {
-        let at = self.kind_at + self.kind_len;
         self.bytes
-            .get(at..at + self.payload_len)
+            .get(self.kind_at + self.kind_len..)
             .unwrap_or_default()
     }
 
@@ -242,7 +240,7 @@ impl Shared {
     /// What the event counts against a queue's byte limit: its kind and
     /// payload.
     fn len(&self) -> usize {
-        self.kind_len + self.payload_len
+        self.bytes.len() - self.kind_at
     }
 }
 

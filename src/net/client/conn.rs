@@ -218,12 +218,12 @@ impl<'a> Conn<'a> {
     /// to let the requests it woke run, or the connection is over.
     fn poll_read(&mut self, cx: &mut Context<'_>, reads: &mut u32) -> Read {
         loop {
-            let (woke, paused) = self.hand_out();
+            let woke = self.hand_out();
             // A subscription's queue is half full: its reader runs before
             // the rest of what was read is handed out (the rest waits in
             // the receive buffer, read no further), so one read of many
             // small events does not overflow a queue its reader empties.
-            if paused {
+            if self.paused {
                 return Read::Yields;
             }
             if self.rx.eof() {
@@ -261,16 +261,15 @@ impl<'a> Conn<'a> {
 
     /// Gives every decoded message to its request or subscriptions (one
     /// lock for them all), until a subscription asks for its reader's
-    /// turn. Whether it woke a request, and whether it stopped for a
-    /// subscription.
-    fn hand_out(&mut self) -> (bool, bool) {
+    /// turn (then `paused` is set). Whether it woke a request.
+    fn hand_out(&mut self) -> bool {
         let mut st = None;
         if self.paused {
             // Its reader has not taken enough yet: still nothing more.
             let st = st.get_or_insert_with(|| lock(&self.shared.state));
             self.paused = st.still_paused();
             if self.paused {
-                return (false, true);
+                return false;
             }
         }
         while let Some(event) = self.rx.next_event() {
@@ -291,7 +290,7 @@ impl<'a> Conn<'a> {
         drop(st);
         let woke = !self.wake.is_empty();
         wake_all(&mut self.wake);
-        (woke, self.paused)
+        woke
     }
 
     /// After the client closed: the requests still in flight fail, the
