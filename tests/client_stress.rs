@@ -767,6 +767,53 @@ fn an_idle_request_future_does_not_hold_up_others() {
     drop(idle);
 }
 
+/// Answers to 150 requests arrive in one read: the connection loop wakes
+/// the first 64 (`WAKES_BEFORE_YIELD`) and lets them run before it hands
+/// out more, so the frames they queue next are written before the rest of
+/// the read is handed out (then 64 more, then the last 22). Each request
+/// gets its own answer.
+#[test]
+fn a_large_read_wakes_its_requests_a_batch_at_a_time() {
+    let _watchdog = watchdog();
+    let (client, mut peer) = fixture().by_hand().scripted();
+    let mut background = Probe::new(client.run());
+    let payloads: Vec<Vec<u8>> = (0..150u32).map(|i| i.to_le_bytes().to_vec()).collect();
+    let mut requests: Vec<_> = payloads
+        .iter()
+        .map(|p| Probe::new(client.request("R", p)))
+        .collect();
+    for r in &mut requests {
+        assert!(!r.poll());
+    }
+    assert!(!background.poll_settled());
+    // Every answer, in one write (the loop reads it whole).
+    let mut answers = Vec::new();
+    for _ in 0..150 {
+        let f = peer.recv();
+        answers.extend(common::frame("ANS", f.id, Flags::RESPONSE, &f.payload));
+    }
+    peer.write_raw(&answers);
+    let woken = |rs: &[Probe<'_, _>]| rs.iter().filter(|r| r.woken()).count();
+    // Readable now: the loop hands out one batch and asks to run again.
+    assert!(!background.poll());
+    assert_eq!(woken(&requests), 64);
+    assert!(background.woken(), "the loop goes on once they ran");
+    // One of them queues its next request: it is written before the
+    // loop hands out anything more.
+    let mut next = Probe::new(client.request("NEXT", b"n"));
+    assert!(!next.poll());
+    assert!(!background.poll());
+    assert_eq!(woken(&requests), 128);
+    assert_eq!(peer.recv().kind, "NEXT");
+    assert!(!background.poll());
+    assert_eq!(woken(&requests), 150);
+    for (r, p) in requests.iter_mut().zip(&payloads) {
+        assert!(r.poll());
+        let out = r.out.take().expect("done");
+        assert_eq!(out.map(|f| f.payload.into_vec()).as_ref(), Ok(p));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Close, drop, the server closing
 // ---------------------------------------------------------------------------

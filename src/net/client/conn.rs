@@ -38,6 +38,12 @@ const KEEP_CAPACITY: usize = 1 << 20;
 /// tasks run.
 const ROUNDS_BEFORE_YIELD: u32 = 16;
 
+/// Tasks the loop wakes (requests answered, subscribers) before it lets
+/// them run: what they queue next is written before the rest of a large
+/// read is handed out, so the peer works on it while this side hands out
+/// the rest, instead of each side waiting for the other's whole window.
+pub(super) const WAKES_BEFORE_YIELD: usize = 64;
+
 /// What reading did.
 enum Read {
     /// A read waits for the reactor (the loop is woken when data comes).
@@ -218,12 +224,14 @@ impl<'a> Conn<'a> {
     /// to let the requests it woke run, or the connection is over.
     fn poll_read(&mut self, cx: &mut Context<'_>, reads: &mut u32) -> Read {
         loop {
-            let woke = self.hand_out();
+            let (woke, more) = self.hand_out();
             // A subscription's queue is half full: its reader runs before
             // the rest of what was read is handed out (the rest waits in
             // the receive buffer, read no further), so one read of many
             // small events does not overflow a queue its reader empties.
-            if self.paused {
+            // Or a batch of tasks was woken and more waits: they run (and
+            // queue their next frames, written first) before the rest.
+            if self.paused || more {
                 return Read::Yields;
             }
             if self.rx.eof() {
@@ -261,15 +269,18 @@ impl<'a> Conn<'a> {
 
     /// Gives every decoded message to its request or subscriptions (one
     /// lock for them all), until a subscription asks for its reader's
-    /// turn (then `paused` is set). Whether it woke a request.
-    fn hand_out(&mut self) -> bool {
+    /// turn (then `paused` is set) or [`WAKES_BEFORE_YIELD`] tasks are
+    /// woken. Whether it woke a task, and whether it stopped at that
+    /// limit (what is left waits, decoded or not, in the receive buffer).
+    fn hand_out(&mut self) -> (bool, bool) {
         let mut st = None;
+        let mut more = false;
         if self.paused {
             // Its reader has not taken enough yet: still nothing more.
             let st = st.get_or_insert_with(|| lock(&self.shared.state));
             self.paused = st.still_paused();
             if self.paused {
-                return false;
+                return (false, false);
             }
         }
         while let Some(event) = self.rx.next_event() {
@@ -286,11 +297,15 @@ impl<'a> Conn<'a> {
                 }
                 Err(e) => st.on_refused(e, &mut self.wake),
             }
+            if self.wake.len() >= WAKES_BEFORE_YIELD {
+                more = true;
+                break;
+            }
         }
         drop(st);
         let woke = !self.wake.is_empty();
         wake_all(&mut self.wake);
-        woke
+        (woke, more)
     }
 
     /// After the client closed: the requests still in flight fail, the
