@@ -530,6 +530,18 @@ impl Client {
     /// earlier closes the connection: pending requests fail with
     /// [`ClientError::Closed`].
     ///
+    /// # Where to run it
+    ///
+    /// Best on the executor whose tasks make the requests. The loop wakes
+    /// at most 64 of them per turn and then lets them run: their next
+    /// frames are written before it hands out the rest of what it read,
+    /// so the server works on those while this side goes on. Requests
+    /// made elsewhere (from `block_on`'s own future, or another executor)
+    /// work the same, but the loop's executor may run it again before
+    /// they run: in `benches/net.rs` on one thread that costs a
+    /// reactor poll and an empty read per round trip, and the pipelined
+    /// cells lose the overlap (BENCHMARKS.md, "Where the requests run").
+    ///
     /// # Errors
     ///
     /// [`AlreadyStarted`], at once, when the client was started already
