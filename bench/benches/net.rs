@@ -20,10 +20,11 @@
 //! DEPTH,SIZE[,one]` runs one cell alone (`,one`: client and server on one
 //! thread).
 //!
-//! The `Client` has two rows: its requests on the harness's executor (as
+//! The `Client` has three rows: its requests on the harness's executor (as
 //! every other contender's work: nested in the main future of the
-//! executor its connection loop runs on), and on tasks of its loop's own
-//! executor, as `Client::run`'s documentation advises.
+//! executor its connection loop runs on); on tasks of its loop's own
+//! executor, as `Client::run`'s documentation advises; and its loop on
+//! smol's global executor (a thread of its own), as the README starts it.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -51,6 +52,10 @@ enum Peer {
     /// The `Client` with its requests on tasks of the executor its
     /// connection loop runs on (as its documentation advises).
     MsgwireClientLoop,
+    /// The `Client` as the README starts it: its loop spawned on smol's
+    /// global executor (a thread of its own), the requests on the
+    /// harness's executor.
+    MsgwireClientSmol,
     RawSmol,
     Tokio,
     Tarpc,
@@ -62,6 +67,9 @@ impl Peer {
             Peer::Msgwire => "msgwire",
             Peer::MsgwireClient => "msgwire `Client` (correlated requests)",
             Peer::MsgwireClientLoop => "msgwire `Client`, requests on its loop's executor",
+            Peer::MsgwireClientSmol => {
+                "msgwire `Client`, loop on smol's executor (the README's way)"
+            }
             Peer::RawSmol => "raw smol echo (length prefix)",
             Peer::Tokio => "tokio-util LengthDelimitedCodec",
             Peer::Tarpc => "tarpc (serde transport, bincode)",
@@ -389,9 +397,10 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
                     s.set_nodelay(true).expect("nodelay");
                     tasks.push(ex2.spawn(async move {
                         match peer {
-                            Peer::Msgwire | Peer::MsgwireClient | Peer::MsgwireClientLoop => {
-                                msgwire_server(s).await
-                            }
+                            Peer::Msgwire
+                            | Peer::MsgwireClient
+                            | Peer::MsgwireClientLoop
+                            | Peer::MsgwireClientSmol => msgwire_server(s).await,
                             _ => raw_server(s).await,
                         }
                     }));
@@ -411,11 +420,18 @@ fn run_smol(peer: Peer, conns: usize, depth: usize, size: usize, one_thread: boo
         let mut clients: Vec<Box<dyn PipeDyn>> = Vec::new();
         let mut client_loops = Vec::new();
         for _ in 0..conns {
-            if matches!(peer, Peer::MsgwireClient | Peer::MsgwireClientLoop) {
+            if matches!(
+                peer,
+                Peer::MsgwireClient | Peer::MsgwireClientLoop | Peer::MsgwireClientSmol
+            ) {
                 let client = Client::connect_tcp(addr, ClientConfig::default())
                     .await
                     .expect("connect");
-                client_loops.push(loops.spawn(client.run()));
+                client_loops.push(if peer == Peer::MsgwireClientSmol {
+                    loops.spawn(smol::spawn(client.run()))
+                } else {
+                    loops.spawn(client.run())
+                });
                 clients.push(Box::new(CorrelatingClient(client)));
                 continue;
             }
@@ -672,14 +688,15 @@ fn main() {
         return;
     }
     // One cell alone, for profiling (`perf record`):
-    // MSGWIRE_BENCH_CELL=client,CONNS,DEPTH,SIZE (or client-loop, msgwire, raw,
-    // tokio, tarpc),
+    // MSGWIRE_BENCH_CELL=client,CONNS,DEPTH,SIZE (or client-loop, client-smol,
+    // msgwire, raw, tokio, tarpc),
     // and `,one` after SIZE for client and server on one thread.
     if let Ok(spec) = std::env::var("MSGWIRE_BENCH_CELL") {
         let f: Vec<&str> = spec.split(',').collect();
         let peer = match f.first().copied() {
             Some("client") => Peer::MsgwireClient,
             Some("client-loop") => Peer::MsgwireClientLoop,
+            Some("client-smol") => Peer::MsgwireClientSmol,
             Some("msgwire") => Peer::Msgwire,
             Some("raw") => Peer::RawSmol,
             Some("tokio") => Peer::Tokio,
@@ -705,6 +722,7 @@ fn main() {
         Peer::Msgwire,
         Peer::MsgwireClient,
         Peer::MsgwireClientLoop,
+        Peer::MsgwireClientSmol,
         Peer::RawSmol,
         Peer::Tokio,
         Peer::Tarpc,
@@ -746,7 +764,11 @@ fn main() {
             .expect("measured")
     };
     let tarpc_rtt = rtt_of(Peer::Tarpc);
-    let clients = [Peer::MsgwireClient, Peer::MsgwireClientLoop];
+    let clients = [
+        Peer::MsgwireClient,
+        Peer::MsgwireClientLoop,
+        Peer::MsgwireClientSmol,
+    ];
     // The `Client`'s goals (issue 13): ≥ 0.8× of `Framed` at depth 32, 256
     // and 16 × 32; round trip ≤ 1.1× of raw smol. One column per row of
     // the `Client`.
@@ -835,8 +857,8 @@ fn main() {
         }
     }
     println!("\n### The `Client`'s goals, from this run\n");
-    println!("| measure | requests on the harness's executor | on the loop's executor | goal |");
-    println!("|---|---|---|---|");
+    println!("| measure | requests on the harness's executor | on the loop's executor | loop on smol's executor | goal |");
+    println!("|---|---|---|---|---|");
     for g in goals {
         println!("{g}");
     }

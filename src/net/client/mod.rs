@@ -538,9 +538,10 @@ impl Client {
     /// so the server works on those while this side goes on. Requests
     /// made elsewhere (from `block_on`'s own future, or another executor)
     /// work the same, but the loop's executor may run it again before
-    /// they run: in `benches/net.rs` on one thread that costs a
-    /// reactor poll and an empty read per round trip, and the pipelined
-    /// cells lose the overlap (BENCHMARKS.md, "Where the requests run").
+    /// they run (in `benches/net.rs` on one thread: a reactor poll and an
+    /// empty read more per round trip), and on another thread every
+    /// answer is a wake-up across threads (BENCHMARKS.md, "Where the
+    /// requests run, and the loop's turn").
     ///
     /// # Errors
     ///
