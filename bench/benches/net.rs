@@ -772,36 +772,33 @@ fn main() {
     // The `Client`'s goals (issue 13): ≥ 0.8× of `Framed` at depth 32, 256
     // and 16 × 32; round trip ≤ 1.1× of raw smol. One column per row of
     // the `Client`.
-    let both = |f: &dyn Fn(Peer) -> String| -> String {
+    let each = |f: &dyn Fn(Peer) -> String| -> String {
         clients
             .iter()
             .map(|&c| f(c))
             .collect::<Vec<_>>()
             .join(" | ")
     };
-    let mut goals = vec![format!(
-        "| round trip vs raw smol, one / two threads | {} | ≤ 1.1× |",
-        both(&|c| {
+    // Each row's round trips (one thread / two) against `base`'s.
+    let rtt_vs = |base: (Duration, Duration)| {
+        each(&|c| {
             let rtt = rtt_of(c);
             format!(
                 "{:.2}× / {:.2}×",
-                rtt.0.as_secs_f64() / raw.0.as_secs_f64(),
-                rtt.1.as_secs_f64() / raw.1.as_secs_f64()
+                rtt.0.as_secs_f64() / base.0.as_secs_f64(),
+                rtt.1.as_secs_f64() / base.1.as_secs_f64()
             )
         })
+    };
+    let mut goals = vec![format!(
+        "| round trip vs raw smol, one / two threads | {} | ≤ 1.1× |",
+        rtt_vs(raw)
     )];
     // Against tarpc (issue 24): the `Client`'s round trip at most 0.8× of
     // tarpc's, and at least 3× its throughput at 32 B, depth 256.
     goals.push(format!(
         "| round trip vs tarpc, one / two threads | {} | ≤ 0.8× |",
-        both(&|c| {
-            let rtt = rtt_of(c);
-            format!(
-                "{:.2}× / {:.2}×",
-                rtt.0.as_secs_f64() / tarpc_rtt.0.as_secs_f64(),
-                rtt.1.as_secs_f64() / tarpc_rtt.1.as_secs_f64()
-            )
-        })
+        rtt_vs(tarpc_rtt)
     ));
     for size in [32usize, 1024] {
         println!("\n### Pipelined throughput, {size}-byte payload, server on its own thread (messages/s)\n");
@@ -838,7 +835,7 @@ fn main() {
             let tarpc = row(Peer::Tarpc);
             goals.push(format!(
                 "| `Client` vs tarpc, 32 B, 1 conn, depth 256 | {} | ≥ 3× |",
-                both(&|c| format!("{:.2}×", row(c)[2] / tarpc[2]))
+                each(&|c| format!("{:.2}×", row(c)[2] / tarpc[2]))
             ));
         }
         let framed = row(Peer::Msgwire);
@@ -852,7 +849,7 @@ fn main() {
         {
             goals.push(format!(
                 "| `Client` vs `Framed`, {size} B, {cell} | {} | ≥ 0.8× |",
-                both(&|c| format!("{:.2}×", row(c)[i + 1] / framed[i + 1]))
+                each(&|c| format!("{:.2}×", row(c)[i + 1] / framed[i + 1]))
             ));
         }
     }
