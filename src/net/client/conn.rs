@@ -42,7 +42,7 @@ const ROUNDS_BEFORE_YIELD: u32 = 16;
 /// them run: what they queue next is written before the rest of a large
 /// read is handed out, so the peer works on it while this side hands out
 /// the rest, instead of each side waiting for the other's whole window.
-pub(super) const WAKES_BEFORE_YIELD: usize = 64;
+const WAKES_BEFORE_YIELD: usize = 64;
 
 /// What reading did.
 enum Read {
